@@ -1,0 +1,60 @@
+# CloudChat — every workflow starts here. Nothing is assumed beyond Python 3.11, Node 20 and apt.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+ENV ?= dev
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast check lint typecheck template-lint build deploy dev clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed ## create the virtualenvs (idempotent)
+
+test: install ## run the whole test suite (unit, integration, template, local stack, e2e)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed ## unit + integration only
+	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+check: lint typecheck template-lint ## ruff, mypy, cfn-lint and sam validate
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+template-lint: install
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(SAM) validate --lint --region us-east-1
+
+build: $(SAM_VENV)/.installed ## sam build (needs a python3.12 interpreter on PATH)
+	$(SAM) build
+
+deploy: build ## sam deploy --config-env $(ENV)
+	$(SAM) deploy --config-env $(ENV)
+
+dev: $(VENV)/.installed ## run the local stack (moto + AppSync emulator) on 127.0.0.1
+	$(PY) -m cloudchat_local.dev $(DEV_ARGS)
+
+clean: ## remove virtualenvs, build output and local state
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cloudchat .pytest_cache .mypy_cache .ruff_cache

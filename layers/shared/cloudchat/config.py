@@ -1,0 +1,64 @@
+"""Configuration from environment variables, read once on first use (not at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cloudchat.errors import ChatError
+
+
+class ConfigurationError(ChatError):
+    """A required setting is missing or malformed (a deployment problem, never a client's)."""
+
+    error_type = "InternalFailure"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    kms_key_id: str
+    token_secret: bytes
+    max_group_members: int = 100
+    max_body_chars: int = 4000
+    edit_window_seconds: int = 900
+    data_key_max_age_seconds: int = 300
+    data_key_max_uses: int = 100_000
+    stage: str = "dev"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name} must be an integer") from exc
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests call ``get_settings.cache_clear()`` after changing env."""
+    secret = _required("TOKEN_SECRET").encode()
+    if len(secret) < 32:
+        raise ConfigurationError("TOKEN_SECRET must be at least 32 characters")
+    return Settings(
+        table_name=_required("TABLE_NAME"),
+        kms_key_id=_required("KMS_KEY_ID"),
+        token_secret=secret,
+        max_group_members=_int("MAX_GROUP_MEMBERS", 100),
+        max_body_chars=_int("MAX_BODY_CHARS", 4000),
+        edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 900),
+        data_key_max_age_seconds=_int("DATA_KEY_MAX_AGE_SECONDS", 300),
+        data_key_max_uses=_int("DATA_KEY_MAX_USES", 100_000),
+        stage=os.environ.get("STAGE", "dev"),
+    )

@@ -1,0 +1,121 @@
+"""Domain records. Plain dataclasses: the store builds them, services use them, views render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cloudchat.crypto import Sealed
+
+
+class Kind(StrEnum):
+    DIRECT = "DIRECT"
+    GROUP = "GROUP"
+
+
+class Role(StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
+class MessageKind(StrEnum):
+    TEXT = "TEXT"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, from the AppSync identity (a Cognito user)."""
+
+    user_id: str
+    username: str
+    groups: frozenset[str] = frozenset()
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.groups
+
+    @property
+    def is_moderator(self) -> bool:
+        return "moderator" in self.groups or self.is_admin
+
+
+@dataclass
+class User:
+    id: str
+    display_name: str
+    created_at: str
+    username: str | None = None
+    email: str | None = None
+
+
+@dataclass
+class Member:
+    conversation_id: str
+    user_id: str
+    role: Role
+    joined_at: str
+    joined_seq: int = 0
+    read_seq: int = 0
+    delivered_seq: int = 0
+    last_activity: str = ""
+
+
+@dataclass
+class StoredMessage:
+    conversation_id: str
+    seq: int
+    id: str
+    sender_id: str
+    kind: MessageKind
+    created_at: str
+    sealed: Sealed | None
+    client_message_id: str | None = None
+    version: int = 1
+
+
+@dataclass
+class Conversation:
+    id: str
+    kind: Kind
+    title: str | None
+    created_by: str
+    created_at: str
+    updated_at: str
+    members: dict[str, Role]
+    wrapped_key: bytes
+    key_version: int = 1
+    last_seq: int = 0
+    last_message: StoredMessage | None = None
+    version: int = 1
+
+
+@dataclass
+class Message:
+    """A decrypted message, as clients see it."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    sender_id: str
+    kind: MessageKind
+    body: str | None
+    created_at: str
+    client_message_id: str | None
+    version: int
+
+
+@dataclass
+class ConversationView:
+    conversation: Conversation
+    member: Member
+    last_message: Message | None
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_token: str | None = None

@@ -1,0 +1,323 @@
+"""Domain services: the rules of conversations and messages. No AWS types leak out of here;
+storage goes through :class:`~cloudchat.store.Store`, keys through :class:`~cloudchat.crypto.KeyRing`.
+
+Authorization rule used everywhere: an operation on a conversation the caller is not a
+member of (including one that does not exist) fails with ``Forbidden``, so ids cannot be
+probed for existence.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from cloudchat import ids, validation
+from cloudchat.config import Settings
+from cloudchat.crypto import KeyRing, open_sealed, seal
+from cloudchat.errors import BadRequest, Conflict, Forbidden
+from cloudchat.models import (
+    Caller,
+    Conversation,
+    ConversationView,
+    Kind,
+    Member,
+    Message,
+    MessageKind,
+    Page,
+    Role,
+    StoredMessage,
+    User,
+)
+from cloudchat.store import DirectExists, Store
+from cloudchat.tokens import TokenCodec
+
+SEND_ATTEMPTS = 25
+MESSAGES_DEFAULT_LIMIT = 50
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class _Bounded(OrderedDict[str, int]):
+    """A small LRU map of hints (last known seq per conversation)."""
+
+    def __init__(self, cap: int = 10_000) -> None:
+        super().__init__()
+        self._cap = cap
+        self._lock = threading.Lock()
+
+    def note(self, key: str, value: int) -> None:
+        with self._lock:
+            if value >= self.get(key, -1):
+                self[key] = value
+                self.move_to_end(key)
+            while len(self) > self._cap:
+                self.popitem(last=False)
+
+
+class ChatService:
+    def __init__(self, store: Store, keys: KeyRing, tokens: TokenCodec, settings: Settings,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.store = store
+        self.keys = keys
+        self.tokens = tokens
+        self.settings = settings
+        self.clock = clock
+        self._seq_hint = _Bounded()
+        self._key_version: dict[str, int] = {}
+        self._known_profiles: set[str] = set()
+
+    # ------------------------------------------------------------------ users
+    def ensure_profile(self, caller: Caller) -> None:
+        """Creates the caller's profile if missing (the PostConfirmation trigger's job in AWS;
+        moto never runs triggers). One conditional write per user per process, then free."""
+        if caller.user_id in self._known_profiles:
+            return
+        self.store.put_profile_if_absent(self._profile_from_claims(caller))
+        self._known_profiles.add(caller.user_id)
+
+    def _profile_from_claims(self, caller: Caller) -> User:
+        claims = caller.claims
+        email = claims.get("email")
+        name = claims.get("name") or claims.get("preferred_username")
+        if not name and isinstance(email, str):
+            name = email.split("@", 1)[0]
+        return User(id=caller.user_id, display_name=str(name or caller.username or caller.user_id),
+                    created_at=iso(self.clock()), username=caller.username,
+                    email=email if isinstance(email, str) else None)
+
+    def me(self, caller: Caller) -> User:
+        user = self.store.get_profile(caller.user_id)
+        if user is None:
+            user = self._profile_from_claims(caller)
+            self.store.put_profile_if_absent(user)
+            self._known_profiles.add(caller.user_id)
+        return user
+
+    # ------------------------------------------------------------------ conversations
+    def create_conversation(self, caller: Caller, member_ids: object,
+                            title: object = None) -> ConversationView:
+        if not isinstance(member_ids, list):
+            raise BadRequest("memberIds must be a list of user ids")
+        others = list(dict.fromkeys(validation.user_id(m) for m in member_ids))
+        others = [m for m in others if m != caller.user_id]
+        clean_title = validation.title(title)
+        if not others:
+            raise BadRequest("memberIds must name at least one other user")
+        if len(others) + 1 > self.settings.max_group_members:
+            raise BadRequest(
+                f"a conversation has at most {self.settings.max_group_members} members")
+        kind = Kind.DIRECT if len(others) == 1 and clean_title is None else Kind.GROUP
+        pair = (caller.user_id, others[0]) if kind is Kind.DIRECT else None
+        self.ensure_profile(caller)
+        users, existing = self.store.profiles_and_direct(others, pair)
+        unknown = [m for m in others if m not in users]
+        if unknown:
+            raise BadRequest("unknown member ids: " + ", ".join(unknown),
+                             info={"unknownIds": unknown})
+        if existing:
+            return self._existing_direct(caller, existing)
+
+        now = iso(self.clock())
+        cid = ids.new_id()
+        roles = {caller.user_id: Role.OWNER, **{m: Role.MEMBER for m in others}}
+        conv = Conversation(id=cid, kind=kind, title=clean_title, created_by=caller.user_id,
+                            created_at=now, updated_at=now, members=roles,
+                            wrapped_key=self.keys.create(cid))
+        members = [Member(conversation_id=cid, user_id=u, role=r, joined_at=now,
+                          last_activity=now) for u, r in roles.items()]
+        try:
+            self.store.create_conversation(conv, members, pair)
+        except DirectExists as exc:
+            self.keys.forget(cid)
+            return self._existing_direct(caller, exc.conversation_id)
+        self._key_version[cid] = conv.key_version
+        self._seq_hint.note(cid, 0)
+        me = next(m for m in members if m.user_id == caller.user_id)
+        return ConversationView(conv, me, None)
+
+    def _existing_direct(self, caller: Caller, conversation_id: str) -> ConversationView:
+        view = self.conversation(caller, conversation_id)
+        return view
+
+    def conversation(self, caller: Caller, conversation_id: object) -> ConversationView:
+        cid = ids.require_ulid(conversation_id, "conversation id")
+        conv, member = self.store.conversation_and_member(cid, caller.user_id)
+        if conv is None or member is None:
+            raise Forbidden("you are not a member of this conversation")
+        return self._view(conv, member)
+
+    def conversations(self, caller: Caller, limit: int | None,
+                      next_token: str | None) -> Page:
+        n = validation.limit(limit)
+        start = None
+        if next_token is not None:
+            start = self.tokens.open(next_token, user_id=caller.user_id, operation="conversations")
+            start = start.get("k")
+            if not isinstance(start, dict):
+                raise BadRequest("nextToken is invalid")
+        members, more = self.store.memberships(caller.user_id, n, start)
+        convs = self.store.conversations([m.conversation_id for m in members])
+        items = [self._view(convs[m.conversation_id], m) for m in members
+                 if m.conversation_id in convs]
+        token = None
+        if more and members:
+            token = self.tokens.seal({"k": self.store.membership_cursor(members[-1])},
+                                     user_id=caller.user_id, operation="conversations")
+        return Page(items, token)
+
+    def _view(self, conv: Conversation, member: Member) -> ConversationView:
+        self._seq_hint.note(conv.id, conv.last_seq)
+        self._key_version[conv.id] = conv.key_version
+        last = None
+        if conv.last_message is not None and conv.last_message.seq > member.joined_seq:
+            last = self._decrypt(conv.last_message, conv)
+        return ConversationView(conv, member, last)
+
+    # ------------------------------------------------------------------ messages
+    def send_message(self, caller: Caller, conversation_id: object, body: object,
+                     client_message_id: object) -> Message:
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        text = validation.body(body, self.settings.max_body_chars)
+        cmid = validation.client_message_id(client_message_id)
+
+        kv = self._key_version.get(cid)
+        key = self.keys.cached(cid, kv) if kv is not None else None
+        prev = self._seq_hint.get(cid)
+        if key is None or prev is None:
+            conv = self.store.get_conversation(cid)
+            if conv is None:
+                raise Forbidden("you are not a member of this conversation")
+            kv = conv.key_version
+            key = self.keys.key(cid, kv, conv.wrapped_key)
+            self._key_version[cid] = kv
+            prev = conv.last_seq
+        assert kv is not None
+
+        now = self.clock()
+        for attempt in range(SEND_ATTEMPTS):
+            seq = prev + 1
+            mid = ids.new_message_id(seq, int(now.timestamp() * 1000))
+            msg = StoredMessage(
+                conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
+                kind=MessageKind.TEXT, created_at=iso(now), client_message_id=cmid,
+                sealed=seal(key, text, conversation_id=cid, message_id=mid, key_version=kv),
+            )
+            out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
+                                            now_epoch=int(now.timestamp()))
+            if out.stored:
+                self._seq_hint.note(cid, seq)
+                return self._plain(msg, text)
+            if out.not_member:
+                raise Forbidden("you are not a member of this conversation")
+            if out.duplicate_seq is not None:
+                original = self.store.get_message(cid, out.duplicate_seq)
+                if original is None:  # pragma: no cover - guard without message cannot commit
+                    raise Conflict("the original message could not be read; retry")
+                return self._decrypt(original, None)
+            if out.current_seq is not None:
+                prev = out.current_seq
+                self._seq_hint.note(cid, prev)
+            else:
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise Conflict("the conversation is too busy right now; retry the send")
+
+    def messages(self, caller: Caller, conversation_id: object, limit: int | None,
+                 next_token: str | None) -> Page:
+        """Newest first. With a nextToken, one BatchGetItem (member check + the page)."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        n = validation.limit(limit, MESSAGES_DEFAULT_LIMIT)
+        if next_token is not None:
+            pos = self.tokens.open(next_token, user_id=caller.user_id, operation="messages",
+                                   scope=cid)
+            before = pos.get("b")
+            if not isinstance(before, int) or before < 1:
+                raise BadRequest("nextToken is invalid")
+            seqs = list(range(max(1, before - n), before))
+            member, conv, found = self.store.read_messages(
+                cid, caller.user_id, seqs, with_conversation=not self._key_cached(cid))
+            if member is None:
+                raise Forbidden("you are not a member of this conversation")
+            top = before - 1
+        else:
+            hint = self._seq_hint.get(cid)
+            guess = list(range(max(1, hint - n + 1), hint + 1)) if hint else []
+            member, conv, found = self.store.read_messages(
+                cid, caller.user_id, guess, with_conversation=True)
+            if member is None or conv is None:
+                raise Forbidden("you are not a member of this conversation")
+            top = conv.last_seq
+            self._seq_hint.note(cid, top)
+            self._key_version[cid] = conv.key_version
+            wanted = [s for s in range(max(1, top - n + 1), top + 1) if s not in found]
+            if wanted:
+                _, _, more = self.store.read_messages(cid, caller.user_id, wanted,
+                                                      with_conversation=False)
+                found.update(more)
+        floor = member.joined_seq + 1
+        seqs_desc = [s for s in range(top, max(floor, top - n + 1) - 1, -1) if s in found]
+        items = [self._decrypt(found[s], conv) for s in seqs_desc]
+        token = None
+        lowest = seqs_desc[-1] if seqs_desc else None
+        if lowest is not None and lowest > floor:
+            token = self.tokens.seal({"b": lowest}, user_id=caller.user_id,
+                                     operation="messages", scope=cid)
+        return Page(items, token)
+
+    def messages_since(self, caller: Caller, conversation_id: object, after_seq: object,
+                       limit: int | None) -> Page:
+        """Oldest first, seq > afterSeq, contiguous. One BatchGetItem (up to 98 messages)."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        after = validation.seq(after_seq, "afterSeq")
+        n = validation.limit(limit, MESSAGES_DEFAULT_LIMIT)
+        member, conv, found = self.store.read_messages(
+            cid, caller.user_id, range(after + 1, after + n + 1), with_conversation=True)
+        if member is None or conv is None:
+            raise Forbidden("you are not a member of this conversation")
+        self._seq_hint.note(cid, conv.last_seq)
+        self._key_version[cid] = conv.key_version
+        items = []
+        for s in range(max(after, member.joined_seq) + 1, after + n + 1):
+            if s not in found:
+                break
+            items.append(self._decrypt(found[s], conv))
+        return Page(items, None)
+
+    def authorize_subscription(self, caller: Caller, conversation_id: object) -> None:
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        if self.store.get_member(cid, caller.user_id) is None:
+            raise Forbidden("you are not a member of this conversation")
+
+    # ------------------------------------------------------------------ crypto helpers
+    def _key_cached(self, cid: str) -> bool:
+        kv = self._key_version.get(cid)
+        return kv is not None and self.keys.cached(cid, kv) is not None
+
+    def _decrypt(self, stored: StoredMessage, conv: Conversation | None) -> Message:
+        if stored.sealed is None:
+            return self._plain(stored, None)
+        kv = stored.sealed.key_version
+        key = self.keys.cached(stored.conversation_id, kv)
+        if key is None:
+            conv = conv or self.store.get_conversation(stored.conversation_id)
+            if conv is None:
+                raise Forbidden("you are not a member of this conversation")
+            key = self.keys.key(stored.conversation_id, kv, conv.wrapped_key)
+        body = open_sealed(key, stored.sealed, conversation_id=stored.conversation_id,
+                           message_id=stored.id)
+        return self._plain(stored, body)
+
+    @staticmethod
+    def _plain(m: StoredMessage, body: str | None) -> Message:
+        return Message(id=m.id, conversation_id=m.conversation_id, seq=m.seq,
+                       sender_id=m.sender_id, kind=m.kind, body=body, created_at=m.created_at,
+                       client_message_id=m.client_message_id, version=m.version)

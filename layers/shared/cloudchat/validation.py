@@ -1,0 +1,67 @@
+"""Input validation with clear messages. Everything here raises BadRequest and nothing else."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from cloudchat.errors import BadRequest
+
+_CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_TITLE_CHARS = 200
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def limit(value: int | None, default: int = DEFAULT_LIMIT) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    return value
+
+
+def body(value: object, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise BadRequest("body must be a string")
+    if not value.strip():
+        raise BadRequest("body must not be empty")
+    if len(value) > max_chars:
+        raise BadRequest(f"body must be at most {max_chars} characters (got {len(value)})")
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t\r" for c in value):
+        raise BadRequest("body must not contain control characters")
+    return value
+
+
+def client_message_id(value: object) -> str:
+    if not isinstance(value, str) or not _CLIENT_MESSAGE_ID.match(value):
+        raise BadRequest("clientMessageId must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    return value
+
+
+def user_id(value: object) -> str:
+    if not isinstance(value, str) or not _USER_ID.match(value):
+        raise BadRequest("user ids must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
+    return value
+
+
+def title(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("title must be a string")
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > MAX_TITLE_CHARS:
+        raise BadRequest(f"title must be at most {MAX_TITLE_CHARS} characters")
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):
+        raise BadRequest("title must not contain control characters")
+    return cleaned
+
+
+def seq(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{what} must be a non-negative integer")
+    return value

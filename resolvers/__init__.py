@@ -1,0 +1,1 @@
+"""Thin Lambda entry points, one module per domain area (Powertools AppSyncResolver)."""

@@ -1,0 +1,147 @@
+"""Handlers invoked with events/*.json under moto (in-process), table built from template.yaml."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cloudchat import api, aws
+from cloudchat.models import User
+from cloudchat_local.moto_patches import serialize_dynamodb
+from cloudchat_local.template import load_template
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TABLE = "cloudchat-test"
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example01"
+
+USERS = {
+    "alice": "11111111-1111-4111-8111-111111111111",
+    "bob": "22222222-2222-4222-8222-222222222222",
+    "carol": "33333333-3333-4333-8333-333333333333",
+    "mallory": "44444444-4444-4444-8444-444444444444",
+    "mod": "55555555-5555-4555-8555-555555555555",
+}
+GROUPS = {"mod": ["moderator"]}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "cloudchat-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cloudchat-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def identity(who: str) -> dict[str, Any]:
+    sub = USERS[who]
+    groups = GROUPS.get(who)
+    claims = {"sub": sub, "iss": ISSUER, "token_use": "access", "username": sub,
+              "client_id": "exampleclientid0000000000", "email": f"{who}@example.com"}
+    if groups:
+        claims["cognito:groups"] = groups
+    return {"sub": sub, "issuer": ISSUER, "username": sub, "claims": claims,
+            "sourceIp": ["203.0.113.10"], "defaultAuthStrategy": "ALLOW", "groups": groups}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+class RequestCounter:
+    """Counts AWS API calls per service with botocore's before-call hook."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.ops: list[str] = []
+        for service in ("dynamodb", "kms"):
+            aws.client(service).meta.events.register(f"before-call.{service}", self._hook)
+
+    def _hook(self, model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        self.calls[service] += 1
+        self.ops.append(f"{service}.{model.name}")
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.ops.clear()
+
+    @property
+    def dynamodb(self) -> int:
+        return self.calls["dynamodb"]
+
+    @property
+    def kms(self) -> int:
+        return self.calls["kms"]
+
+
+@dataclass
+class Stack:
+    kms_key: str
+
+    def invoke(self, module: ModuleType, event_name: str, who: str = "alice",
+               args: dict[str, Any] | None = None, *, replace_args: bool = False) -> Any:
+        event = copy.deepcopy(load_event(event_name))
+        event["identity"] = identity(who) if who else None
+        if args is not None:
+            if replace_args:
+                event["arguments"] = args
+            else:
+                for k, v in args.items():
+                    if isinstance(v, dict) and isinstance(event["arguments"].get(k), dict):
+                        event["arguments"][k].update(v)
+                    else:
+                        event["arguments"][k] = v
+        return module.lambda_handler(event, LambdaContext())
+
+    def raw_items(self) -> list[dict[str, Any]]:
+        ddb = boto3.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": TABLE}
+        while True:
+            resp = ddb.scan(**kwargs)  # test inspection only; never on a request path
+            items += resp["Items"]
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def counter(self) -> RequestCounter:
+        return RequestCounter()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    serialize_dynamodb()
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("TOKEN_SECRET", "integration-test-token-secret-0123456789abcdef")
+    with mock_aws():
+        boto3.client("dynamodb").create_table(**load_template().table_create_kwargs(TABLE))
+        key = boto3.client("kms").create_key(Description="cloudchat test")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("KMS_KEY_ID", key)
+        api.reset()
+        svc = api.service()
+        for who, sub in USERS.items():
+            svc.store.put_profile_if_absent(User(id=sub, display_name=who.title(),
+                                                 created_at="2026-01-01T00:00:00.000Z",
+                                                 username=sub, email=f"{who}@example.com"))
+        yield Stack(kms_key=key)
+        api.reset()
+
+
+def error_type(result: Any) -> str | None:
+    if isinstance(result, dict) and isinstance(result.get("error"), dict):
+        return str(result["error"]["type"])
+    return None

@@ -1,0 +1,85 @@
+"""Request budgets (DESIGN.md): AWS requests per operation, counted with botocore hooks."""
+
+from cloudchat import api
+from cloudchat.services import ChatService
+from resolvers import conversations, messages
+from tests.integration.conftest import USERS, Stack
+from tests.integration.test_messages import new_conversation, page, send, since
+
+
+def test_send_message_warm_is_one_dynamodb_request_and_no_kms(stack: Stack) -> None:
+    cid = new_conversation(stack, members=[USERS["bob"], USERS["carol"]])
+    send(stack, cid, "warm up", "cmid-warm-0000")
+    counter = stack.counter()
+    for i in range(5):
+        counter.reset()
+        assert send(stack, cid, f"m{i}", f"cmid-warm-{i + 1:04d}")["seq"] == i + 2
+        assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+
+
+def test_send_message_cold_costs_one_read_and_one_kms_decrypt(stack: Stack) -> None:
+    cid = new_conversation(stack)
+    api.reset()  # a new Lambda container
+    counter = stack.counter()
+    send(stack, cid, "cold", "cmid-cold-0001")
+    assert counter.ops == ["dynamodb.GetItem", "kms.Decrypt", "dynamodb.TransactWriteItems"]
+
+
+def test_send_message_seq_conflict_costs_two_dynamodb_requests(stack: Stack) -> None:
+    cid = new_conversation(stack)
+    send(stack, cid, "a", "cmid-conf-0001")
+    # Another container moves the conversation on; this container's seq hint is now stale.
+    svc = api.service()
+    other = ChatService(svc.store, svc.keys, svc.tokens, svc.settings)
+    from cloudchat.models import Caller
+    from tests.integration.test_messages import USERS as U  # noqa: F401
+
+    other.send_message(Caller(USERS["bob"], USERS["bob"]), cid, "b", "cmid-conf-0002")
+    counter = stack.counter()
+    assert send(stack, cid, "c", "cmid-conf-0003")["seq"] == 3
+    assert (counter.dynamodb, counter.kms) == (2, 0), counter.ops
+
+
+def test_messages_page_of_50_is_one_dynamodb_request_and_no_kms(stack: Stack) -> None:
+    cid = new_conversation(stack)
+    for i in range(120):
+        send(stack, cid, f"p{i}", f"cmid-bdg-{i:04d}")
+    counter = stack.counter()
+    first = page(stack, cid, "alice", limit=50)
+    assert len(first["items"]) == 50
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops  # seq hint is current
+    counter.reset()
+    second = page(stack, cid, "alice", limit=50, token=first["nextToken"])
+    assert len(second["items"]) == 50
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+    counter.reset()
+    assert len(since(stack, cid, 70, "alice")["items"]) == 50
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+
+
+def test_messages_first_page_in_a_cold_container(stack: Stack) -> None:
+    cid = new_conversation(stack)
+    for i in range(10):
+        send(stack, cid, f"p{i}", f"cmid-cld-{i:04d}")
+    api.reset()
+    counter = stack.counter()
+    assert len(page(stack, cid, "bob", limit=50)["items"]) == 10
+    # conversation + member, then the page; one KMS Decrypt for the conversation's key.
+    assert (counter.dynamodb, counter.kms) == (2, 1), counter.ops
+
+
+def test_conversations_page_is_two_dynamodb_requests(stack: Stack) -> None:
+    for i in range(20):
+        cid = new_conversation(stack, members=[USERS["bob"]], title=f"b{i}")
+        send(stack, cid, "hi", f"cmid-cv-{i:04d}")
+    counter = stack.counter()
+    got = stack.invoke(conversations, "Query.conversations.first-page", "alice", {"limit": 20})
+    assert len(got["items"]) == 20
+    assert (counter.dynamodb, counter.kms) == (2, 0), counter.ops
+
+
+def test_subscribe_check_is_one_request(stack: Stack) -> None:
+    cid = new_conversation(stack)
+    counter = stack.counter()
+    assert stack.invoke(messages, "Subscription.onMessage.member", "alice", {"conversationId": cid}) is None
+    assert counter.dynamodb == 1 and counter.kms == 0

@@ -1,0 +1,85 @@
+"""Envelope encryption: round trip, tampering, wrong AAD, and the data-key cache."""
+
+from dataclasses import replace
+
+import pytest
+
+from cloudchat.crypto import KeyRing, Sealed, open_sealed, seal
+from cloudchat.errors import IntegrityError
+
+KEY = bytes(range(32))
+CID, MID = "01JD5Z8Q7M3V9K2X4N6P8R0T2W", "01JD5Z9A0000000001ABCDEFGH"
+
+
+def sealed(text: str = "hello") -> Sealed:
+    return seal(KEY, text, conversation_id=CID, message_id=MID, key_version=1)
+
+
+def test_round_trip_and_fresh_nonce() -> None:
+    a, b = sealed("héllo 👋"), sealed("héllo 👋")
+    assert open_sealed(KEY, a, conversation_id=CID, message_id=MID) == "héllo 👋"
+    assert a.nonce != b.nonce and a.ciphertext != b.ciphertext
+    assert len(a.nonce) == 12
+    assert b"hello" not in a.ciphertext
+
+
+@pytest.mark.parametrize("where", ["ciphertext", "nonce", "tag"])
+def test_tampering_fails_with_integrity_error(where: str) -> None:
+    s = sealed()
+    if where == "ciphertext":
+        s = replace(s, ciphertext=bytes([s.ciphertext[0] ^ 1]) + s.ciphertext[1:])
+    elif where == "nonce":
+        s = replace(s, nonce=bytes([s.nonce[0] ^ 1]) + s.nonce[1:])
+    else:
+        s = replace(s, ciphertext=s.ciphertext[:-1] + bytes([s.ciphertext[-1] ^ 1]))
+    with pytest.raises(IntegrityError):
+        open_sealed(KEY, s, conversation_id=CID, message_id=MID)
+
+
+@pytest.mark.parametrize("change", ["conversation", "message", "version", "key"])
+def test_wrong_context_fails(change: str) -> None:
+    s = sealed()
+    kwargs = {"conversation_id": CID, "message_id": MID}
+    key = KEY
+    if change == "conversation":
+        kwargs["conversation_id"] = "01JD5Z8Q7M3V9K2X4N6P8R0T2X"
+    elif change == "message":
+        kwargs["message_id"] = "01JD5Z9A0000000002ABCDEFGH"
+    elif change == "version":
+        s = replace(s, key_version=2)
+    else:
+        key = bytes(32)
+    with pytest.raises(IntegrityError, match="integrity check"):
+        open_sealed(key, s, **kwargs)
+
+
+class FakeKMS:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def generate_data_key(self, **kw):
+        self.calls.append("GenerateDataKey")
+        assert kw["EncryptionContext"] == {"conversationId": "c1"} and kw["KeySpec"] == "AES_256"
+        return {"Plaintext": b"k" * 32, "CiphertextBlob": b"wrapped:c1"}
+
+    def decrypt(self, **kw):
+        self.calls.append("Decrypt")
+        assert kw["CiphertextBlob"] == b"wrapped:" + kw["EncryptionContext"]["conversationId"].encode()
+        return {"Plaintext": b"k" * 32}
+
+
+def test_key_ring_caches_with_bounded_age_and_uses() -> None:
+    kms, now = FakeKMS(), [0.0]
+    ring = KeyRing(lambda: kms, "key", max_age_seconds=60, max_uses=3, clock=lambda: now[0])
+    assert ring.create("c1") == b"wrapped:c1"
+    for _ in range(3):
+        assert ring.key("c1", 1, b"wrapped:c1") == b"k" * 32
+    assert kms.calls == ["GenerateDataKey"]
+    ring.key("c1", 1, b"wrapped:c1")  # 4th use: over the use bound -> unwrap again
+    assert kms.calls == ["GenerateDataKey", "Decrypt"]
+    now[0] = 61.0
+    assert ring.cached("c1", 1) is None  # too old
+    ring.key("c1", 1, b"wrapped:c1")
+    assert kms.calls.count("Decrypt") == 2
+    ring.forget("c1")
+    assert ring.cached("c1", 1) is None
