@@ -45,7 +45,7 @@ typecheck: $(VENV)/.installed
 
 template-lint: install
 	$(VENV)/bin/cfn-lint template.yaml
-	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(SAM) validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(SAM) validate --lint --region us-east-1
 
 build: $(SAM_VENV)/.installed ## sam build (needs a python3.12 interpreter on PATH)
 	$(SAM) build

@@ -1,4 +1,5 @@
-"""Messages: send, page newest first, catch up by seq, and the onMessage subscription check."""
+"""Messages: send, edit, delete, react, page newest first, catch up by seq, threads, and the
+onMessage subscription check."""
 
 from typing import Any
 
@@ -9,26 +10,69 @@ from cloudchat import api, views
 app = api.create_app()
 
 
+def _message(msg: Any) -> dict[str, Any]:
+    return views.message(msg, api.caller(app).user_id)
+
+
 @app.resolver(type_name="Mutation", field_name="sendMessage")
 def send_message(input: dict[str, Any]) -> dict[str, Any]:
     msg = api.service().send_message(api.caller(app), input.get("conversationId"),
-                                     input.get("body"), input.get("clientMessageId"))
+                                     input.get("body"), input.get("clientMessageId"),
+                                     input.get("parentId"))
     api.metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
-    return views.message(msg)
+    return _message(msg)
+
+
+@app.resolver(type_name="Mutation", field_name="editMessage")
+def edit_message(input: dict[str, Any]) -> dict[str, Any]:
+    return _message(api.service().edit_message(
+        api.caller(app), input.get("conversationId"), input.get("messageId"), input.get("body"),
+        input.get("expectedVersion")))
+
+
+@app.resolver(type_name="Mutation", field_name="deleteMessage")
+def delete_message(conversationId: str, messageId: str) -> dict[str, Any]:
+    return _message(api.service().delete_message(api.caller(app), conversationId, messageId))
+
+
+@app.resolver(type_name="Mutation", field_name="addReaction")
+def add_reaction(conversationId: str, messageId: str, emoji: str) -> dict[str, Any]:
+    return _message(api.service().react(api.caller(app), conversationId, messageId, emoji, add=True))
+
+
+@app.resolver(type_name="Mutation", field_name="removeReaction")
+def remove_reaction(conversationId: str, messageId: str, emoji: str) -> dict[str, Any]:
+    return _message(api.service().react(api.caller(app), conversationId, messageId, emoji, add=False))
 
 
 @app.resolver(type_name="Query", field_name="messages")
 def messages(conversationId: str, limit: int | None = None,
              nextToken: str | None = None) -> dict[str, Any]:
-    page = api.service().messages(api.caller(app), conversationId, limit, nextToken)
-    return views.page(page, views.message)
+    who = api.caller(app)
+    page = api.service().messages(who, conversationId, limit, nextToken)
+    return views.page(page, views.messages_for(who.user_id))
 
 
 @app.resolver(type_name="Query", field_name="messagesSince")
 def messages_since(conversationId: str, afterSeq: int,
                    limit: int | None = None) -> dict[str, Any]:
-    page = api.service().messages_since(api.caller(app), conversationId, afterSeq, limit)
-    return views.page(page, views.message)
+    who = api.caller(app)
+    page = api.service().messages_since(who, conversationId, afterSeq, limit)
+    return views.page(page, views.messages_for(who.user_id))
+
+
+@app.resolver(type_name="Query", field_name="thread")
+def thread(conversationId: str, rootId: str, limit: int | None = None,
+           nextToken: str | None = None) -> dict[str, Any]:
+    who = api.caller(app)
+    page = api.service().thread(who, conversationId, rootId, limit, nextToken)
+    return views.page(page, views.messages_for(who.user_id))
+
+
+@app.resolver(type_name="Query", field_name="editHistory")
+def edit_history(conversationId: str, messageId: str) -> list[dict[str, Any]]:
+    return [views.version(v) for v in
+            api.service().edit_history(api.caller(app), conversationId, messageId)]
 
 
 @app.resolver(type_name="Subscription", field_name="onMessage")

@@ -83,3 +83,42 @@ def test_subscribe_check_is_one_request(stack: Stack) -> None:
     counter = stack.counter()
     assert stack.invoke(messages, "Subscription.onMessage.member", "alice", {"conversationId": cid}) is None
     assert counter.dynamodb == 1 and counter.kms == 0
+
+
+def test_mark_read_is_one_dynamodb_request(stack: Stack) -> None:
+    from resolvers import receipts
+
+    cid = new_conversation(stack)
+    for i in range(3):
+        send(stack, cid, f"r{i}", f"cmid-mr-{i:04d}")
+    counter = stack.counter()
+    stack.invoke(receipts, "Mutation.markRead.ok", "bob", {"conversationId": cid, "seq": 2})
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+    counter.reset()
+    stack.invoke(receipts, "Mutation.markRead.ok", "bob", {"conversationId": cid, "seq": 1})  # no-op
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+
+
+def test_reaction_and_edit_cost_one_write_plus_the_read_back(stack: Stack) -> None:
+    """The write (member check + message update) is one transaction; returning the full
+    Message fragment that subscribers need takes one consistent read, because a
+    TransactWriteItems returns no item. Warm: no KMS."""
+    cid = new_conversation(stack)
+    m = send(stack, cid, "hello", "cmid-bx-0001")
+    counter = stack.counter()
+    stack.invoke(messages, "Mutation.addReaction.ok", "bob",
+                 {"conversationId": cid, "messageId": m["id"], "emoji": "👍"})
+    assert counter.ops == ["dynamodb.TransactWriteItems", "dynamodb.GetItem"]
+    counter.reset()
+    stack.invoke(messages, "Mutation.editMessage.ok", "alice", {"input": {
+        "conversationId": cid, "messageId": m["id"], "body": "hello!", "expectedVersion": 1}})
+    assert counter.ops == ["dynamodb.TransactWriteItems", "dynamodb.GetItem"]
+
+
+def test_typing_is_one_dynamodb_request(stack: Stack) -> None:
+    from resolvers import receipts
+
+    cid = new_conversation(stack)
+    counter = stack.counter()
+    stack.invoke(receipts, "Mutation.sendTyping.ok", "bob", {"conversationId": cid, "typing": True})
+    assert counter.ops == ["dynamodb.UpdateItem"]

@@ -59,12 +59,14 @@ DYNAMODB_ACTIONS = {
     "MessagesFunction": {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
     },
+    "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
 CONVERSATION_KEY_ACTIONS = {
     "UsersFunction": {"kms:Decrypt"},
     "ConversationsFunction": {"kms:GenerateDataKey", "kms:Decrypt"},
     "MessagesFunction": {"kms:Decrypt"},
+    "ReceiptsFunction": set(),  # receipts and typing never touch message bodies
 }
 EXPECTED_FIELDS = {
     "UsersFunction": {"Query.me"},
@@ -72,7 +74,13 @@ EXPECTED_FIELDS = {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
     },
     "MessagesFunction": {
-        "Query.messages", "Query.messagesSince", "Mutation.sendMessage", "Subscription.onMessage",
+        "Query.messages", "Query.messagesSince", "Query.thread", "Query.editHistory",
+        "Mutation.sendMessage", "Mutation.editMessage", "Mutation.deleteMessage",
+        "Mutation.addReaction", "Mutation.removeReaction", "Subscription.onMessage",
+    },
+    "ReceiptsFunction": {
+        "Mutation.markRead", "Mutation.markDelivered", "Mutation.sendTyping",
+        "Query.readReceipts", "Subscription.onReceipt", "Subscription.onTyping",
     },
 }
 OUTPUTS = {
@@ -214,7 +222,7 @@ def test_sam_transformed_template_is_lint_clean(tmp_path: Path) -> None:
     transformed = json.loads(out.read_text())
     types = Counter(r["Type"] for r in transformed["Resources"].values())
     assert types["AWS::AppSync::Resolver"] == sum(len(v) for v in EXPECTED_FIELDS.values())
-    assert types["AWS::AppSync::FunctionConfiguration"] == 3
+    assert types["AWS::AppSync::FunctionConfiguration"] == len(EXPECTED_FIELDS)
     lint = subprocess.run(
         [_tool("cfn-lint"), "--", str(out)],
         capture_output=True, text=True, timeout=300, check=False,
@@ -420,7 +428,7 @@ def test_table(template: Template) -> None:
         {"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"},
     ]
     assert {a["AttributeName"]: a["AttributeType"] for a in kwargs["AttributeDefinitions"]} == {
-        k: "S" for k in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+        k: "S" for k in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK")
     }
     assert [
         (i["IndexName"], [k["AttributeName"] for k in i["KeySchema"]], i["Projection"])
@@ -428,6 +436,7 @@ def test_table(template: Template) -> None:
     ] == [
         ("GSI1", ["GSI1PK", "GSI1SK"], {"ProjectionType": "ALL"}),
         ("GSI2", ["GSI2PK", "GSI2SK"], {"ProjectionType": "ALL"}),
+        ("GSI3", ["GSI3PK", "GSI3SK"], {"ProjectionType": "ALL"}),
     ]
 
 

@@ -3,8 +3,8 @@
 * ``GenerateDataKey`` with encryption context ``{"conversationId": id}`` makes a
   conversation's key; only the KMS-wrapped form is stored (on the conversation item).
 * Bodies are AES-256-GCM with a random 96-bit nonce. The AAD binds a ciphertext to its
-  conversation id, message id and key version, so a ciphertext moved to another row fails
-  to open with :class:`~cloudchat.errors.IntegrityError`.
+  conversation id, message id, key version and body version (edits), so a ciphertext moved
+  to another row or another version fails to open with :class:`~cloudchat.errors.IntegrityError`.
 * Plaintext data keys are cached in memory with a bounded age and use count: a warm
   function makes zero KMS calls per message.
 """
@@ -31,26 +31,27 @@ def _aesgcm(key: bytes) -> Any:
     return AESGCM(key)
 
 
-def aad(conversation_id: str, message_id: str, key_version: int) -> bytes:
-    return b"|".join(
-        (_AAD_PREFIX, conversation_id.encode(), message_id.encode(), str(key_version).encode())
-    )
+def aad(conversation_id: str, message_id: str, key_version: int, version: int = 1) -> bytes:
+    return b"|".join((_AAD_PREFIX, conversation_id.encode(), message_id.encode(),
+                      str(key_version).encode(), str(version).encode()))
 
 
 @dataclass(frozen=True)
 class Sealed:
-    """An encrypted body as stored: nonce, ciphertext (with tag) and the key version."""
+    """An encrypted body as stored: nonce, ciphertext (with tag), key version, body version."""
 
     nonce: bytes
     ciphertext: bytes
     key_version: int
+    version: int = 1
 
 
 def seal(key: bytes, plaintext: str, *, conversation_id: str, message_id: str,
-         key_version: int) -> Sealed:
+         key_version: int, version: int = 1) -> Sealed:
     nonce = os.urandom(NONCE_BYTES)
-    ct = _aesgcm(key).encrypt(nonce, plaintext.encode(), aad(conversation_id, message_id, key_version))
-    return Sealed(nonce=nonce, ciphertext=ct, key_version=key_version)
+    ct = _aesgcm(key).encrypt(nonce, plaintext.encode(),
+                              aad(conversation_id, message_id, key_version, version))
+    return Sealed(nonce=nonce, ciphertext=ct, key_version=key_version, version=version)
 
 
 def open_sealed(key: bytes, sealed: Sealed, *, conversation_id: str, message_id: str) -> str:
@@ -58,8 +59,8 @@ def open_sealed(key: bytes, sealed: Sealed, *, conversation_id: str, message_id:
 
     try:
         plain = _aesgcm(key).decrypt(
-            sealed.nonce, sealed.ciphertext, aad(conversation_id, message_id, sealed.key_version)
-        )
+            sealed.nonce, sealed.ciphertext,
+            aad(conversation_id, message_id, sealed.key_version, sealed.version))
     except (InvalidTag, ValueError) as exc:
         raise IntegrityError(
             f"the stored body of message {message_id} in conversation {conversation_id} "

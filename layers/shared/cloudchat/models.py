@@ -64,6 +64,14 @@ class Member:
     last_activity: str = ""
 
 
+@dataclass(frozen=True)
+class BodyVersion:
+    """One stored version of a message body (the last one is current)."""
+
+    sealed: Sealed
+    at: str
+
+
 @dataclass
 class StoredMessage:
     conversation_id: str
@@ -75,6 +83,15 @@ class StoredMessage:
     sealed: Sealed | None
     client_message_id: str | None = None
     version: int = 1
+    parent_id: str | None = None
+    reply_count: int = 0
+    last_reply_at: str | None = None
+    reply_users: frozenset[str] = frozenset()
+    reactions: dict[str, frozenset[str]] = field(default_factory=dict)
+    history: list[BodyVersion] = field(default_factory=list)
+    edited_at: str | None = None
+    deleted_at: str | None = None
+    deleted_by: str | None = None
 
 
 @dataclass
@@ -106,6 +123,38 @@ class Message:
     created_at: str
     client_message_id: str | None
     version: int
+    parent_id: str | None = None
+    reply_count: int = 0
+    last_reply_at: str | None = None
+    reply_users: frozenset[str] = frozenset()
+    reactions: dict[str, frozenset[str]] = field(default_factory=dict)
+    edited_at: str | None = None
+    deleted_at: str | None = None
+    deleted_by: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageVersion:
+    version: int
+    body: str
+    at: str
+
+
+@dataclass(frozen=True)
+class ReceiptEvent:
+    conversation_id: str
+    user_id: str
+    kind: str  # READ | DELIVERED
+    seq: int
+    at: str
+
+
+@dataclass(frozen=True)
+class TypingEvent:
+    conversation_id: str
+    user_id: str
+    typing: bool
+    expires_at: str
 
 
 @dataclass

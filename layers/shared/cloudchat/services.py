@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from cloudchat import ids, validation
 from cloudchat.config import Settings
 from cloudchat.crypto import KeyRing, open_sealed, seal
-from cloudchat.errors import BadRequest, Conflict, Forbidden
+from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from cloudchat.models import (
+    BodyVersion,
     Caller,
     Conversation,
     ConversationView,
@@ -27,16 +28,21 @@ from cloudchat.models import (
     Member,
     Message,
     MessageKind,
+    MessageVersion,
     Page,
+    ReceiptEvent,
     Role,
     StoredMessage,
+    TypingEvent,
     User,
 )
-from cloudchat.store import DirectExists, Store
+from cloudchat.store import DirectExists, SendRate, Store, WriteOutcome
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
 MESSAGES_DEFAULT_LIMIT = 50
+TYPING_TTL_SECONDS = 6
+_NOT_MEMBER = "you are not a member of this conversation"
 
 
 def utc_now() -> datetime:
@@ -185,10 +191,14 @@ class ChatService:
 
     # ------------------------------------------------------------------ messages
     def send_message(self, caller: Caller, conversation_id: object, body: object,
-                     client_message_id: object) -> Message:
+                     client_message_id: object, parent_id: object = None) -> Message:
         cid = ids.require_ulid(conversation_id, "conversationId")
         text = validation.body(body, self.settings.max_body_chars)
         cmid = validation.client_message_id(client_message_id)
+        parent = None
+        if parent_id is not None:
+            parent = ids.require_ulid(parent_id, "parentId")
+            ids.seq_of_message_id(parent)
 
         kv = self._key_version.get(cid)
         key = self.keys.cached(cid, kv) if kv is not None else None
@@ -204,21 +214,34 @@ class ChatService:
         assert kv is not None
 
         now = self.clock()
+        rate = SendRate(self.settings.send_rate_per_minute, int(now.timestamp()) // 60)
         for attempt in range(SEND_ATTEMPTS):
             seq = prev + 1
+            if parent is not None and ids.seq_of_message_id(parent) >= seq:
+                raise NotFound("the message replied to does not exist in this conversation")
             mid = ids.new_message_id(seq, int(now.timestamp() * 1000))
             msg = StoredMessage(
                 conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
                 kind=MessageKind.TEXT, created_at=iso(now), client_message_id=cmid,
                 sealed=seal(key, text, conversation_id=cid, message_id=mid, key_version=kv),
+                parent_id=parent,
             )
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
-                                            now_epoch=int(now.timestamp()))
+                                            now_epoch=int(now.timestamp()), rate=rate)
             if out.stored:
                 self._seq_hint.note(cid, seq)
                 return self._plain(msg, text)
             if out.not_member:
-                raise Forbidden("you are not a member of this conversation")
+                raise Forbidden(_NOT_MEMBER)
+            if out.rate_limited:
+                raise RateLimited(
+                    f"at most {self.settings.send_rate_per_minute} messages a minute; slow down",
+                    info={"retryAfterSeconds": 60 - int(now.timestamp()) % 60})
+            if out.parent_missing:
+                raise NotFound("the message replied to does not exist in this conversation")
+            if out.parent_root is not None:
+                parent = out.parent_root  # a reply to a reply joins the root's thread
+                continue
             if out.duplicate_seq is not None:
                 original = self.store.get_message(cid, out.duplicate_seq)
                 if original is None:  # pragma: no cover - guard without message cannot commit
@@ -319,5 +342,206 @@ class ChatService:
     @staticmethod
     def _plain(m: StoredMessage, body: str | None) -> Message:
         return Message(id=m.id, conversation_id=m.conversation_id, seq=m.seq,
-                       sender_id=m.sender_id, kind=m.kind, body=body, created_at=m.created_at,
-                       client_message_id=m.client_message_id, version=m.version)
+                       sender_id=m.sender_id, kind=m.kind, body=None if m.deleted_at else body,
+                       created_at=m.created_at, client_message_id=m.client_message_id,
+                       version=m.version, parent_id=m.parent_id, reply_count=m.reply_count,
+                       last_reply_at=m.last_reply_at, reply_users=m.reply_users,
+                       reactions={} if m.deleted_at else dict(m.reactions),
+                       edited_at=m.edited_at, deleted_at=m.deleted_at, deleted_by=m.deleted_by)
+
+    # ------------------------------------------------------------------ message changes
+    def _addressed(self, conversation_id: object, message_id: object) -> tuple[str, str, int]:
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        mid = ids.require_ulid(message_id, "messageId")
+        return cid, mid, ids.seq_of_message_id(mid)
+
+    def _read_back(self, cid: str, seq: int) -> Message:
+        stored = self.store.get_message(cid, seq)
+        if stored is None:  # pragma: no cover - the write just succeeded
+            raise NotFound("message not found")
+        return self._decrypt(stored, None)
+
+    @staticmethod
+    def _raise_refused(out: WriteOutcome) -> None:
+        if out.not_member:
+            raise Forbidden(_NOT_MEMBER)
+        if out.missing:
+            raise NotFound("message not found in this conversation")
+        if out.deleted:
+            raise Conflict("the message was deleted")
+        if out.retry:
+            raise Conflict("the message is being changed concurrently; retry")
+
+    def react(self, caller: Caller, conversation_id: object, message_id: object, emoji: object,
+              *, add: bool) -> Message:
+        """Adds (or removes) the caller's reaction; repeating either is a no-op."""
+        cid, mid, seq = self._addressed(conversation_id, message_id)
+        e = validation.emoji(emoji)
+        out = self.store.react(cid, seq, mid, caller.user_id, e, add=add,
+                               max_kinds=self.settings.max_reaction_kinds)
+        if not out.ok:
+            self._raise_refused(out)
+            if out.limit:
+                raise BadRequest(
+                    f"a message can have at most {self.settings.max_reaction_kinds} different reactions")
+        msg = self._read_back(cid, seq)
+        if not add and e not in msg.reactions:
+            self.store.forget_reaction_kind(cid, seq, e)
+        return msg
+
+    def edit_message(self, caller: Caller, conversation_id: object, message_id: object,
+                     body: object, expected_version: object) -> Message:
+        cid, mid, seq = self._addressed(conversation_id, message_id)
+        text = validation.body(body, self.settings.max_body_chars)
+        version = validation.positive_seq(expected_version, "expectedVersion")
+        key, kv = self._current_key(cid)
+        now = self.clock()
+        window = self.settings.edit_window_seconds
+        sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
+                      version=version + 1)
+        out = self.store.edit_message(
+            cid, seq, mid, caller.user_id, BodyVersion(sealed, iso(now)),
+            expected_version=version, not_before=iso(datetime.fromtimestamp(
+                now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1)
+        if not out.ok:
+            self._raise_refused(out)
+            old = out.old
+            if out.not_allowed and old is not None and old.sender_id != caller.user_id:
+                raise Forbidden("only the author can edit a message")
+            if out.not_allowed:
+                raise Forbidden(f"messages can be edited for {window} seconds after sending")
+            if out.stale and old is not None:
+                raise Conflict("the message was changed since you read it",
+                               info={"currentVersion": old.version})
+            raise BadRequest(f"a message can be edited at most {self.settings.max_edits} times")
+        return self._read_back(cid, seq)
+
+    def delete_message(self, caller: Caller, conversation_id: object,
+                       message_id: object) -> Message:
+        """The author, a conversation owner/admin, or a global moderator/admin may delete."""
+        cid, mid, seq = self._addressed(conversation_id, message_id)
+        at = iso(self.clock())
+        if caller.is_moderator:
+            out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=False,
+                                            member_roles=None, at=at)
+        else:
+            out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=True,
+                                            member_roles=None, at=at)
+            if out.not_allowed:
+                out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=False,
+                                                member_roles=(Role.OWNER, Role.ADMIN), at=at)
+                if out.not_member:
+                    raise Forbidden("only the author, a conversation owner or admin, or a "
+                                    "moderator can delete this message")
+        if not out.ok:
+            self._raise_refused(out)
+            raise Forbidden("this message cannot be deleted by you")
+        return self._read_back(cid, seq)
+
+    def edit_history(self, caller: Caller, conversation_id: object,
+                     message_id: object) -> list[MessageVersion]:
+        """Every body version, oldest first: for the author and conversation owners/admins."""
+        cid, mid, seq = self._addressed(conversation_id, message_id)
+        stored, member = self.store.message_and_member(cid, seq, caller.user_id)
+        if member is None:
+            raise Forbidden(_NOT_MEMBER)
+        if stored is None or stored.id != mid:
+            raise NotFound("message not found in this conversation")
+        if stored.sender_id != caller.user_id and member.role not in (Role.OWNER, Role.ADMIN):
+            raise Forbidden("only the author and conversation owners or admins see edit history")
+        if stored.deleted_at or stored.sealed is None:
+            return []
+        versions = [*stored.history, BodyVersion(stored.sealed, stored.edited_at or stored.created_at)]
+        key_for = lambda kv: self._key_for(cid, kv)  # noqa: E731
+        from cloudchat.crypto import open_sealed as _open
+
+        return [MessageVersion(b.sealed.version,
+                               _open(key_for(b.sealed.key_version), b.sealed,
+                                     conversation_id=cid, message_id=mid), b.at)
+                for b in versions]
+
+    # ------------------------------------------------------------------ receipts, typing
+    def mark(self, caller: Caller, conversation_id: object, seq: object, kind: str) -> ReceiptEvent:
+        """Moves the caller's read/delivered marker forward; an older receipt is a no-op."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        n = validation.positive_seq(seq, "seq")
+        at = iso(self.clock())
+        marker = "readSeq" if kind == "READ" else "deliveredSeq"
+        outcome, value = self.store.advance_marker(cid, caller.user_id, marker, n, at)
+        if outcome == "not_member":
+            raise Forbidden(_NOT_MEMBER)
+        if outcome == "beyond":
+            raise BadRequest(f"seq {n} is beyond the last message ({value})")
+        return ReceiptEvent(cid, caller.user_id, kind, value, at)
+
+    def read_receipts(self, caller: Caller, conversation_id: object) -> list[Member]:
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        members = self.store.members(cid)
+        if not any(m.user_id == caller.user_id for m in members):
+            raise Forbidden(_NOT_MEMBER)
+        return members
+
+    def send_typing(self, caller: Caller, conversation_id: object, typing: object) -> TypingEvent:
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        if not isinstance(typing, bool):
+            raise BadRequest("typing must be true or false")
+        now = self.clock()
+        if typing:
+            outcome = self.store.touch_typing(cid, caller.user_id, int(now.timestamp() * 1000),
+                                              self.settings.typing_min_interval_ms)
+            if outcome == "too_fast":
+                raise RateLimited(
+                    f"send typing at most every {self.settings.typing_min_interval_ms} ms")
+        else:
+            outcome = "ok" if self.store.get_member(cid, caller.user_id) else "not_member"
+        if outcome == "not_member":
+            raise Forbidden(_NOT_MEMBER)
+        expires = datetime.fromtimestamp(now.timestamp() + (TYPING_TTL_SECONDS if typing else 0), UTC)
+        return TypingEvent(cid, caller.user_id, typing, iso(expires))
+
+    def thread(self, caller: Caller, conversation_id: object, root_id: object, limit: int | None,
+               next_token: str | None) -> Page:
+        """Replies to a root message, oldest first."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        root = ids.require_ulid(root_id, "rootId")
+        ids.seq_of_message_id(root)
+        n = validation.limit(limit, MESSAGES_DEFAULT_LIMIT)
+        after = 0
+        if next_token is not None:
+            pos = self.tokens.open(next_token, user_id=caller.user_id, operation="thread",
+                                   scope=f"{cid}/{root}")
+            after = pos.get("a", -1)
+            if not isinstance(after, int) or after < 0:
+                raise BadRequest("nextToken is invalid")
+        member = self.store.get_member(cid, caller.user_id)
+        if member is None:
+            raise Forbidden(_NOT_MEMBER)
+        rows, more = self.store.thread_replies(cid, root, n, max(after, member.joined_seq))
+        items = [self._decrypt(r, None) for r in rows]
+        token = None
+        if more and rows:
+            token = self.tokens.seal({"a": rows[-1].seq}, user_id=caller.user_id,
+                                     operation="thread", scope=f"{cid}/{root}")
+        return Page(items, token)
+
+    # ------------------------------------------------------------------ keys
+    def _key_for(self, cid: str, kv: int) -> bytes:
+        key = self.keys.cached(cid, kv)
+        if key is not None:
+            return key
+        conv = self.store.get_conversation(cid)
+        if conv is None:
+            raise Forbidden(_NOT_MEMBER)
+        return self.keys.key(cid, kv, conv.wrapped_key)
+
+    def _current_key(self, cid: str) -> tuple[bytes, int]:
+        kv = self._key_version.get(cid)
+        key = self.keys.cached(cid, kv) if kv is not None else None
+        if key is None or kv is None:
+            conv = self.store.get_conversation(cid)
+            if conv is None:
+                raise Forbidden(_NOT_MEMBER)
+            kv = conv.key_version
+            key = self.keys.key(cid, kv, conv.wrapped_key)
+            self._key_version[cid] = kv
+        return key, kv

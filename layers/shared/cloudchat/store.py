@@ -8,8 +8,10 @@ item                   PK                   SK
 =====================  ===================  ======================================
 conversation           CONV#<id>            META
 member                 CONV#<id>            MEMBER#<userId>   (GSI1: USER#<userId> / <lastActivity>#<id>)
-message                CONV#<id>            MSG#<seq, 12 digits>
+message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3 THREAD#<id>#<rootId> / seq)
 send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>
+audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
+send rate window       USER#<userId>        RATE#<minute>
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
 =====================  ===================  ======================================
@@ -28,6 +30,7 @@ from typing import Any
 
 from cloudchat.crypto import Sealed
 from cloudchat.models import (
+    BodyVersion,
     Conversation,
     Kind,
     Member,
@@ -39,6 +42,8 @@ from cloudchat.models import (
 
 GSI1 = "GSI1"
 GSI2 = "GSI2"
+GSI3 = "GSI3"
+REACTION_PREFIX = "rx#"
 SEND_GUARD_TTL_SECONDS = 7 * 24 * 3600
 _BATCH_MAX = 100
 
@@ -70,12 +75,37 @@ def _direct_pk(a: str, b: str) -> str:
 
 @dataclass(frozen=True)
 class AppendOutcome:
-    """What a conditional append did. Exactly one of the flags describes it."""
+    """What a conditional append did. Exactly one of the fields describes it."""
 
     stored: bool = False
     not_member: bool = False
+    rate_limited: bool = False
+    parent_missing: bool = False
+    parent_root: str | None = None  # the parent is itself a reply: retry with this root
     duplicate_seq: int | None = None  # the clientMessageId was used before, for this seq
     current_seq: int | None = None  # the conversation had moved on to this seq
+    retry: bool = False  # a transient conflict: try again
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What a conditional message write (react / edit / delete) did."""
+
+    ok: bool = False
+    not_member: bool = False
+    missing: bool = False  # no such message (or a forged id)
+    deleted: bool = False
+    limit: bool = False  # a bound was hit (reaction kinds, edit count)
+    stale: bool = False  # the expected version did not match
+    not_allowed: bool = False  # the message's rules forbid it (author, window)
+    old: StoredMessage | None = None  # the message as it was, when the write was refused
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class SendRate:
+    per_minute: int
+    minute: int
 
 
 class DirectExists(Exception):
@@ -105,30 +135,39 @@ class Store:
 
     # ---------------------------------------------------------------- records <-> items
     @staticmethod
-    def _sealed_attrs(sealed: Sealed | None) -> dict[str, Any]:
-        if sealed is None:
-            return {}
-        return {"ct": sealed.ciphertext, "nonce": sealed.nonce, "kv": sealed.key_version}
+    def _body_attr(b: BodyVersion) -> dict[str, Any]:
+        return {"ct": b.sealed.ciphertext, "nonce": b.sealed.nonce, "kv": b.sealed.key_version,
+                "v": b.sealed.version, "at": b.at}
 
     @staticmethod
-    def _sealed(d: dict[str, Any]) -> Sealed | None:
-        if "ct" not in d:
-            return None
-        return Sealed(nonce=bytes(d["nonce"]), ciphertext=bytes(d["ct"]), key_version=int(d["kv"]))
+    def _body(d: dict[str, Any]) -> BodyVersion:
+        return BodyVersion(Sealed(nonce=bytes(d["nonce"]), ciphertext=bytes(d["ct"]),
+                                  key_version=int(d["kv"]), version=int(d.get("v", 1))), d["at"])
 
     def _message_attrs(self, m: StoredMessage) -> dict[str, Any]:
+        bodies = [*m.history]
+        if m.sealed is not None:
+            bodies.append(BodyVersion(m.sealed, m.edited_at or m.created_at))
         return {
             "id": m.id, "conversationId": m.conversation_id, "seq": m.seq,
             "senderId": m.sender_id, "kind": m.kind.value, "createdAt": m.created_at,
-            "cmid": m.client_message_id, "version": m.version, **self._sealed_attrs(m.sealed),
+            "cmid": m.client_message_id, "version": m.version, "parentId": m.parent_id,
+            "bodies": [self._body_attr(b) for b in bodies] if bodies else None,
         }
 
     def _message(self, d: dict[str, Any]) -> StoredMessage:
+        bodies = [self._body(b) for b in d.get("bodies") or []]
+        reactions = {k[len(REACTION_PREFIX):]: frozenset(v) for k, v in d.items()
+                     if k.startswith(REACTION_PREFIX) and v}
         return StoredMessage(
             conversation_id=d["conversationId"], seq=int(d["seq"]), id=d["id"],
             sender_id=d["senderId"], kind=MessageKind(d["kind"]), created_at=d["createdAt"],
-            sealed=self._sealed(d), client_message_id=d.get("cmid"),
-            version=int(d.get("version", 1)),
+            sealed=bodies[-1].sealed if bodies else None, history=bodies[:-1],
+            client_message_id=d.get("cmid"), version=int(d.get("version", 1)),
+            parent_id=d.get("parentId"), reply_count=int(d.get("replyCount", 0)),
+            last_reply_at=d.get("lastReplyAt"), reply_users=frozenset(d.get("replyUsers") or ()),
+            reactions=reactions, edited_at=d.get("editedAt"), deleted_at=d.get("deletedAt"),
+            deleted_by=d.get("deletedBy"),
         )
 
     def _conversation(self, d: dict[str, Any]) -> Conversation:
@@ -325,17 +364,22 @@ class Store:
                 "GSI1SK": _activity_key(m.last_activity or m.joined_at, m.conversation_id)}
 
     # ---------------------------------------------------------------- messages
-    def append_message(self, msg: StoredMessage, *, prev_seq: int, now: str,
-                       now_epoch: int) -> AppendOutcome:
-        """One TransactWriteItems: sender is a member (and reads up to the new seq), the
-        conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, and the
-        sender's clientMessageId is claimed. Never retries by itself."""
+    def append_message(self, msg: StoredMessage, *, prev_seq: int, now: str, now_epoch: int,
+                       rate: SendRate | None = None) -> AppendOutcome:
+        """One TransactWriteItems: the sender is a member (and reads up to the new seq), the
+        conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, the sender's
+        clientMessageId is claimed, the sender's send-rate window counts it, and for a
+        thread reply the root's reply summary is updated. Never retries by itself."""
         from botocore.exceptions import ClientError
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
         attrs = self._message_attrs(msg)
-        items = [
-            {"Update": {
+        item = {"PK": pk, "SK": msg_sk(msg.seq), "type": "MSG", **attrs}
+        if msg.parent_id:
+            item["GSI3PK"] = f"THREAD#{cid}#{msg.parent_id}"
+            item["GSI3SK"] = msg_sk(msg.seq)
+        ops: dict[str, dict[str, Any]] = {
+            "member": {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, member_sk(msg.sender_id)),
                 "ConditionExpression": "attribute_exists(PK)",
                 "UpdateExpression": "SET readSeq = :seq, deliveredSeq = :seq, "
@@ -343,7 +387,7 @@ class Store:
                 "ExpressionAttributeValues": self._av({
                     ":seq": msg.seq, ":now": now, ":act": _activity_key(now, cid)}),
             }},
-            {"Update": {
+            "conversation": {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, "META"),
                 "ConditionExpression": "attribute_exists(PK) AND lastSeq = :prev",
                 "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm",
@@ -352,14 +396,11 @@ class Store:
                     ":lm": {k: v for k, v in attrs.items() if v is not None}}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }},
-            {"Put": {
-                "TableName": self.table_name,
-                "Item": self._av({"PK": pk, "SK": msg_sk(msg.seq), "type": "MSG", **attrs}),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }},
-        ]
+            "message": {"Put": {"TableName": self.table_name, "Item": self._av(item),
+                                "ConditionExpression": "attribute_not_exists(PK)"}},
+        }
         if msg.client_message_id:
-            items.append({"Put": {
+            ops["guard"] = {"Put": {
                 "TableName": self.table_name,
                 "Item": self._av({
                     "PK": pk, "SK": f"CMID#{msg.sender_id}#{msg.client_message_id}",
@@ -368,31 +409,73 @@ class Store:
                 }),
                 "ConditionExpression": "attribute_not_exists(PK)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }})
+            }}
+        if rate is not None:
+            ops["rate"] = {"Update": {
+                "TableName": self.table_name,
+                "Key": self._key(user_pk(msg.sender_id), f"RATE#{rate.minute}"),
+                "ConditionExpression": "attribute_not_exists(sends) OR sends < :limit",
+                "UpdateExpression": "ADD sends :one SET expiresAt = :exp",
+                "ExpressionAttributeValues": self._av({
+                    ":limit": rate.per_minute, ":one": 1, ":exp": (rate.minute + 2) * 60}),
+            }}
+        if msg.parent_id:
+            from cloudchat.ids import seq_of_message_id
+
+            ops["root"] = {"Update": {
+                "TableName": self.table_name,
+                "Key": self._key(pk, msg_sk(seq_of_message_id(msg.parent_id))),
+                "ConditionExpression": "id = :root AND attribute_not_exists(parentId)",
+                "UpdateExpression": "SET replyCount = if_not_exists(replyCount, :zero) + :one, "
+                                    "lastReplyAt = :now ADD replyUsers :me",
+                "ExpressionAttributeValues": self._av({
+                    ":root": msg.parent_id, ":zero": 0, ":one": 1, ":now": now,
+                    ":me": {msg.sender_id}}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }}
+        names = list(ops)
         try:
-            self._client().transact_write_items(TransactItems=items)
+            self._client().transact_write_items(TransactItems=list(ops.values()))
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            reasons = exc.response.get("CancellationReasons") or []
-            code = [r.get("Code") for r in reasons] + [None] * 4
-            if code[0] == "ConditionalCheckFailed":
+            failed = self._failures(exc, names)
+            if "member" in failed:
                 return AppendOutcome(not_member=True)
-            if code[3] == "ConditionalCheckFailed":
-                old = self._py(reasons[3].get("Item") or {})
+            if "guard" in failed:
+                old = failed["guard"]
                 dup = int(old["seq"]) if "seq" in old else self._guard(
                     cid, msg.sender_id, msg.client_message_id or "")
                 if dup is not None:
                     return AppendOutcome(duplicate_seq=dup)
-            if code[1] == "ConditionalCheckFailed":
-                old = self._py(reasons[1].get("Item") or {})
+            if "root" in failed:
+                old = failed["root"]
+                if old.get("id") == msg.parent_id and old.get("parentId"):
+                    return AppendOutcome(parent_root=str(old["parentId"]))
+                return AppendOutcome(parent_missing=True)
+            if "conversation" in failed:
+                old = failed["conversation"]
                 if not old:
                     return AppendOutcome(not_member=True)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
-            if "TransactionConflict" in code or code[2] == "ConditionalCheckFailed":
-                return AppendOutcome(current_seq=None)
-            raise
+            if "rate" in failed:
+                return AppendOutcome(rate_limited=True)
+            return AppendOutcome(retry=True)
         return AppendOutcome(stored=True)
+
+    def _failures(self, exc: Any, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Which named transaction items failed their condition, with their old image (if
+        ReturnValuesOnConditionCheckFailure asked for one). Raises if the cancellation was
+        for another reason than conditions or conflicts."""
+        reasons = exc.response.get("CancellationReasons") or []
+        failed: dict[str, dict[str, Any]] = {}
+        for name, reason in zip(names, reasons, strict=False):
+            code = reason.get("Code")
+            if code == "ConditionalCheckFailed":
+                failed[name] = self._py(reason.get("Item") or {})
+            elif code not in (None, "None", "TransactionConflict"):
+                raise exc
+        return failed
 
     def _guard(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
         resp = self._client().get_item(
@@ -423,3 +506,271 @@ class Store:
         messages = {int(d["seq"]): self._message(d) for d in found.values()}
         return (self._member(mem) if mem else None,
                 self._conversation(meta) if meta else None, messages)
+
+    def message_and_member(self, conversation_id: str, seq: int, user_id: str
+                           ) -> tuple[StoredMessage | None, Member | None]:
+        """A message and the caller's member item, in one BatchGetItem."""
+        _member, _conv, found = self.read_messages(conversation_id, user_id, [seq],
+                                                   with_conversation=False)
+        return found.get(seq), _member
+
+    # ---------------------------------------------------------------- message writes
+    def _member_check(self, conversation_id: str, user_id: str,
+                      roles: Sequence[Role] | None = None) -> dict[str, Any]:
+        check: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._key(conv_pk(conversation_id), member_sk(user_id)),
+            "ConditionExpression": "attribute_exists(PK)",
+        }
+        if roles:
+            names = [f":r{i}" for i in range(len(roles))]
+            check["ConditionExpression"] += f" AND #role IN ({', '.join(names)})"
+            check["ExpressionAttributeNames"] = {"#role": "role"}
+            check["ExpressionAttributeValues"] = self._av(dict(zip(names, [r.value for r in roles],
+                                                                   strict=True)))
+        return {"ConditionCheck": check}
+
+    def _write_message(self, conversation_id: str, seq: int, update: dict[str, Any],
+                       member: dict[str, Any] | None, extra: Sequence[dict[str, Any]] = ()
+                       ) -> tuple[bool, dict[str, dict[str, Any]]]:
+        """A transaction of [member check?, message update, extra...]; returns (ok, failed)."""
+        from botocore.exceptions import ClientError
+
+        update = {"TableName": self.table_name,
+                  "Key": self._key(conv_pk(conversation_id), msg_sk(seq)),
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}
+        ops: dict[str, dict[str, Any]] = {}
+        if member is not None:
+            ops["member"] = member
+        ops["message"] = {"Update": update}
+        for i, e in enumerate(extra):
+            ops[f"extra{i}"] = e
+        try:
+            self._client().transact_write_items(TransactItems=list(ops.values()))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            return False, self._failures(exc, list(ops))
+        return True, {}
+
+    def _refused(self, failed: dict[str, dict[str, Any]], message_id: str) -> WriteOutcome:
+        if "member" in failed:
+            return WriteOutcome(not_member=True)
+        if "message" not in failed:
+            return WriteOutcome(retry=True)
+        old = failed["message"]
+        if not old or old.get("id") != message_id:
+            return WriteOutcome(missing=True)
+        stored = self._message(old)
+        if stored.deleted_at:
+            return WriteOutcome(deleted=True, old=stored)
+        return WriteOutcome(old=stored)
+
+    def react(self, conversation_id: str, seq: int, message_id: str, user_id: str, emoji: str,
+              *, add: bool, max_kinds: int) -> WriteOutcome:
+        """Adds or removes the caller's ``emoji`` on a message (a per-emoji set of user ids,
+        so repeating either is a no-op) with the member check, in one transaction."""
+        names = {"#r": REACTION_PREFIX + emoji}
+        values: dict[str, Any] = {":mid": message_id, ":me": {user_id}}
+        if add:
+            values.update({":e": {emoji}, ":max": max_kinds, ":es": emoji})
+            update: dict[str, Any] = {
+                "ConditionExpression": "id = :mid AND attribute_not_exists(deletedAt) AND "
+                                       "(attribute_not_exists(reactionKinds) OR "
+                                       "contains(reactionKinds, :es) OR size(reactionKinds) < :max)",
+                "UpdateExpression": "ADD #r :me, reactionKinds :e",
+            }
+        else:
+            update = {"ConditionExpression": "id = :mid AND attribute_not_exists(deletedAt)",
+                      "UpdateExpression": "DELETE #r :me"}
+        update["ExpressionAttributeNames"] = names
+        update["ExpressionAttributeValues"] = self._av(values)
+        ok, failed = self._write_message(conversation_id, seq, update,
+                                         self._member_check(conversation_id, user_id))
+        if ok:
+            return WriteOutcome(ok=True)
+        out = self._refused(failed, message_id)
+        if add and out.old is not None and not out.deleted:
+            return WriteOutcome(limit=True, old=out.old)
+        return out
+
+    def forget_reaction_kind(self, conversation_id: str, seq: int, emoji: str) -> None:
+        """Drops ``emoji`` from the message's kinds once nobody has it any more."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(
+                TableName=self.table_name, Key=self._key(conv_pk(conversation_id), msg_sk(seq)),
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#r)",
+                UpdateExpression="DELETE reactionKinds :e",
+                ExpressionAttributeNames={"#r": REACTION_PREFIX + emoji},
+                ExpressionAttributeValues=self._av({":e": {emoji}}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
+                     body: BodyVersion, *, expected_version: int, not_before: str,
+                     max_versions: int) -> WriteOutcome:
+        """Appends a new body version (earlier ones stay, encrypted, as the edit history).
+        Author only, within the edit window, at the expected version, by a member."""
+        update = {
+            "ConditionExpression": "id = :mid AND senderId = :me AND attribute_not_exists(deletedAt) "
+                                   "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
+            "UpdateExpression": "SET bodies = list_append(bodies, :b), version = :next, editedAt = :at",
+            "ExpressionAttributeValues": self._av({
+                ":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
+                ":next": expected_version + 1, ":b": [self._body_attr(body)], ":at": body.at,
+                ":max": max_versions}),
+        }
+        ok, failed = self._write_message(conversation_id, seq, update,
+                                         self._member_check(conversation_id, editor))
+        if ok:
+            return WriteOutcome(ok=True)
+        out = self._refused(failed, message_id)
+        old = out.old
+        if old is None or out.deleted:
+            return out
+        if old.sender_id != editor or old.created_at < not_before:
+            return WriteOutcome(not_allowed=True, old=old)
+        if old.version != expected_version:
+            return WriteOutcome(stale=True, old=old)
+        return WriteOutcome(limit=True, old=old)
+
+    def delete_message(self, conversation_id: str, seq: int, message_id: str, actor: str, *,
+                       as_author: bool, member_roles: Sequence[Role] | None, at: str
+                       ) -> WriteOutcome:
+        """Tombstones a message: every body version (the ciphertext) is removed, seq, thread
+        structure and reactions stay (views hide a tombstone's reactions), and an audit entry
+        records who and when.
+        ``as_author`` requires the actor to be the sender; ``member_roles`` requires the
+        actor's membership role (None: no membership needed, for global moderators)."""
+        cond = "id = :mid AND attribute_not_exists(deletedAt)"
+        values: dict[str, Any] = {":mid": message_id, ":at": at, ":by": actor, ":one": 1}
+        if as_author:
+            cond += " AND senderId = :by"
+        update = {
+            "ConditionExpression": cond,
+            "UpdateExpression": "SET deletedAt = :at, deletedBy = :by, version = version + :one "
+                                "REMOVE bodies, reactionKinds",
+            "ExpressionAttributeValues": self._av(values),
+        }
+        audit = {"Put": {"TableName": self.table_name, "Item": self._av({
+            "PK": conv_pk(conversation_id), "SK": f"AUDIT#{seq:012d}#{at}#{actor}", "type": "AUDIT",
+            "action": "DELETE", "messageId": message_id, "actorId": actor, "at": at})}}
+        member = None
+        if member_roles is not None or as_author:
+            member = self._member_check(conversation_id, actor, member_roles)
+        ok, failed = self._write_message(conversation_id, seq, update, member, [audit])
+        if ok:
+            self._scrub_last_message(conversation_id, seq, at, actor)
+            return WriteOutcome(ok=True)
+        out = self._refused(failed, message_id)
+        if out.old is not None and not out.deleted:
+            return WriteOutcome(not_allowed=True, old=out.old)
+        return out
+
+    def _scrub_last_message(self, conversation_id: str, seq: int, at: str, actor: str) -> None:
+        """The conversation item keeps a copy of its last message: destroy that too."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(
+                TableName=self.table_name, Key=self._key(conv_pk(conversation_id), "META"),
+                ConditionExpression="lastMessage.seq = :seq",
+                UpdateExpression="REMOVE lastMessage.bodies "
+                                 "SET lastMessage.deletedAt = :at, lastMessage.deletedBy = :by",
+                ExpressionAttributeValues=self._av({":seq": seq, ":at": at, ":by": actor}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    # ---------------------------------------------------------------- receipts & typing
+    def advance_marker(self, conversation_id: str, user_id: str, marker: str, seq: int,
+                       at: str) -> tuple[str, int]:
+        """Moves the member's ``readSeq``/``deliveredSeq`` forward to ``seq`` (never back),
+        bounded by the conversation's last seq, in one transaction. Returns (outcome, seq):
+        ("advanced", seq) | ("stale", current) | ("beyond", lastSeq) | ("not_member", 0)."""
+        from botocore.exceptions import ClientError
+
+        assert marker in ("readSeq", "deliveredSeq")
+        pk = conv_pk(conversation_id)
+        ops = [
+            {"ConditionCheck": {
+                "TableName": self.table_name, "Key": self._key(pk, "META"),
+                "ConditionExpression": "lastSeq >= :seq",
+                "ExpressionAttributeValues": self._av({":seq": seq}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Update": {
+                "TableName": self.table_name, "Key": self._key(pk, member_sk(user_id)),
+                "ConditionExpression": f"attribute_exists(PK) AND (attribute_not_exists({marker}) "
+                                       f"OR {marker} < :seq)",
+                "UpdateExpression": f"SET {marker} = :seq, receiptAt = :at",
+                "ExpressionAttributeValues": self._av({":seq": seq, ":at": at}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        ]
+        try:
+            self._client().transact_write_items(TransactItems=ops)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            failed = self._failures(exc, ["conversation", "member"])
+            if "member" in failed and not failed["member"]:
+                return "not_member", 0
+            if "conversation" in failed:
+                old = failed["conversation"]
+                return ("beyond", int(old.get("lastSeq", 0))) if old else ("not_member", 0)
+            if "member" in failed:
+                return "stale", int(failed["member"].get(marker, 0))
+            return "stale", seq
+        return "advanced", seq
+
+    def members(self, conversation_id: str) -> list[Member]:
+        """Every member item of a conversation (bounded by the member limit), one Query."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "ConsistentRead": True,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :m)",
+            "ExpressionAttributeValues": self._av({":pk": conv_pk(conversation_id),
+                                                   ":m": "MEMBER#"}),
+        }
+        out: list[Member] = []
+        while True:
+            resp = self._client().query(**kwargs)
+            out += [self._member(self._py(i)) for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def touch_typing(self, conversation_id: str, user_id: str, now_ms: int,
+                     min_interval_ms: int) -> str:
+        """Member check and typing rate limit in one conditional write of the member item.
+        Returns "ok" | "too_fast" | "not_member"."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(
+                TableName=self.table_name,
+                Key=self._key(conv_pk(conversation_id), member_sk(user_id)),
+                ConditionExpression="attribute_exists(PK) AND "
+                                    "(attribute_not_exists(typingAt) OR typingAt <= :cutoff)",
+                UpdateExpression="SET typingAt = :now",
+                ExpressionAttributeValues=self._av({":now": now_ms,
+                                                    ":cutoff": now_ms - min_interval_ms}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return "too_fast" if exc.response.get("Item") else "not_member"
+        return "ok"
+
+    def thread_replies(self, conversation_id: str, root_id: str, limit: int,
+                       after_seq: int) -> tuple[list[StoredMessage], bool]:
+        """Replies to a root, oldest first, after ``after_seq``; ``True`` if more follow."""
+        resp = self._client().query(
+            TableName=self.table_name, IndexName=GSI3,
+            KeyConditionExpression="GSI3PK = :t AND GSI3SK > :after",
+            ExpressionAttributeValues=self._av({":t": f"THREAD#{conversation_id}#{root_id}",
+                                                ":after": msg_sk(after_seq)}),
+            ScanIndexForward=True, Limit=limit + 1)
+        rows = [self._message(self._py(i)) for i in resp.get("Items", [])]
+        return rows[:limit], len(rows) > limit

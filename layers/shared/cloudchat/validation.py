@@ -9,6 +9,8 @@ from cloudchat.errors import BadRequest
 
 _CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_SHORT_NAME = re.compile(r"^:[a-z0-9_+-]{1,32}:$")
+_ZWJ, _VS16, _KEYCAP = "\u200d", "\ufe0f", "\u20e3"
 MAX_TITLE_CHARS = 200
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -64,4 +66,55 @@ def title(value: object) -> str | None:
 def seq(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRequest(f"{what} must be a non-negative integer")
+    return value
+
+
+def _is_modifier(c: str) -> bool:
+    cp = ord(c)
+    return (0x1F3FB <= cp <= 0x1F3FF) or (0xE0020 <= cp <= 0xE007F) or c in (_VS16, _KEYCAP)
+
+
+def _is_pictograph(c: str) -> bool:
+    cp = ord(c)
+    return (unicodedata.category(c) == "So" and cp >= 0x2000) or 0x1F1E6 <= cp <= 0x1F1FF
+
+
+def emoji(value: object) -> str:
+    """One emoji grapheme (ZWJ sequences, skin tones, flags, keycaps included) or a
+    ``:short_name:`` of at most 32 characters."""
+    bad = BadRequest("emoji must be a single emoji or a :short_name: (a-z, 0-9, _ + -, at most 32)")
+    if not isinstance(value, str) or not value or len(value) > 40:
+        raise bad
+    if _SHORT_NAME.match(value):
+        return value
+    if value[0] in "#*0123456789":  # keycap: 1️⃣
+        if value in {value[0] + _VS16 + _KEYCAP, value[0] + _KEYCAP}:
+            return value
+        raise bad
+    clusters, flags, prev = 0, 0, ""
+    for c in value:
+        if _is_modifier(c):
+            if not prev:
+                raise bad
+        elif c == _ZWJ:
+            if not prev or prev == _ZWJ:
+                raise bad
+        elif _is_pictograph(c):
+            if 0x1F1E6 <= ord(c) <= 0x1F1FF:  # regional indicators pair into one flag
+                flags += 1
+                if flags % 2 == 1:
+                    clusters += 1
+            elif prev != _ZWJ:
+                clusters += 1
+        else:
+            raise bad
+        prev = c
+    if clusters != 1 or prev == _ZWJ or flags % 2 == 1:
+        raise bad
+    return value
+
+
+def positive_seq(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"{what} must be a positive integer")
     return value

@@ -5,15 +5,53 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudchat.models import ConversationView, Message, Page, User
+from cloudchat.models import (
+    ConversationView,
+    Member,
+    Message,
+    MessageVersion,
+    Page,
+    ReceiptEvent,
+    TypingEvent,
+    User,
+)
 
 
-def message(m: Message) -> dict[str, Any]:
+def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
     return {
         "id": m.id, "conversationId": m.conversation_id, "seq": m.seq, "senderId": m.sender_id,
         "kind": m.kind.value, "body": m.body, "createdAt": m.created_at,
-        "clientMessageId": m.client_message_id, "version": m.version,
+        "clientMessageId": m.client_message_id, "version": m.version, "parentId": m.parent_id,
+        "replyCount": m.reply_count, "lastReplyAt": m.last_reply_at,
+        "replyUserIds": sorted(m.reply_users),
+        "reactions": [{"emoji": e, "count": len(users), "userIds": sorted(users),
+                       "reactedByMe": viewer in users}
+                      for e, users in sorted(m.reactions.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
+        "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
     }
+
+
+def messages_for(viewer: str) -> Callable[[Message], dict[str, Any]]:
+    return lambda m: message(m, viewer)
+
+
+def version(v: MessageVersion) -> dict[str, Any]:
+    return {"version": v.version, "body": v.body, "at": v.at}
+
+
+def receipt(r: ReceiptEvent) -> dict[str, Any]:
+    return {"conversationId": r.conversation_id, "userId": r.user_id, "kind": r.kind,
+            "seq": r.seq, "at": r.at}
+
+
+def member_receipt(m: Member) -> dict[str, Any]:
+    return {"userId": m.user_id, "readSeq": m.read_seq,
+            "deliveredSeq": max(m.read_seq, m.delivered_seq)}
+
+
+def typing(t: TypingEvent) -> dict[str, Any]:
+    return {"conversationId": t.conversation_id, "userId": t.user_id, "typing": t.typing,
+            "expiresAt": t.expires_at}
 
 
 def conversation(v: ConversationView) -> dict[str, Any]:
@@ -22,7 +60,7 @@ def conversation(v: ConversationView) -> dict[str, Any]:
         "id": c.id, "kind": c.kind.value, "title": c.title, "createdBy": c.created_by,
         "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
         "memberCount": len(c.members),
-        "lastMessage": message(v.last_message) if v.last_message else None,
+        "lastMessage": message(v.last_message, me.user_id) if v.last_message else None,
         "lastSeq": c.last_seq,
         "unreadCount": max(0, c.last_seq - max(me.read_seq, me.joined_seq)),
         "createdAt": c.created_at, "updatedAt": c.updated_at,

@@ -1,0 +1,347 @@
+"""The engine: the served schema, its resolvers, and running one GraphQL request.
+
+Wired fields run their Lambda handler in a worker thread (never on the event loop) with the
+event a Direct Lambda resolver builds; NONE fields resolve to their arguments; every other
+field resolves by property from its parent. Every field is authorized first (see
+:mod:`._authz`). Errors are rendered as AppSync renders them::
+
+    {"path": [...], "data": null, "errorType": "Forbidden", "errorInfo": null,
+     "locations": [{"line": 2, "column": 3, "sourceName": null}], "message": "..."}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql.utilities import get_operation_ast
+
+from ._auth import Authenticator, Principal
+from ._authz import Authorizer
+from ._config import EmulatorConfig, LambdaResolver, NoneDataSource, normalize_resolver
+from ._errors import ConfigError
+from ._events import (
+    LAMBDA_UNHANDLED,
+    FieldError,
+    FieldValue,
+    LambdaContext,
+    build_event,
+    invoke_handler,
+)
+from ._messages import VALIDATION_ERROR, request_error, syntax_error, validation_errors, variable_error
+from ._pubsub import Broker
+from ._schema import load_schema
+from ._selection import collect_fields, fragments_of, published_payload
+
+log = logging.getLogger("cloudchat_local.emulator")
+
+UNAUTHORIZED: Final = "Unauthorized"
+
+
+@dataclass
+class RequestContext:
+    """Per-request state handed to resolvers as ``info.context``."""
+
+    principal: Principal
+    source_ip: str
+    headers: dict[str, str]
+    variables: dict[str, Any]
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.principal.identity_for(self.source_ip)
+
+
+class ResolverError(Exception):
+    """A field error with an AppSync ``errorType`` (``util.error(message, type, data, info)``)."""
+
+    def __init__(self, message: Any, error_type: Any, data: Any = None, error_info: Any = None):
+        text = "" if message is None else str(message)
+        super().__init__(text)
+        self.message = text
+        self.error_type = error_type
+        self.data = data
+        self.error_info = error_info
+
+
+_NON_NULL: Final = re.compile(r"^Cannot return null for non-nullable field (?P<p>\w+)\.(?P<f>\w+)\.$")
+
+
+class _AuthMiddleware:
+    def __init__(self, authorizer: Authorizer) -> None:
+        self._authorizer = authorizer
+
+    def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        ctx: RequestContext = info.context
+        principal = ctx.principal
+        denial = self._authorizer.denial(
+            info.parent_type.name, info.field_name, principal.mode, principal.groups
+        )
+        if denial is not None:
+            raise ResolverError(denial, UNAUTHORIZED)
+        return next_(root, info, **args)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: dict[str, Any]
+    publish: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class Engine:
+    """Everything shared by the HTTP and real-time endpoints of one emulator."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.schema = load_schema(config.schema_path)
+        self.authorizer = Authorizer(self.schema)
+        self.authenticator = Authenticator(config.cognito, config.iam)
+        self.broker = Broker(self.schema)
+        self.resolvers: dict[tuple[str, str], LambdaResolver | NoneDataSource] = {}
+        self._executor = ThreadPoolExecutor(max_workers=config.handler_workers, thread_name_prefix="lambda")
+        self._middleware = [_AuthMiddleware(self.authorizer)]
+        for key, resolver in config.resolvers.items():
+            self._wire(key, normalize_resolver(key, resolver))
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def _wire(self, key: tuple[str, str], resolver: LambdaResolver | NoneDataSource) -> None:
+        type_name, field_name = key
+        type_ = self.schema.get_type(type_name)
+        if not isinstance(type_, GraphQLObjectType) or field_name not in type_.fields:
+            raise ConfigError(f"wired field {type_name}.{field_name} is not in the schema")
+        self.resolvers[key] = resolver
+        if type_ is self.schema.subscription_type:
+            return  # subscription resolvers run at start time (see _realtime)
+        field_def = type_.fields[field_name]
+        if isinstance(resolver, NoneDataSource):
+            only_input = list(field_def.args) == ["input"]
+
+            def resolve_none(*positional: Any, **args: Any) -> Any:
+                return args.get("input") if only_input else args
+
+            field_def.resolve = resolve_none
+        else:
+            field_def.resolve = self._lambda_resolver(resolver)
+
+    def _lambda_resolver(self, resolver: LambdaResolver) -> Callable[..., Awaitable[Any]]:
+        async def resolve(*positional: Any, **args: Any) -> Any:
+            source, info = positional
+            ctx: RequestContext = info.context
+            is_root = info.parent_type in (
+                self.schema.query_type,
+                self.schema.mutation_type,
+                self.schema.subscription_type,
+            )
+            event = build_event(
+                arguments=args,
+                identity=ctx.identity,
+                source=None if is_root else source,
+                field_name=info.field_name,
+                parent_type_name=info.parent_type.name,
+                field_nodes=info.field_nodes,
+                fragments=info.fragments,
+                variables=ctx.variables,
+                headers=ctx.headers,
+            )
+            outcome = await self.invoke(resolver, event)
+            if isinstance(outcome, FieldError):
+                raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
+            return outcome.value
+
+        return resolve
+
+    async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
+        """Runs the handler in a worker thread, as a Lambda invocation, within its timeout
+        (a timed-out handler's thread cannot be stopped; its result is dropped)."""
+        context = LambdaContext(
+            function_name=resolver.function_name,
+            memory_limit_in_mb=resolver.memory_limit_in_mb,
+            timeout_s=resolver.timeout_s,
+        )
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, invoke_handler, resolver.handler, event, context)
+        try:
+            return await asyncio.wait_for(future, timeout=resolver.timeout_s)
+        except TimeoutError:
+            log.error(
+                "%s timed out after %.2f s (request %s)",
+                resolver.function_name,
+                resolver.timeout_s,
+                context.aws_request_id,
+            )
+            message = f"Task timed out after {resolver.timeout_s:.2f} seconds"
+            return FieldError(message, LAMBDA_UNHANDLED)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def run_http(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        principal: Principal,
+        source_ip: str,
+        headers: dict[str, str],
+    ) -> HttpResult:
+        """One POST /graphql body (already shape-checked) for an authenticated caller."""
+        query = payload["query"]
+        variables = payload.get("variables") or {}
+        operation_name = payload.get("operationName")
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return HttpResult(200, {"data": None, "errors": [syntax_error(exc, query)]})
+        errors = validate(self.schema, document)
+        if errors:
+            return HttpResult(200, {"data": None, "errors": validation_errors(self.schema, document, errors)})
+        operation = get_operation_ast(document, operation_name)
+        if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+            return HttpResult(
+                200,
+                {
+                    "data": None,
+                    "errors": [
+                        request_error(
+                            "Subscriptions are served by the real-time endpoint (/graphql/realtime).",
+                            None,
+                            "UnsupportedOperation",
+                        )
+                    ],
+                },
+            )
+        ctx = RequestContext(
+            principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables)
+        )
+        result = await self.execute(document, ctx, variables, operation_name)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            if result.data is None and all(e.path is None for e in result.errors):
+                body["errors"] = [self._request_error(e) for e in result.errors]
+            else:
+                body["errors"] = [self.format_error(e) for e in result.errors]
+        publish = []
+        if operation is not None and operation.operation == OperationType.MUTATION and result.data:
+            publish = self._publications(document, operation, result.data, variables)
+        return HttpResult(200, body, publish)
+
+    async def execute(
+        self,
+        document: DocumentNode,
+        ctx: RequestContext,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+    ) -> ExecutionResult:
+        result = execute(
+            self.schema,
+            document,
+            context_value=ctx,
+            variable_values=dict(variables or {}),
+            operation_name=operation_name,
+            middleware=self._middleware,
+        )
+        if inspect.isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        return result
+
+    def _request_error(self, error: GraphQLError) -> dict[str, Any]:
+        if error.message.startswith("Variable '$"):
+            return variable_error(error)
+        locations = (
+            [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations]
+            if error.locations
+            else None
+        )
+        return request_error(error.message, locations, VALIDATION_ERROR)
+
+    def format_error(self, error: GraphQLError) -> dict[str, Any]:
+        """An execution error as AppSync renders it."""
+        original: BaseException | None = error.original_error
+        while original is not None and not isinstance(original, ResolverError):
+            original = getattr(original, "original_error", None)
+        message = error.message
+        error_type: Any = None
+        error_info: Any = None
+        data: Any = None
+        if isinstance(original, ResolverError):
+            message, error_type = original.message, original.error_type
+            data, error_info = original.data, original.error_info
+        else:
+            match = _NON_NULL.match(message)
+            if match:
+                message = self._non_null_message(match["p"], match["f"], error.path or [])
+        return {
+            "path": list(error.path) if error.path is not None else None,
+            "data": data,
+            "errorType": error_type,
+            "errorInfo": error_info,
+            "locations": (
+                [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations]
+                if error.locations
+                else None
+            ),
+            "message": message,
+        }
+
+    def _non_null_message(self, parent: str, field_name: str, path: Any) -> str:
+        type_name = field_name
+        parent_type = self.schema.get_type(parent)
+        if isinstance(parent_type, GraphQLObjectType) and field_name in parent_type.fields:
+            type_name = get_named_type(parent_type.fields[field_name].type).name
+        shown = "/" + "/".join(str(p) for p in path)
+        return f"Cannot return null for non-nullable type: '{type_name}' within parent '{parent}' ({shown})"
+
+    def _publications(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        data: Mapping[str, Any],
+        variables: Mapping[str, Any],
+    ) -> list[tuple[str, Any]]:
+        mutation_type = self.schema.mutation_type
+        assert mutation_type is not None
+        fragments = fragments_of(document)
+        out = []
+        fields = collect_fields(self.schema, mutation_type, [operation.selection_set], fragments, variables)
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if data.get(key) is None or not self.broker.publishes(name):
+                continue
+            payload = published_payload(
+                self.schema,
+                data[key],
+                nodes,
+                mutation_type.fields[name].type,
+                fragments,
+                variables,
+            )
+            out.append((name, payload))
+        return out
+
+    def publish(self, publications: list[tuple[str, Any]]) -> int:
+        return sum(self.broker.publish(name, payload) for name, payload in publications)

@@ -1,0 +1,201 @@
+"""In-process pub/sub between mutations and real-time subscriptions (asyncio, one loop).
+
+A successful mutation listed in a subscription field's ``@aws_subscribe(mutations: [...])``
+publishes its result; each active subscription on that field whose non-null arguments all
+equal (compared as strings, like AppSync) the same-named top-level fields of the published
+object receives it, shaped by its own selection set (see :mod:`._selection`).
+
+Delivery is at-most-once: :meth:`Broker.publish` only enqueues on each connection's bounded
+queue (:class:`Outbox`) and never waits for a subscriber; a full queue drops the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FieldNode, FragmentDefinitionNode, GraphQLNonNull, GraphQLSchema
+
+from ._schema import subscription_sources
+from ._selection import project
+
+log = logging.getLogger("cloudchat_local.emulator.pubsub")
+
+
+class Outbox:
+    """One connection's outgoing frames. Control frames are never dropped; data frames are
+    dropped once ``limit`` of them are waiting (a slow subscriber loses events, the
+    publisher never waits)."""
+
+    def __init__(self, limit: int) -> None:
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._limit = limit
+        self._pending_data = 0
+        self.dropped = 0
+
+    def control(self, frame: dict[str, Any]) -> None:
+        self._queue.put_nowait(frame)
+
+    def offer(self, frame: dict[str, Any]) -> bool:
+        if self._pending_data >= self._limit:
+            self.dropped += 1
+            return False
+        self._pending_data += 1
+        self._queue.put_nowait(frame)
+        return True
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def next(self) -> dict[str, Any] | None:
+        frame = await self._queue.get()
+        if frame is not None and frame.get("type") == "data":
+            self._pending_data -= 1
+        return frame
+
+
+@dataclass(eq=False)
+class ActiveSubscription:
+    """One started subscription on one connection."""
+
+    outbox: Outbox
+    sub_id: str
+    field_name: str
+    arguments: dict[str, Any]
+    field_nodes: Sequence[FieldNode]
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+    delivered: int = field(default=0)
+
+
+def filter_string(value: Any) -> str:
+    """How AppSync compares argument values with published fields: as strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def matches(arguments: Mapping[str, Any], payload: Any) -> bool:
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        if not isinstance(payload, dict) or payload.get(name) is None:
+            return False
+        if filter_string(payload[name]) != filter_string(value):
+            return False
+    return True
+
+
+class Broker:
+    """Routes published mutation results to active subscriptions."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self._schema = schema
+        self._by_mutation: dict[str, list[str]] = {}
+        for sub_field, mutations in subscription_sources(schema).items():
+            for mutation in mutations:
+                self._by_mutation.setdefault(mutation, []).append(sub_field)
+        self._subs: dict[str, dict[tuple[int, str], ActiveSubscription]] = {}
+        self._changed = threading.Condition()
+        self._counts: dict[str, int] = {}
+
+    def publishes(self, mutation_field: str) -> bool:
+        return mutation_field in self._by_mutation
+
+    def add(self, sub: ActiveSubscription) -> None:
+        key = (id(sub.outbox), sub.sub_id)
+        subs = self._subs.setdefault(sub.field_name, {})
+        previous = subs.get(key)
+        if previous is not None:
+            self._counted(previous, -1)
+        subs[key] = sub
+        self._counted(sub, +1)
+
+    def remove(self, outbox: Outbox, sub_id: str) -> bool:
+        for subs in self._subs.values():
+            sub = subs.pop((id(outbox), sub_id), None)
+            if sub is not None:
+                self._counted(sub, -1)
+                return True
+        return False
+
+    def remove_outbox(self, outbox: Outbox) -> None:
+        for subs in self._subs.values():
+            for key in [k for k in subs if k[0] == id(outbox)]:
+                self._counted(subs.pop(key), -1)
+
+    def count(self, field_name: str | None = None, arguments: Mapping[str, Any] | None = None) -> int:
+        """Active subscriptions on ``field_name`` (any field if None), optionally only those
+        started with exactly ``arguments``. Thread-safe."""
+        with self._changed:
+            return self._counts.get(self._count_key(field_name, arguments), 0)
+
+    def wait_for(
+        self,
+        count: int,
+        field_name: str | None = None,
+        timeout: float = 5.0,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Blocks (thread-safe) until at least ``count`` such subscriptions are active."""
+        key = self._count_key(field_name, arguments)
+        with self._changed:
+            return self._changed.wait_for(lambda: self._counts.get(key, 0) >= count, timeout)
+
+    @staticmethod
+    def _count_key(field_name: str | None, arguments: Mapping[str, Any] | None) -> str:
+        if arguments is None:
+            return json.dumps([field_name])
+        return json.dumps([field_name, dict(arguments)], sort_keys=True, default=str)
+
+    def _counted(self, sub: ActiveSubscription, delta: int) -> None:
+        keys = (
+            self._count_key(None, None),
+            self._count_key(sub.field_name, None),
+            self._count_key(sub.field_name, sub.arguments),
+        )
+        with self._changed:
+            for key in keys:
+                self._counts[key] = self._counts.get(key, 0) + delta
+            self._changed.notify_all()
+
+    def publish(self, mutation_field: str, payload: Any) -> int:
+        """Enqueues ``payload`` for every matching subscription; returns how many."""
+        delivered = 0
+        subscription_type = self._schema.subscription_type
+        if subscription_type is None:
+            return 0
+        for sub_field in self._by_mutation.get(mutation_field, ()):
+            field_def = subscription_type.fields[sub_field]
+            for sub in list(self._subs.get(sub_field, {}).values()):
+                if not matches(sub.arguments, payload):
+                    continue
+                value, errors = project(
+                    self._schema,
+                    payload,
+                    sub.field_nodes,
+                    field_def.type,
+                    subscription_type.name,
+                    sub.fragments,
+                    sub.variables,
+                )
+                key = (sub.field_nodes[0].alias or sub.field_nodes[0].name).value
+                data: dict[str, Any] | None = {key: value}
+                if value is None and isinstance(field_def.type, GraphQLNonNull):
+                    data = None
+                body: dict[str, Any] = {"data": data}
+                if errors:
+                    body["errors"] = errors
+                if sub.outbox.offer({"type": "data", "id": sub.sub_id, "payload": body}):
+                    sub.delivered += 1
+                    delivered += 1
+                else:
+                    log.warning("subscriber %s is too slow: event dropped", sub.sub_id)
+        return delivered
