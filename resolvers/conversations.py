@@ -1,4 +1,4 @@
-"""Conversations: create, read one, list by last activity."""
+"""Conversations: create, read one, list by last activity, members and roles."""
 
 from typing import Any
 
@@ -24,6 +24,35 @@ def conversation(id: str) -> dict[str, Any]:
 def conversations(limit: int | None = None, nextToken: str | None = None) -> dict[str, Any]:
     page = api.service().conversations(api.caller(app), limit, nextToken)
     return views.page(page, views.conversation)
+
+
+def _change(change: Any) -> dict[str, Any]:
+    return views.membership(change, api.caller(app).user_id)
+
+
+@app.resolver(type_name="Mutation", field_name="addMembers")
+def add_members(conversationId: str, userIds: list[str]) -> dict[str, Any]:
+    return _change(api.service().add_members(api.caller(app), conversationId, userIds))
+
+
+@app.resolver(type_name="Mutation", field_name="removeMember")
+def remove_member(conversationId: str, userId: str) -> dict[str, Any]:
+    return _change(api.service().remove_member(api.caller(app), conversationId, userId))
+
+
+@app.resolver(type_name="Mutation", field_name="leaveConversation")
+def leave_conversation(conversationId: str) -> dict[str, Any]:
+    return _change(api.service().leave(api.caller(app), conversationId))
+
+
+@app.resolver(type_name="Mutation", field_name="setMemberRole")
+def set_member_role(conversationId: str, userId: str, role: str) -> dict[str, Any]:
+    return _change(api.service().set_member_role(api.caller(app), conversationId, userId, role))
+
+
+@app.resolver(type_name="Subscription", field_name="onMembershipChange")
+def on_membership_change(conversationId: str) -> None:
+    api.service().authorize_subscription(api.caller(app), conversationId)
 
 
 lambda_handler = api.lambda_handler(app)

@@ -75,6 +75,21 @@ def edit_history(conversationId: str, messageId: str) -> list[dict[str, Any]]:
             api.service().edit_history(api.caller(app), conversationId, messageId)]
 
 
+@app.resolver(type_name="Mutation", field_name="reportMessage")
+def report_message(conversationId: str, messageId: str, reason: str) -> dict[str, Any]:
+    return api.service().report_message(api.caller(app), conversationId, messageId, reason)
+
+
+@app.resolver(type_name="Query", field_name="reportedMessages")
+def reported_messages(limit: int | None = None, nextToken: str | None = None) -> dict[str, Any]:
+    who = api.caller(app)
+    rows, token = api.service().reported_messages(who, limit, nextToken)
+    items = [{"conversationId": r["conversationId"], "messageId": r["messageId"],
+              "reporterId": r["reporterId"], "reason": r["reason"], "createdAt": r["createdAt"],
+              "message": views.message(m, who.user_id) if m else None} for r, m in rows]
+    return {"items": items, "nextToken": token}
+
+
 @app.resolver(type_name="Subscription", field_name="onMessage")
 def on_message(conversationId: str) -> None:
     """Runs at subscribe time: members only. A rejected subscriber gets an error, not silence."""

@@ -54,7 +54,8 @@ ROOT_TYPES = ("Query", "Mutation", "Subscription")
 DYNAMODB_ACTIONS = {
     "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"},
     "ConversationsFunction": {
-        "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
+        "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
+        "ConditionCheckItem",
     },
     "MessagesFunction": {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
@@ -72,11 +73,14 @@ EXPECTED_FIELDS = {
     "UsersFunction": {"Query.me"},
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
+        "Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
+        "Mutation.setMemberRole", "Subscription.onMembershipChange",
     },
     "MessagesFunction": {
         "Query.messages", "Query.messagesSince", "Query.thread", "Query.editHistory",
         "Mutation.sendMessage", "Mutation.editMessage", "Mutation.deleteMessage",
         "Mutation.addReaction", "Mutation.removeReaction", "Subscription.onMessage",
+        "Mutation.reportMessage", "Query.reportedMessages",
     },
     "ReceiptsFunction": {
         "Mutation.markRead", "Mutation.markDelivered", "Mutation.sendTyping",

@@ -168,3 +168,14 @@ class ConversationView:
 class Page:
     items: list[Any]
     next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    conversation_id: str
+    action: str  # ADDED | REMOVED | LEFT | ROLE_CHANGED
+    actor_id: str
+    user_ids: tuple[str, ...]
+    role: Role | None
+    members: dict[str, Role]
+    message: Message

@@ -774,3 +774,134 @@ class Store:
             ScanIndexForward=True, Limit=limit + 1)
         rows = [self._message(self._py(i)) for i in resp.get("Items", [])]
         return rows[:limit], len(rows) > limit
+
+    # ---------------------------------------------------------------- membership changes
+    def change_members(self, conv: Conversation, *, actor: str, actor_roles: Sequence[Role],
+                       system: StoredMessage, now: str, add: Sequence[Member] = (),
+                       remove: Sequence[tuple[str, Role]] = (),
+                       set_roles: Sequence[tuple[str, Role, Role]] = ()) -> str:
+        """Adds, removes or re-roles members in one transaction with a SYSTEM message that
+        says so (it takes the next seq). Conditions: the actor still holds one of
+        ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
+        at ``conv.last_seq`` with the same members, every touched member is as read.
+        Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed"."""
+        from botocore.exceptions import ClientError
+
+        pk = conv_pk(conv.id)
+        members = dict(conv.members)
+        for m in add:
+            members[m.user_id] = m.role
+        for uid, _ in remove:
+            members.pop(uid, None)
+        for uid, _, new in set_roles:
+            members[uid] = new
+        attrs = self._message_attrs(system)
+        ops: dict[str, dict[str, Any]] = {}
+        if actor_roles and actor not in {u for u, _ in remove}:
+            ops["actor"] = self._member_check(conv.id, actor, actor_roles)
+        ops["conversation"] = {"Update": {
+            "TableName": self.table_name, "Key": self._key(pk, "META"),
+            "ConditionExpression": "lastSeq = :prev AND version = :ver",
+            "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm, "
+                                "members = :members, memberCount = :count, version = :next",
+            "ExpressionAttributeValues": self._av({
+                ":prev": conv.last_seq, ":seq": system.seq, ":now": now,
+                ":lm": {k: v for k, v in attrs.items() if v is not None},
+                ":members": {u: r.value for u, r in members.items()}, ":count": len(members),
+                ":ver": conv.version, ":next": conv.version + 1}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }}
+        ops["message"] = {"Put": {
+            "TableName": self.table_name,
+            "Item": self._av({"PK": pk, "SK": msg_sk(system.seq), "type": "MSG", **attrs}),
+            "ConditionExpression": "attribute_not_exists(PK)"}}
+        for m in add:
+            ops[f"add:{m.user_id}"] = {"Put": {
+                "TableName": self.table_name, "Item": self._member_item(m),
+                "ConditionExpression": "attribute_not_exists(PK)"}}
+        for uid, role in remove:
+            ops[f"remove:{uid}"] = {"Delete": {
+                "TableName": self.table_name, "Key": self._key(pk, member_sk(uid)),
+                "ConditionExpression": "#role = :r",
+                "ExpressionAttributeNames": {"#role": "role"},
+                "ExpressionAttributeValues": self._av({":r": role.value})}}
+        for uid, old, new in set_roles:
+            ops[f"role:{uid}"] = {"Update": {
+                "TableName": self.table_name, "Key": self._key(pk, member_sk(uid)),
+                "ConditionExpression": "#role = :old",
+                "UpdateExpression": "SET #role = :new",
+                "ExpressionAttributeNames": {"#role": "role"},
+                "ExpressionAttributeValues": self._av({":old": old.value, ":new": new.value})}}
+        if len(ops) > _BATCH_MAX:
+            raise ValueError("too many membership changes for one transaction")
+        try:
+            self._client().transact_write_items(TransactItems=list(ops.values()))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            failed = self._failures(exc, list(ops))
+            if "actor" in failed:
+                return "denied"
+            if "conversation" in failed:
+                return "seq"
+            return "changed" if failed else "seq"
+        return "ok"
+
+    # ---------------------------------------------------------------- moderation
+    def put_report(self, conversation_id: str, seq: int, message_id: str, reporter: str,
+                   reason: str, at: str) -> str:
+        """Records a member's report of a message (once per reporter and message).
+        Returns "ok" | "duplicate" | "not_member" | "missing"."""
+        from botocore.exceptions import ClientError
+
+        pk = conv_pk(conversation_id)
+        ops = {
+            "member": self._member_check(conversation_id, reporter),
+            "message": {"ConditionCheck": {
+                "TableName": self.table_name, "Key": self._key(pk, msg_sk(seq)),
+                "ConditionExpression": "id = :mid",
+                "ExpressionAttributeValues": self._av({":mid": message_id})}},
+            "report": {"Put": {
+                "TableName": self.table_name,
+                "Item": self._av({
+                    "PK": pk, "SK": f"REPORT#{seq:012d}#{reporter}", "type": "REPORT",
+                    "conversationId": conversation_id, "messageId": message_id, "seq": seq,
+                    "reporterId": reporter, "reason": reason, "createdAt": at,
+                    "GSI2PK": "REPORTS", "GSI2SK": f"{at}#{conversation_id}#{seq:012d}#{reporter}"}),
+                "ConditionExpression": "attribute_not_exists(PK)"}},
+        }
+        try:
+            self._client().transact_write_items(TransactItems=list(ops.values()))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            failed = self._failures(exc, list(ops))
+            if "member" in failed:
+                return "not_member"
+            if "message" in failed:
+                return "missing"
+            return "duplicate" if "report" in failed else "retry"
+        return "ok"
+
+    def reports(self, limit: int, start: dict[str, str] | None
+                ) -> tuple[list[dict[str, Any]], dict[str, StoredMessage], bool]:
+        """Reports, newest first, with the reported messages (one query + one batch get)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "IndexName": GSI2,
+            "KeyConditionExpression": "GSI2PK = :p",
+            "ExpressionAttributeValues": self._av({":p": "REPORTS"}),
+            "ScanIndexForward": False, "Limit": limit + 1,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
+        resp = self._client().query(**kwargs)
+        rows = [self._py(i) for i in resp.get("Items", [])]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        found = self._batch_get([(conv_pk(r["conversationId"]), msg_sk(int(r["seq"]))) for r in rows])
+        msgs = {d["id"]: self._message(d) for d in found.values()}
+        return rows, msgs, more
+
+    @staticmethod
+    def report_cursor(row: dict[str, Any]) -> dict[str, str]:
+        return {k: str(row[k]) for k in ("PK", "SK", "GSI2PK", "GSI2SK")}

@@ -8,6 +8,7 @@ from typing import Any
 from cloudchat.models import (
     ConversationView,
     Member,
+    MembershipChange,
     Message,
     MessageVersion,
     Page,
@@ -74,3 +75,10 @@ def user(u: User) -> dict[str, Any]:
 
 def page(p: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     return {"items": [render(i) for i in p.items], "nextToken": p.next_token}
+
+
+def membership(c: MembershipChange, viewer: str) -> dict[str, Any]:
+    return {"conversationId": c.conversation_id, "action": c.action, "actorId": c.actor_id,
+            "userIds": list(c.user_ids), "role": c.role.value if c.role else None,
+            "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
+            "message": message(c.message, viewer)}
