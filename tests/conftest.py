@@ -13,6 +13,9 @@ for _k, _v in {
     "POWERTOOLS_SERVICE_NAME": "cloudchat",
     "POWERTOOLS_METRICS_NAMESPACE": "CloudChat",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # botocore >= 1.37 sends DynamoDB (Streams) calls to account-based endpoints
+    # (<account>.streams-ddb...), which moto's in-process mock does not route.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }.items():
     os.environ[_k] = _v
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -61,6 +61,7 @@ DYNAMODB_ACTIONS = {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
     },
     "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
+    "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
 CONVERSATION_KEY_ACTIONS = {
@@ -68,9 +69,12 @@ CONVERSATION_KEY_ACTIONS = {
     "ConversationsFunction": {"kms:GenerateDataKey", "kms:Decrypt"},
     "MessagesFunction": {"kms:Decrypt"},
     "ReceiptsFunction": set(),  # receipts and typing never touch message bodies
+    "StreamFunction": {"kms:Decrypt"},  # message previews for user events
 }
+# Fields resolved on the NONE data source (server-side publishing, IAM only).
+NONE_FIELDS = {"Mutation.publishUserEvent"}
 EXPECTED_FIELDS = {
-    "UsersFunction": {"Query.me"},
+    "UsersFunction": {"Query.me", "Subscription.onUserEvent"},
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
         "Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
@@ -105,6 +109,8 @@ DUMMY_RESOLVE = {
     "ChatKey.Arn": "arn:aws:kms:us-east-1:123456789012:key/key-id",
     "TokenSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:token",
     "TokenSecret.SecretString": "template-test-token-secret",
+    "GraphQLApi.GraphQLUrl": "https://example.appsync-api.us-east-1.amazonaws.com/graphql",
+    "GraphQLApi.ApiId": "exampleapiid",
 }
 
 
@@ -225,8 +231,9 @@ def test_sam_transformed_template_is_lint_clean(tmp_path: Path) -> None:
     assert transform.returncode == 0, transform.stderr
     transformed = json.loads(out.read_text())
     types = Counter(r["Type"] for r in transformed["Resources"].values())
-    assert types["AWS::AppSync::Resolver"] == sum(len(v) for v in EXPECTED_FIELDS.values())
-    assert types["AWS::AppSync::FunctionConfiguration"] == len(EXPECTED_FIELDS)
+    assert types["AWS::AppSync::Resolver"] == (
+        sum(len(v) for v in EXPECTED_FIELDS.values()) + len(NONE_FIELDS))
+    assert types["AWS::AppSync::FunctionConfiguration"] == len(EXPECTED_FIELDS) + len(NONE_FIELDS)
     lint = subprocess.run(
         [_tool("cfn-lint"), "--", str(out)],
         capture_output=True, text=True, timeout=300, check=False,
@@ -268,6 +275,9 @@ def test_every_root_field_is_wired_and_every_wired_field_exists(
 def test_fields_go_to_the_designed_functions(wiring: list[FieldWiring]) -> None:
     by_function: dict[str, set[str]] = {}
     for w in wiring:
+        if w.data_source_kind == "NONE":
+            assert w.coordinate in NONE_FIELDS and w.function_logical_id is None
+            continue
         by_function.setdefault(str(w.function_logical_id), set()).add(w.coordinate)
     assert by_function == EXPECTED_FIELDS
 
@@ -276,6 +286,10 @@ def test_lambda_fields_derive_their_handler_module(
     template: Template, wiring: list[FieldWiring]
 ) -> None:
     for w in wiring:
+        if w.coordinate in NONE_FIELDS:
+            assert w.data_source_kind == "NONE"
+            assert w.code_path == ROOT / "appsync" / "publish.js"
+            continue
         assert w.data_source_kind == "LAMBDA"
         assert w.function_logical_id is not None
         function = template.function(w.function_logical_id)
@@ -361,6 +375,11 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
                         "kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
                     }
                 }, statement
+        elif services == {"appsync"}:
+            # Only the stream consumer publishes, and only through the IAM-only field.
+            assert logical_id == "StreamFunction" and actions == ["appsync:GraphQL"], statement
+            (arn,) = resources
+            assert arn["Fn::Sub"].endswith("/types/Mutation/fields/publishUserEvent"), statement
         else:
             pytest.fail(f"{logical_id}: unexpected service in {statement}")
     assert dynamodb == DYNAMODB_ACTIONS[logical_id]
@@ -406,7 +425,8 @@ def test_each_function_logs_json_to_its_own_retained_log_group(
 def test_function_environment_resolves(template: Template) -> None:
     for function in template.functions():
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
-        assert set(env) == FUNCTION_ENV
+        extra = {"APPSYNC_URL"} if function.logical_id == "StreamFunction" else set()
+        assert set(env) == FUNCTION_ENV | extra
         assert env["TABLE_NAME"] == "cloudchat-test-table"
         assert env["KMS_KEY_ID"] == DUMMY_RESOLVE["ChatKey.Arn"]
         assert env["TOKEN_SECRET"] == "template-test-token-secret"

@@ -31,6 +31,7 @@ from cloudchat.config import get_settings
 from cloudchat.crypto import KeyRing
 from cloudchat.errors import INTERNAL_FAILURE, ChatError, Unauthorized
 from cloudchat.models import Caller
+from cloudchat.publisher import AppSyncPublisher
 from cloudchat.services import ChatService
 from cloudchat.store import Store
 from cloudchat.tokens import TokenCodec
@@ -91,8 +92,19 @@ def service() -> ChatService:
     return ChatService(Store(s.table_name, aws.dynamodb), keys, TokenCodec(s.token_secret), s)
 
 
+@lru_cache(maxsize=1)
+def publisher() -> AppSyncPublisher | None:
+    """Publishes server-side events into subscriptions; None when APPSYNC_URL is unset."""
+    s = get_settings()
+    if not s.appsync_url:
+        logger.warning("APPSYNC_URL is not set: user events are not published")
+        return None
+    return AppSyncPublisher(s.appsync_url, s.region)
+
+
 def reset() -> None:
     """Forget the process-wide service, settings and clients (tests)."""
     service.cache_clear()
+    publisher.cache_clear()
     get_settings.cache_clear()
     aws.reset()

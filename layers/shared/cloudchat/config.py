@@ -30,6 +30,8 @@ class Settings:
     max_reaction_kinds: int = 20
     max_edits: int = 20
     stage: str = "dev"
+    appsync_url: str | None = None
+    region: str = "us-east-1"
 
 
 def _int(name: str, default: int) -> int:
@@ -69,4 +71,6 @@ def get_settings() -> Settings:
         max_reaction_kinds=_int("MAX_REACTION_KINDS", 20),
         max_edits=_int("MAX_EDITS", 20),
         stage=os.environ.get("STAGE", "dev"),
+        appsync_url=os.environ.get("APPSYNC_URL") or None,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )

@@ -322,6 +322,10 @@ class ChatService:
             raise Forbidden("you are not a member of this conversation")
 
     # ------------------------------------------------------------------ crypto helpers
+    def reveal(self, stored: StoredMessage) -> Message:
+        """The decrypted message (server-side use: fan-out previews)."""
+        return self._decrypt(stored, None)
+
     def _key_cached(self, cid: str) -> bool:
         kv = self._key_version.get(cid)
         return kv is not None and self.keys.cached(cid, kv) is not None

@@ -905,3 +905,23 @@ class Store:
     @staticmethod
     def report_cursor(row: dict[str, Any]) -> dict[str, str]:
         return {k: str(row[k]) for k in ("PK", "SK", "GSI2PK", "GSI2SK")}
+
+    # ---------------------------------------------------------------- fan-out (stream consumer)
+    def bump_activity(self, conversation_id: str, user_id: str, at: str) -> bool:
+        """Moves a member's conversation-list position to ``at`` unless it is already there
+        or later (idempotent, order-safe). False if nothing changed."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(
+                TableName=self.table_name,
+                Key=self._key(conv_pk(conversation_id), member_sk(user_id)),
+                ConditionExpression="attribute_exists(PK) AND lastActivity < :at",
+                UpdateExpression="SET lastActivity = :at, GSI1SK = :k",
+                ExpressionAttributeValues=self._av({
+                    ":at": at, ":k": _activity_key(at, conversation_id)}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

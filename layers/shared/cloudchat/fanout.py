@@ -1,0 +1,95 @@
+"""The stream consumer's work: everything that grows with the number of members happens
+here, off the request path, from the table's DynamoDB stream.
+
+* a new message moves every member's conversation-list entry to the new last activity
+  (never backwards, so out-of-order and repeated records are harmless) and publishes a
+  MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel;
+* a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
+* a title change publishes CONVERSATION_RENAMED to every member.
+
+Records arrive at least once and may repeat, and moto even emits records for cancelled
+transactions: every step is idempotent, and each record is confirmed against the table
+(strongly consistent read) before anything is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from cloudchat.services import ChatService
+
+PREVIEW_CHARS = 80
+
+
+class Publisher(Protocol):
+    def publish_user_events(self, events: list[dict[str, Any]]) -> None: ...
+
+
+class Fanout:
+    def __init__(self, service: ChatService, publisher: Callable[[], Publisher | None]) -> None:
+        self.service = service
+        self.store = service.store
+        self._publisher = publisher
+
+    def handle(self, record: Mapping[str, Any]) -> None:
+        """One DynamoDB stream record (Lambda's event shape). Raises to have it retried."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        ddb = record.get("dynamodb") or {}
+        new = {k: de.deserialize(v) for k, v in (ddb.get("NewImage") or {}).items()}
+        old = {k: de.deserialize(v) for k, v in (ddb.get("OldImage") or {}).items()}
+        kind = (new or old).get("type")
+        name = record.get("eventName")
+        if kind == "MSG" and name == "INSERT":
+            self._message(new)
+        elif kind == "MEMBER" and name == "INSERT":
+            self._membership(new, "ADDED_TO_CONVERSATION")
+        elif kind == "MEMBER" and name == "REMOVE":
+            self._membership(old, "REMOVED_FROM_CONVERSATION")
+        elif kind == "CONV" and name == "MODIFY" and new.get("title") != old.get("title"):
+            self._renamed(new)
+
+    # ------------------------------------------------------------------ handlers
+    def _message(self, image: dict[str, Any]) -> None:
+        cid, seq = image["conversationId"], int(image["seq"])
+        stored = self.store.get_message(cid, seq)
+        if stored is None or stored.id != image["id"]:
+            return  # a record of a write that did not commit (moto): nothing happened
+        members = self.store.members(cid)
+        at = stored.created_at
+        for m in members:
+            self.store.bump_activity(cid, m.user_id, at)
+        body = self.service.reveal(stored).body or ""
+        preview = body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
+        events = [{
+            "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
+            "senderId": stored.sender_id, "preview": preview,
+            "unreadCount": 0 if m.user_id == stored.sender_id else max(0, seq - max(m.read_seq, m.joined_seq)),
+            "at": at,
+        } for m in members if seq > m.joined_seq]
+        self._publish(events)
+
+    def _membership(self, image: dict[str, Any], event_type: str) -> None:
+        cid, uid = image["conversationId"], image["userId"]
+        current = self.store.get_member(cid, uid)
+        if (current is None) != (event_type == "REMOVED_FROM_CONVERSATION"):
+            return  # the change did not commit, or was undone since
+        conv = self.store.get_conversation(cid)
+        self._publish([{"userId": uid, "type": event_type, "conversationId": cid,
+                        "title": conv.title if conv else None,
+                        "at": image.get("joinedAt") or (conv.updated_at if conv else None)}])
+
+    def _renamed(self, image: dict[str, Any]) -> None:
+        cid = image["id"]
+        conv = self.store.get_conversation(cid)
+        if conv is None or conv.title != image.get("title"):
+            return
+        self._publish([{"userId": u, "type": "CONVERSATION_RENAMED", "conversationId": cid,
+                        "title": conv.title, "at": conv.updated_at} for u in conv.members])
+
+    def _publish(self, events: list[dict[str, Any]]) -> None:
+        publisher = self._publisher()
+        if publisher is not None and events:
+            publisher.publish_user_events(events)

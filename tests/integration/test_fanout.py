@@ -1,0 +1,155 @@
+"""The stream consumer (resolvers/stream.py) fed with the table's real stream records
+(moto): ordering for every member, per-user events, idempotence under repeats."""
+
+import random
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from cloudchat import api
+from resolvers import conversations, stream
+from tests.integration.conftest import TABLE, USERS, LambdaContext, Stack
+from tests.integration.test_messages import new_conversation, send
+
+BOB, CAROL = USERS["bob"], USERS["carol"]
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def publish_user_events(self, events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
+    cap = Captured()
+    monkeypatch.setattr(stream, "_publisher", lambda: cap)
+    return cap
+
+
+class Stream:
+    """Reads the table's stream from where the last read stopped."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("dynamodbstreams")
+        arn = boto3.client("dynamodb").describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+        shard = self.client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        self.arn = arn
+        self.iterator = self.client.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def read(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            resp = self.client.get_records(ShardIterator=self.iterator, Limit=1000)
+            self.iterator = resp["NextShardIterator"]
+            if not resp["Records"]:
+                return out
+            for r in resp["Records"]:
+                ddb = dict(r["dynamodb"])
+                if isinstance(ddb.get("ApproximateCreationDateTime"), datetime):
+                    ddb["ApproximateCreationDateTime"] = ddb["ApproximateCreationDateTime"].timestamp()
+                out.append({**r, "dynamodb": ddb, "eventSourceARN": self.arn})
+
+
+def consume(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return stream.lambda_handler({"Records": records}, LambdaContext())
+
+
+def listing(stack: Stack, who: str) -> list[str]:
+    return [c["id"] for c in stack.invoke(conversations, "Query.conversations.first-page", who,
+                                          {"limit": 50})["items"]]
+
+
+def test_every_member_sees_conversations_in_activity_order(stack: Stack, captured: Captured) -> None:
+    s = Stream()
+    convs = [new_conversation(stack, members=[BOB, CAROL], title=f"g{i}") for i in range(4)]
+    # a burst in several conversations, by different senders; the last one is the oldest conversation
+    for i, (cid, who) in enumerate([(convs[2], "alice"), (convs[1], "carol"), (convs[3], "alice"),
+                                     (convs[0], "carol")]):
+        send(stack, cid, f"burst {i}", f"cmid-fan-{i:04d}", who=who)
+    records = s.read()
+    assert consume(records) == {"batchItemFailures": []}
+    expected = [convs[0], convs[3], convs[1], convs[2]]
+    for who in ("alice", "bob", "carol"):
+        assert listing(stack, who) == expected, who
+    bob = [e for e in captured.events if e["userId"] == BOB and e["type"] == "MESSAGE"]
+    assert {(e["conversationId"], e["seq"], e["unreadCount"]) for e in bob} == {
+        (c, 1, 1) for c in convs}
+    assert all(e["preview"].startswith("burst") for e in bob)
+    senders = [e for e in captured.events if e["type"] == "MESSAGE" and e["userId"] == e["senderId"]]
+    assert all(e["unreadCount"] == 0 for e in senders)
+
+
+def test_repeated_and_out_of_order_records_are_harmless(stack: Stack, captured: Captured) -> None:
+    s = Stream()
+    a = new_conversation(stack, members=[BOB], title="a")
+    b = new_conversation(stack, members=[BOB], title="b")
+    send(stack, a, "first", "cmid-ooo-0001")
+    send(stack, b, "second", "cmid-ooo-0002")
+    send(stack, a, "third", "cmid-ooo-0003")
+    records = s.read()
+    consume(records)
+    final = listing(stack, "bob")
+    shuffled = records * 3
+    random.Random(7).shuffle(shuffled)
+    assert consume(shuffled) == {"batchItemFailures": []}
+    assert listing(stack, "bob") == final == [a, b]
+
+
+def test_records_of_cancelled_writes_publish_nothing(stack: Stack, captured: Captured,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = new_conversation(stack, members=[BOB])
+    send(stack, cid, "one", "cmid-can-0001")
+    s = Stream()
+    s.read()
+    monkeypatch.setenv("SEND_RATE_PER_MINUTE", "1")
+    api.reset()
+    send(stack, cid, "two", "cmid-can-0002")  # refused: over the rate limit
+    consume(s.read())  # moto still emits records for the cancelled transaction
+    assert [e for e in captured.events if e["type"] == "MESSAGE"] == []
+
+
+def test_membership_events(stack: Stack, captured: Captured) -> None:
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB], title="team")
+    stack.invoke(conversations, "Mutation.addMembers.ok", "alice",
+                 {"conversationId": cid, "userIds": [CAROL]}, replace_args=True)
+    consume(s.read())
+    kinds = {(e["userId"], e["type"]) for e in captured.events}
+    assert {(BOB, "ADDED_TO_CONVERSATION"), (CAROL, "ADDED_TO_CONVERSATION")} <= kinds
+    captured.events.clear()
+    stack.invoke(conversations, "Mutation.removeMember.ok", "alice",
+                 {"conversationId": cid, "userId": BOB}, replace_args=True)
+    records = s.read()
+    consume(records + records)  # repeated
+    removed = [e for e in captured.events if e["type"] == "REMOVED_FROM_CONVERSATION"]
+    assert {e["userId"] for e in removed} == {BOB}
+    # bob no longer gets message events for it
+    captured.events.clear()
+    send(stack, cid, "after", "cmid-mem-evt-1")
+    consume(s.read())
+    assert BOB not in {e["userId"] for e in captured.events}
+
+
+def test_a_failing_record_is_reported_for_retry(stack: Stack, captured: Captured,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB])
+    send(stack, cid, "x", "cmid-fail-0001")
+    records = s.read()
+
+    def broken(events: list[dict[str, Any]]) -> None:
+        raise RuntimeError("AppSync unavailable")
+
+    monkeypatch.setattr(captured, "publish_user_events", broken)
+    result = consume(records)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    msg_records = {r["dynamodb"]["SequenceNumber"] for r in records
+                   if r["eventName"] == "INSERT"
+                   and r["dynamodb"]["NewImage"].get("type", {}).get("S") == "MSG"}
+    assert msg_records <= failed
