@@ -65,9 +65,9 @@ class Fanout:
         preview = body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
         events = [{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
-            "senderId": stored.sender_id, "preview": preview,
-            "unreadCount": 0 if m.user_id == stored.sender_id else max(0, seq - max(m.read_seq, m.joined_seq)),
-            "at": at,
+            "senderId": stored.sender_id, "preview": preview, "at": at,
+            "unreadCount": (0 if m.user_id == stored.sender_id
+                            else max(0, seq - max(m.read_seq, m.joined_seq))),
         } for m in members if seq > m.joined_seq]
         self._publish(events)
 
