@@ -1,4 +1,4 @@
-"""Users: the caller's profile."""
+"""Users: profiles, the directory, presence, and the caller's own event channel."""
 
 from typing import Any
 
@@ -11,6 +11,30 @@ app = api.create_app()
 @app.resolver(type_name="Query", field_name="me")
 def me() -> dict[str, Any]:
     return views.user(api.service().me(api.caller(app)))
+
+
+@app.resolver(type_name="Mutation", field_name="updateProfile")
+def update_profile(displayName: str | None = None,
+                   avatarKey: str | None = None) -> dict[str, Any]:
+    return views.user(api.service().update_profile(api.caller(app), displayName, avatarKey))
+
+
+@app.resolver(type_name="Query", field_name="users")
+def users(query: str | None = None, limit: int | None = None,
+          nextToken: str | None = None) -> dict[str, Any]:
+    who = api.caller(app)
+    items, token = api.service().users(who, query, limit, nextToken)
+    return {"items": [views.user(u, who.user_id) for u in items], "nextToken": token}
+
+
+@app.resolver(type_name="Mutation", field_name="heartbeat")
+def heartbeat() -> dict[str, Any]:
+    return api.service().heartbeat(api.caller(app))
+
+
+@app.resolver(type_name="Query", field_name="presence")
+def presence(userIds: list[str]) -> list[dict[str, Any]]:
+    return api.service().presence(api.caller(app), userIds)
 
 
 @app.resolver(type_name="Subscription", field_name="onUserEvent")

@@ -62,6 +62,7 @@ DYNAMODB_ACTIONS = {
     },
     "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
     "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem"},
+    "CognitoTriggerFunction": {"PutItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
 CONVERSATION_KEY_ACTIONS = {
@@ -70,11 +71,15 @@ CONVERSATION_KEY_ACTIONS = {
     "MessagesFunction": {"kms:Decrypt"},
     "ReceiptsFunction": set(),  # receipts and typing never touch message bodies
     "StreamFunction": {"kms:Decrypt"},  # message previews for user events
+    "CognitoTriggerFunction": set(),
 }
 # Fields resolved on the NONE data source (server-side publishing, IAM only).
 NONE_FIELDS = {"Mutation.publishUserEvent"}
 EXPECTED_FIELDS = {
-    "UsersFunction": {"Query.me", "Subscription.onUserEvent"},
+    "UsersFunction": {
+        "Query.me", "Query.users", "Query.presence", "Mutation.updateProfile",
+        "Mutation.heartbeat", "Subscription.onUserEvent",
+    },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
         "Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
@@ -361,7 +366,10 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
         services = {a.split(":")[0] for a in actions}
         assert len(services) == 1, f"one service per statement: {statement}"
         if services == {"dynamodb"}:
-            assert resources == table_resources, statement
+            # the table, and its indexes only where they are queried
+            assert resources[0] == table_resources[0] and resources[1:] in ([], table_resources[1:]), statement
+            if resources[1:] == []:
+                assert not {"dynamodb:Query"} & set(actions), statement
             dynamodb |= {a.split(":")[1] for a in actions}
         elif services == {"kms"}:
             assert resources == [key], statement

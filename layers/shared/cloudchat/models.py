@@ -50,6 +50,7 @@ class User:
     created_at: str
     username: str | None = None
     email: str | None = None
+    avatar_key: str | None = None
 
 
 @dataclass

@@ -110,6 +110,83 @@ class ChatService:
             self._known_profiles.add(caller.user_id)
         return user
 
+    def create_profile(self, user_id: str, attributes: dict[str, str], username: str | None) -> bool:
+        """The Cognito PostConfirmation trigger's work: the profile from the user's attributes."""
+        email = attributes.get("email")
+        name = attributes.get("name") or attributes.get("preferred_username")
+        if not name and email:
+            name = email.split("@", 1)[0]
+        user = User(id=user_id, display_name=str(name or username or user_id)[:64],
+                    created_at=iso(self.clock()), username=username, email=email)
+        created = self.store.put_profile_if_absent(user)
+        self._known_profiles.add(user_id)
+        return created
+
+    def update_profile(self, caller: Caller, display_name: object, avatar_key: object) -> User:
+        name = None
+        if display_name is not None:
+            name = validation.display_name(display_name)
+        key = None
+        clear = False
+        if avatar_key is not None:
+            if avatar_key == "":
+                clear = True
+            else:
+                key = validation.avatar_key(avatar_key, caller.user_id)
+        if name is None and key is None and not clear:
+            raise BadRequest("nothing to update: give displayName and/or avatarKey")
+        self.ensure_profile(caller)
+        user = self.store.update_profile(caller.user_id, name, key, clear)
+        if user is None:  # pragma: no cover - ensure_profile just created it
+            raise NotFound("profile not found")
+        return user
+
+    def users(self, caller: Caller, query: object, limit: int | None,
+              next_token: str | None) -> tuple[list[User], str | None]:
+        """The directory: by display-name prefix, or by email prefix when the query has '@'.
+        Never a scan: one index query per page."""
+        q = "" if query is None else query
+        if not isinstance(q, str) or len(q) > 64:
+            raise BadRequest("query must be at most 64 characters")
+        q = q.strip()
+        by_email = "@" in q
+        n = validation.limit(limit)
+        scope = f"{'email' if by_email else 'name'}:{q.casefold()}"
+        start = None
+        if next_token is not None:
+            start = self.tokens.open(next_token, user_id=caller.user_id, operation="users",
+                                     scope=scope).get("k")
+            if not isinstance(start, dict):
+                raise BadRequest("nextToken is invalid")
+        users, cursor = self.store.directory(by_email, q, n, start)
+        token = (self.tokens.seal({"k": cursor}, user_id=caller.user_id, operation="users",
+                                  scope=scope) if cursor else None)
+        return users, token
+
+    PRESENCE_ONLINE_SECONDS = 60
+    PRESENCE_TTL_SECONDS = 24 * 3600
+
+    def heartbeat(self, caller: Caller) -> dict[str, object]:
+        now = self.clock()
+        self.store.touch_presence(caller.user_id, iso(now),
+                                  int(now.timestamp()) + self.PRESENCE_TTL_SECONDS)
+        return {"userId": caller.user_id, "online": True, "lastSeen": iso(now)}
+
+    def presence(self, caller: Caller, user_ids: object) -> list[dict[str, object]]:
+        """Online state of people who share a conversation with the caller (only them)."""
+        if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 100:
+            raise BadRequest("userIds must name 1 to 100 users")
+        wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
+        strangers = set(wanted) - self.store.contacts(caller.user_id)
+        if strangers:
+            raise Forbidden("presence is visible only for people you share a conversation with",
+                            info={"userIds": sorted(strangers)})
+        seen = self.store.presence(wanted)
+        cutoff = iso(datetime.fromtimestamp(self.clock().timestamp()
+                                            - self.PRESENCE_ONLINE_SECONDS, UTC))
+        return [{"userId": u, "lastSeen": seen.get(u), "online": seen.get(u, "") >= cutoff}
+                for u in wanted]
+
     # ------------------------------------------------------------------ conversations
     def create_conversation(self, caller: Caller, member_ids: object,
                             title: object = None) -> ConversationView:

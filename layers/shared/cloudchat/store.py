@@ -14,6 +14,8 @@ audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
 send rate window       USER#<userId>        RATE#<minute>
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
+email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
+presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 =====================  ===================  ======================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -194,7 +196,8 @@ class Store:
     @staticmethod
     def _user(d: dict[str, Any]) -> User:
         return User(id=d["id"], display_name=d["displayName"], created_at=d["createdAt"],
-                    username=d.get("username"), email=d.get("email"))
+                    username=d.get("username"), email=d.get("email"),
+                    avatar_key=d.get("avatarKey"))
 
     def _member_item(self, m: Member) -> dict[str, Any]:
         return self._av({
@@ -230,25 +233,117 @@ class Store:
 
     # ---------------------------------------------------------------- users
     def put_profile_if_absent(self, user: User) -> bool:
+        """Creates the profile (and its email directory entry) unless it exists."""
         from botocore.exceptions import ClientError
 
-        name = user.display_name.casefold()
+        items = [{"Put": {"TableName": self.table_name, "Item": self._profile_item(user),
+                          "ConditionExpression": "attribute_not_exists(PK)"}}]
+        if user.email:
+            items.append({"Put": {"TableName": self.table_name, "Item": self._av({
+                "PK": user_pk(user.id), "SK": "EMAIL", "type": "EMAILDIR", "userId": user.id,
+                "GSI2PK": "EMAILDIR", "GSI2SK": f"{user.email.casefold()}#{user.id}"})}})
         try:
-            self._client().put_item(
-                TableName=self.table_name,
-                Item=self._av({
-                    "PK": user_pk(user.id), "SK": "PROFILE", "type": "USER", "id": user.id,
-                    "displayName": user.display_name, "username": user.username,
-                    "email": user.email, "createdAt": user.created_at,
-                    "GSI2PK": "USERDIR", "GSI2SK": f"{name}#{user.id}",
-                }),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
+            self._client().transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 return False
             raise
         return True
+
+    def _profile_item(self, user: User) -> dict[str, Any]:
+        return self._av({
+            "PK": user_pk(user.id), "SK": "PROFILE", "type": "USER", "id": user.id,
+            "displayName": user.display_name, "username": user.username, "email": user.email,
+            "avatarKey": user.avatar_key, "createdAt": user.created_at,
+            "GSI2PK": "USERDIR", "GSI2SK": f"{user.display_name.casefold()}#{user.id}",
+        })
+
+    def update_profile(self, user_id: str, display_name: str | None,
+                       avatar_key: str | None, clear_avatar: bool) -> User | None:
+        from botocore.exceptions import ClientError
+
+        sets, removes, values = [], [], {}
+        if display_name is not None:
+            sets += ["displayName = :n", "GSI2SK = :k"]
+            values.update({":n": display_name, ":k": f"{display_name.casefold()}#{user_id}"})
+        if avatar_key is not None:
+            sets.append("avatarKey = :a")
+            values[":a"] = avatar_key
+        elif clear_avatar:
+            removes.append("avatarKey")
+        expr = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes)
+                                                              if removes else "")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "Key": self._key(user_pk(user_id), "PROFILE"),
+            "ConditionExpression": "attribute_exists(PK)", "UpdateExpression": expr.strip(),
+            "ReturnValues": "ALL_NEW"}
+        if values:
+            kwargs["ExpressionAttributeValues"] = self._av(values)
+        try:
+            resp = self._client().update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return self._user(self._py(resp["Attributes"]))
+
+    def directory(self, by_email: bool, prefix: str, limit: int, start: dict[str, str] | None
+                  ) -> tuple[list[User], dict[str, str] | None]:
+        """Users by display-name (or email) prefix, ascending; one query plus, for the email
+        index, one batch get of the profiles. Returns the users and the cursor after them."""
+        values = {":p": "EMAILDIR" if by_email else "USERDIR"}
+        condition = "GSI2PK = :p"
+        if prefix:
+            condition += " AND begins_with(GSI2SK, :q)"
+            values[":q"] = prefix.casefold()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "IndexName": GSI2, "Limit": limit + 1,
+            "KeyConditionExpression": condition, "ExpressionAttributeValues": self._av(values),
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
+        rows = [self._py(i) for i in self._client().query(**kwargs).get("Items", [])]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = ({k: str(rows[-1][k]) for k in ("PK", "SK", "GSI2PK", "GSI2SK")}
+                  if more and rows else None)
+        if by_email:
+            found = self._batch_get([(user_pk(r["userId"]), "PROFILE") for r in rows])
+            users = [self._user(found[(user_pk(r["userId"]), "PROFILE")]) for r in rows
+                     if (user_pk(r["userId"]), "PROFILE") in found]
+        else:
+            users = [self._user(r) for r in rows]
+        return users, cursor
+
+    def touch_presence(self, user_id: str, at: str, expires_epoch: int) -> None:
+        self._client().put_item(TableName=self.table_name, Item=self._av({
+            "PK": user_pk(user_id), "SK": "PRESENCE", "type": "PRESENCE", "userId": user_id,
+            "lastSeen": at, "expiresAt": expires_epoch}))
+
+    def presence(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Last seen per user (absent: never, or expired)."""
+        found = self._batch_get([(user_pk(u), "PRESENCE") for u in user_ids])
+        return {d["userId"]: d["lastSeen"] for d in found.values()}
+
+    def contacts(self, user_id: str) -> set[str]:
+        """Everyone who shares a conversation with the user (including the user)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "IndexName": GSI1,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": user_pk(user_id)}},
+            "ProjectionExpression": "conversationId",
+        }
+        cids: list[str] = []
+        while True:
+            resp = self._client().query(**kwargs)
+            cids += [i["conversationId"]["S"] for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        out = {user_id}
+        for conv in self.conversations(cids).values():
+            out |= set(conv.members)
+        return out
 
     def get_profile(self, user_id: str) -> User | None:
         resp = self._client().get_item(TableName=self.table_name,

@@ -118,3 +118,24 @@ def positive_seq(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadRequest(f"{what} must be a positive integer")
     return value
+
+
+def display_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 64:
+        raise BadRequest("displayName must be 1 to 64 characters")
+    cleaned = " ".join(value.split())
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):
+        raise BadRequest("displayName must not contain control characters")
+    return cleaned
+
+
+_AVATAR = re.compile(r"^avatars/[A-Za-z0-9_-]{1,128}/[A-Za-z0-9._-]{1,200}$")
+
+
+def avatar_key(value: object, user_id: str) -> str:
+    """An uploaded object under the caller's own avatars/<userId>/ prefix."""
+    if not isinstance(value, str) or not _AVATAR.match(value) or ".." in value:
+        raise BadRequest("avatarKey must be an object key under avatars/<your user id>/")
+    if value.split("/")[1] != user_id:
+        raise BadRequest("avatarKey must be under your own avatars/ prefix")
+    return value

@@ -68,9 +68,11 @@ def conversation(v: ConversationView) -> dict[str, Any]:
     }
 
 
-def user(u: User) -> dict[str, Any]:
+def user(u: User, viewer: str | None = None) -> dict[str, Any]:
+    """Email addresses are shown to their owner only."""
     return {"id": u.id, "username": u.username, "displayName": u.display_name,
-            "email": u.email, "createdAt": u.created_at}
+            "email": u.email if viewer is None or viewer == u.id else None,
+            "avatarKey": u.avatar_key, "createdAt": u.created_at}
 
 
 def page(p: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""Users: profiles (trigger and first-request fallback), the directory, presence, and the
+own-channel rule of onUserEvent."""
+
+import json
+
+from resolvers import cognito, users
+from tests.integration.conftest import EVENTS, USERS, LambdaContext, Stack, error_type
+from tests.integration.test_messages import new_conversation
+
+
+def test_post_confirmation_trigger_creates_the_profile(stack: Stack) -> None:
+    event = json.loads((EVENTS / "Cognito.PostConfirmation.confirm-sign-up.json").read_text())
+    assert cognito.lambda_handler(event, LambdaContext()) == event
+    assert cognito.lambda_handler(event, LambdaContext()) == event  # idempotent
+    found = stack.invoke(users, "Query.users.prefix", "alice", {"query": "dana"})["items"]
+    assert [(u["displayName"], u["email"]) for u in found] == [("Dana Scully", None)]
+    by_email = stack.invoke(users, "Query.users.prefix", "alice", {"query": "dana@ex"})["items"]
+    assert [u["id"] for u in by_email] == ["55f1c9a0-1111-4111-8111-999999999999"]
+
+
+def test_update_profile_and_directory_order(stack: Stack) -> None:
+    me = stack.invoke(users, "Mutation.updateProfile.ok", "alice", {"displayName": "  Zed   Alice "})
+    assert me["displayName"] == "Zed Alice" and me["email"] == "alice@example.com"
+    names = [u["displayName"] for u in
+             stack.invoke(users, "Query.users.prefix", "bob", {"query": None, "limit": 50})["items"]]
+    assert names == sorted(names, key=str.casefold) and "Zed Alice" in names
+    assert stack.invoke(users, "Query.users.prefix", "bob", {"query": "alice"})["items"] == []
+    avatar = stack.invoke(users, "Mutation.updateProfile.ok", "alice",
+                          {"displayName": None, "avatarKey": f"avatars/{USERS['alice']}/me.png"})
+    assert avatar["avatarKey"] == f"avatars/{USERS['alice']}/me.png"
+
+
+def test_profile_rules(stack: Stack) -> None:
+    before = stack.raw_items()
+    for args in ({"displayName": ""}, {"displayName": "x" * 65}, {"displayName": None},
+                 {"displayName": None, "avatarKey": f"avatars/{USERS['bob']}/me.png"},
+                 {"displayName": None, "avatarKey": "../etc/passwd"}):
+        assert error_type(stack.invoke(users, "Mutation.updateProfile.ok", "alice", args,
+                                       replace_args=True)) == "BadRequest", args
+    assert stack.raw_items() == before
+
+
+def test_directory_paginates(stack: Stack) -> None:
+    first = stack.invoke(users, "Query.users.prefix", "alice", {"query": "", "limit": 2})
+    assert len(first["items"]) == 2 and first["nextToken"]
+    seen = [u["id"] for u in first["items"]]
+    token = first["nextToken"]
+    while token:
+        page = stack.invoke(users, "Query.users.prefix", "alice", {"query": "", "limit": 2, "nextToken": token})
+        assert page["items"]
+        seen += [u["id"] for u in page["items"]]
+        token = page["nextToken"]
+    assert sorted(seen) == sorted(USERS.values())
+    bad = stack.invoke(users, "Query.users.prefix", "bob", {"query": "", "limit": 2,
+                                                            "nextToken": first["nextToken"]})
+    assert error_type(bad) == "BadRequest"
+    assert error_type(stack.invoke(users, "Query.users.prefix", "bob", {"query": "x" * 65})) == "BadRequest"
+
+
+def test_presence_for_contacts_only(stack: Stack) -> None:
+    new_conversation(stack, members=[USERS["bob"]])
+    beat = stack.invoke(users, "Mutation.heartbeat.ok", "bob")
+    assert beat["online"] is True and beat["userId"] == USERS["bob"]
+    got = stack.invoke(users, "Query.presence.ok", "alice", {"userIds": [USERS["bob"]]})
+    assert got == [{"userId": USERS["bob"], "online": True, "lastSeen": beat["lastSeen"]}]
+    quiet = stack.invoke(users, "Query.presence.ok", "bob", {"userIds": [USERS["alice"]]})
+    assert quiet == [{"userId": USERS["alice"], "online": False, "lastSeen": None}]
+    stranger = stack.invoke(users, "Query.presence.ok", "alice", {"userIds": [USERS["carol"]]})
+    assert error_type(stranger) == "Forbidden"
+    assert error_type(stack.invoke(users, "Query.presence.ok", "alice", {"userIds": []})) == "BadRequest"
+
+
+def test_user_events_are_for_their_owner_only(stack: Stack) -> None:
+    assert stack.invoke(users, "Subscription.onUserEvent.own", "alice",
+                        {"userId": USERS["alice"]}) is None
+    other = stack.invoke(users, "Subscription.onUserEvent.own", "mallory", {"userId": USERS["alice"]})
+    assert error_type(other) == "Forbidden"
