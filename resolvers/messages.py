@@ -1,6 +1,7 @@
 """Messages: send, edit, delete, react, page newest first, catch up by seq, threads, and the
 onMessage subscription check."""
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,7 +19,7 @@ def _message(msg: Any) -> dict[str, Any]:
 def send_message(input: dict[str, Any]) -> dict[str, Any]:
     msg = api.service().send_message(api.caller(app), input.get("conversationId"),
                                      input.get("body"), input.get("clientMessageId"),
-                                     input.get("parentId"))
+                                     input.get("parentId"), input.get("attachments"))
     api.metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     return _message(msg)
 
@@ -73,6 +74,14 @@ def thread(conversationId: str, rootId: str, limit: int | None = None,
 def edit_history(conversationId: str, messageId: str) -> list[dict[str, Any]]:
     return [views.version(v) for v in
             api.service().edit_history(api.caller(app), conversationId, messageId)]
+
+
+@app.resolver(type_name="Mutation", field_name="requestUpload")
+def request_upload(conversationId: str, fileName: str, contentType: str,
+                   size: int) -> dict[str, Any]:
+    ticket = api.service().request_upload(api.caller(app), conversationId, fileName,
+                                          contentType, size)
+    return {**ticket, "fields": json.dumps(ticket["fields"])}
 
 
 @app.resolver(type_name="Mutation", field_name="reportMessage")

@@ -23,6 +23,7 @@ from cloudchat_local.template import load_template
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "cloudchat-test"
+BUCKET = "cloudchat-test-attachments"
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example01"
 
 USERS = {
@@ -127,8 +128,10 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     serialize_dynamodb()
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("TOKEN_SECRET", "integration-test-token-secret-0123456789abcdef")
+    monkeypatch.setenv("ATTACHMENTS_BUCKET", BUCKET)
     with mock_aws():
         boto3.client("dynamodb").create_table(**load_template().table_create_kwargs(TABLE))
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
         key = boto3.client("kms").create_key(Description="cloudchat test")["KeyMetadata"]["Arn"]
         monkeypatch.setenv("KMS_KEY_ID", key)
         api.reset()

@@ -89,7 +89,7 @@ EXPECTED_FIELDS = {
         "Query.messages", "Query.messagesSince", "Query.thread", "Query.editHistory",
         "Mutation.sendMessage", "Mutation.editMessage", "Mutation.deleteMessage",
         "Mutation.addReaction", "Mutation.removeReaction", "Subscription.onMessage",
-        "Mutation.reportMessage", "Query.reportedMessages",
+        "Mutation.reportMessage", "Query.reportedMessages", "Mutation.requestUpload",
     },
     "ReceiptsFunction": {
         "Mutation.markRead", "Mutation.markDelivered", "Mutation.sendTyping",
@@ -101,7 +101,7 @@ OUTPUTS = {
     "TableName", "KmsKeyArn",
 }
 FUNCTION_ENV = {
-    "TABLE_NAME", "KMS_KEY_ID", "TOKEN_SECRET", "MAX_GROUP_MEMBERS", "EDIT_WINDOW_SECONDS",
+    "ATTACHMENTS_BUCKET", "MAX_UPLOAD_BYTES", "TABLE_NAME", "KMS_KEY_ID", "TOKEN_SECRET", "MAX_GROUP_MEMBERS", "EDIT_WINDOW_SECONDS",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "STAGE",
 }
 # What the local stack would fill in; enough to resolve every function environment.
@@ -116,6 +116,7 @@ DUMMY_RESOLVE = {
     "TokenSecret.SecretString": "template-test-token-secret",
     "GraphQLApi.GraphQLUrl": "https://example.appsync-api.us-east-1.amazonaws.com/graphql",
     "GraphQLApi.ApiId": "exampleapiid",
+    "AttachmentsBucket": "cloudchat-test-attachments",
 }
 
 
@@ -377,12 +378,16 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
             if condition.get("StringLike") == {"kms:EncryptionContext:conversationId": "*"}:
                 conversation_key |= set(actions)
             else:
-                # The table is encrypted at rest with the chat key: only via DynamoDB.
-                assert condition == {
-                    "StringEquals": {
-                        "kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
-                    }
-                }, statement
+                # The table (and the attachments) are encrypted at rest with the chat key:
+                # only through DynamoDB (or S3).
+                assert condition in ({"StringEquals": {"kms:ViaService": {
+                    "Fn::Sub": f"{svc}.${{AWS::Region}}.amazonaws.com"}}} for svc in ("dynamodb", "s3")
+                ), statement
+        elif services == {"s3"}:
+            # Only the messages function touches attachments, and only under conversations/.
+            assert logical_id == "MessagesFunction", statement
+            assert set(actions) == {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"}
+            assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
         elif services == {"appsync"}:
             # Only the stream consumer publishes, and only through the IAM-only field.
             assert logical_id == "StreamFunction" and actions == ["appsync:GraphQL"], statement

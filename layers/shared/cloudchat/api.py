@@ -89,7 +89,8 @@ def service() -> ChatService:
     s = get_settings()
     keys = KeyRing(aws.kms, s.kms_key_id, max_age_seconds=s.data_key_max_age_seconds,
                    max_uses=s.data_key_max_uses)
-    return ChatService(Store(s.table_name, aws.dynamodb), keys, TokenCodec(s.token_secret), s)
+    return ChatService(Store(s.table_name, aws.dynamodb), keys, TokenCodec(s.token_secret), s,
+                       s3=aws.s3 if s.attachments_bucket else None)
 
 
 @lru_cache(maxsize=1)

@@ -10,14 +10,18 @@ from functools import cache
 from typing import Any
 
 
-def _config() -> Any:
+def _config(service: str) -> Any:
     from botocore.config import Config
 
+    extra: dict[str, Any] = {}
+    if service == "s3":  # SSE-KMS objects need SigV4, presigned URLs included
+        extra = {"signature_version": "s3v4"}
     return Config(
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,
+        **extra,
     )
 
 
@@ -25,7 +29,7 @@ def _config() -> Any:
 def client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service, config=_config())
+    return boto3.client(service, config=_config(service))
 
 
 def dynamodb() -> Any:
@@ -34,6 +38,10 @@ def dynamodb() -> Any:
 
 def kms() -> Any:
     return client("kms")
+
+
+def s3() -> Any:
+    return client("s3")
 
 
 def reset() -> None:

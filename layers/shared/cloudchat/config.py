@@ -31,6 +31,8 @@ class Settings:
     max_edits: int = 20
     stage: str = "dev"
     appsync_url: str | None = None
+    attachments_bucket: str | None = None
+    max_upload_bytes: int = 25 * 1024 * 1024
     region: str = "us-east-1"
 
 
@@ -72,5 +74,7 @@ def get_settings() -> Settings:
         max_edits=_int("MAX_EDITS", 20),
         stage=os.environ.get("STAGE", "dev"),
         appsync_url=os.environ.get("APPSYNC_URL") or None,
+        attachments_bucket=os.environ.get("ATTACHMENTS_BUCKET") or None,
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )

@@ -22,6 +22,8 @@ class Role(StrEnum):
 
 class MessageKind(StrEnum):
     TEXT = "TEXT"
+    IMAGE = "IMAGE"
+    FILE = "FILE"
     SYSTEM = "SYSTEM"
 
 
@@ -73,6 +75,19 @@ class BodyVersion:
     at: str
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """An uploaded file on a message. ``name`` is sealed at rest like a body."""
+
+    id: str
+    key: str
+    content_type: str
+    size: int
+    name: str | None = None
+    sealed_name: Sealed | None = None
+    url: str | None = None
+
+
 @dataclass
 class StoredMessage:
     conversation_id: str
@@ -93,6 +108,7 @@ class StoredMessage:
     edited_at: str | None = None
     deleted_at: str | None = None
     deleted_by: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +148,7 @@ class Message:
     edited_at: str | None = None
     deleted_at: str | None = None
     deleted_by: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

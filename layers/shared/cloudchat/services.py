@@ -14,12 +14,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from cloudchat import ids, validation
 from cloudchat.config import Settings
 from cloudchat.crypto import KeyRing, open_sealed, seal
 from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from cloudchat.models import (
+    Attachment,
     BodyVersion,
     Caller,
     Conversation,
@@ -41,9 +43,15 @@ from cloudchat.store import DirectExists, SendRate, Store, WriteOutcome
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
+MAX_ATTACHMENTS = 10
+UPLOAD_SECONDS = 300
+DOWNLOAD_SECONDS = 300
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MESSAGES_DEFAULT_LIMIT = 50
 TYPING_TTL_SECONDS = 6
 _NOT_MEMBER = "you are not a member of this conversation"
+_PENDING_TAGGING = ("<Tagging><TagSet><Tag><Key>state</Key><Value>pending</Value></Tag>"
+                    "</TagSet></Tagging>")
 
 
 def utc_now() -> datetime:
@@ -73,7 +81,9 @@ class _Bounded(OrderedDict[str, int]):
 
 class ChatService:
     def __init__(self, store: Store, keys: KeyRing, tokens: TokenCodec, settings: Settings,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now,
+                 s3: Callable[[], object] | None = None) -> None:
+        self._s3 = s3
         self.store = store
         self.keys = keys
         self.tokens = tokens
@@ -269,9 +279,14 @@ class ChatService:
 
     # ------------------------------------------------------------------ messages
     def send_message(self, caller: Caller, conversation_id: object, body: object,
-                     client_message_id: object, parent_id: object = None) -> Message:
+                     client_message_id: object, parent_id: object = None,
+                     attachments: object = None) -> Message:
         cid = ids.require_ulid(conversation_id, "conversationId")
-        text = validation.body(body, self.settings.max_body_chars)
+        upload_ids = self._attachment_ids(attachments)
+        if upload_ids and (body is None or (isinstance(body, str) and not body.strip())):
+            text = ""  # a message may be only attachments
+        else:
+            text = validation.body(body, self.settings.max_body_chars)
         cmid = validation.client_message_id(client_message_id)
         parent = None
         if parent_id is not None:
@@ -291,6 +306,11 @@ class ChatService:
             prev = conv.last_seq
         assert kv is not None
 
+        files = self._verified_uploads(caller, cid, upload_ids, key, kv) if upload_ids else []
+        kind = MessageKind.TEXT
+        if files:
+            kind = (MessageKind.IMAGE if all(f.content_type.startswith("image/") for f in files)
+                    else MessageKind.FILE)
         now = self.clock()
         rate = SendRate(self.settings.send_rate_per_minute, int(now.timestamp()) // 60)
         for attempt in range(SEND_ATTEMPTS):
@@ -300,15 +320,16 @@ class ChatService:
             mid = ids.new_message_id(seq, int(now.timestamp() * 1000))
             msg = StoredMessage(
                 conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
-                kind=MessageKind.TEXT, created_at=iso(now), client_message_id=cmid,
+                kind=kind, created_at=iso(now), client_message_id=cmid,
                 sealed=seal(key, text, conversation_id=cid, message_id=mid, key_version=kv),
-                parent_id=parent,
+                parent_id=parent, attachments=files,
             )
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
                                             now_epoch=int(now.timestamp()), rate=rate)
             if out.stored:
                 self._seq_hint.note(cid, seq)
-                return self._plain(msg, text)
+                self._mark_attached(files)
+                return self._plain(msg, text, key)
             if out.not_member:
                 raise Forbidden(_NOT_MEMBER)
             if out.rate_limited:
@@ -320,6 +341,8 @@ class ChatService:
             if out.parent_root is not None:
                 parent = out.parent_root  # a reply to a reply joins the root's thread
                 continue
+            if out.upload_taken:
+                raise BadRequest("an attachment is already on another message, or not yours")
             if out.duplicate_seq is not None:
                 original = self.store.get_message(cid, out.duplicate_seq)
                 if original is None:  # pragma: no cover - guard without message cannot commit
@@ -419,11 +442,11 @@ class ChatService:
             key = self.keys.key(stored.conversation_id, kv, conv.wrapped_key)
         body = open_sealed(key, stored.sealed, conversation_id=stored.conversation_id,
                            message_id=stored.id)
-        return self._plain(stored, body)
+        return self._plain(stored, body, key)
 
-    @staticmethod
-    def _plain(m: StoredMessage, body: str | None) -> Message:
-        return Message(id=m.id, conversation_id=m.conversation_id, seq=m.seq,
+    def _plain(self, m: StoredMessage, body: str | None, key: bytes | None = None) -> Message:
+        return Message(attachments=[] if m.deleted_at else self._reveal_files(m, key),
+                       id=m.id, conversation_id=m.conversation_id, seq=m.seq,
                        sender_id=m.sender_id, kind=m.kind, body=None if m.deleted_at else body,
                        created_at=m.created_at, client_message_id=m.client_message_id,
                        version=m.version, parent_id=m.parent_id, reply_count=m.reply_count,
@@ -805,6 +828,123 @@ class ChatService:
     def _names(self, users: dict[str, User], user_ids: list[str]) -> str:
         names = [self._name(users, u) for u in user_ids]
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    # ------------------------------------------------------------------ media
+    def request_upload(self, caller: Caller, conversation_id: object, file_name: object,
+                       content_type: object, size: object) -> dict[str, object]:
+        """A presigned POST for one file into the conversation (members only): exact size
+        and type, a key under the conversation and uploader, five minutes to use it."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        name = validation.file_name(file_name)
+        ctype = validation.content_type(content_type)
+        limit = self.settings.max_upload_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
+            raise BadRequest(f"size must be between 1 and {limit} bytes")
+        bucket = self._bucket()
+        key, kv = self._current_key(cid)
+        upload_id = ids.new_id()
+        object_key = f"conversations/{cid}/{caller.user_id}/{upload_id}"
+        sealed = seal(key, name, conversation_id=cid, message_id=upload_id, key_version=kv)
+        now = self.clock()
+        expires = datetime.fromtimestamp(now.timestamp() + UPLOAD_SECONDS, UTC)
+        if not self.store.put_upload(cid, {
+            "id": upload_id, "key": object_key, "uploaderId": caller.user_id,
+            "contentType": ctype, "size": size, "nameCt": sealed.ciphertext,
+            "nameNonce": sealed.nonce, "nameKv": sealed.key_version, "createdAt": iso(now),
+            "expiresAt": int(now.timestamp()) + 86400}):
+            raise Forbidden(_NOT_MEMBER)
+        fields = {"Content-Type": ctype, "x-amz-meta-uploader": caller.user_id,
+                  "tagging": _PENDING_TAGGING}
+        post = self._s3_client().generate_presigned_post(
+            Bucket=bucket, Key=object_key, Fields=fields, ExpiresIn=UPLOAD_SECONDS,
+            Conditions=[{"Content-Type": ctype}, ["content-length-range", size, size],
+                        {"x-amz-meta-uploader": caller.user_id}, {"tagging": _PENDING_TAGGING}])
+        return {"uploadId": upload_id, "url": post["url"], "fields": post["fields"],
+                "key": object_key, "expiresAt": iso(expires), "maxBytes": size}
+
+    def _attachment_ids(self, attachments: object) -> list[str]:
+        if attachments is None:
+            return []
+        if not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS:
+            raise BadRequest(f"attachments must be a list of at most {MAX_ATTACHMENTS} upload ids")
+        return list(dict.fromkeys(ids.require_ulid(a, "attachment id") for a in attachments))
+
+    def _verified_uploads(self, caller: Caller, cid: str, upload_ids: list[str], key: bytes,
+                          kv: int) -> list[Attachment]:
+        """moto enforces no POST policy, so every attachment is checked here: the upload was
+        granted to the caller in this conversation, the object exists, and it has the size,
+        type and uploader the grant named."""
+        from botocore.exceptions import ClientError
+
+        records = self.store.uploads(cid, upload_ids)
+        files = []
+        for uid in upload_ids:
+            rec = records.get(uid)
+            if rec is None or rec["uploaderId"] != caller.user_id:
+                raise BadRequest(f"attachment {uid} is not an upload of yours in this conversation")
+            if rec.get("status") != "PENDING":
+                raise BadRequest(f"attachment {uid} is already on another message")
+            try:
+                head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec["key"])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                    raise BadRequest(f"attachment {uid} was never uploaded") from None
+                raise
+            if (int(head["ContentLength"]) != int(rec["size"])
+                    or head.get("ContentType") != rec["contentType"]
+                    or (head.get("Metadata") or {}).get("uploader") != caller.user_id):
+                raise BadRequest(f"attachment {uid} does not match its upload grant "
+                                 "(size, type or uploader)")
+            from cloudchat.crypto import Sealed as _Sealed
+
+            files.append(Attachment(
+                id=uid, key=rec["key"], content_type=rec["contentType"], size=int(rec["size"]),
+                sealed_name=_Sealed(nonce=bytes(rec["nameNonce"]), ciphertext=bytes(rec["nameCt"]),
+                                    key_version=int(rec["nameKv"]))))
+        return files
+
+    def _mark_attached(self, files: list[Attachment]) -> None:
+        """Attached objects lose the `pending` tag, so the lifecycle rule keeps them."""
+        for f in files:
+            self._s3_client().put_object_tagging(
+                Bucket=self._bucket(), Key=f.key,
+                Tagging={"TagSet": [{"Key": "state", "Value": "attached"}]})
+
+    def _reveal_files(self, m: StoredMessage, key: bytes | None) -> list[Attachment]:
+        if not m.attachments:
+            return []
+        out = []
+        for a in m.attachments:
+            name = None
+            if a.sealed_name is not None:
+                k = key if key is not None else self._key_for(m.conversation_id,
+                                                              a.sealed_name.key_version)
+                name = open_sealed(k, a.sealed_name, conversation_id=m.conversation_id,
+                                   message_id=a.id)
+            out.append(Attachment(id=a.id, key=a.key, content_type=a.content_type,
+                                  size=a.size, name=name, url=self._download_url(a, name)))
+        return out
+
+    def _download_url(self, a: Attachment, name: str | None) -> str:
+        """Short-lived presigned GET (signed locally: no request). Readers are members:
+        every path that returns messages checked membership first."""
+        inline = a.content_type in INLINE_TYPES
+        safe = (name or a.id).replace('"', "'")
+        params = {"Bucket": self._bucket(), "Key": a.key,
+                  "ResponseContentType": a.content_type,
+                  "ResponseContentDisposition": f'{"inline" if inline else "attachment"}; filename="{safe}"'}
+        return str(self._s3_client().generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=DOWNLOAD_SECONDS))
+
+    def _bucket(self) -> str:
+        if not self.settings.attachments_bucket:
+            raise BadRequest("attachments are not enabled on this deployment")
+        return self.settings.attachments_bucket
+
+    def _s3_client(self) -> Any:
+        if self._s3 is None:
+            raise BadRequest("attachments are not enabled on this deployment")
+        return self._s3()
 
     # ------------------------------------------------------------------ keys
     def _key_for(self, cid: str, kv: int) -> bytes:

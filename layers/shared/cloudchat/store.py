@@ -12,6 +12,7 @@ message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3
 send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>
 audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
 send rate window       USER#<userId>        RATE#<minute>
+upload                 CONV#<id>            UPLOAD#<uploadId>  (pending until a message claims it)
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
@@ -32,6 +33,7 @@ from typing import Any
 
 from cloudchat.crypto import Sealed
 from cloudchat.models import (
+    Attachment,
     BodyVersion,
     Conversation,
     Kind,
@@ -87,6 +89,7 @@ class AppendOutcome:
     duplicate_seq: int | None = None  # the clientMessageId was used before, for this seq
     current_seq: int | None = None  # the conversation had moved on to this seq
     retry: bool = False  # a transient conflict: try again
+    upload_taken: bool = False  # an attachment is not (any more) the sender's pending upload
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,26 @@ class Store:
             "senderId": m.sender_id, "kind": m.kind.value, "createdAt": m.created_at,
             "cmid": m.client_message_id, "version": m.version, "parentId": m.parent_id,
             "bodies": [self._body_attr(b) for b in bodies] if bodies else None,
+            "attachments": [self._attachment_attr(a) for a in m.attachments] or None,
         }
+
+    @staticmethod
+    def _attachment_attr(a: Attachment) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": a.id, "key": a.key, "contentType": a.content_type,
+                               "size": a.size}
+        if a.sealed_name is not None:
+            out.update({"nameCt": a.sealed_name.ciphertext, "nameNonce": a.sealed_name.nonce,
+                        "nameKv": a.sealed_name.key_version})
+        return out
+
+    @staticmethod
+    def _attachment(d: dict[str, Any]) -> Attachment:
+        sealed = None
+        if "nameCt" in d:
+            sealed = Sealed(nonce=bytes(d["nameNonce"]), ciphertext=bytes(d["nameCt"]),
+                            key_version=int(d["nameKv"]))
+        return Attachment(id=d["id"], key=d["key"], content_type=d["contentType"],
+                          size=int(d["size"]), sealed_name=sealed)
 
     def _message(self, d: dict[str, Any]) -> StoredMessage:
         bodies = [self._body(b) for b in d.get("bodies") or []]
@@ -170,6 +192,7 @@ class Store:
             last_reply_at=d.get("lastReplyAt"), reply_users=frozenset(d.get("replyUsers") or ()),
             reactions=reactions, edited_at=d.get("editedAt"), deleted_at=d.get("deletedAt"),
             deleted_by=d.get("deletedBy"),
+            attachments=[self._attachment(a) for a in d.get("attachments") or []],
         )
 
     def _conversation(self, d: dict[str, Any]) -> Conversation:
@@ -528,6 +551,16 @@ class Store:
                     ":me": {msg.sender_id}}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }}
+        for a in msg.attachments:
+            ops[f"upload:{a.id}"] = {"Update": {
+                "TableName": self.table_name, "Key": self._key(pk, f"UPLOAD#{a.id}"),
+                "ConditionExpression": "uploaderId = :me AND #s = :pending",
+                "UpdateExpression": "SET #s = :attached, messageId = :mid REMOVE expiresAt",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._av({
+                    ":me": msg.sender_id, ":pending": "PENDING", ":attached": "ATTACHED",
+                    ":mid": msg.id}),
+            }}
         names = list(ops)
         try:
             self._client().transact_write_items(TransactItems=list(ops.values()))
@@ -555,6 +588,8 @@ class Store:
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
             if "rate" in failed:
                 return AppendOutcome(rate_limited=True)
+            if any(n.startswith("upload:") for n in failed):
+                return AppendOutcome(upload_taken=True)
             return AppendOutcome(retry=True)
         return AppendOutcome(stored=True)
 
@@ -1020,3 +1055,25 @@ class Store:
                 return False
             raise
         return True
+
+    # ---------------------------------------------------------------- uploads
+    def put_upload(self, conversation_id: str, upload: dict[str, Any]) -> bool:
+        """Records a pending upload, with the member check, in one transaction."""
+        from botocore.exceptions import ClientError
+
+        item = {"PK": conv_pk(conversation_id), "SK": f"UPLOAD#{upload['id']}", "type": "UPLOAD",
+                "conversationId": conversation_id, "status": "PENDING", **upload}
+        try:
+            self._client().transact_write_items(TransactItems=[
+                self._member_check(conversation_id, upload["uploaderId"]),
+                {"Put": {"TableName": self.table_name, "Item": self._av(item),
+                         "ConditionExpression": "attribute_not_exists(PK)"}}])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def uploads(self, conversation_id: str, upload_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = self._batch_get([(conv_pk(conversation_id), f"UPLOAD#{u}") for u in upload_ids])
+        return {d["id"]: d for d in found.values()}

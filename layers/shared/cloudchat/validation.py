@@ -139,3 +139,20 @@ def avatar_key(value: object, user_id: str) -> str:
     if value.split("/")[1] != user_id:
         raise BadRequest("avatarKey must be under your own avatars/ prefix")
     return value
+
+
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def content_type(value: object) -> str:
+    if not isinstance(value, str) or not _CONTENT_TYPE.match(value):
+        raise BadRequest("contentType must be a MIME type like image/png")
+    return value
+
+
+def file_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        raise BadRequest("fileName must be 1 to 255 characters")
+    if any(unicodedata.category(c) == "Cc" for c in value) or "/" in value or "\\" in value:
+        raise BadRequest("fileName must not contain control characters or slashes")
+    return value.strip()

@@ -29,6 +29,8 @@ def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
                        "reactedByMe": viewer in users}
                       for e, users in sorted(m.reactions.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
         "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
+        "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
+                         "size": a.size, "url": a.url} for a in m.attachments],
     }
 
 
