@@ -25,8 +25,12 @@ def _publisher() -> Any:
     return api.publisher()
 
 
+def _notifier() -> Any:
+    return api.notifier()
+
+
 def _record(record: DynamoDBRecord) -> None:
-    Fanout(api.service(), _publisher).handle(record.raw_event)
+    Fanout(api.service(), _publisher, _notifier).handle(record.raw_event)
 
 
 @api.logger.inject_lambda_context

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from cloudchat import api, views
+from cloudchat import api, aws, views
 from cloudchat.errors import Forbidden
 
 app = api.create_app()
@@ -35,6 +35,11 @@ def heartbeat() -> dict[str, Any]:
 @app.resolver(type_name="Query", field_name="presence")
 def presence(userIds: list[str]) -> list[dict[str, Any]]:
     return api.service().presence(api.caller(app), userIds)
+
+
+@app.resolver(type_name="Mutation", field_name="registerDevice")
+def register_device(platform: str, token: str) -> dict[str, Any]:
+    return api.service().register_device(api.caller(app), platform, token, aws.sns)
 
 
 @app.resolver(type_name="Subscription", field_name="onUserEvent")

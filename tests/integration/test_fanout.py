@@ -1,6 +1,7 @@
 """The stream consumer (resolvers/stream.py) fed with the table's real stream records
 (moto): ordering for every member, per-user events, idempotence under repeats."""
 
+import json
 import random
 from datetime import datetime
 from typing import Any
@@ -153,3 +154,73 @@ def test_a_failing_record_is_reported_for_retry(stack: Stack, captured: Captured
                    if r["eventName"] == "INSERT"
                    and r["dynamodb"]["NewImage"].get("type", {}).get("S") == "MSG"}
     assert msg_records <= failed
+
+
+@pytest.fixture
+def inboxes(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An SNS topic with one SQS queue per user, subscribed with a filter on `recipient`."""
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="cloudchat-test-notifications")["TopicArn"]
+    queues = {}
+    for who in ("alice", "bob", "carol"):
+        url = sqs.create_queue(QueueName=f"inbox-{who}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps({"recipient": [USERS[who]]})})
+        queues[who] = url
+    monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
+    api.reset()
+    return queues
+
+
+def received(url: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(m["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_offline_members_are_notified_once_muted_and_online_ones_not(
+        stack: Stack, captured: Captured, inboxes: dict[str, str]) -> None:
+    from resolvers import users
+
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB, CAROL], title="launch")
+    stack.invoke(users, "Mutation.heartbeat.ok", "carol")  # carol is online
+    send(stack, cid, "first secret plan", "cmid-ntf-0001")
+    send(stack, cid, "second", "cmid-ntf-0002")  # inside the coalescing window
+    records = s.read()
+    consume(records)
+    consume(records)  # repeated records do not notify again
+    bob = received(inboxes["bob"])
+    assert bob == ["Alice: first secret plan"]
+    assert received(inboxes["carol"]) == []  # online
+    assert received(inboxes["alice"]) == []  # the sender
+    # muted: nothing at all
+    stack.invoke(conversations, "Mutation.muteConversation.ok", "bob",
+                 {"conversationId": cid, "until": "2999-01-01T00:00:00Z"}, replace_args=True)
+    other = new_conversation(stack, members=[BOB], title="other")
+    send(stack, other, "hello other", "cmid-ntf-0003")
+    send(stack, cid, "while muted", "cmid-ntf-0004")
+    consume(s.read())
+    assert received(inboxes["bob"]) == ["Alice: hello other"]
+
+
+def test_mute_rules(stack: Stack) -> None:
+    cid = new_conversation(stack, members=[BOB])
+    mute = lambda who, until: stack.invoke(conversations, "Mutation.muteConversation.ok", who,
+                                           {"conversationId": cid, "until": until}, replace_args=True)
+    assert mute("bob", "2030-01-01T00:00:00+02:00") == {"conversationId": cid,
+                                                        "mutedUntil": "2029-12-31T22:00:00.000Z"}
+    assert mute("bob", None)["mutedUntil"] is None
+    from tests.integration.conftest import error_type
+
+    assert error_type(mute("bob", "tomorrow")) == "BadRequest"
+    assert error_type(mute("bob", "2030-01-01T00:00:00")) == "BadRequest"  # no zone
+    assert error_type(mute("mallory", None)) == "Forbidden"

@@ -75,3 +75,24 @@ def test_user_events_are_for_their_owner_only(stack: Stack) -> None:
                         {"userId": USERS["alice"]}) is None
     other = stack.invoke(users, "Subscription.onUserEvent.own", "mallory", {"userId": USERS["alice"]})
     assert error_type(other) == "Forbidden"
+
+
+def test_register_device_creates_an_sns_endpoint(stack: Stack, monkeypatch) -> None:
+    import boto3
+
+    from cloudchat import api
+
+    register = lambda **a: stack.invoke(users, "Mutation.registerDevice.apns", "alice", a,
+                                        replace_args=True)
+    token = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad"
+    assert error_type(register(platform="APNS", token=token)) == "BadRequest"  # not configured
+    sns = boto3.client("sns")
+    app_arn = sns.create_platform_application(Name="ios", Platform="APNS",
+                                              Attributes={})["PlatformApplicationArn"]
+    monkeypatch.setenv("PUSH_PLATFORM_APPLICATIONS", f"APNS={app_arn}")
+    api.reset()
+    assert register(platform="APNS", token=token) == {"platform": "APNS", "registered": True}
+    endpoints = sns.list_endpoints_by_platform_application(PlatformApplicationArn=app_arn)["Endpoints"]
+    assert len(endpoints) == 1 and endpoints[0]["Attributes"]["Token"] == token
+    assert error_type(register(platform="WINDOWS", token=token)) == "BadRequest"
+    assert error_type(register(platform="APNS", token="short")) == "BadRequest"

@@ -78,12 +78,12 @@ NONE_FIELDS = {"Mutation.publishUserEvent"}
 EXPECTED_FIELDS = {
     "UsersFunction": {
         "Query.me", "Query.users", "Query.presence", "Mutation.updateProfile",
-        "Mutation.heartbeat", "Subscription.onUserEvent",
+        "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
         "Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
-        "Mutation.setMemberRole", "Subscription.onMembershipChange",
+        "Mutation.setMemberRole", "Subscription.onMembershipChange", "Mutation.muteConversation",
     },
     "MessagesFunction": {
         "Query.messages", "Query.messagesSince", "Query.thread", "Query.editHistory",
@@ -98,7 +98,7 @@ EXPECTED_FIELDS = {
 }
 OUTPUTS = {
     "GraphQLApiUrl", "GraphQLRealtimeUrl", "UserPoolId", "UserPoolClientId", "Region",
-    "TableName", "KmsKeyArn",
+    "TableName", "KmsKeyArn", "NotificationsTopicArn", "AttachmentsBucketName",
 }
 FUNCTION_ENV = {
     "ATTACHMENTS_BUCKET", "MAX_UPLOAD_BYTES", "TABLE_NAME", "KMS_KEY_ID", "TOKEN_SECRET", "MAX_GROUP_MEMBERS", "EDIT_WINDOW_SECONDS",
@@ -117,6 +117,7 @@ DUMMY_RESOLVE = {
     "GraphQLApi.GraphQLUrl": "https://example.appsync-api.us-east-1.amazonaws.com/graphql",
     "GraphQLApi.ApiId": "exampleapiid",
     "AttachmentsBucket": "cloudchat-test-attachments",
+    "NotificationsTopic": "arn:aws:sns:us-east-1:123456789012:cloudchat-test-notifications",
 }
 
 
@@ -388,6 +389,9 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
             assert logical_id == "MessagesFunction", statement
             assert set(actions) == {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"}
             assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
+        elif services == {"sns"}:
+            assert logical_id in ("StreamFunction", "UsersFunction"), statement
+            assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint"}, statement
         elif services == {"appsync"}:
             # Only the stream consumer publishes, and only through the IAM-only field.
             assert logical_id == "StreamFunction" and actions == ["appsync:GraphQL"], statement
@@ -438,7 +442,10 @@ def test_each_function_logs_json_to_its_own_retained_log_group(
 def test_function_environment_resolves(template: Template) -> None:
     for function in template.functions():
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
-        extra = {"APPSYNC_URL"} if function.logical_id == "StreamFunction" else set()
+        extra = {
+            "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS"},
+            "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS"},
+        }.get(function.logical_id, set())
         assert set(env) == FUNCTION_ENV | extra
         assert env["TABLE_NAME"] == "cloudchat-test-table"
         assert env["KMS_KEY_ID"] == DUMMY_RESOLVE["ChatKey.Arn"]

@@ -31,6 +31,7 @@ from cloudchat.config import get_settings
 from cloudchat.crypto import KeyRing
 from cloudchat.errors import INTERNAL_FAILURE, ChatError, Unauthorized
 from cloudchat.models import Caller
+from cloudchat.notifier import SnsNotifier
 from cloudchat.publisher import AppSyncPublisher
 from cloudchat.services import ChatService
 from cloudchat.store import Store
@@ -103,9 +104,17 @@ def publisher() -> AppSyncPublisher | None:
     return AppSyncPublisher(s.appsync_url, s.region)
 
 
+@lru_cache(maxsize=1)
+def notifier() -> SnsNotifier | None:
+    """SNS notifications; None when NOTIFICATIONS_TOPIC_ARN is unset."""
+    s = get_settings()
+    return SnsNotifier(s.notifications_topic_arn, aws.sns) if s.notifications_topic_arn else None
+
+
 def reset() -> None:
     """Forget the process-wide service, settings and clients (tests)."""
     service.cache_clear()
     publisher.cache_clear()
+    notifier.cache_clear()
     get_settings.cache_clear()
     aws.reset()

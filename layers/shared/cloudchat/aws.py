@@ -44,6 +44,10 @@ def s3() -> Any:
     return client("s3")
 
 
+def sns() -> Any:
+    return client("sns")
+
+
 def reset() -> None:
     """Drop cached clients (tests that switch endpoints or credentials)."""
     client.cache_clear()

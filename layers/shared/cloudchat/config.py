@@ -32,6 +32,9 @@ class Settings:
     stage: str = "dev"
     appsync_url: str | None = None
     attachments_bucket: str | None = None
+    notifications_topic_arn: str | None = None
+    push_platform_applications: str = ""  # "APNS=arn:...,GCM=arn:..."
+    notify_window_seconds: int = 300
     max_upload_bytes: int = 25 * 1024 * 1024
     region: str = "us-east-1"
 
@@ -75,6 +78,9 @@ def get_settings() -> Settings:
         stage=os.environ.get("STAGE", "dev"),
         appsync_url=os.environ.get("APPSYNC_URL") or None,
         attachments_bucket=os.environ.get("ATTACHMENTS_BUCKET") or None,
+        notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN") or None,
+        push_platform_applications=os.environ.get("PUSH_PLATFORM_APPLICATIONS", ""),
+        notify_window_seconds=_int("NOTIFY_WINDOW_SECONDS", 300),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )

@@ -15,9 +15,11 @@ transactions: every step is idempotent, and each record is confirmed against the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cloudchat.services import ChatService
+from cloudchat.models import Member, MessageKind, StoredMessage
+from cloudchat.services import ChatService, iso
 
 PREVIEW_CHARS = 80
 
@@ -26,11 +28,18 @@ class Publisher(Protocol):
     def publish_user_events(self, events: list[dict[str, Any]]) -> None: ...
 
 
+class Notifier(Protocol):
+    def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
+               devices: list[str]) -> None: ...
+
+
 class Fanout:
-    def __init__(self, service: ChatService, publisher: Callable[[], Publisher | None]) -> None:
+    def __init__(self, service: ChatService, publisher: Callable[[], Publisher | None],
+                 notifier: Callable[[], Notifier | None] = lambda: None) -> None:
         self.service = service
         self.store = service.store
         self._publisher = publisher
+        self._notifier = notifier
 
     def handle(self, record: Mapping[str, Any]) -> None:
         """One DynamoDB stream record (Lambda's event shape). Raises to have it retried."""
@@ -70,6 +79,38 @@ class Fanout:
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
         } for m in members if seq > m.joined_seq]
         self._publish(events)
+        if stored.kind is not MessageKind.SYSTEM:
+            self._notify(stored, [m for m in members if m.user_id != stored.sender_id
+                                  and seq > m.joined_seq], preview)
+
+    def _notify(self, stored: StoredMessage, recipients: list[Member], preview: str) -> None:
+        """Members who are offline and have not muted the conversation get one notification
+        per conversation per window (claimed by a conditional write: repeats cannot)."""
+        notifier = self._notifier()
+        if notifier is None or not recipients:
+            return
+        now = self.service.clock()
+        now_iso = iso(now)
+        unmuted = [m for m in recipients if not (m.muted_until and m.muted_until > now_iso)]
+        if not unmuted:
+            return
+        seen = self.store.presence([m.user_id for m in unmuted])
+        online_after = iso(datetime.fromtimestamp(
+            now.timestamp() - self.service.PRESENCE_ONLINE_SECONDS, UTC))
+        offline = [m for m in unmuted if seen.get(m.user_id, "") < online_after]
+        if not offline:
+            return
+        window = self.service.settings.notify_window_seconds
+        not_before = iso(datetime.fromtimestamp(now.timestamp() - window, UTC))
+        conv = self.store.get_conversation(stored.conversation_id)
+        sender = self.store.get_profile(stored.sender_id)
+        subject = f"New message in {conv.title}" if conv and conv.title else "New message"
+        text = f"{sender.display_name if sender else 'Someone'}: {preview}" if preview else (
+            f"{sender.display_name if sender else 'Someone'} sent a file")
+        data = {"conversationId": stored.conversation_id, "seq": stored.seq}
+        for m in offline:
+            if self.store.claim_notification(stored.conversation_id, m.user_id, now_iso, not_before):
+                notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))
 
     def _membership(self, image: dict[str, Any], event_type: str) -> None:
         cid, uid = image["conversationId"], image["userId"]

@@ -65,6 +65,7 @@ class Member:
     read_seq: int = 0
     delivered_seq: int = 0
     last_activity: str = ""
+    muted_until: str | None = None
 
 
 @dataclass(frozen=True)

@@ -829,6 +829,44 @@ class ChatService:
         names = [self._name(users, u) for u in user_ids]
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
+    # ------------------------------------------------------------------ notifications
+    def mute(self, caller: Caller, conversation_id: object, until: object) -> dict[str, object]:
+        """Mute a conversation until a time (null: unmute). Muted: no notification at all."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        when = None
+        if until is not None:
+            if not isinstance(until, str):
+                raise BadRequest("until must be an AWSDateTime")
+            try:
+                parsed = datetime.fromisoformat(until.replace("Z", "+00:00"))
+            except ValueError:
+                raise BadRequest("until must be an AWSDateTime like 2030-01-01T00:00:00Z") from None
+            if parsed.tzinfo is None:
+                raise BadRequest("until needs a time zone (e.g. Z)")
+            when = iso(parsed.astimezone(UTC))
+        if not self.store.set_muted(cid, caller.user_id, when):
+            raise Forbidden(_NOT_MEMBER)
+        return {"conversationId": cid, "mutedUntil": when}
+
+    PLATFORMS = ("APNS", "APNS_SANDBOX", "GCM")
+
+    def register_device(self, caller: Caller, platform: object, token: object,
+                        sns: Callable[[], Any]) -> dict[str, object]:
+        """A mobile push endpoint for the caller (when a platform application is set up)."""
+        if platform not in self.PLATFORMS:
+            raise BadRequest("platform must be APNS, APNS_SANDBOX or GCM")
+        if not isinstance(token, str) or not 8 <= len(token) <= 4096 or not token.isprintable():
+            raise BadRequest("token must be a device token of 8 to 4096 printable characters")
+        apps = dict(p.split("=", 1) for p in self.settings.push_platform_applications.split(",")
+                    if "=" in p)
+        arn = apps.get(str(platform))
+        if not arn:
+            raise BadRequest(f"push notifications for {platform} are not configured here")
+        endpoint = sns().create_platform_endpoint(PlatformApplicationArn=arn, Token=token,
+                                                  CustomUserData=caller.user_id)["EndpointArn"]
+        self.store.put_device(caller.user_id, endpoint, str(platform), iso(self.clock()))
+        return {"platform": platform, "registered": True}
+
     # ------------------------------------------------------------------ media
     def request_upload(self, caller: Caller, conversation_id: object, file_name: object,
                        content_type: object, size: object) -> dict[str, object]:

@@ -17,6 +17,7 @@ direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
+push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
 =====================  ===================  ======================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -213,7 +214,7 @@ class Store:
             conversation_id=d["conversationId"], user_id=d["userId"], role=Role(d["role"]),
             joined_at=d["joinedAt"], joined_seq=int(d.get("joinedSeq", 0)),
             read_seq=int(d.get("readSeq", 0)), delivered_seq=int(d.get("deliveredSeq", 0)),
-            last_activity=d.get("lastActivity", d["joinedAt"]),
+            last_activity=d.get("lastActivity", d["joinedAt"]), muted_until=d.get("mutedUntil"),
         )
 
     @staticmethod
@@ -1077,3 +1078,61 @@ class Store:
     def uploads(self, conversation_id: str, upload_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found = self._batch_get([(conv_pk(conversation_id), f"UPLOAD#{u}") for u in upload_ids])
         return {d["id"]: d for d in found.values()}
+
+    # ---------------------------------------------------------------- notifications
+    def set_muted(self, conversation_id: str, user_id: str, until: str | None) -> bool:
+        """Mutes the conversation for the member until ``until`` (None: unmute)."""
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._key(conv_pk(conversation_id), member_sk(user_id)),
+            "ConditionExpression": "attribute_exists(PK)",
+        }
+        if until is None:
+            kwargs["UpdateExpression"] = "REMOVE mutedUntil"
+        else:
+            kwargs["UpdateExpression"] = "SET mutedUntil = :u"
+            kwargs["ExpressionAttributeValues"] = self._av({":u": until})
+        try:
+            self._client().update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def claim_notification(self, conversation_id: str, user_id: str, now: str,
+                           not_before: str) -> bool:
+        """At most one notification per member and conversation per window: True if this
+        caller may notify now (the claim is a conditional write, so repeats cannot)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(
+                TableName=self.table_name,
+                Key=self._key(conv_pk(conversation_id), member_sk(user_id)),
+                ConditionExpression="attribute_exists(PK) AND "
+                                    "(attribute_not_exists(notifiedAt) OR notifiedAt < :nb)",
+                UpdateExpression="SET notifiedAt = :now",
+                ExpressionAttributeValues=self._av({":now": now, ":nb": not_before}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def put_device(self, user_id: str, endpoint_arn: str, platform: str, at: str) -> None:
+        import hashlib
+
+        digest = hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
+        self._client().put_item(TableName=self.table_name, Item=self._av({
+            "PK": user_pk(user_id), "SK": f"DEVICE#{digest}", "type": "DEVICE",
+            "userId": user_id, "endpointArn": endpoint_arn, "platform": platform,
+            "createdAt": at}))
+
+    def devices(self, user_id: str) -> list[str]:
+        resp = self._client().query(
+            TableName=self.table_name, KeyConditionExpression="PK = :pk AND begins_with(SK, :d)",
+            ExpressionAttributeValues=self._av({":pk": user_pk(user_id), ":d": "DEVICE#"}))
+        return [self._py(i)["endpointArn"] for i in resp.get("Items", [])]
