@@ -50,6 +50,11 @@ def set_member_role(conversationId: str, userId: str, role: str) -> dict[str, An
     return _change(api.service().set_member_role(api.caller(app), conversationId, userId, role))
 
 
+@app.resolver(type_name="Mutation", field_name="renameConversation")
+def rename_conversation(conversationId: str, title: str) -> dict[str, Any]:
+    return views.conversation(api.service().rename(api.caller(app), conversationId, title))
+
+
 @app.resolver(type_name="Mutation", field_name="muteConversation")
 def mute_conversation(conversationId: str, until: str | None = None) -> dict[str, Any]:
     return api.service().mute(api.caller(app), conversationId, until)

@@ -37,6 +37,14 @@ def presence(userIds: list[str]) -> list[dict[str, Any]]:
     return api.service().presence(api.caller(app), userIds)
 
 
+@app.resolver(type_name="Mutation", field_name="adminCreateUser")
+def admin_create_user(email: str, displayName: str | None = None) -> dict[str, Any]:
+    svc = api.service()
+    user = svc.admin_create_user(api.caller(app), email, displayName,
+                                 lambda: aws.client("cognito-idp"), svc.settings.user_pool_id)
+    return views.user(user)
+
+
 @app.resolver(type_name="Mutation", field_name="registerDevice")
 def register_device(platform: str, token: str) -> dict[str, Any]:
     return api.service().register_device(api.caller(app), platform, token, aws.sns)

@@ -224,3 +224,20 @@ def test_mute_rules(stack: Stack) -> None:
     assert error_type(mute("bob", "tomorrow")) == "BadRequest"
     assert error_type(mute("bob", "2030-01-01T00:00:00")) == "BadRequest"  # no zone
     assert error_type(mute("mallory", None)) == "Forbidden"
+
+
+def test_rename_and_presence_reach_the_user_channels(stack: Stack, captured: Captured) -> None:
+    from resolvers import users
+
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB], title="old")
+    stack.invoke(conversations, "Mutation.renameConversation.ok", "alice",
+                 {"conversationId": cid, "title": "new"}, replace_args=True)
+    stack.invoke(users, "Mutation.heartbeat.ok", "carol")  # carol shares nothing with bob
+    stack.invoke(users, "Mutation.heartbeat.ok", "bob")
+    stack.invoke(users, "Mutation.heartbeat.ok", "bob")  # still online: no second event
+    consume(s.read())
+    renamed = {e["userId"] for e in captured.events if e["type"] == "CONVERSATION_RENAMED"}
+    assert renamed == {USERS["alice"], BOB}
+    presence = [(e["userId"], e["senderId"]) for e in captured.events if e["type"] == "PRESENCE"]
+    assert presence == [(USERS["alice"], BOB)]

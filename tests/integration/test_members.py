@@ -107,3 +107,18 @@ def test_membership_subscription_is_members_only(stack: Stack, group: str) -> No
     denied = stack.invoke(conversations, "Subscription.onMembershipChange.member", "mallory",
                           {"conversationId": group}, replace_args=True)
     assert error_type(denied) == "Forbidden"
+
+
+def test_rename_group(stack: Stack, group: str) -> None:
+    rename = lambda who, title: stack.invoke(conversations, "Mutation.renameConversation.ok", who,
+                                             {"conversationId": group, "title": title}, replace_args=True)
+    assert error_type(rename("bob", "mine now")) == "Forbidden"
+    assert error_type(rename("mallory", "x")) == "Forbidden"
+    assert error_type(rename("alice", "   ")) == "BadRequest"
+    conv = rename("alice", "Launch plan v2")
+    assert conv["title"] == "Launch plan v2"
+    last = since(stack, group, 0, "bob")["items"][-1]
+    assert last["kind"] == "SYSTEM" and last["body"] == "Alice renamed the conversation to “Launch plan v2”"
+    direct = new_conversation(stack, members=[CAROL])
+    assert error_type(stack.invoke(conversations, "Mutation.renameConversation.ok", "alice",
+                                   {"conversationId": direct, "title": "x"}, replace_args=True)) == "BadRequest"

@@ -96,3 +96,26 @@ def test_register_device_creates_an_sns_endpoint(stack: Stack, monkeypatch) -> N
     assert len(endpoints) == 1 and endpoints[0]["Attributes"]["Token"] == token
     assert error_type(register(platform="WINDOWS", token=token)) == "BadRequest"
     assert error_type(register(platform="APNS", token="short")) == "BadRequest"
+
+
+def test_admins_create_users(stack: Stack, monkeypatch) -> None:
+    import boto3
+
+    from cloudchat import api
+
+    create = lambda who, **a: stack.invoke(users, "Mutation.adminCreateUser.admin", who, a,
+                                           replace_args=True)
+    cognito = boto3.client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName="p", UsernameAttributes=["email"])["UserPool"]["Id"]
+    monkeypatch.setenv("USER_POOL_ID", pool)
+    api.reset()
+    assert error_type(create("mod", email="erin@example.com")) == "Forbidden"  # moderators cannot
+    assert error_type(create("alice", email="erin@example.com")) == "Forbidden"
+    erin = create("root", email="erin@example.com", displayName="Erin")
+    assert erin["displayName"] == "Erin" and erin["email"] == "erin@example.com"
+    listed = cognito.admin_get_user(UserPoolId=pool, Username="erin@example.com")
+    assert listed["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # invited
+    found = stack.invoke(users, "Query.users.prefix", "alice", {"query": "erin"})["items"]
+    assert [u["id"] for u in found] == [erin["id"]]
+    assert error_type(create("root", email="erin@example.com")) == "Conflict"
+    assert error_type(create("root", email="not-an-email")) == "BadRequest"

@@ -79,11 +79,13 @@ EXPECTED_FIELDS = {
     "UsersFunction": {
         "Query.me", "Query.users", "Query.presence", "Mutation.updateProfile",
         "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
+        "Mutation.adminCreateUser",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
         "Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
         "Mutation.setMemberRole", "Subscription.onMembershipChange", "Mutation.muteConversation",
+        "Mutation.renameConversation",
     },
     "MessagesFunction": {
         "Query.messages", "Query.messagesSince", "Query.thread", "Query.editHistory",
@@ -118,6 +120,7 @@ DUMMY_RESOLVE = {
     "GraphQLApi.ApiId": "exampleapiid",
     "AttachmentsBucket": "cloudchat-test-attachments",
     "NotificationsTopic": "arn:aws:sns:us-east-1:123456789012:cloudchat-test-notifications",
+    "UserPool": "us-east-1_Example01",
 }
 
 
@@ -392,6 +395,9 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
         elif services == {"sns"}:
             assert logical_id in ("StreamFunction", "UsersFunction"), statement
             assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint"}, statement
+        elif services == {"cognito-idp"}:
+            assert logical_id == "UsersFunction" and actions == ["cognito-idp:AdminCreateUser"]
+            assert resources == [{"Fn::GetAtt": ["UserPool", "Arn"]}], statement
         elif services == {"appsync"}:
             # Only the stream consumer publishes, and only through the IAM-only field.
             assert logical_id == "StreamFunction" and actions == ["appsync:GraphQL"], statement
@@ -444,7 +450,7 @@ def test_function_environment_resolves(template: Template) -> None:
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
         extra = {
             "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS"},
-            "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS"},
+            "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID"},
         }.get(function.logical_id, set())
         assert set(env) == FUNCTION_ENV | extra
         assert env["TABLE_NAME"] == "cloudchat-test-table"

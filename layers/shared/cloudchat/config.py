@@ -35,6 +35,7 @@ class Settings:
     notifications_topic_arn: str | None = None
     push_platform_applications: str = ""  # "APNS=arn:...,GCM=arn:..."
     notify_window_seconds: int = 300
+    user_pool_id: str | None = None
     max_upload_bytes: int = 25 * 1024 * 1024
     region: str = "us-east-1"
 
@@ -81,6 +82,7 @@ def get_settings() -> Settings:
         notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN") or None,
         push_platform_applications=os.environ.get("PUSH_PLATFORM_APPLICATIONS", ""),
         notify_window_seconds=_int("NOTIFY_WINDOW_SECONDS", 300),
+        user_pool_id=os.environ.get("USER_POOL_ID") or None,
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )

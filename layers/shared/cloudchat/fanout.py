@@ -59,6 +59,8 @@ class Fanout:
             self._membership(old, "REMOVED_FROM_CONVERSATION")
         elif kind == "CONV" and name == "MODIFY" and new.get("title") != old.get("title"):
             self._renamed(new)
+        elif kind == "PRESENCE" and name in ("INSERT", "MODIFY"):
+            self._presence(new, old)
 
     # ------------------------------------------------------------------ handlers
     def _message(self, image: dict[str, Any]) -> None:
@@ -129,6 +131,21 @@ class Fanout:
             return
         self._publish([{"userId": u, "type": "CONVERSATION_RENAMED", "conversationId": cid,
                         "title": conv.title, "at": conv.updated_at} for u in conv.members])
+
+    def _presence(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """A heartbeat after a gap (or the first one) means the user came online: their
+        contacts hear it. Going offline is not an event: clients treat lastSeen older than
+        a minute as offline."""
+        seen, before = new.get("lastSeen", ""), old.get("lastSeen")
+        gap = self.service.PRESENCE_ONLINE_SECONDS
+        if before:
+            t_new = datetime.fromisoformat(seen.replace("Z", "+00:00"))
+            t_old = datetime.fromisoformat(str(before).replace("Z", "+00:00"))
+            if (t_new - t_old).total_seconds() <= gap:
+                return
+        user = new["userId"]
+        self._publish([{"userId": c, "type": "PRESENCE", "senderId": user, "online": True,
+                        "at": seen} for c in sorted(self.store.contacts(user)) if c != user])
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         publisher = self._publisher()

@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudchat.errors import ChatError
 
-EVENT_FIELDS = "userId type conversationId seq senderId preview unreadCount title at"
+EVENT_FIELDS = "userId type conversationId seq senderId preview unreadCount title online at"
 BATCH = 25
 
 

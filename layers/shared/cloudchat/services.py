@@ -9,6 +9,7 @@ probed for existence.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -782,6 +783,59 @@ class ChatService:
             if change is not None:
                 return change
         raise Conflict("the conversation is too busy right now; retry")
+
+    def rename(self, caller: Caller, conversation_id: object, title: object) -> ConversationView:
+        """Owners and admins rename a GROUP; a SYSTEM message records it."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        new_title = validation.title(title)
+        if new_title is None:
+            raise BadRequest("title must not be empty")
+        for _ in range(self.MEMBERSHIP_ATTEMPTS):
+            conv, me = self._group_for_change(caller, cid)
+            if me.role not in (Role.OWNER, Role.ADMIN):
+                raise Forbidden("only conversation owners and admins can rename it")
+            users, _ = self.store.profiles_and_direct([caller.user_id], None)
+            now = iso(self.clock())
+            text = f"{self._name(users, caller.user_id)} renamed the conversation to “{new_title}”"
+            change = self._apply_members(caller, conv, text, now, (Role.OWNER, Role.ADMIN),
+                                         "RENAMED", [], None, title=new_title)
+            if change is not None:
+                return self.conversation(caller, cid)
+        raise Conflict("the conversation is too busy right now; retry")
+
+    def admin_create_user(self, caller: Caller, email: object, display_name: object,
+                          cognito: Callable[[], Any], user_pool_id: str | None) -> User:
+        """Admins create users (the way in when self sign-up is off): Cognito sends the
+        invitation with a temporary password; the profile exists at once."""
+        from botocore.exceptions import ClientError
+
+        if not caller.is_admin:
+            raise Forbidden("only the admin group creates users")
+        if not isinstance(email, str) or not re.match(r"^[^@\s]{1,64}@[^@\s]{1,255}$", email):
+            raise BadRequest("email must be an email address")
+        name = validation.display_name(display_name) if display_name is not None else None
+        if not user_pool_id:
+            raise BadRequest("user administration is not configured here")
+        attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+        if name:
+            attributes.append({"Name": "name", "Value": name})
+        try:
+            resp = cognito().admin_create_user(UserPoolId=user_pool_id, Username=email,
+                                               UserAttributes=attributes,
+                                               DesiredDeliveryMediums=["EMAIL"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "UsernameExistsException":
+                raise Conflict("a user with that email already exists") from None
+            if exc.response["Error"]["Code"] == "InvalidParameterException":
+                raise BadRequest(exc.response["Error"].get("Message", "invalid user")) from None
+            raise
+        got = {a["Name"]: a["Value"] for a in resp["User"].get("Attributes", [])}
+        sub = got["sub"]
+        self.create_profile(sub, {"email": email, **({"name": name} if name else {})},
+                            resp["User"].get("Username"))
+        user = self.store.get_profile(sub)
+        assert user is not None
+        return user
 
     def _group_for_change(self, caller: Caller, cid: str) -> tuple[Conversation, Member]:
         conv, me = self.store.conversation_and_member(cid, caller.user_id)

@@ -340,6 +340,8 @@ class Store:
         return users, cursor
 
     def touch_presence(self, user_id: str, at: str, expires_epoch: int) -> None:
+        """Records a heartbeat. The stream's old and new images show a user coming online
+        (a gap before this heartbeat), which the consumer turns into PRESENCE events."""
         self._client().put_item(TableName=self.table_name, Item=self._av({
             "PK": user_pk(user_id), "SK": "PRESENCE", "type": "PRESENCE", "userId": user_id,
             "lastSeen": at, "expiresAt": expires_epoch}))
@@ -910,7 +912,8 @@ class Store:
     def change_members(self, conv: Conversation, *, actor: str, actor_roles: Sequence[Role],
                        system: StoredMessage, now: str, add: Sequence[Member] = (),
                        remove: Sequence[tuple[str, Role]] = (),
-                       set_roles: Sequence[tuple[str, Role, Role]] = ()) -> str:
+                       set_roles: Sequence[tuple[str, Role, Role]] = (),
+                       title: str | None = None) -> str:
         """Adds, removes or re-roles members in one transaction with a SYSTEM message that
         says so (it takes the next seq). Conditions: the actor still holds one of
         ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
@@ -934,12 +937,14 @@ class Store:
             "TableName": self.table_name, "Key": self._key(pk, "META"),
             "ConditionExpression": "lastSeq = :prev AND version = :ver",
             "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm, "
-                                "members = :members, memberCount = :count, version = :next",
+                                "members = :members, memberCount = :count, version = :next"
+                                + (", title = :title" if title is not None else ""),
             "ExpressionAttributeValues": self._av({
                 ":prev": conv.last_seq, ":seq": system.seq, ":now": now,
                 ":lm": {k: v for k, v in attrs.items() if v is not None},
                 ":members": {u: r.value for u, r in members.items()}, ":count": len(members),
-                ":ver": conv.version, ":next": conv.version + 1}),
+                ":ver": conv.version, ":next": conv.version + 1,
+                **({":title": title} if title is not None else {})}),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }}
         ops["message"] = {"Put": {
