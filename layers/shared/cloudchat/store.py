@@ -491,7 +491,6 @@ class Store:
         conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, the sender's
         clientMessageId is claimed, the sender's send-rate window counts it, and for a
         thread reply the root's reply summary is updated. Never retries by itself."""
-        from botocore.exceptions import ClientError
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
         attrs = self._message_attrs(msg)
@@ -564,13 +563,8 @@ class Store:
                     ":me": msg.sender_id, ":pending": "PENDING", ":attached": "ATTACHED",
                     ":mid": msg.id}),
             }}
-        names = list(ops)
-        try:
-            self._client().transact_write_items(TransactItems=list(ops.values()))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            failed = self._failures(exc, names)
+        failed = self._transact(ops)
+        if failed is not None:
             if "member" in failed:
                 return AppendOutcome(not_member=True)
             if "guard" in failed:
@@ -595,6 +589,19 @@ class Store:
                 return AppendOutcome(upload_taken=True)
             return AppendOutcome(retry=True)
         return AppendOutcome(stored=True)
+
+    def _transact(self, ops: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+        """Runs named TransactWriteItems operations. None if it committed; otherwise which
+        named items failed their condition, with their old images where asked for."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().transact_write_items(TransactItems=list(ops.values()))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            return self._failures(exc, list(ops))
+        return None
 
     def _failures(self, exc: Any, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Which named transaction items failed their condition, with their old image (if
@@ -667,7 +674,6 @@ class Store:
                        member: dict[str, Any] | None, extra: Sequence[dict[str, Any]] = ()
                        ) -> tuple[bool, dict[str, dict[str, Any]]]:
         """A transaction of [member check?, message update, extra...]; returns (ok, failed)."""
-        from botocore.exceptions import ClientError
 
         update = {"TableName": self.table_name,
                   "Key": self._key(conv_pk(conversation_id), msg_sk(seq)),
@@ -678,13 +684,8 @@ class Store:
         ops["message"] = {"Update": update}
         for i, e in enumerate(extra):
             ops[f"extra{i}"] = e
-        try:
-            self._client().transact_write_items(TransactItems=list(ops.values()))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            return False, self._failures(exc, list(ops))
-        return True, {}
+        failed = self._transact(ops)
+        return failed is None, failed or {}
 
     def _refused(self, failed: dict[str, dict[str, Any]], message_id: str) -> WriteOutcome:
         if "member" in failed:
@@ -824,30 +825,25 @@ class Store:
         """Moves the member's ``readSeq``/``deliveredSeq`` forward to ``seq`` (never back),
         bounded by the conversation's last seq, in one transaction. Returns (outcome, seq):
         ("advanced", seq) | ("stale", current) | ("beyond", lastSeq) | ("not_member", 0)."""
-        from botocore.exceptions import ClientError
 
         assert marker in ("readSeq", "deliveredSeq")
         pk = conv_pk(conversation_id)
-        ops = [
-            {"ConditionCheck": {
+        ops = {
+            "conversation": {"ConditionCheck": {
                 "TableName": self.table_name, "Key": self._key(pk, "META"),
                 "ConditionExpression": "lastSeq >= :seq",
                 "ExpressionAttributeValues": self._av({":seq": seq}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-            {"Update": {
+            "member": {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, member_sk(user_id)),
                 "ConditionExpression": f"attribute_exists(PK) AND (attribute_not_exists({marker}) "
                                        f"OR {marker} < :seq)",
                 "UpdateExpression": f"SET {marker} = :seq, receiptAt = :at",
                 "ExpressionAttributeValues": self._av({":seq": seq, ":at": at}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-        ]
-        try:
-            self._client().transact_write_items(TransactItems=ops)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            failed = self._failures(exc, ["conversation", "member"])
+        }
+        failed = self._transact(ops)
+        if failed is not None:
             if "member" in failed and not failed["member"]:
                 return "not_member", 0
             if "conversation" in failed:
@@ -919,7 +915,6 @@ class Store:
         ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
         at ``conv.last_seq`` with the same members, every touched member is as read.
         Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed"."""
-        from botocore.exceptions import ClientError
 
         pk = conv_pk(conv.id)
         members = dict(conv.members)
@@ -970,12 +965,8 @@ class Store:
                 "ExpressionAttributeValues": self._av({":old": old.value, ":new": new.value})}}
         if len(ops) > _BATCH_MAX:
             raise ValueError("too many membership changes for one transaction")
-        try:
-            self._client().transact_write_items(TransactItems=list(ops.values()))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            failed = self._failures(exc, list(ops))
+        failed = self._transact(ops)
+        if failed is not None:
             if "actor" in failed:
                 return "denied"
             if "conversation" in failed:
@@ -988,7 +979,6 @@ class Store:
                    reason: str, at: str) -> str:
         """Records a member's report of a message (once per reporter and message).
         Returns "ok" | "duplicate" | "not_member" | "missing"."""
-        from botocore.exceptions import ClientError
 
         pk = conv_pk(conversation_id)
         ops = {
@@ -1006,12 +996,8 @@ class Store:
                     "GSI2PK": "REPORTS", "GSI2SK": f"{at}#{conversation_id}#{seq:012d}#{reporter}"}),
                 "ConditionExpression": "attribute_not_exists(PK)"}},
         }
-        try:
-            self._client().transact_write_items(TransactItems=list(ops.values()))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            failed = self._failures(exc, list(ops))
+        failed = self._transact(ops)
+        if failed is not None:
             if "member" in failed:
                 return "not_member"
             if "message" in failed:
