@@ -51,10 +51,19 @@ class Stream:
             if not resp["Records"]:
                 return out
             for r in resp["Records"]:
-                ddb = dict(r["dynamodb"])
-                if isinstance(ddb.get("ApproximateCreationDateTime"), datetime):
-                    ddb["ApproximateCreationDateTime"] = ddb["ApproximateCreationDateTime"].timestamp()
+                # Lambda's event is JSON: binary attributes arrive base64-encoded, dates as numbers
+                ddb = json.loads(json.dumps(r["dynamodb"], default=_jsonable))
                 out.append({**r, "dynamodb": ddb, "eventSourceARN": self.arn})
+
+
+def _jsonable(value: Any) -> Any:
+    import base64
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(type(value))
 
 
 def consume(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -28,6 +28,30 @@ class Publisher(Protocol):
     def publish_user_events(self, events: list[dict[str, Any]]) -> None: ...
 
 
+def _wire(value: dict[str, Any]) -> dict[str, Any]:
+    """Lambda's stream events carry binary attributes base64-encoded (JSON)."""
+    import base64
+
+    (kind, v), = value.items()
+    if kind == "B" and isinstance(v, str):
+        return {"B": base64.b64decode(v)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(x) if isinstance(x, str) else x for x in v]}
+    if kind == "M":
+        return {"M": {k: _wire(x) for k, x in v.items()}}
+    if kind == "L":
+        return {"L": [_wire(x) for x in v]}
+    return value
+
+
+def image(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stream record image as Python values."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    de = TypeDeserializer()
+    return {k: de.deserialize(_wire(v)) for k, v in (raw or {}).items()}
+
+
 class Notifier(Protocol):
     def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
                devices: list[str]) -> None: ...
@@ -43,12 +67,9 @@ class Fanout:
 
     def handle(self, record: Mapping[str, Any]) -> None:
         """One DynamoDB stream record (Lambda's event shape). Raises to have it retried."""
-        from boto3.dynamodb.types import TypeDeserializer
-
-        de = TypeDeserializer()
         ddb = record.get("dynamodb") or {}
-        new = {k: de.deserialize(v) for k, v in (ddb.get("NewImage") or {}).items()}
-        old = {k: de.deserialize(v) for k, v in (ddb.get("OldImage") or {}).items()}
+        new = image(ddb.get("NewImage"))
+        old = image(ddb.get("OldImage"))
         kind = (new or old).get("type")
         name = record.get("eventName")
         if kind == "MSG" and name == "INSERT":
