@@ -4,8 +4,9 @@
 from the template (never from a hand-written copy): the DynamoDB table with its indexes,
 stream and TTL; the KMS keys and aliases; the Secrets Manager secrets (the pagination token
 secret gets a random value generated here); the Cognito user pool with its policies, groups
-and app clients; and any S3 buckets and SNS topics. It returns a :class:`Provisioned` with the
-physical ids, the Cognito issuer and JWKS URL, and each Lambda function's environment
+and app clients; and any S3 buckets, SNS topics and SQS queues. It returns a
+:class:`Provisioned` with the physical ids, the Cognito issuer and JWKS URL, and each Lambda
+function's environment
 (:meth:`Template.function_environment <cloudchat_local.template.Template.function_environment>`
 resolved against the local resources).
 
@@ -44,7 +45,13 @@ import boto3
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from cloudchat_local.template import SERVERLESS_FUNCTION, Resource, Template, load_template
+from cloudchat_local.template import (
+    SERVERLESS_FUNCTION,
+    Resource,
+    Template,
+    UnresolvedReference,
+    load_template,
+)
 
 __all__ = [
     "DEFAULT_STACK_NAME",
@@ -54,6 +61,7 @@ __all__ = [
     "ProvisionError",
     "Provisioned",
     "create_demo_users",
+    "graphql_api_resolve",
     "provision",
 ]
 
@@ -109,6 +117,8 @@ class Provisioned:
     token_secret: str
     buckets: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, str] = field(default_factory=dict)
+    #: SQS queue URLs by logical id.
+    queues: Mapping[str, str] = field(default_factory=dict)
     #: Every value intrinsics resolve to (logical id / "Id.Attr" / pseudo parameter -> value).
     resolved: Mapping[str, str] = field(default_factory=dict)
     #: Environment of each AWS::Serverless::Function, by logical id.
@@ -151,18 +161,23 @@ def provision(
     extra_resolve: Mapping[str, str] | None = None,
     credentials: tuple[str, str] = DEFAULT_CREDENTIALS,
     demo_users: bool = True,
+    api_url: str | None = None,
 ) -> Provisioned:
     """Creates (or finds) the template's resources in the moto server at ``endpoint``.
 
     ``parameters`` override template parameter defaults (``{"Stage": "dev"}``);
-    ``extra_resolve`` adds values for references provisioning does not create (such as
-    ``"GraphQLApi.GraphQLUrl"``), so function environments can use them.
-    ``endpoint`` must be a loopback address: this only ever talks to a local moto.
+    ``api_url`` is where the GraphQL API is served locally (the emulator's
+    ``http://127.0.0.1:<port>/graphql``): ``!GetAtt GraphQLApi.GraphQLUrl`` and the API's other
+    attributes resolve from it (:func:`graphql_api_resolve`), so function environments can
+    name the API; ``extra_resolve`` adds values for any other reference provisioning does not
+    create. ``endpoint`` must be a loopback address: this only ever talks to a local moto.
     """
     _require_loopback(endpoint)
     template = template or load_template()
     p = _Provisioner(endpoint, region, stack_name, template, credentials)
     p.resolve.update(parameters or {})
+    if api_url is not None:
+        p.resolve.update(graphql_api_resolve(template, api_url, region=region, account_id=p.account_id))
     p.resolve.update(extra_resolve or {})
     p.run()
     users: tuple[DemoUser, ...] = ()
@@ -170,10 +185,17 @@ def provision(
         users = create_demo_users(
             endpoint, p.user_pool_id, region=region, credentials=credentials
         )
-    function_env = {
-        r.logical_id: template.function_environment(r.logical_id, p.resolve)
-        for r in template.resources(SERVERLESS_FUNCTION)
-    }
+    try:
+        function_env = {
+            r.logical_id: template.function_environment(r.logical_id, p.resolve)
+            for r in template.resources(SERVERLESS_FUNCTION)
+        }
+    except UnresolvedReference as exc:
+        if api_url is None and exc.key.split(".", 1)[0] == _api_logical_id(template):
+            raise ProvisionError(
+                f"a function environment names the GraphQL API ({exc.key}): pass api_url="
+            ) from exc
+        raise
     secret_values = [v for k, v in p.resolve.items() if k.endswith(".SecretString")]
     token_secret = p.resolve.get("TokenSecret.SecretString") or next(iter(secret_values), "")
     return Provisioned(
@@ -195,10 +217,40 @@ def provision(
         token_secret=token_secret,
         buckets={r.logical_id: p.resolve[r.logical_id] for r in template.buckets()},
         topics={r.logical_id: p.resolve[r.logical_id] for r in template.topics()},
+        queues={r.logical_id: p.resolve[r.logical_id] for r in template.resources(SQS_QUEUE)},
         resolved=dict(p.resolve),
         function_env=function_env,
         demo_users=users,
     )
+
+
+def graphql_api_resolve(
+    template: Template, api_url: str, *, region: str = DEFAULT_REGION, account_id: str = "123456789012"
+) -> dict[str, str]:
+    """What the GraphQL API's ``Ref`` and ``!GetAtt`` attributes resolve to when the API is
+    served locally at ``api_url`` (``http://127.0.0.1:4000/graphql``): ``GraphQLUrl`` is
+    ``api_url``, ``RealtimeUrl`` its ``ws://.../graphql/realtime``, ``ApiId`` ``local``."""
+    logical_id = _api_logical_id(template)
+    if logical_id is None:
+        return {}
+    parsed = urlparse(api_url)
+    scheme = "wss" if parsed.scheme == "https" else "ws"
+    realtime = f"{scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/realtime"
+    api_id = "local"
+    return {
+        logical_id: api_id,
+        f"{logical_id}.ApiId": api_id,
+        f"{logical_id}.Arn": f"arn:aws:appsync:{region}:{account_id}:apis/{api_id}",
+        f"{logical_id}.GraphQLUrl": api_url,
+        f"{logical_id}.GraphQLDns": parsed.netloc,
+        f"{logical_id}.RealtimeUrl": realtime,
+        f"{logical_id}.RealtimeDns": parsed.netloc,
+    }
+
+
+def _api_logical_id(template: Template) -> str | None:
+    apis = template.resources("AWS::Serverless::GraphQLApi") + template.resources("AWS::AppSync::GraphQLApi")
+    return apis[0].logical_id if len(apis) == 1 else None
 
 
 def create_demo_users(
@@ -332,8 +384,11 @@ class _Provisioner:
         return name.lower() if lower else name
 
     def run(self) -> None:
-        # Order follows the references: keys before what they encrypt, the pool before its
+        # Order follows the references: function names and ARNs first (a user pool's
+        # LambdaConfig names its triggers), keys before what they encrypt, the pool before its
         # groups and clients; secrets early, since function environments resolve them.
+        for function in self.template.resources(SERVERLESS_FUNCTION):
+            self.lambda_function(function)
         for key in self.template.kms_keys():
             self.kms_key(key)
         for alias in self.template.kms_aliases():
@@ -350,8 +405,8 @@ class _Provisioner:
             self.bucket(bucket)
         for topic in self.template.topics():
             self.topic(topic)
-        for function in self.template.resources(SERVERLESS_FUNCTION):
-            self.lambda_function(function)
+        for queue in self.template.resources(SQS_QUEUE):
+            self.queue(queue)
 
     # ------------------------------------------------------------------ KMS
 
@@ -568,7 +623,11 @@ class _Provisioner:
         props = self.props(resource)
         cors = props.get("CorsConfiguration")
         if cors:
-            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": cors["CorsRules"]})
+            rules = [
+                {_CORS_RULE_KEYS.get(key, key): value for key, value in rule.items()}
+                for rule in cors["CorsRules"]
+            ]
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
         lid = resource.logical_id
         self.resolve[lid] = name
         self.resolve[f"{lid}.Arn"] = f"arn:aws:s3:::{name}"
@@ -590,6 +649,33 @@ class _Provisioner:
         self.resolve[f"{lid}.TopicArn"] = arn
         self.resolve[f"{lid}.TopicName"] = name
 
+    def queue(self, resource: Resource) -> None:
+        sqs = self.client("sqs")
+        props = self.props(resource)
+        name = self.physical_name(resource, "QueueName")
+        if props.get("FifoQueue") in (True, "true") and not name.endswith(".fifo"):
+            name += ".fifo"
+        attributes = {
+            key: json.dumps(value) if isinstance(value, Mapping) else _attribute(value)
+            for key, value in props.items()
+            if key in _SQS_ATTRIBUTES
+        }
+        try:
+            url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        except ClientError as exc:
+            if "QueueNameExists" not in _error_code(exc) and "QueueAlreadyExists" not in _error_code(exc):
+                raise
+            url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+            if attributes:
+                sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        arn = str(found["Attributes"]["QueueArn"])
+        lid = resource.logical_id
+        self.resolve[lid] = url  # Ref on a queue is its URL
+        self.resolve[f"{lid}.QueueUrl"] = url
+        self.resolve[f"{lid}.Arn"] = arn
+        self.resolve[f"{lid}.QueueName"] = name
+
     # ------------------------------------------------------------------ Lambda (names only)
 
     def lambda_function(self, resource: Resource) -> None:
@@ -598,6 +684,25 @@ class _Provisioner:
         arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         self.resolve.setdefault(resource.logical_id, name)
         self.resolve.setdefault(f"{resource.logical_id}.Arn", arn)
+
+
+#: AWS::S3::Bucket CorsRule property names that differ from PutBucketCors' (CloudFormation
+#: says ExposedHeaders / Id / MaxAge, the API ExposeHeaders / ID / MaxAgeSeconds).
+_CORS_RULE_KEYS = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
+SQS_QUEUE = "AWS::SQS::Queue"
+#: AWS::SQS::Queue properties that are SetQueueAttributes attributes (same names).
+_SQS_ATTRIBUTES = frozenset({
+    "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue",
+    "FifoThroughputLimit", "KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId", "MaximumMessageSize",
+    "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "RedriveAllowPolicy",
+    "RedrivePolicy", "SqsManagedSseEnabled", "VisibilityTimeout",
+})
+
+
+def _attribute(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _generate_secret(spec: Mapping[str, Any]) -> str:

@@ -17,7 +17,8 @@ Resolution mapping (``resolve``), used by :meth:`Template.evaluate` and
 
 ====================================  =====================================================
 ``{"Ref": "X"}``                      ``resolve["X"]``; for a parameter, its ``Default``
-                                      unless ``resolve`` overrides it
+                                      unless ``resolve`` overrides it (a list for
+                                      ``CommaDelimitedList``/``List<...>`` parameters)
 ``{"Fn::GetAtt": ["X", "Attr"]}``     ``resolve["X.Attr"]``
 ``${X}`` / ``${X.Attr}`` in ``!Sub``  as above; ``${!Literal}`` is kept as ``${Literal}``
 ``AWS::Region``, ``AWS::AccountId``,  ``resolve["AWS::Region"]`` ...; ``AWS::Partition``
@@ -553,13 +554,13 @@ class Template:
     def _ref(self, name: str, resolve: Mapping[str, str], where: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
+        spec = self.parameters.get(name)
         if name in resolve:
-            return resolve[name]
+            return _parameter_value(spec, resolve[name])
         if name in _PSEUDO_DEFAULTS:
             return _PSEUDO_DEFAULTS[name]
-        spec = self.parameters.get(name)
         if isinstance(spec, Mapping) and "Default" in spec:
-            return _to_str(spec["Default"])
+            return _parameter_value(spec, spec["Default"])
         raise UnresolvedReference(name, where)
 
     def _lookup(self, key: str, resolve: Mapping[str, str], where: str) -> str:
@@ -628,6 +629,17 @@ def _throughput(value: Any) -> dict[str, int]:
         "ReadCapacityUnits": int(value.get("ReadCapacityUnits", 5)),
         "WriteCapacityUnits": int(value.get("WriteCapacityUnits", 5)),
     }
+
+
+def _parameter_value(spec: Any, value: Any) -> Any:
+    """A parameter's value as ``Ref`` gives it: a list for ``CommaDelimitedList`` and
+    ``List<...>`` parameters, a string otherwise."""
+    kind = str(spec.get("Type", "")) if isinstance(spec, Mapping) else ""
+    if kind == "CommaDelimitedList" or kind.startswith("List<"):
+        if isinstance(value, list):
+            return [_to_str(v) for v in value]
+        return [part.strip() for part in _to_str(value).split(",")]
+    return value if not isinstance(spec, Mapping) else _to_str(value)
 
 
 def _to_str(value: Any) -> str:

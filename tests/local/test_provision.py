@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+
 from cloudchat_local.provision import (
     DEMO_PASSWORD,
     DEMO_USERS,
@@ -22,6 +24,7 @@ from cloudchat_local.provision import (
 from cloudchat_local.template import Template, load_template, load_yaml
 
 STACK = "cloudchat-provision-test"
+API_URL = "http://127.0.0.1:4000/graphql"
 
 
 def _free_port() -> int:
@@ -67,7 +70,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(moto_endpoint: str) -> Provisioned:
-    return provision(moto_endpoint, stack_name=STACK)
+    return provision(moto_endpoint, stack_name=STACK, api_url=API_URL)
 
 
 def test_table_matches_the_template(stack: Provisioned) -> None:
@@ -167,7 +170,7 @@ def test_function_environments_point_at_the_local_resources(stack: Provisioned) 
 
 
 def test_provisioning_again_reuses_everything(stack: Provisioned, moto_endpoint: str) -> None:
-    again = provision(moto_endpoint, stack_name=STACK)
+    again = provision(moto_endpoint, stack_name=STACK, api_url=API_URL)
     for attribute in (
         "table_name", "table_stream_arn", "kms_key_arn", "user_pool_id", "user_pool_client_id",
         "token_secret", "function_env", "demo_users",
@@ -192,9 +195,12 @@ def test_buckets_and_topics_in_the_template_are_created(
     }
     document["Resources"]["Events"] = {"Type": "AWS::SNS::Topic"}
     template = Template(document, tmp_path / "template.yaml")
-    first = provision(moto_endpoint, stack_name="with-extras", template=template, demo_users=False)
-    second = provision(moto_endpoint, stack_name="with-extras", template=template, demo_users=False)
-    assert first.buckets == second.buckets == {"Uploads": "with-extras-uploads"}
+    first = provision(moto_endpoint, stack_name="with-extras", template=template, demo_users=False,
+                      api_url=API_URL)
+    second = provision(moto_endpoint, stack_name="with-extras", template=template, demo_users=False,
+                       api_url=API_URL)
+    assert first.buckets == second.buckets
+    assert first.buckets["Uploads"] == "with-extras-uploads"
     assert first.topics == second.topics
     s3 = first.client("s3")
     assert s3.get_bucket_cors(Bucket="with-extras-uploads")["CORSRules"][0]["AllowedMethods"] == ["POST"]
@@ -202,6 +208,73 @@ def test_buckets_and_topics_in_the_template_are_created(
     assert topic_arn.endswith(":with-extras-Events")
     assert topic_arn in [t["TopicArn"] for t in first.client("sns").list_topics()["Topics"]]
     assert first.user_pool_id != ""  # the rest of the template came along
+
+
+def test_bucket_cors_uses_cloudformation_names_and_list_parameters(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    document = load_yaml(load_template().path.read_text())
+    document["Parameters"]["Origins"] = {"Type": "CommaDelimitedList", "Default": "https://a.example, https://b.example"}
+    document["Resources"]["Files"] = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {"CorsConfiguration": {"CorsRules": [{
+            "AllowedMethods": ["GET", "POST"], "AllowedOrigins": {"Ref": "Origins"},
+            "ExposedHeaders": ["ETag"], "MaxAge": 3000, "Id": "web",
+        }]}},
+    }
+    template = Template(document, tmp_path / "template.yaml")
+    stack = provision(moto_endpoint, stack_name="with-cors", template=template, demo_users=False,
+                      api_url=API_URL)
+    (rule,) = stack.client("s3").get_bucket_cors(Bucket=stack.buckets["Files"])["CORSRules"]
+    assert rule["AllowedOrigins"] == ["https://a.example", "https://b.example"]
+    assert (rule["ExposeHeaders"], rule["MaxAgeSeconds"], rule["ID"]) == (["ETag"], 3000, "web")
+
+
+def test_queues_in_the_template_are_created(moto_endpoint: str, tmp_path: Path) -> None:
+    document = load_yaml(load_template().path.read_text())
+    document["Resources"]["Dead"] = {
+        "Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600},
+    }
+    document["Resources"]["Work"] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "VisibilityTimeout": 30,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dead", "Arn"]}, "maxReceiveCount": 3},
+        },
+    }
+    document["Resources"]["Ordered"] = {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}
+    template = Template(document, tmp_path / "template.yaml")
+    first = provision(moto_endpoint, stack_name="with-queues", template=template, demo_users=False,
+                      api_url=API_URL)
+    second = provision(moto_endpoint, stack_name="with-queues", template=template, demo_users=False,
+                       api_url=API_URL)
+    assert first.queues == second.queues
+    assert first.queues["Ordered"].endswith("/with-queues-Ordered.fifo")
+    sqs = first.client("sqs")
+    ordered = sqs.get_queue_attributes(QueueUrl=first.queues["Ordered"], AttributeNames=["All"])
+    assert ordered["Attributes"]["FifoQueue"] == "true"
+    attributes = sqs.get_queue_attributes(QueueUrl=first.queues["Work"], AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "30"
+    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == first.resolved["Dead.Arn"]
+    assert first.resolved["Dead.Arn"].endswith(":with-queues-Dead")
+
+
+def test_the_graphql_api_resolves_to_the_local_endpoint(stack: Provisioned) -> None:
+    assert stack.resolved["GraphQLApi.GraphQLUrl"] == API_URL
+    assert stack.resolved["GraphQLApi.RealtimeUrl"] == "ws://127.0.0.1:4000/graphql/realtime"
+    for env in stack.function_env.values():
+        if "APPSYNC_URL" in env:
+            assert env["APPSYNC_URL"] == API_URL
+
+
+def test_an_api_reference_without_api_url_is_a_clear_error(moto_endpoint: str, tmp_path: Path) -> None:
+    document = load_yaml(load_template().path.read_text())
+    document["Globals"]["Function"]["Environment"]["Variables"]["API"] = {
+        "Fn::GetAtt": ["GraphQLApi", "GraphQLUrl"]
+    }
+    template = Template(document, tmp_path / "template.yaml")
+    with pytest.raises(ProvisionError, match="api_url"):
+        provision(moto_endpoint, stack_name="no-api-url", template=template, demo_users=False)
 
 
 def test_refuses_anything_but_loopback() -> None:

@@ -1,0 +1,758 @@
+"""DynamoDB Streams → Lambda, locally: what an event source mapping does, for the functions
+template.yaml subscribes to a table stream.
+
+:func:`stream_event_sources` reads every ``AWS::Serverless::Function`` event of ``Type:
+DynamoDB`` (``Stream``, ``StartingPosition``, ``BatchSize``, ``MaximumBatchingWindowInSeconds``,
+``FunctionResponseTypes``, ``MaximumRetryAttempts``, ``BisectBatchOnFunctionError``,
+``MaximumRecordAgeInSeconds``, ``FilterCriteria``, ``Enabled``). A :class:`StreamPoller` per
+source reads the stream from moto (DescribeStream, GetShardIterator, GetRecords, as Lambda's
+poller does) and invokes the handler in-process with Lambda's event::
+
+    {"Records": [{"eventID", "eventName", "eventVersion", "eventSource": "aws:dynamodb",
+                  "awsRegion", "eventSourceARN": <stream arn>,
+                  "dynamodb": {"ApproximateCreationDateTime": <epoch seconds>, "Keys",
+                               "NewImage", "OldImage", "SequenceNumber", "SizeBytes",
+                               "StreamViewType"}}, ...]}
+
+Delivery follows Lambda's rules for a shard: records in order, one batch at a time, at least
+once. A batch that raises is retried whole (halved first with ``BisectBatchOnFunctionError``);
+with ``ReportBatchItemFailures`` the response ``{"batchItemFailures": [{"itemIdentifier":
+<SequenceNumber>}]}`` checkpoints before the lowest failed record and retries from it (an
+empty or null list is success; an empty, null or unknown identifier fails the whole batch).
+Retries back off exponentially; after ``MaximumRetryAttempts`` (default -1: forever), or
+when records are older than ``MaximumRecordAgeInSeconds``, the failed records are discarded:
+logged, and described to the ``DestinationConfig.OnFailure`` SQS queue or SNS topic as Lambda
+does (``requestContext``, ``responseContext``, ``DDBStreamBatchInfo``), when there is one.
+Records that do not match ``FilterCriteria`` are dropped before batching. The checkpoint (last
+sequence number done) is kept per source in a JSON file, so a restarted stack resumes where it
+stopped instead of replaying the stream.
+
+Not emulated: ``TumblingWindowInSeconds`` (no window state), ``ParallelizationFactor``
+(one batch at a time per shard), the function's timeout (a handler is never cut off), S3
+on-failure destinations.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from cloudchat_local.template import Template, TemplateError, UnresolvedReference
+
+__all__ = [
+    "CheckpointStore",
+    "FilterPattern",
+    "StreamEventSource",
+    "StreamPoller",
+    "lambda_record",
+    "stream_event_sources",
+]
+
+log = logging.getLogger("cloudchat_local.streams")
+
+REPORT_BATCH_ITEM_FAILURES: Final = "ReportBatchItemFailures"
+_UNSUPPORTED_WARN: Final = ("TumblingWindowInSeconds", "ParallelizationFactor")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+# =========================================================================== filtering
+
+
+class FilterPattern:
+    """One Lambda event filter pattern (the EventBridge pattern syntax), matched against a
+    record as the function would receive it.
+
+    Supported: nested objects; lists of alternatives; literal strings, numbers, booleans and
+    null; ``prefix``, ``suffix``, ``equals-ignore-case``, ``anything-but`` (values, a list,
+    or ``prefix``/``suffix``), ``numeric`` (``=``, ``<``, ``<=``, ``>``, ``>=`` pairs),
+    ``exists``, ``wildcard``, and ``$or``. Anything else raises TemplateError at startup.
+    """
+
+    def __init__(self, pattern: Any, where: str = "") -> None:
+        if isinstance(pattern, str):
+            try:
+                pattern = json.loads(pattern)
+            except ValueError as exc:
+                raise TemplateError(f"{where}: filter pattern is not JSON: {exc}") from exc
+        if not isinstance(pattern, Mapping):
+            raise TemplateError(f"{where}: a filter pattern must be a JSON object")
+        self.pattern = dict(pattern)
+        self.where = where
+        self._check(self.pattern)
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        return _match_object(self.pattern, record)
+
+    def _check(self, pattern: Mapping[str, Any]) -> None:
+        for key, value in pattern.items():
+            if key == "$or":
+                if not isinstance(value, list) or not all(isinstance(p, Mapping) for p in value):
+                    raise TemplateError(f"{self.where}: $or takes a list of patterns")
+                for sub in value:
+                    self._check(sub)
+            elif isinstance(value, Mapping):
+                self._check(value)
+            elif isinstance(value, list):
+                for matcher in value:
+                    if isinstance(matcher, Mapping):
+                        _check_matcher(matcher, self.where)
+            else:
+                raise TemplateError(f"{self.where}: {key!r} must map to an object or a list")
+
+
+_MATCHERS: Final = {
+    "prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists", "wildcard",
+}
+
+
+def _check_matcher(matcher: Mapping[str, Any], where: str) -> None:
+    if len(matcher) != 1 or next(iter(matcher)) not in _MATCHERS:
+        raise TemplateError(f"{where}: unsupported filter matcher {dict(matcher)!r}")
+    (name, arg), = matcher.items()
+    if name == "numeric" and (not isinstance(arg, list) or len(arg) % 2):
+        raise TemplateError(f"{where}: numeric takes [op, value, ...]")
+
+
+_MISSING: Final = object()
+
+
+def _match_object(pattern: Mapping[str, Any], value: Any) -> bool:
+    for key, expected in pattern.items():
+        if key == "$or":
+            if not any(_match_object(sub, value) for sub in expected):
+                return False
+            continue
+        actual = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
+        if isinstance(expected, Mapping):
+            if not isinstance(actual, Mapping) or not _match_object(expected, actual):
+                return False
+        elif not _match_leaf(expected, actual):
+            return False
+    return True
+
+
+def _match_leaf(matchers: Sequence[Any], actual: Any) -> bool:
+    if actual is _MISSING:
+        return any(isinstance(m, Mapping) and m.get("exists") is False for m in matchers)
+    values = actual if isinstance(actual, list) else [actual]
+    return any(_match_one(m, v) for m in matchers for v in values)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _match_one(matcher: Any, value: Any) -> bool:
+    if not isinstance(matcher, Mapping):
+        if isinstance(matcher, int | float) and not isinstance(matcher, bool):
+            return _number(value) == float(matcher) and not isinstance(value, str | bool)
+        return bool(matcher == value and type(matcher) is type(value)) or (matcher is None and value is None)
+    (name, arg), = matcher.items()
+    if name == "exists":
+        return bool(arg)
+    if isinstance(value, Mapping | list):
+        return False
+    if name == "prefix":
+        if isinstance(arg, Mapping):
+            return isinstance(value, str) and value.lower().startswith(str(arg["equals-ignore-case"]).lower())
+        return isinstance(value, str) and value.startswith(str(arg))
+    if name == "suffix":
+        if isinstance(arg, Mapping):
+            return isinstance(value, str) and value.lower().endswith(str(arg["equals-ignore-case"]).lower())
+        return isinstance(value, str) and value.endswith(str(arg))
+    if name == "equals-ignore-case":
+        return isinstance(value, str) and value.lower() == str(arg).lower()
+    if name == "wildcard":
+        import fnmatch
+
+        glob = str(arg).replace("[", "[[]").replace("?", "[?]")  # only * is special
+        return isinstance(value, str) and fnmatch.fnmatchcase(value, glob)
+    if name == "anything-but":
+        if isinstance(arg, Mapping):
+            return not _match_one(arg, value)
+        excluded = arg if isinstance(arg, list) else [arg]
+        return not any(_match_one(e, value) for e in excluded)
+    if name == "numeric":
+        number = _number(value) if not isinstance(value, str) else None
+        if number is None:
+            return False
+        ops: dict[str, Callable[[float, float], bool]] = {
+            "=": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+        }
+        for i in range(0, len(arg), 2):
+            op, bound = arg[i], _number(arg[i + 1])
+            if op not in ops or bound is None or not ops[op](number, bound):
+                return False
+        return True
+    return False
+
+
+# =========================================================================== template
+
+
+@dataclass(frozen=True)
+class StreamEventSource:
+    """A function subscribed to a DynamoDB stream (an event source mapping)."""
+
+    function_logical_id: str
+    event_id: str
+    function_name: str
+    module: str
+    handler_attr: str
+    stream_arn: str
+    starting_position: str = "LATEST"
+    batch_size: int = 100
+    maximum_batching_window_s: float = 0.0
+    maximum_retry_attempts: int = -1
+    maximum_record_age_s: int = -1
+    bisect_on_error: bool = False
+    report_batch_item_failures: bool = False
+    filters: tuple[FilterPattern, ...] = ()
+    timeout_s: float = 3.0
+    memory_limit_in_mb: int = 128
+    #: ``DestinationConfig.OnFailure.Destination``: an SQS queue or SNS topic ARN.
+    on_failure_destination: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identifies the mapping (its checkpoint key)."""
+        return f"{self.function_logical_id}/{self.event_id}"
+
+    def accepts(self, record: Mapping[str, Any]) -> bool:
+        return not self.filters or any(f.matches(record) for f in self.filters)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def stream_event_sources(template: Template, resolve: Mapping[str, str]) -> list[StreamEventSource]:
+    """Every enabled ``Type: DynamoDB`` event of the template's functions, resolved.
+
+    ``resolve`` is what provisioning resolved (``Table.StreamArn``, function names ...).
+    """
+    sources: list[StreamEventSource] = []
+    for function in template.functions():
+        events = function.properties.get("Events") or {}
+        if not isinstance(events, Mapping):
+            continue
+        for event_id, event in events.items():
+            if not isinstance(event, Mapping) or event.get("Type") != "DynamoDB":
+                continue
+            where = f"{function.logical_id}.Events.{event_id}"
+            raw = dict(event.get("Properties") or {})
+            destination = _on_failure_destination(template, raw.pop("DestinationConfig", None),
+                                                  resolve, where)
+            props = template.evaluate(raw, resolve, where=where) or {}
+            if "Enabled" in props and not _truthy(props["Enabled"]):
+                continue
+            stream = props.get("Stream")
+            if not isinstance(stream, str) or "/stream/" not in stream:
+                raise TemplateError(f"{where}: Stream must resolve to a table stream ARN, got {stream!r}")
+            position = str(props.get("StartingPosition", "LATEST")).upper()
+            if position not in ("LATEST", "TRIM_HORIZON"):
+                raise TemplateError(f"{where}: StartingPosition {position} is not supported for DynamoDB")
+            for name in _UNSUPPORTED_WARN:
+                if name in props:
+                    log.warning("%s: %s is not emulated by the local stack", where, name)
+            filters = tuple(
+                FilterPattern(f.get("Pattern"), where)
+                for f in ((props.get("FilterCriteria") or {}).get("Filters") or [])
+            )
+            batch_size = int(props.get("BatchSize", 100))
+            if not 1 <= batch_size <= 10_000:
+                raise TemplateError(f"{where}: BatchSize must be 1..10000")
+            sources.append(
+                StreamEventSource(
+                    function_logical_id=function.logical_id,
+                    event_id=str(event_id),
+                    function_name=str(resolve.get(function.logical_id, function.logical_id)),
+                    module=function.module,
+                    handler_attr=function.handler_attr,
+                    stream_arn=stream,
+                    starting_position=position,
+                    batch_size=batch_size,
+                    maximum_batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                    maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                    maximum_record_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
+                    bisect_on_error=_truthy(props.get("BisectBatchOnFunctionError", False)),
+                    report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES
+                    in (props.get("FunctionResponseTypes") or []),
+                    filters=filters,
+                    timeout_s=float(function.properties.get("Timeout", 3)),
+                    memory_limit_in_mb=int(function.properties.get("MemorySize", 128)),
+                    on_failure_destination=destination,
+                )
+            )
+    return sources
+
+
+def _on_failure_destination(
+    template: Template, config: Any, resolve: Mapping[str, str], where: str
+) -> str | None:
+    on_failure = (config or {}).get("OnFailure") if isinstance(config, Mapping) else None
+    if not isinstance(on_failure, Mapping) or "Destination" not in on_failure:
+        return None
+    try:
+        destination = template.evaluate(on_failure["Destination"], resolve, where=where)
+    except UnresolvedReference as exc:
+        log.warning("%s: the on-failure destination is not available locally (%s)", where, exc)
+        return None
+    if not isinstance(destination, str) or not destination.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+        log.warning("%s: on-failure destination %r is not emulated (SQS and SNS are)", where, destination)
+        return None
+    return destination
+
+
+# =========================================================================== records
+
+
+def _wire(value: Any) -> Any:
+    """boto3's parsed record back to the JSON Lambda sends (bytes as base64, times as epoch)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp())
+    if isinstance(value, Mapping):
+        return {str(k): _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_wire(v) for v in value]
+    return value
+
+
+def lambda_record(raw: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A GetRecords record (as boto3 returns it) in the shape Lambda gives the function."""
+    record = _wire(raw)
+    record["awsRegion"] = region
+    record["eventSourceARN"] = stream_arn
+    return dict(record)
+
+
+def _seq(record: Mapping[str, Any]) -> int:
+    return int(record["dynamodb"]["SequenceNumber"])
+
+
+# =========================================================================== checkpoints
+
+
+class CheckpointStore:
+    """The last sequence number each mapping has finished, per stream and shard (JSON file)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict):
+                    self._data = dict(loaded.get("checkpoints") or {})
+            except ValueError:
+                log.warning("ignoring unreadable stream checkpoints in %s", path)
+
+    def get(self, key: str, stream_arn: str, shard_id: str) -> str | None:
+        with self._lock:
+            entry = self._data.get(key) or {}
+            if entry.get("streamArn") != stream_arn:
+                return None
+            value = (entry.get("shards") or {}).get(shard_id)
+            return str(value) if value is not None else None
+
+    def put(self, key: str, stream_arn: str, shard_id: str, sequence_number: str) -> None:
+        with self._lock:
+            entry = self._data.get(key)
+            if not entry or entry.get("streamArn") != stream_arn:
+                entry = {"streamArn": stream_arn, "shards": {}}
+                self._data[key] = entry
+            entry["shards"][shard_id] = sequence_number
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": 1, "checkpoints": self._data}, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+# =========================================================================== poller
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    iterator: str | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    fetched_upto: str | None = None  # last sequence number read from the stream
+    done_upto: str | None = None  # last sequence number checkpointed
+    first_pending_at: float | None = None
+    attempts: int = 0
+    limit: int | None = None  # bisected batch size
+    retry_at: float = 0.0
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """None: the whole batch is done; n: records [0, n) are done, retry from n."""
+
+    retry_from: int | None
+    function_error: bool = False
+
+
+class StreamPoller:
+    """Polls one stream for one mapping on a background thread and invokes ``handler``."""
+
+    def __init__(
+        self,
+        source: StreamEventSource,
+        handler: Handler,
+        *,
+        client: Any,
+        checkpoints: CheckpointStore | None = None,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        poll_interval_s: float = 0.2,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 5.0,
+        context_factory: Callable[[StreamEventSource], Any] | None = None,
+        clients: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.handler = handler
+        self.client = client
+        self.checkpoints = checkpoints or CheckpointStore(None)
+        self.region = region
+        self.account_id = account_id
+        self.poll_interval_s = poll_interval_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.context_factory = context_factory or self._default_context
+        self.clients = clients
+        self.invocations = 0
+        self.discarded = 0
+        self._shards: dict[str, _Shard] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> StreamPoller:
+        """Opens the shard iterators (so LATEST means "from now"), then polls in a thread."""
+        self._discover()
+        self._thread = threading.Thread(
+            target=self._run, name=f"stream-{self.source.function_logical_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s: the stream handler is still running", self.source.key)
+
+    # -- loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if not self._shards:
+                    self._discover()
+                busy = False
+                for shard in list(self._shards.values()):
+                    busy = self._step(shard) or busy
+                failures = 0
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                failures += 1
+                log.warning("%s: polling %s failed: %s", self.source.key, self.source.stream_arn, exc)
+                self._stop.wait(min(self.retry_max_s, self.poll_interval_s * 2**min(failures, 6)))
+                continue
+            if not busy:
+                self._stop.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        now = time.monotonic()
+        wait = self.poll_interval_s
+        for shard in self._shards.values():
+            if shard.pending and shard.retry_at > now:
+                wait = min(wait, shard.retry_at - now)
+        return max(0.0, wait)
+
+    def _discover(self) -> None:
+        description = self.client.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
+        for raw in description.get("Shards") or []:
+            shard_id = str(raw["ShardId"])
+            if shard_id not in self._shards:
+                shard = _Shard(shard_id)
+                shard.done_upto = self.checkpoints.get(self.source.key, self.source.stream_arn, shard_id)
+                shard.iterator = self._open(shard)
+                self._shards[shard_id] = shard
+
+    def _open(self, shard: _Shard) -> str:
+        kwargs: dict[str, Any] = {"StreamArn": self.source.stream_arn, "ShardId": shard.shard_id}
+        if shard.done_upto is not None:
+            try:
+                return str(self.client.get_shard_iterator(
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.done_upto, **kwargs
+                )["ShardIterator"])
+            except Exception as exc:
+                log.warning("%s: cannot resume after %s (%s): reading from the oldest record",
+                            self.source.key, shard.done_upto, exc)
+                return str(self.client.get_shard_iterator(
+                    ShardIteratorType="TRIM_HORIZON", **kwargs)["ShardIterator"])
+        return str(self.client.get_shard_iterator(
+            ShardIteratorType=self.source.starting_position, **kwargs)["ShardIterator"])
+
+    def _step(self, shard: _Shard) -> bool:
+        """One round for a shard; True when something happened (poll again at once)."""
+        source = self.source
+        fetched = 0
+        if len(shard.pending) < source.batch_size and shard.iterator and not shard.closed:
+            fetched = self._fetch(shard)
+        if not shard.pending:
+            if shard.fetched_upto is not None and shard.fetched_upto != shard.done_upto:
+                self._checkpoint(shard, shard.fetched_upto)
+            return fetched > 0
+        now = time.monotonic()
+        if (
+            source.maximum_batching_window_s > 0
+            and len(shard.pending) < source.batch_size
+            and shard.first_pending_at is not None
+            and now - shard.first_pending_at < source.maximum_batching_window_s
+        ):
+            return fetched > 0
+        if now < shard.retry_at:
+            return fetched > 0
+        self._drop_expired(shard)
+        if not shard.pending:
+            return True
+        size = min(source.batch_size, shard.limit or source.batch_size)
+        batch = shard.pending[:size]
+        outcome = self._invoke(batch)
+        if outcome.retry_from is None:
+            self._advance(shard, len(batch))
+            return True
+        if outcome.retry_from > 0:
+            self._advance(shard, outcome.retry_from)
+            shard.limit = None
+            self._schedule_retry(shard)
+            return True
+        # Nothing in the batch succeeded.
+        if outcome.function_error and source.bisect_on_error and len(batch) > 1:
+            shard.limit = max(1, len(batch) // 2)  # halving does not count as a retry
+            return True
+        shard.attempts += 1
+        if 0 <= source.maximum_retry_attempts < shard.attempts:
+            log.error(
+                "%s: discarding %d record(s) (sequence numbers %s..%s) after %d retries",
+                source.key, len(batch), batch[0]["dynamodb"]["SequenceNumber"],
+                batch[-1]["dynamodb"]["SequenceNumber"], source.maximum_retry_attempts,
+            )
+            self._on_failure(shard, batch, "RetryAttemptsExhausted", shard.attempts,
+                             "Unhandled" if outcome.function_error else None)
+            self.discarded += len(batch)
+            self._advance(shard, len(batch))
+            return True
+        self._schedule_retry(shard, attempts=shard.attempts)
+        return True
+
+    def _fetch(self, shard: _Shard) -> int:
+        source = self.source
+        try:
+            response = self.client.get_records(
+                ShardIterator=shard.iterator, Limit=min(1000, max(100, source.batch_size))
+            )
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("ExpiredIteratorException", "TrimmedDataAccessException", "InternalFailure",
+                        "ResourceNotFoundException") or "500" in str(exc):
+                log.info("%s: reopening shard %s (%s)", source.key, shard.shard_id, code or exc)
+                resume = shard.pending[0] if shard.pending else None
+                shard.pending.clear()
+                shard.first_pending_at = None
+                shard.fetched_upto = None
+                if resume is not None:
+                    shard.done_upto = str(_seq(resume) - 1)
+                shard.iterator = self._open(shard)
+                return 0
+            raise
+        shard.iterator = response.get("NextShardIterator")
+        if shard.iterator is None:
+            shard.closed = True
+        records = response.get("Records") or []
+        for raw in records:
+            record = lambda_record(raw, source.stream_arn, self.region)
+            shard.fetched_upto = record["dynamodb"]["SequenceNumber"]
+            if source.accepts(record):
+                if not shard.pending:
+                    shard.first_pending_at = time.monotonic()
+                shard.pending.append(record)
+        return len(records)
+
+    def _drop_expired(self, shard: _Shard) -> None:
+        max_age = self.source.maximum_record_age_s
+        if max_age < 0:
+            return
+        cutoff = time.time() - max_age
+        expired = 0
+        for record in shard.pending:
+            created = record["dynamodb"].get("ApproximateCreationDateTime")
+            if isinstance(created, int | float) and created < cutoff:
+                expired += 1
+            else:
+                break
+        if expired:
+            log.warning("%s: discarding %d record(s) older than %d s", self.source.key, expired, max_age)
+            self._on_failure(shard, shard.pending[:expired], "RecordAgeExceeded", shard.attempts, None)
+            self.discarded += expired
+            self._advance(shard, expired)
+
+    def _advance(self, shard: _Shard, count: int) -> None:
+        done = shard.pending[:count]
+        del shard.pending[:count]
+        shard.attempts = 0
+        shard.retry_at = 0.0
+        shard.limit = None
+        if not shard.pending:
+            shard.first_pending_at = None
+        if done:
+            self._checkpoint(shard, done[-1]["dynamodb"]["SequenceNumber"])
+
+    def _checkpoint(self, shard: _Shard, sequence_number: str) -> None:
+        shard.done_upto = sequence_number
+        self.checkpoints.put(self.source.key, self.source.stream_arn, shard.shard_id, sequence_number)
+
+    def _schedule_retry(self, shard: _Shard, attempts: int = 1) -> None:
+        delay = min(self.retry_max_s, self.retry_initial_s * 2 ** max(0, attempts - 1))
+        shard.retry_at = time.monotonic() + delay
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
+        source = self.source
+        event = {"Records": json.loads(json.dumps(batch))}
+        context = self.context_factory(source)
+        self.invocations += 1
+        try:
+            response = self.handler(event, context)
+            response = json.loads(json.dumps(response)) if response is not None else None
+        except Exception:
+            log.exception("%s: %s failed on %d record(s) (sequence numbers %s..%s); retrying",
+                          source.key, source.function_name, len(batch),
+                          batch[0]["dynamodb"]["SequenceNumber"], batch[-1]["dynamodb"]["SequenceNumber"])
+            return _Outcome(0, function_error=True)
+        if not source.report_batch_item_failures or not isinstance(response, Mapping):
+            return _Outcome(None)
+        failures = response.get("batchItemFailures")
+        if not failures:
+            return _Outcome(None)
+        positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
+        lowest: int | None = None
+        for failure in failures if isinstance(failures, list) else [None]:
+            identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+            if not identifier or str(identifier) not in positions:
+                log.warning("%s: batchItemFailures has an invalid itemIdentifier %r: the whole "
+                            "batch failed", source.key, identifier)
+                return _Outcome(0)
+            index = positions[str(identifier)]
+            lowest = index if lowest is None else min(lowest, index)
+        assert lowest is not None
+        log.warning("%s: %s reported %d failed record(s) of %d; retrying from sequence number %s",
+                    source.key, source.function_name, len(failures), len(batch),
+                    batch[lowest]["dynamodb"]["SequenceNumber"])
+        return _Outcome(lowest)
+
+    def _on_failure(
+        self, shard: _Shard, batch: list[dict[str, Any]], condition: str, attempts: int,
+        function_error: str | None,
+    ) -> None:
+        """What Lambda sends to an on-failure destination for a discarded stream batch."""
+        destination = self.source.on_failure_destination
+        if destination is None or self.clients is None or not batch:
+            return
+
+        def iso(record: Mapping[str, Any]) -> str:
+            created = record["dynamodb"].get("ApproximateCreationDateTime") or time.time()
+            return dt.datetime.fromtimestamp(float(created), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if function_error:
+            response["functionError"] = function_error
+        document = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
+                               f"{self.source.function_name}",
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": response,
+            "version": "1.0",
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "DDBStreamBatchInfo": {
+                "shardId": shard.shard_id,
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": iso(batch[0]),
+                "approximateArrivalOfLastRecord": iso(batch[-1]),
+                "batchSize": len(batch),
+                "streamArn": self.source.stream_arn,
+            },
+        }
+        body = json.dumps(document)
+        try:
+            if destination.startswith("arn:aws:sqs:"):
+                _, _, _, _, account, name = destination.split(":", 5)
+                sqs = self.clients("sqs")
+                url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=body)
+            else:
+                self.clients("sns").publish(TopicArn=destination, Message=body)
+        except Exception as exc:
+            log.error("%s: could not send the failed batch to %s: %s", self.source.key, destination, exc)
+
+    def _default_context(self, source: StreamEventSource) -> Any:
+        from cloudchat_local.emulator import LambdaContext
+
+        return LambdaContext(
+            function_name=source.function_name,
+            memory_limit_in_mb=source.memory_limit_in_mb,
+            timeout_s=source.timeout_s,
+            region=self.region,
+            account_id=self.account_id,
+        )
+
+
+def stop_all(pollers: Sequence[StreamPoller], timeout: float = 15.0) -> None:
+    for poller in pollers:
+        poller._stop.set()
+    deadline = time.monotonic() + timeout
+    for poller in pollers:
+        with contextlib.suppress(Exception):
+            poller.stop(max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,715 @@
+"""``make dev``: the whole local stack on 127.0.0.1, from template.yaml.
+
+    python -m cloudchat_local.dev [--port 4000] [--tls-port 4443 | --no-tls] [--moto-port 4010]
+                                  [--state-dir .cloudchat/state] [--outputs PATH] [--fresh]
+
+What it does, in order (:class:`LocalStack`, which tests use too):
+
+1. starts moto in server mode as a child process (:mod:`cloudchat_local._moto_server`: the
+   DynamoDB transaction patch is applied there; its state is restored from and saved to
+   ``<state-dir>/moto-state.pickle``);
+2. provisions it from template.yaml (:func:`cloudchat_local.provision.provision`, idempotent)
+   and creates the demo users;
+3. sets the functions' environment (template ``Environment`` resolved against the local
+   resources, ``AWS_ENDPOINT_URL`` = moto, dummy credentials, region, Powertools tracing and
+   metrics off) *before* importing the handler modules, then serves schema.graphql with the
+   template's field wiring in the AppSync emulator (Cognito JWTs verified against moto's
+   JWKS; IAM SigV4 with the local credentials);
+4. polls the table stream for every function with a ``Type: DynamoDB`` event
+   (:mod:`cloudchat_local._streams`);
+5. creates the demo "Welcome" conversation through the API (once);
+6. writes ``outputs.json`` (default: next to the state dir, ``.cloudchat/outputs.json``) and
+   prints the banner.
+
+Ports (all on 127.0.0.1; 0 picks a free one):
+
+* ``--port`` (4000): HTTP ``/graphql`` (GraphiQL on GET) and WS ``/graphql/realtime``
+* ``--tls-port`` (4443): the same over HTTPS/WSS with a self-signed certificate kept in
+  ``<state-dir>/tls/cert.pem`` (Amplify v6 only speaks ``wss://``); ``--no-tls`` turns it off
+* ``--moto-port`` (4010): moto (Cognito, DynamoDB, KMS, Secrets Manager ... and the JWKS)
+
+State (``--state-dir``, default ``.cloudchat/state``, gitignored):
+
+* ``moto-state.pickle``: every moto backend (users, table items and stream, keys, secrets,
+  queues ...), restored when moto starts and saved when it stops (also when this process is
+  killed: moto notices and saves), plus every 5 s after a change, so even a moto killed
+  with ``kill -9`` loses only its last seconds; see :mod:`._moto_server`;
+* ``stream-checkpoints.json``: how far each stream consumer got, so a restart resumes there;
+* ``tls/``: the self-signed certificate (kept by ``--fresh``, so a browser trusts it once);
+* ``moto.log``: moto's own log. ``--fresh`` deletes the AWS state and the checkpoints.
+
+Ctrl-C or SIGTERM stops the stream pollers, the emulator and moto (which saves its state), in
+that order. A busy port or state dir is reported in one line, with exit code 2. moto also
+stops by itself if this process dies (it watches its stdin), so nothing is left running.
+``kill -USR1 <pid>`` prints every thread's stack (a stuck handler, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import faulthandler
+import fcntl
+import importlib
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
+from cloudchat_local._outputs import banner, build_outputs, write_outputs
+from cloudchat_local._seed import SeedError, seed_demo_conversation
+from cloudchat_local._streams import (
+    CheckpointStore,
+    StreamEventSource,
+    StreamPoller,
+    stop_all,
+    stream_event_sources,
+)
+from cloudchat_local.provision import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    DemoUser,
+    Provisioned,
+    ProvisionError,
+    graphql_api_resolve,
+    provision,
+)
+from cloudchat_local.template import (
+    DEFAULT_TEMPLATE_PATH,
+    Template,
+    TemplateError,
+    load_template,
+)
+
+if TYPE_CHECKING:
+    from cloudchat_local.emulator import RunningEmulator
+
+__all__ = [
+    "DEFAULT_MOTO_PORT",
+    "DEFAULT_PORT",
+    "DEFAULT_STATE_DIR",
+    "DEFAULT_TLS_PORT",
+    "LocalStack",
+    "LocalStackError",
+    "PortInUse",
+    "StateDirBusy",
+    "main",
+    "start",
+]
+
+DEFAULT_PORT: Final = 4000
+DEFAULT_TLS_PORT: Final = 4443
+DEFAULT_MOTO_PORT: Final = 4010
+DEFAULT_STATE_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / ".cloudchat" / "state"
+HOST: Final = "127.0.0.1"
+MOTO_STATE_FILE: Final = "moto-state.pickle"
+STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"
+READY_LINE: Final = "CloudChat local stack ready"
+_PORT_ATTEMPTS: Final = 5
+
+log = logging.getLogger("cloudchat_local.dev")
+
+
+class LocalStackError(RuntimeError):
+    """The local stack cannot start. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class PortInUse(LocalStackError):
+    exit_code = 2
+
+    def __init__(self, port: int, what: str, option: str) -> None:
+        super().__init__(
+            f"port {port} on {HOST} ({what}) is already in use: stop whatever uses it, or pick "
+            f"another with {option} (0 picks a free port)"
+        )
+        self.port = port
+
+
+class StateDirBusy(LocalStackError):
+    exit_code = 2
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _api_url(port: int) -> str:
+    """What ``!GetAtt GraphQLApi.GraphQLUrl`` is locally (function environments, outputs):
+    the emulator's plain-HTTP endpoint, which in-process code can reach without the cert."""
+    return f"http://{HOST}:{port}/graphql"
+
+
+def _auth_settings(template: Template) -> tuple[set[str], str | None]:
+    """The API's auth types (default + additional) and its app client id regex, if any."""
+    auth = template.graphql_api().properties.get("Auth") or {}
+    types = {str(auth.get("Type", "AMAZON_COGNITO_USER_POOLS"))}
+    for extra in auth.get("Additional") or []:
+        if isinstance(extra, Mapping) and extra.get("Type"):
+            types.add(str(extra["Type"]))
+    regex = (auth.get("UserPool") or {}).get("AppIdClientRegex")
+    return types, str(regex) if regex else None
+
+
+def _function_environment(
+    template: Template, provisioned: Provisioned, resolve: Mapping[str, str]
+) -> dict[str, str]:
+    """Every function's environment merged (all handlers share this process)."""
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for function in template.functions():
+        env = template.function_environment(function.logical_id, resolve)
+        for name, value in env.items():
+            if name in merged and merged[name] != value:
+                log.warning(
+                    "%s sets %s=%r but %s set it to %r: the local stack runs every function in "
+                    "one process, so the first value wins", function.logical_id, name, value,
+                    owner[name], merged[name],
+                )
+                continue
+            merged[name] = value
+            owner.setdefault(name, function.logical_id)
+    merged.update(provisioned.aws_environment())
+    merged["POWERTOOLS_TRACE_DISABLED"] = "true"
+    merged["POWERTOOLS_METRICS_DISABLED"] = "true"
+    loopback = "127.0.0.1,localhost,::1"
+    existing = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+    merged["NO_PROXY"] = merged["no_proxy"] = f"{existing},{loopback}" if existing else loopback
+    return merged
+
+
+def _apply_environment(env: Mapping[str, str]) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    # A second stack in one process (tests): drop what the domain package cached from the
+    # previous environment (settings, clients, the service and its data-key cache).
+    api = sys.modules.get("cloudchat.api")
+    if api is not None and hasattr(api, "reset"):
+        api.reset()
+
+
+def _load_handler(module: str, attr: str) -> Callable[[dict[str, Any], Any], Any]:
+    try:
+        handler = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise LocalStackError(f"cannot load handler {module}.{attr}: {exc}") from exc
+    if not callable(handler):
+        raise LocalStackError(f"{module}.{attr} is not callable")
+    return handler
+
+
+@contextlib.contextmanager
+def _state_lock(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = open(state_dir / ".lock", "a+")  # noqa: SIM115 - held until exit
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise StateDirBusy(
+                f"another local stack{f' (pid {holder})' if holder else ''} is using {state_dir}: "
+                "stop it, or use another --state-dir"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+class LocalStack:
+    """moto + provisioning + emulator + stream pollers + demo data, started and stopped as one.
+
+    ::
+
+        with LocalStack(state_dir, port=0, tls_port=None, moto_port=0) as stack:
+            stack.graphql_url, stack.realtime_url, stack.outputs, stack.demo_users
+
+    Starting sets this process's environment for the resolvers (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | str | None = None,
+        *,
+        port: int = DEFAULT_PORT,
+        tls_port: int | None = DEFAULT_TLS_PORT,
+        moto_port: int = DEFAULT_MOTO_PORT,
+        fresh: bool = False,
+        seed: bool = True,
+        outputs_path: Path | str | None = None,
+        template_path: Path | str | None = None,
+        template: Template | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+        region: str = DEFAULT_REGION,
+        autosave_interval: float = 5.0,
+        stream_poll_interval: float = 0.2,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
+        self.outputs_path = Path(outputs_path).resolve() if outputs_path else (
+            self.state_dir.parent / "outputs.json"
+        )
+        self.port = port
+        self.tls_port = tls_port
+        self.moto_port = moto_port
+        self.fresh = fresh
+        self.seed = seed
+        self.template_path = Path(template_path) if template_path else None
+        self.stack_name = stack_name
+        self.region = region
+        self.autosave_interval = autosave_interval
+        self.stream_poll_interval = stream_poll_interval
+        self._say = say or (lambda text: None)
+
+        self.template: Template | None = template
+        self.moto: MotoProcess | None = None
+        self.provisioned: Provisioned | None = None
+        self.emulator: RunningEmulator | None = None
+        self.pollers: list[StreamPoller] = []
+        self.outputs: dict[str, Any] = {}
+        self.demo_conversation_id: str | None = None
+        self.resolve: dict[str, str] = {}
+        self._exit = contextlib.ExitStack()  # the emulator
+        self._lock = contextlib.ExitStack()  # the state dir, released last
+        self._started = False
+        self._stopped = False
+
+    # -- public ----------------------------------------------------------------------------
+
+    @property
+    def graphql_url(self) -> str:
+        return self._running().graphql_url
+
+    @property
+    def realtime_url(self) -> str:
+        return self._running().realtime_url
+
+    @property
+    def https_graphql_url(self) -> str | None:
+        return self._running().https_graphql_url
+
+    @property
+    def wss_realtime_url(self) -> str | None:
+        return self._running().wss_realtime_url
+
+    @property
+    def cert_path(self) -> Path | None:
+        return self._running().cert_path
+
+    @property
+    def moto_endpoint(self) -> str:
+        assert self.moto is not None, "the stack is not started"
+        return self.moto.endpoint
+
+    @property
+    def demo_users(self) -> tuple[DemoUser, ...]:
+        assert self.provisioned is not None, "the stack is not started"
+        return self.provisioned.demo_users
+
+    def __enter__(self) -> LocalStack:
+        return self if self._started else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        """Starts everything; on any failure, stops what was started and raises."""
+        if self._started:
+            raise LocalStackError("a LocalStack starts once")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stops pollers, emulator and moto (which saves its state). Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            stop_all(self.pollers)
+            self._exit.close()
+        finally:
+            try:
+                if self.moto is not None:
+                    self.moto.stop()  # saves its state
+            finally:
+                self._lock.close()
+
+    def snapshot(self) -> None:
+        """Saves moto's state now (it is saved on stop anyway)."""
+        assert self.moto is not None, "the stack is not started"
+        self.moto.snapshot()
+
+    def wait(self, stop: threading.Event, *, check_interval: float = 0.5) -> str | None:
+        """Blocks until ``stop`` is set (None) or moto dies (the reason)."""
+        while not stop.wait(check_interval):
+            if self.moto is not None and not self.moto.alive():
+                code = self.moto.process.returncode
+                return f"moto exited unexpectedly (code {code}); see {self.moto.log_path}"
+        return None
+
+    # -- start -----------------------------------------------------------------------------
+
+    def _running(self) -> RunningEmulator:
+        assert self.emulator is not None, "the stack is not started"
+        return self.emulator
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        template = self.template or load_template(self.template_path)
+        self.template = template
+        self._lock.enter_context(_state_lock(self.state_dir))
+        if self.fresh:
+            for name in (MOTO_STATE_FILE, STREAM_CHECKPOINTS_FILE):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.state_dir / name).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.outputs_path.unlink()  # never leave a stale file that looks current
+
+        # Explicit ports are checked before anything starts; 0 becomes a free port now.
+        port = self._pick_port(self.port, "GraphQL API", "--port")
+        tls_port = self._pick_port(self.tls_port, "GraphQL API over TLS", "--tls-port") \
+            if self.tls_port is not None else None
+
+        try:
+            self.moto = MotoProcess.start(
+                host=HOST,
+                port=self.moto_port,
+                state_file=self.state_dir / MOTO_STATE_FILE,
+                log_path=self.state_dir / "moto.log",
+                autosave_interval=self.autosave_interval,
+            )
+        except PortBusyError as exc:
+            raise PortInUse(self.moto_port, "moto", "--moto-port") from exc
+        except MotoStartError as exc:
+            raise LocalStackError(str(exc)) from exc
+        for note in self.moto.notes:
+            self._say(f"note: {note}")
+        log.info("moto serving at %s", self.moto.endpoint)
+
+        self.provisioned = provision(
+            self.moto.endpoint,
+            region=self.region,
+            stack_name=self.stack_name,
+            template=template,
+            api_url=_api_url(port),
+        )
+        api_resolve: dict[str, str] = {}
+        from cloudchat_local.emulator import PortInUseError
+
+        for attempt in range(_PORT_ATTEMPTS):
+            self.resolve = {**self.provisioned.resolved, **api_resolve}
+            _apply_environment(_function_environment(template, self.provisioned, self.resolve))
+            try:
+                self.emulator = self._exit.enter_context(self._emulator(template, port, tls_port))
+                break
+            except PortInUseError as exc:
+                auto = (self.port == 0 and exc.port == port) or (
+                    self.tls_port == 0 and exc.port == tls_port
+                )
+                if not auto or attempt == _PORT_ATTEMPTS - 1:
+                    busy = exc.port
+                    option = "--tls-port" if busy == tls_port and busy != port else "--port"
+                    raise PortInUse(busy, "GraphQL API", option) from exc
+                # A free port we picked was taken in the meantime: pick again.
+                port = self._pick_port(self.port, "GraphQL API", "--port")
+                if self.tls_port is not None:
+                    tls_port = self._pick_port(self.tls_port, "GraphQL API over TLS", "--tls-port")
+                api_resolve = graphql_api_resolve(template, _api_url(port), region=self.region,
+                                                  account_id=self.provisioned.account_id)
+
+        self._start_pollers(template)
+        if self.seed:
+            try:
+                self.demo_conversation_id, created = seed_demo_conversation(
+                    self.graphql_url, self.provisioned
+                )
+                log.info("demo conversation %s %s", self.demo_conversation_id,
+                         "created" if created else "already there")
+            except (SeedError, OSError) as exc:
+                self._say(f"warning: the demo conversation could not be created: {exc}")
+        running = self._running()
+        self.outputs = build_outputs(
+            template=template,
+            provisioned=self.provisioned,
+            resolve=self.resolve,
+            graphql_url=running.graphql_url,
+            realtime_url=running.realtime_url,
+            https_graphql_url=running.https_graphql_url,
+            wss_realtime_url=running.wss_realtime_url,
+            cert_path=running.cert_path,
+            state_dir=self.state_dir,
+            demo_conversation_id=self.demo_conversation_id,
+            stream_consumers=[
+                {"function": p.source.function_logical_id, "stream": p.source.stream_arn}
+                for p in self.pollers
+            ],
+        )
+        write_outputs(self.outputs_path, self.outputs)
+        log.info("local stack up in %.1f s", time.monotonic() - started)
+
+    def _pick_port(self, port: int, what: str, option: str) -> int:
+        if port == 0:
+            return _free_port()
+        if not _port_is_free(port):
+            raise PortInUse(port, what, option)
+        return port
+
+    def _emulator(
+        self, template: Template, port: int, tls_port: int | None
+    ) -> contextlib.AbstractContextManager[RunningEmulator]:
+        from cloudchat_local.emulator import (
+            NONE_DATA_SOURCE,
+            CognitoConfig,
+            EmulatorConfig,
+            IamConfig,
+            IamCredential,
+            LambdaResolver,
+            run_in_thread,
+        )
+
+        assert self.provisioned is not None
+        prov = self.provisioned
+        resolvers: dict[tuple[str, str], Any] = {}
+        for wiring in template.field_wiring():
+            key = (wiring.type_name, wiring.field_name)
+            if wiring.data_source_kind == "NONE":
+                resolvers[key] = NONE_DATA_SOURCE
+                continue
+            assert wiring.function_logical_id is not None
+            assert wiring.module is not None
+            assert wiring.handler_attr is not None
+            function = template.function(wiring.function_logical_id)
+            resolvers[key] = LambdaResolver(
+                handler=_load_handler(wiring.module, wiring.handler_attr),
+                function_name=str(prov.resolved.get(function.logical_id, function.logical_id)),
+                memory_limit_in_mb=int(function.properties.get("MemorySize", 128)),
+                timeout_s=float(function.properties.get("Timeout", 3)),
+            )
+        auth_types, client_regex = _auth_settings(template)
+        cognito = None
+        if "AMAZON_COGNITO_USER_POOLS" in auth_types:
+            clients: frozenset[str] = frozenset()  # AppSync: any client of the pool
+            if client_regex is not None:
+                clients = frozenset(
+                    c for c in (prov.user_pool_client_id,) if re.fullmatch(client_regex, c)
+                ) or frozenset({"<no client matches AppIdClientRegex>"})
+            cognito = CognitoConfig(
+                user_pool_id=prov.user_pool_id,
+                jwks_url=prov.jwks_url,
+                issuer=prov.issuer,
+                client_ids=clients,
+            )
+        iam = None
+        if "AWS_IAM" in auth_types:
+            iam = IamConfig((IamCredential(prov.access_key_id, prov.secret_access_key,
+                                           account_id=prov.account_id),))
+        config = EmulatorConfig(
+            schema_path=template.schema_path(),
+            resolvers=resolvers,
+            cognito=cognito,
+            iam=iam,
+            host=HOST,
+            port=port,
+            tls_port=tls_port,
+            state_dir=self.state_dir,
+        )
+        return run_in_thread(config)
+
+    def _start_pollers(self, template: Template) -> None:
+        assert self.provisioned is not None
+        sources: list[StreamEventSource] = stream_event_sources(template, self.resolve)
+        if not sources:
+            return
+        checkpoints = CheckpointStore(self.state_dir / STREAM_CHECKPOINTS_FILE)
+        for source in sources:
+            poller = StreamPoller(
+                source,
+                _load_handler(source.module, source.handler_attr),
+                client=self.provisioned.client("dynamodbstreams"),
+                checkpoints=checkpoints,
+                region=self.provisioned.region,
+                account_id=self.provisioned.account_id,
+                poll_interval_s=self.stream_poll_interval,
+                clients=self.provisioned.client,
+            )
+            self.pollers.append(poller)
+            poller.start()
+
+
+def start(
+    state_dir: Path | str,
+    *,
+    port: int = 0,
+    tls_port: int | None = None,
+    moto_port: int = 0,
+    fresh: bool = False,
+    **options: Any,
+) -> LocalStack:
+    """A started :class:`LocalStack` (free ports and no TLS by default, for tests)."""
+    return LocalStack(state_dir, port=port, tls_port=tls_port, moto_port=moto_port, fresh=fresh,
+                      **options).start()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cloudchat_local.dev",
+        description="Run CloudChat locally: moto + the AppSync emulator with the real resolvers.",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"HTTP /graphql and WS /graphql/realtime (default {DEFAULT_PORT}; 0: any)")
+    parser.add_argument("--tls-port", type=int, default=DEFAULT_TLS_PORT,
+                        help=f"HTTPS/WSS with a self-signed certificate (default {DEFAULT_TLS_PORT}; 0: any)")
+    parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP/WS only")
+    parser.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT,
+                        help=f"moto: Cognito, DynamoDB, KMS ... (default {DEFAULT_MOTO_PORT}; 0: any)")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where state is kept (default .cloudchat/state in the repository)")
+    parser.add_argument("--outputs", type=Path, default=None,
+                        help="outputs file (default: outputs.json next to the state dir)")
+    parser.add_argument("--fresh", action="store_true", help="start with empty AWS state")
+    parser.add_argument("--no-seed", action="store_true", help="do not create the demo conversation")
+    parser.add_argument("--template", type=Path, default=None, help="template.yaml to run")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    return parser
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _configure_logging(level: int) -> None:
+    """Root logging for everything, plus a handler of its own for ``cloudchat_local``:
+    Powertools' Logger (service ``cloudchat``) puts a filter on the root handlers that drops
+    every record whose logger name contains ``cloudchat``, which would silence the stack."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(fmt)
+    own = logging.StreamHandler(sys.stderr)
+    own.setFormatter(fmt)
+    stack_logger = logging.getLogger("cloudchat_local")
+    stack_logger.addHandler(own)
+    stack_logger.setLevel(level)
+    stack_logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    ports = [("--port", args.port), ("--moto-port", args.moto_port)]
+    if not args.no_tls:
+        ports.append(("--tls-port", args.tls_port))
+    for name, value in ports:
+        if not 0 <= value <= 65535:
+            print(f"cloudchat dev: {name} must be 0..65535", file=sys.stderr)
+            return 2
+    chosen = [value for _, value in ports if value]
+    if len(chosen) != len(set(chosen)):
+        print("cloudchat dev: --port, --tls-port and --moto-port must differ", file=sys.stderr)
+        return 2
+    # Powertools warns on every invocation of a handler that publishes no metric.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+    _configure_logging(logging.INFO if args.verbose else logging.WARNING)
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        if not ready.is_set():
+            raise _Interrupted()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: thread dump
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    stack = LocalStack(
+        args.state_dir,
+        port=args.port,
+        tls_port=None if args.no_tls else args.tls_port,
+        moto_port=args.moto_port,
+        fresh=args.fresh,
+        seed=not args.no_seed,
+        outputs_path=args.outputs,
+        template_path=args.template,
+        say=say,
+    )
+    say("Starting the CloudChat local stack ...")
+    started = time.monotonic()
+    try:
+        stack.start()
+        ready.set()
+    except _Interrupted:
+        print("cloudchat dev: interrupted while starting", file=sys.stderr)
+        return 130
+    except LocalStackError as exc:
+        print(f"cloudchat dev: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (ProvisionError, TemplateError, SeedError) as exc:
+        print(f"cloudchat dev: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if type(exc).__module__.startswith("cloudchat_local.emulator"):
+            print(f"cloudchat dev: {exc}", file=sys.stderr)
+            return 1
+        raise
+    say(banner(stack.outputs, stack.outputs_path))
+    say(f"(started in {time.monotonic() - started:.1f} s)")
+    reason = stack.wait(stop)
+    if reason:
+        print(f"cloudchat dev: {reason}", file=sys.stderr)
+    say("Stopping ...")
+    stack.stop()
+    say(f"Stopped. State saved in {stack.state_dir}.")
+    return 1 if reason else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""cloudchat_local._moto_server: moto as a child process whose AWS state survives restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cloudchat_local._moto_server import (
+    MotoProcess,
+    PortBusyError,
+    load_state,
+    save_state,
+    trim_stream_records,
+)
+
+REGION = "us-east-1"
+PASSWORD = "Passw0rd!Passw0rd"
+
+
+def client(endpoint: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def fill(endpoint: str) -> dict[str, Any]:
+    """Puts a little of everything the local stack uses into moto; returns what to check."""
+    ddb = client(endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="t", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    ddb.put_item(TableName="t", Item={"PK": {"S": "k"}, "v": {"B": b"\x00bytes"}})
+    kms = client(endpoint, "kms")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    data_key = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext={"c": "1"})
+    signing_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    signature = kms.sign(KeyId=signing_key, Message=b"hello", SigningAlgorithm="RSASSA_PSS_SHA_256")
+    idp = client(endpoint, "cognito-idp")
+    pool = idp.create_user_pool(PoolName="p")["UserPool"]["Id"]
+    app = idp.create_user_pool_client(UserPoolId=pool, ClientName="c",
+                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])
+    client_id = app["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="u", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username="u", Password=PASSWORD, Permanent=True)
+    client(endpoint, "secretsmanager").create_secret(Name="s", SecretString="shh")
+    return {
+        "key_id": key_id, "blob": data_key["CiphertextBlob"], "plain": data_key["Plaintext"],
+        "signing_key": signing_key, "signature": signature["Signature"],
+        "pool": pool, "client_id": client_id,
+    }
+
+
+def check(endpoint: str, saved: dict[str, Any]) -> None:
+    ddb = client(endpoint, "dynamodb")
+    item = ddb.get_item(TableName="t", Key={"PK": {"S": "k"}})["Item"]
+    assert item["v"] == {"B": b"\x00bytes"}
+    kms = client(endpoint, "kms")
+    plain = kms.decrypt(CiphertextBlob=saved["blob"], EncryptionContext={"c": "1"})["Plaintext"]
+    assert plain == saved["plain"]
+    assert kms.verify(KeyId=saved["signing_key"], Message=b"hello", Signature=saved["signature"],
+                      SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
+    idp = client(endpoint, "cognito-idp")
+    auth = idp.initiate_auth(ClientId=saved["client_id"], AuthFlow="USER_PASSWORD_AUTH",
+                             AuthParameters={"USERNAME": "u", "PASSWORD": PASSWORD})
+    assert auth["AuthenticationResult"]["AccessToken"]
+    assert client(endpoint, "secretsmanager").get_secret_value(SecretId="s")["SecretString"] == "shh"
+    streams = client(endpoint, "dynamodbstreams")
+    arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [r["eventName"] for r in records] == ["INSERT"]
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "moto-state.pickle"
+    first = MotoProcess.start(state_file=state, log_path=tmp_path / "moto.log")
+    try:
+        saved = fill(first.endpoint)
+    finally:
+        assert first.stop() == 0
+    assert state.is_file()
+    second = MotoProcess.start(state_file=state)
+    try:
+        check(second.endpoint, saved)
+        assert second.notes == ()
+    finally:
+        second.stop()
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    fd = os.pidfd_open(pid)
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
+def test_moto_saves_and_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    state = tmp_path / "moto-state.pickle"
+    parent_code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from cloudchat_local._moto_server import MotoProcess
+        moto = MotoProcess.start(state_file=Path({str(state)!r}))
+        print(moto.process.pid, moto.endpoint, flush=True)
+        sys.stdin.read()
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid_text, endpoint = parent.stdout.readline().split()
+        saved = fill(endpoint)
+        parent.kill()  # SIGKILL: no cleanup in the parent at all
+        parent.wait(timeout=10)
+        assert _wait_for_exit(int(pid_text), timeout=30), "moto outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    again = MotoProcess.start(state_file=state)
+    try:
+        check(again.endpoint, saved)
+    finally:
+        again.stop()
+
+
+def test_snapshot_on_request(tmp_path: Path) -> None:
+    state = tmp_path / "moto-state.pickle"
+    moto = MotoProcess.start(state_file=state, autosave_interval=0)
+    try:
+        client(moto.endpoint, "secretsmanager").create_secret(Name="s", SecretString="v1")
+        moto.snapshot()
+        copy = tmp_path / "copy.pickle"
+        copy.write_bytes(state.read_bytes())
+    finally:
+        moto.stop()
+    other = MotoProcess.start(state_file=copy)
+    try:
+        assert client(other.endpoint, "secretsmanager").get_secret_value(SecretId="s")["SecretString"] == "v1"
+    finally:
+        other.stop()
+
+
+def test_an_unreadable_state_file_is_kept_aside(tmp_path: Path) -> None:
+    state = tmp_path / "moto-state.pickle"
+    state.write_bytes(b"this is not a pickle")
+    moto = MotoProcess.start(state_file=state)
+    try:
+        assert client(moto.endpoint, "dynamodb").list_tables()["TableNames"] == []
+        assert any("could not restore" in note for note in moto.notes)
+    finally:
+        moto.stop()
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("moto-state.pickle.unreadable-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == b"this is not a pickle"
+
+
+def test_a_busy_port_is_reported() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(PortBusyError) as caught:
+            MotoProcess.start(port=port)
+    assert caught.value.port == port
+
+
+def test_stream_records_older_than_a_day_are_trimmed(tmp_path: Path) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        for k in ("old", "new"):
+            ddb.put_item(TableName="t", Item={"PK": {"S": k}})
+        shard = dynamodb_backends["123456789012"][REGION].tables["t"].stream_shard
+        assert shard is not None
+        shard.items[0].record["dynamodb"]["ApproximateCreationDateTime"] -= dt.timedelta(days=2)
+        start = shard.starting_sequence_number
+        new_seq = shard.items[1].record["dynamodb"]["SequenceNumber"]
+        assert trim_stream_records(dt.timedelta(hours=24)) == 1
+        assert shard.starting_sequence_number == start + 1
+        assert shard.get(int(new_seq), 10)[0]["dynamodb"]["Keys"] == {"PK": {"S": "new"}}
+        ddb.put_item(TableName="t", Item={"PK": {"S": "later"}})
+        assert int(shard.items[-1].record["dynamodb"]["SequenceNumber"]) == int(new_seq) + 1
+
+        # And the in-process snapshot round trip, for good measure.
+        save_state(tmp_path / "s.pickle")
+        ddb.delete_table(TableName="t")
+        assert load_state(tmp_path / "s.pickle")
+        assert ddb.describe_table(TableName="t")["Table"]["TableName"] == "t"

@@ -1,0 +1,400 @@
+"""The DynamoDB stream poller (cloudchat_local._streams) against a real moto server process,
+with a throwaway handler module (tests/local/fake_stream_handler.py) wired in a copy of
+template.yaml, the way a later stream consumer will be wired."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from cloudchat_local._moto_server import MotoProcess
+from cloudchat_local._streams import (
+    CheckpointStore,
+    FilterPattern,
+    StreamEventSource,
+    StreamPoller,
+    stream_event_sources,
+)
+from cloudchat_local.template import DEFAULT_TEMPLATE_PATH, Template, TemplateError, load_template
+
+from . import fake_stream_handler as fake
+
+REGION = "us-east-1"
+
+
+def fake_sources(template: Template, resolve: dict[str, str]) -> list[StreamEventSource]:
+    """The fake consumer's event sources (template.yaml may have real consumers too)."""
+    return [s for s in stream_event_sources(template, resolve) if s.function_logical_id == "FakeStreamFunction"]
+
+
+def template_with_consumer(**properties: Any) -> Template:
+    """template.yaml plus a function subscribed to the table stream (not a template change)."""
+    document = copy.deepcopy(dict(load_template().document))
+    event_props = {
+        "Stream": {"Fn::GetAtt": ["Table", "StreamArn"]},
+        "StartingPosition": "TRIM_HORIZON",
+        "BatchSize": 10,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+    event_props.update(properties)
+    event_props = {k: v for k, v in event_props.items() if v is not None}
+    document["Resources"] = dict(document["Resources"])
+    document["Resources"]["FakeStreamFunction"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "CodeUri": "tests/local/",
+            "Handler": "fake_stream_handler.handler",
+            "Timeout": 7,
+            "Events": {"TableStream": {"Type": "DynamoDB", "Properties": event_props}},
+        },
+    }
+    return Template(document, DEFAULT_TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoProcess]:
+    process = MotoProcess.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _client(moto: MotoProcess, service: str) -> Any:
+    return boto3.client(service, endpoint_url=moto.endpoint, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+class Table:
+    def __init__(self, moto: MotoProcess) -> None:
+        self.ddb = _client(moto, "dynamodb")
+        self.name = f"stream-test-{uuid.uuid4().hex[:8]}"
+        kwargs = load_template().table_create_kwargs(self.name)
+        self.stream_arn = self.ddb.create_table(**kwargs)["TableDescription"]["LatestStreamArn"]
+
+    def put(self, pk: str, mode: str = "ok", **extra: Any) -> None:
+        item = {"PK": {"S": pk}, "SK": {"S": "ITEM"}, "mode": {"S": mode}, **extra}
+        self.ddb.put_item(TableName=self.name, Item=item)
+
+    def update(self, pk: str, value: str) -> None:
+        self.ddb.update_item(
+            TableName=self.name, Key={"PK": {"S": pk}, "SK": {"S": "ITEM"}},
+            UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"S": value}},
+        )
+
+
+@pytest.fixture
+def table(moto: MotoProcess) -> Table:
+    fake.reset()
+    return Table(moto)
+
+
+@pytest.fixture
+def run_poller(moto: MotoProcess) -> Iterator[Any]:
+    started: list[StreamPoller] = []
+
+    def run(table: Table, checkpoints: CheckpointStore | None = None, **properties: Any) -> StreamPoller:
+        template = template_with_consumer(**properties)
+        (source,) = fake_sources(
+            template, {"Table.StreamArn": table.stream_arn, "FakeStreamFunction": "fake-fn"}
+        )
+        poller = StreamPoller(
+            source, fake.handler, client=_client(moto, "dynamodbstreams"), checkpoints=checkpoints,
+            region=REGION, poll_interval_s=0.05, retry_initial_s=0.01, retry_max_s=0.05,
+            clients=lambda service: _client(moto, service),
+        )
+        started.append(poller.start())
+        return poller
+
+    yield run
+    for poller in started:
+        poller.stop()
+
+
+def sentinel_delivered(table: Table, name: str = "sentinel") -> None:
+    """Writes one more item and waits for it: everything before it has been delivered."""
+    table.put(name)
+    assert fake.wait_for(lambda: name in fake.delivered()), fake.batches()
+
+
+# --------------------------------------------------------------------------- template
+
+
+def test_every_stream_event_of_the_template_is_found() -> None:
+    template = load_template()
+    expected = {
+        (f.logical_id, name)
+        for f in template.functions()
+        for name, event in (f.properties.get("Events") or {}).items()
+        if event.get("Type") == "DynamoDB"
+    }
+    resolve = {"Table.StreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/y"}
+    found = {(s.function_logical_id, s.event_id) for s in stream_event_sources(template, resolve)}
+    assert found == expected
+
+
+def test_event_sources_come_from_the_template() -> None:
+    template = template_with_consumer(BatchSize=7, MaximumRetryAttempts=3, BisectBatchOnFunctionError=True,
+                                      MaximumBatchingWindowInSeconds=2, FunctionResponseTypes=None)
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024"
+    (source,) = fake_sources(template, {"Table.StreamArn": arn, "FakeStreamFunction": "fn-name"})
+    assert source.stream_arn == arn
+    assert source.module == "tests.local.fake_stream_handler"
+    assert source.handler_attr == "handler"
+    assert source.function_name == "fn-name"
+    assert (source.batch_size, source.maximum_retry_attempts, source.bisect_on_error) == (7, 3, True)
+    assert source.maximum_batching_window_s == 2
+    assert source.report_batch_item_failures is False
+    assert source.starting_position == "TRIM_HORIZON"
+    assert source.timeout_s == 7
+
+
+def test_disabled_event_sources_are_skipped() -> None:
+    template = template_with_consumer(Enabled=False)
+    assert fake_sources(template, {"Table.StreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/b"}) == []
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"StartingPosition": "AT_TIMESTAMP"}, "StartingPosition"),
+        ({"BatchSize": 0}, "BatchSize"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": [{"cidr": "10.0.0.0/8"}]}'}]}},
+         "unsupported filter"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": "not json"}]}}, "not JSON"),
+    ],
+)
+def test_unsupported_settings_fail_at_startup(properties: dict[str, Any], message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        fake_sources(template_with_consumer(**properties), {"Table.StreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/b"})
+
+
+def test_filter_patterns() -> None:
+    record = {
+        "eventName": "INSERT",
+        "dynamodb": {"NewImage": {"SK": {"S": "MSG#000000000001"}, "n": {"N": "5"}, "tags": ["a", "b"]}},
+    }
+    cases = [
+        ({"eventName": ["INSERT", "MODIFY"]}, True),
+        ({"eventName": ["REMOVE"]}, False),
+        ({"dynamodb": {"NewImage": {"SK": {"S": [{"prefix": "MSG#"}]}}}}, True),
+        ({"dynamodb": {"NewImage": {"SK": {"S": [{"prefix": "META"}]}}}}, False),
+        ({"dynamodb": {"NewImage": {"SK": {"S": [{"suffix": "001"}]}}}}, True),
+        ({"eventName": [{"anything-but": ["REMOVE"]}]}, True),
+        ({"eventName": [{"anything-but": {"prefix": "INS"}}]}, False),
+        ({"eventName": [{"equals-ignore-case": "insert"}]}, True),
+        ({"dynamodb": {"OldImage": [{"exists": False}]}}, True),
+        ({"dynamodb": {"NewImage": [{"exists": True}]}}, True),
+        ({"dynamodb": {"NewImage": {"tags": ["b"]}}}, True),
+        ({"dynamodb": {"NewImage": {"SK": {"S": [{"wildcard": "MSG#*1"}]}}}}, True),
+        ({"$or": [{"eventName": ["REMOVE"]}, {"eventName": ["INSERT"]}]}, True),
+        ({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"SK": {"S": ["META"]}}}}, False),
+    ]
+    for pattern, expected in cases:
+        assert FilterPattern(pattern).matches(record) is expected, pattern
+    assert FilterPattern({"v": [{"numeric": [">", 1, "<=", 5]}]}).matches({"v": 5})
+    assert not FilterPattern({"v": [{"numeric": [">", 5]}]}).matches({"v": 5})
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def test_put_and_update_arrive_once_in_order_in_lambdas_shape(table: Table, run_poller: Any) -> None:
+    run_poller(table)
+    table.put("k1", blob={"B": b"\x00\x01"})
+    table.put("k2")
+    table.update("k1", "changed")
+    assert fake.wait_for(lambda: len(fake.delivered()) >= 3)
+    sentinel_delivered(table)
+    records = [r for batch in fake.CALLS for r in batch]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in records] == [
+        ("INSERT", "k1"), ("INSERT", "k2"), ("MODIFY", "k1"), ("INSERT", "sentinel"),
+    ]
+    seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    first, _, modify, _ = records
+    assert first["eventSource"] == "aws:dynamodb"
+    assert first["eventSourceARN"] == table.stream_arn
+    assert first["awsRegion"] == REGION
+    assert isinstance(first["dynamodb"]["ApproximateCreationDateTime"], int)
+    assert first["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert first["dynamodb"]["Keys"] == {"PK": {"S": "k1"}, "SK": {"S": "ITEM"}}
+    assert first["dynamodb"]["NewImage"]["blob"] == {"B": base64.b64encode(b"\x00\x01").decode()}
+    assert "OldImage" not in first["dynamodb"]
+    assert "v" not in modify["dynamodb"]["OldImage"]
+    assert modify["dynamodb"]["NewImage"]["v"] == {"S": "changed"}
+    assert fake.CONTEXTS[0].function_name == "fake-fn"
+    assert fake.CONTEXTS[0].get_remaining_time_in_millis() <= 7000
+
+
+def test_batch_size_is_respected(table: Table, run_poller: Any) -> None:
+    for k in ("a", "b", "c", "d", "e"):
+        table.put(k)
+    run_poller(table, BatchSize=2)
+    assert fake.wait_for(lambda: len(fake.delivered()) == 5)
+    assert fake.batches() == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_a_failing_batch_is_retried_whole(table: Table, run_poller: Any) -> None:
+    table.put("a")
+    table.put("b", "raise-once")
+    table.put("c")
+    run_poller(table)
+    assert fake.wait_for(lambda: len(fake.batches()) >= 2)
+    sentinel_delivered(table)
+    assert fake.batches() == [["a", "b", "c"], ["a", "b", "c"], ["sentinel"]]
+
+
+def test_a_partial_failure_redelivers_from_the_failed_record(table: Table, run_poller: Any) -> None:
+    table.put("a")
+    table.put("b", "fail-once")
+    table.put("c")
+    table.put("d")
+    run_poller(table)
+    assert fake.wait_for(lambda: len(fake.batches()) >= 2)
+    sentinel_delivered(table)
+    assert fake.batches() == [["a", "b", "c", "d"], ["b", "c", "d"], ["sentinel"]]
+
+
+def test_partial_failures_checkpoint_at_the_lowest_failed_record(table: Table, run_poller: Any) -> None:
+    table.put("a")
+    table.put("b")
+    table.put("c", "fail-once")
+    table.put("d", "fail-once")
+    run_poller(table)
+    assert fake.wait_for(lambda: len(fake.batches()) >= 2)
+    sentinel_delivered(table)
+    assert fake.batches() == [["a", "b", "c", "d"], ["c", "d"], ["sentinel"]]
+
+
+def test_batch_item_failures_are_ignored_without_report_batch_item_failures(
+    table: Table, run_poller: Any
+) -> None:
+    table.put("a")
+    table.put("b", "always-fail")
+    run_poller(table, FunctionResponseTypes=None)
+    assert fake.wait_for(lambda: len(fake.batches()) >= 1)
+    sentinel_delivered(table)
+    assert fake.batches() == [["a", "b"], ["sentinel"]]
+
+
+def test_retries_stop_after_maximum_retry_attempts_with_bisection(table: Table, run_poller: Any) -> None:
+    table.put("ok1")
+    table.put("poison", "always-raise")
+    table.put("ok2")
+    poller = run_poller(table, MaximumRetryAttempts=2, BisectBatchOnFunctionError=True)
+    assert fake.wait_for(lambda: len(fake.batches()) >= 7)
+    sentinel_delivered(table)
+    assert fake.batches() == [
+        ["ok1", "poison", "ok2"],  # fails: halve
+        ["ok1"],
+        ["poison", "ok2"],  # fails: halve
+        ["poison"], ["poison"], ["poison"],  # first try + 2 retries, then discarded
+        ["ok2"],
+        ["sentinel"],
+    ]
+    assert poller.discarded == 1
+
+
+def test_discarded_batches_are_sent_to_the_on_failure_queue(
+    moto: MotoProcess, table: Table, run_poller: Any
+) -> None:
+    sqs = _client(moto, "sqs")
+    url = sqs.create_queue(QueueName=f"failures-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    table.put("poison", "always-raise")
+    run_poller(table, MaximumRetryAttempts=0,
+               DestinationConfig={"OnFailure": {"Type": "SQS", "Destination": arn}})
+    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=15).get("Messages", [])
+    assert len(messages) == 1
+    failure = json.loads(messages[0]["Body"])
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["requestContext"]["functionArn"].endswith(":function:fake-fn")
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+    info = failure["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and info["streamArn"] == table.stream_arn
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == fake.CALLS[0][0]["dynamodb"]["SequenceNumber"]
+    sentinel_delivered(table)
+    assert fake.batches() == [["poison"], ["sentinel"]]
+
+
+def test_an_unavailable_on_failure_destination_is_left_out() -> None:
+    template = template_with_consumer(
+        DestinationConfig={"OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["Nowhere", "Arn"]}}}
+    )
+    (source,) = fake_sources(template, {"Table.StreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/b"})
+    assert source.on_failure_destination is None
+
+
+def test_the_template_on_failure_destination_is_resolved() -> None:
+    template = template_with_consumer(
+        DestinationConfig={"OnFailure": {"Type": "SNS", "Destination": {"Ref": "Topic"}}}
+    )
+    topic = "arn:aws:sns:us-east-1:123456789012:failures"
+    (source,) = fake_sources(
+        template, {"Table.StreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/b", "Topic": topic}
+    )
+    assert source.on_failure_destination == topic
+
+
+def test_filtered_records_are_never_delivered(table: Table, run_poller: Any) -> None:
+    pattern = '{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "keep"}]}}}}'
+    table.put("keep-1")
+    table.put("drop-1")
+    table.update("keep-1", "modified")
+    table.put("keep-2")
+    run_poller(table, FilterCriteria={"Filters": [{"Pattern": pattern}]})
+    assert fake.wait_for(lambda: "keep-2" in fake.delivered())
+    sentinel_delivered(table, "keep-sentinel")
+    records = [r for batch in fake.CALLS for r in batch]
+    assert [(r["eventName"], fake.keys([r])[0]) for r in records] == [
+        ("INSERT", "keep-1"), ("INSERT", "keep-2"), ("INSERT", "keep-sentinel"),
+    ]
+
+
+def test_a_restarted_poller_resumes_after_its_checkpoint(
+    table: Table, run_poller: Any, tmp_path: Path
+) -> None:
+    checkpoints = tmp_path / "checkpoints.json"
+    table.put("a")
+    table.put("b")
+    first = run_poller(table, CheckpointStore(checkpoints))
+    assert fake.wait_for(lambda: fake.delivered() == ["a", "b"])
+    first.stop()
+    table.put("c")
+    run_poller(table, CheckpointStore(checkpoints))  # TRIM_HORIZON, but the checkpoint wins
+    assert fake.wait_for(lambda: "c" in fake.delivered())
+    assert fake.batches() == [["a", "b"], ["c"]]
+
+
+def test_latest_starts_after_what_is_already_in_the_stream(table: Table, run_poller: Any) -> None:
+    table.put("old")
+    run_poller(table, StartingPosition="LATEST")
+    sentinel_delivered(table)
+    assert fake.batches() == [["sentinel"]]
+
+
+def test_checkpoints_are_per_stream(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "c.json")
+    store.put("Fn/Ev", "arn:one", "shard-1", "100")
+    again = CheckpointStore(tmp_path / "c.json")
+    assert again.get("Fn/Ev", "arn:one", "shard-1") == "100"
+    assert again.get("Fn/Ev", "arn:two", "shard-1") is None  # the table was recreated
+    assert again.get("Other/Ev", "arn:one", "shard-1") is None
+
+
+def test_stream_event_source_key() -> None:
+    source = StreamEventSource(
+        function_logical_id="Fn", event_id="Ev", function_name="f", module="m", handler_attr="h",
+        stream_arn="arn:aws:dynamodb:us-east-1:1:table/t/stream/b",
+    )
+    assert source.key == "Fn/Ev"
+    assert source.accepts({"anything": 1})
