@@ -1,0 +1,257 @@
+"""Conversation, user and media features end to end: the local stack as a subprocess,
+real gql clients over HTTP and AppSync WebSockets (one stack for the module)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+
+from .conftest import TIMEOUT, DevStack, run
+
+pytestmark = pytest.mark.e2e
+
+FULL = ("id conversationId seq senderId kind body createdAt clientMessageId version parentId "
+        "replyCount lastReplyAt replyUserIds reactions { emoji count userIds reactedByMe } "
+        "attachments { id name contentType size url } editedAt deletedAt deletedBy")
+SEND = f"mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {FULL} }} }}"
+
+
+def cmid() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: DevStack) -> dict[str, str]:
+    return {name: stack.token(name) for name in ("alice", "bob", "carol", "mod")}
+
+
+def sub(stack: DevStack, name: str) -> str:
+    return str(stack.user(name)["sub"])
+
+
+async def gql(stack: DevStack, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    return await stack.execute(token, query, variables)
+
+
+async def error_type(stack: DevStack, token: str, query: str, **variables: Any) -> str:
+    with pytest.raises(TransportQueryError) as exc:
+        await gql(stack, token, query, **variables)
+    return str((exc.value.errors or [{}])[0].get("errorType"))
+
+
+async def group(stack: DevStack, token: str, *members: str, title: str) -> str:
+    data = await gql(stack, token, "mutation($i: CreateConversationInput!) { createConversation(input: $i) { id } }",
+                     i={"memberIds": [sub(stack, m) for m in members], "title": title})
+    return str(data["createConversation"]["id"])
+
+
+async def send(stack: DevStack, token: str, cid: str, body: str | None, **extra: Any) -> dict[str, Any]:
+    data = await gql(stack, token, SEND, i={"conversationId": cid, "body": body, "clientMessageId": cmid(), **extra})
+    return dict(data["sendMessage"])
+
+
+class Live:
+    """One subscription, with its events as a queue."""
+
+    def __init__(self, stack: DevStack, token: str, query: str, **variables: Any) -> None:
+        self.stack, self.token, self.query, self.variables = stack, token, query, variables
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __aenter__(self) -> Live:
+        client, transport = self.stack.ws_client(self.token)
+        self._client = client
+        self._session = await client.__aenter__()
+        self._sub: AsyncIterator[dict[str, Any]] = self._session.subscribe(
+            GraphQLRequest(self.query, variable_values=self.variables))
+        first = asyncio.create_task(anext(self._sub))
+        await transport.started(first=first)
+        self._pump = asyncio.create_task(self._run(first))
+        return self
+
+    async def _run(self, first: asyncio.Task[dict[str, Any]]) -> None:
+        self.events.put_nowait(await first)
+        async for item in self._sub:
+            self.events.put_nowait(item)
+
+    async def next(self) -> dict[str, Any]:
+        item = await asyncio.wait_for(self.events.get(), TIMEOUT)
+        return next(iter(item.values()))
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._pump.cancel()
+        await self._client.__aexit__(*exc)
+
+
+def test_threads_reactions_edits_and_deletes_arrive_live(stack: DevStack, tokens: dict[str, str]) -> None:
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="live features")
+        on_message = f"subscription($c: ID!) {{ onMessage(conversationId: $c) {{ {FULL} }} }}"
+        async with Live(stack, tokens["bob"], on_message, c=cid) as live:
+            root = await send(stack, tokens["alice"], cid, "root")
+            assert await live.next() == root
+            reply = await send(stack, tokens["bob"], cid, "in thread", parentId=root["id"])
+            assert (await live.next())["parentId"] == root["id"]
+            reacted = (await gql(stack, tokens["alice"], f"""mutation($c: ID!, $m: ID!) {{
+                addReaction(conversationId: $c, messageId: $m, emoji: "🎉") {{ {FULL} }} }}""",
+                c=cid, m=root["id"]))["addReaction"]
+            event = await live.next()
+            assert event == reacted and event["reactions"][0]["emoji"] == "🎉"
+            assert event["replyCount"] == 1 and event["replyUserIds"] == [sub(stack, "bob")]
+            edited = (await gql(stack, tokens["alice"], f"""mutation($i: EditMessageInput!) {{
+                editMessage(input: $i) {{ {FULL} }} }}""",
+                i={"conversationId": cid, "messageId": root["id"], "body": "root, edited",
+                   "expectedVersion": 1}))["editMessage"]
+            assert (await live.next())["body"] == "root, edited" == edited["body"]
+            deleted = (await gql(stack, tokens["alice"], f"""mutation($c: ID!, $m: ID!) {{
+                deleteMessage(conversationId: $c, messageId: $m) {{ {FULL} }} }}""",
+                c=cid, m=reply["id"]))["deleteMessage"]  # the owner deletes bob's reply
+            gone = await live.next()
+            assert gone == deleted and gone["body"] is None and gone["deletedBy"] == sub(stack, "alice")
+        thread = await gql(stack, tokens["bob"], """query($c: ID!, $r: ID!) {
+            thread(conversationId: $c, rootId: $r) { items { seq deletedAt } nextToken } }""",
+            c=cid, r=root["id"])
+        assert [m["seq"] for m in thread["thread"]["items"]] == [reply["seq"]]
+        history = await gql(stack, tokens["alice"], """query($c: ID!, $m: ID!) {
+            editHistory(conversationId: $c, messageId: $m) { version body } }""", c=cid, m=root["id"])
+        assert [v["body"] for v in history["editHistory"]] == ["root", "root, edited"]
+        assert await error_type(stack, tokens["bob"], """mutation($i: EditMessageInput!) {
+            editMessage(input: $i) { id } }""", i={"conversationId": cid, "messageId": root["id"],
+                                                  "body": "hijack", "expectedVersion": 2}) == "Forbidden"
+
+    run(scenario())
+
+
+def test_receipts_and_typing_arrive_live(stack: DevStack, tokens: dict[str, str]) -> None:
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="receipts")
+        sent = await send(stack, tokens["alice"], cid, "read me")
+        receipts_q = "subscription($c: ID!) { onReceipt(conversationId: $c) { conversationId userId kind seq at } }"
+        typing_q = "subscription($c: ID!) { onTyping(conversationId: $c) { conversationId userId typing expiresAt } }"
+        async with Live(stack, tokens["alice"], receipts_q, c=cid) as receipts, \
+                Live(stack, tokens["alice"], typing_q, c=cid) as typing:
+            # A mutation reaches subscribers only if it selects the field they filter on
+            # (AppSync rule): clients select the same fragment the subscription does.
+            await gql(stack, tokens["bob"], "mutation($c: ID!) { sendTyping(conversationId: $c, typing: true) { conversationId userId typing expiresAt } }", c=cid)
+            t = await typing.next()
+            assert (t["userId"], t["typing"]) == (sub(stack, "bob"), True)
+            assert await error_type(stack, tokens["bob"], "mutation($c: ID!) { sendTyping(conversationId: $c, typing: true) { typing } }", c=cid) == "RateLimited"
+            await gql(stack, tokens["bob"], "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { conversationId userId kind seq at } }",
+                      c=cid, s=sent["seq"])
+            r = await receipts.next()
+            assert (r["userId"], r["kind"], r["seq"]) == (sub(stack, "bob"), "READ", sent["seq"])
+        seen = await gql(stack, tokens["alice"], "query($c: ID!) { readReceipts(conversationId: $c) { userId readSeq } }", c=cid)
+        assert {x["userId"]: x["readSeq"] for x in seen["readReceipts"]}[sub(stack, "bob")] == sent["seq"]
+        assert await error_type(stack, tokens["carol"], "query($c: ID!) { readReceipts(conversationId: $c) { userId } }",
+                                c=cid) == "Forbidden"
+
+    run(scenario())
+
+
+def test_members_and_roles(stack: DevStack, tokens: dict[str, str]) -> None:
+    change = "conversationId action userIds members { userId role } message { seq kind body }"
+
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="members")
+        q = f"subscription($c: ID!) {{ onMembershipChange(conversationId: $c) {{ {change} }} }}"
+        async with Live(stack, tokens["bob"], q, c=cid) as live:
+            added = (await gql(stack, tokens["alice"], f"mutation($c: ID!, $u: [ID!]!) {{ addMembers(conversationId: $c, userIds: $u) {{ {change} }} }}",
+                               c=cid, u=[sub(stack, "carol")]))["addMembers"]
+            assert await live.next() == added and added["message"]["kind"] == "SYSTEM"
+        await send(stack, tokens["carol"], cid, "hi, I'm new")
+        await gql(stack, tokens["alice"], f"mutation($c: ID!, $u: ID!) {{ removeMember(conversationId: $c, userId: $u) {{ {change} }} }}",
+                  c=cid, u=sub(stack, "carol"))
+        assert await error_type(stack, tokens["carol"], "query($c: ID!) { messagesSince(conversationId: $c, afterSeq: 0) { items { seq } } }", c=cid) == "Forbidden"
+        assert await error_type(stack, tokens["bob"], f"mutation($c: ID!, $u: ID!) {{ removeMember(conversationId: $c, userId: $u) {{ {change} }} }}",
+                                c=cid, u=sub(stack, "alice")) == "Forbidden"
+        assert await error_type(stack, tokens["alice"], "mutation($c: ID!) { leaveConversation(conversationId: $c) { action } }", c=cid) == "BadRequest"
+
+    run(scenario())
+
+
+def test_user_channel_carries_new_message_previews(stack: DevStack, tokens: dict[str, str]) -> None:
+    q = "subscription($u: ID!) { onUserEvent(userId: $u) { userId type conversationId seq preview unreadCount } }"
+
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="previews")
+        async with Live(stack, tokens["bob"], q, u=sub(stack, "bob")) as live:
+            sent = await send(stack, tokens["alice"], cid, "see you at noon")
+            while True:  # skip the events of other writes
+                event = await asyncio.wait_for(live.next(), 45)
+                if event["type"] == "MESSAGE" and event["conversationId"] == cid:
+                    break
+            assert (event["seq"], event["preview"], event["unreadCount"]) == (sent["seq"], "see you at noon", 1)
+        with pytest.raises(TransportQueryError) as denied:  # someone else's channel
+            async with Live(stack, tokens["bob"], q, u=sub(stack, "alice")):
+                pass
+        assert "Forbidden" in str(denied.value), denied.value.errors
+        listing = await gql(stack, tokens["bob"], "query { conversations(limit: 5) { items { id } } }")
+        assert listing["conversations"]["items"][0]["id"] == cid  # the consumer moved it to the top
+
+    run(scenario(), timeout=90)
+
+
+def test_profiles_directory_and_presence(stack: DevStack, tokens: dict[str, str]) -> None:
+    async def scenario() -> None:
+        me = (await gql(stack, tokens["carol"], 'mutation { updateProfile(displayName: "Carol Danvers") { id displayName } }'))["updateProfile"]
+        found = await gql(stack, tokens["alice"], 'query { users(query: "carol d") { items { id displayName email } } }')
+        assert found["users"]["items"] == [{"id": me["id"], "displayName": "Carol Danvers", "email": None}]
+        await group(stack, tokens["alice"], "carol", title="presence")
+        await gql(stack, tokens["carol"], "mutation { heartbeat { online } }")
+        p = await gql(stack, tokens["alice"], "query($u: [ID!]!) { presence(userIds: $u) { userId online } }", u=[me["id"]])
+        assert p["presence"] == [{"userId": me["id"], "online": True}]
+
+    run(scenario())
+
+
+def test_attachments_upload_and_download(stack: DevStack, tokens: dict[str, str]) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(1000)
+
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="files")
+        ticket = (await gql(stack, tokens["alice"], """mutation($c: ID!, $s: Int!) {
+            requestUpload(conversationId: $c, fileName: "plan.png", contentType: "image/png", size: $s) {
+              uploadId url fields } }""", c=cid, s=len(png)))["requestUpload"]
+        form = aiohttp.FormData()
+        for k, v in json.loads(ticket["fields"]).items():
+            form.add_field(k, v)
+        form.add_field("file", png, filename="plan.png", content_type="image/png")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(ticket["url"], data=form) as resp:
+                assert resp.status in (200, 204), await resp.text()
+            msg = await send(stack, tokens["alice"], cid, None, attachments=[ticket["uploadId"]])
+            assert msg["kind"] == "IMAGE" and msg["attachments"][0]["name"] == "plan.png"
+            got = await gql(stack, tokens["bob"], f"query($c: ID!) {{ messagesSince(conversationId: $c, afterSeq: 0) {{ items {{ {FULL} }} }} }}", c=cid)
+            url = got["messagesSince"]["items"][0]["attachments"][0]["url"]
+            async with http.get(url) as resp:
+                assert await resp.read() == png
+        never = (await gql(stack, tokens["alice"], """mutation($c: ID!) {
+            requestUpload(conversationId: $c, fileName: "x.pdf", contentType: "application/pdf", size: 10) { uploadId } }""",
+            c=cid))["requestUpload"]
+        assert await error_type(stack, tokens["alice"], SEND, i={
+            "conversationId": cid, "clientMessageId": cmid(), "attachments": [never["uploadId"]]}) == "BadRequest"
+
+    run(scenario())
+
+
+def test_reports_reach_moderators(stack: DevStack, tokens: dict[str, str]) -> None:
+    async def scenario() -> None:
+        cid = await group(stack, tokens["alice"], "bob", title="moderation")
+        bad = await send(stack, tokens["bob"], cid, "spam spam spam")
+        await gql(stack, tokens["alice"], 'mutation($c: ID!, $m: ID!) { reportMessage(conversationId: $c, messageId: $m, reason: "spam") { reason } }',
+                  c=cid, m=bad["id"])
+        reports = await gql(stack, tokens["mod"], "query { reportedMessages(limit: 50) { items { messageId message { body } } } }")
+        assert {"messageId": bad["id"], "message": {"body": "spam spam spam"}} in reports["reportedMessages"]["items"]
+        # the field is for the admin and moderator groups only: AppSync's field authorization
+        assert await error_type(stack, tokens["alice"], "query { reportedMessages { items { reason } } }") == "Unauthorized"
+        await gql(stack, tokens["mod"], "mutation($c: ID!, $m: ID!) { deleteMessage(conversationId: $c, messageId: $m) { deletedAt } }",
+                  c=cid, m=bad["id"])
+
+    run(scenario())
