@@ -1,1 +1,1 @@
-"""Thin Lambda entry points, one module per domain area (Powertools AppSyncResolver)."""
+"""Thin Lambda entry points, one module per domain area (cloudchat.api.Resolver routes)."""

@@ -326,8 +326,7 @@ def test_handler_modules_import_and_route_their_fields(
             monkeypatch.setenv(name, value)
         module = importlib.import_module(function.module)
         assert callable(getattr(module, function.handler_attr, None)), function.module
-        registry = getattr(getattr(module, "app", None), "_resolver_registry", None)
-        routes = getattr(registry, "resolvers", None)
+        routes = getattr(getattr(module, "app", None), "routes", None)
         if isinstance(routes, dict):
             wired = {w.coordinate for w in wiring if w.function_logical_id == function.logical_id}
             assert set(routes) == wired, f"{function.module} routes {sorted(routes)}"

@@ -34,7 +34,7 @@ def new_message_id(seq: int, now_ms: int | None = None) -> str:
 
 
 def is_ulid(value: object) -> bool:
-    return isinstance(value, str) and bool(_ULID_RE.match(value))
+    return isinstance(value, str) and bool(_ULID_RE.fullmatch(value))
 
 
 def require_ulid(value: object, what: str) -> str:

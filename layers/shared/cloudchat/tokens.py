@@ -49,6 +49,8 @@ class TokenCodec:
             raise invalid from None
         if len(raw) < 1 + 12 + 16 or raw[:1] != _VERSION:
             raise invalid
+        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != token:
+            raise invalid  # not the exact string seal() made (stray characters, padding, spare bits)
         try:
             body = AESGCM(self._key).decrypt(raw[1:13], raw[13:], self._aad(user_id, operation, scope))
             payload = json.loads(body)

@@ -11,6 +11,10 @@ _CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _SHORT_NAME = re.compile(r"^:[a-z0-9_+-]{1,32}:$")
 _ZWJ, _VS16, _KEYCAP = "\u200d", "\ufe0f", "\u20e3"
+# Emoji (Emoji=Yes in emoji-data.txt) that are not symbols (So) at or above U+2000: the
+# copyright and registered signs, !! and !?, information source, left-right arrow, the
+# medium squares, the curving arrows, wavy dash and part alternation mark.
+_OTHER_EMOJI = frozenset("\u00a9\u00ae\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe\u2934\u2935\u3030\u303d")
 MAX_TITLE_CHARS = 200
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -37,13 +41,13 @@ def body(value: object, max_chars: int) -> str:
 
 
 def client_message_id(value: object) -> str:
-    if not isinstance(value, str) or not _CLIENT_MESSAGE_ID.match(value):
+    if not isinstance(value, str) or not _CLIENT_MESSAGE_ID.fullmatch(value):
         raise BadRequest("clientMessageId must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
     return value
 
 
 def user_id(value: object) -> str:
-    if not isinstance(value, str) or not _USER_ID.match(value):
+    if not isinstance(value, str) or not _USER_ID.fullmatch(value):
         raise BadRequest("user ids must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
     return value
 
@@ -76,7 +80,10 @@ def _is_modifier(c: str) -> bool:
 
 def _is_pictograph(c: str) -> bool:
     cp = ord(c)
-    return (unicodedata.category(c) == "So" and cp >= 0x2000) or 0x1F1E6 <= cp <= 0x1F1FF
+    category = unicodedata.category(c)
+    if category == "Cn":  # unassigned in this Python's Unicode data: newer emoji blocks only
+        return 0x1F000 <= cp <= 0x1FAFF or 0x1FC00 <= cp <= 0x1FFFD  # Extended_Pictographic
+    return (category == "So" and cp >= 0x2000) or 0x1F1E6 <= cp <= 0x1F1FF or c in _OTHER_EMOJI
 
 
 def emoji(value: object) -> str:
@@ -85,7 +92,7 @@ def emoji(value: object) -> str:
     bad = BadRequest("emoji must be a single emoji or a :short_name: (a-z, 0-9, _ + -, at most 32)")
     if not isinstance(value, str) or not value or len(value) > 40:
         raise bad
-    if _SHORT_NAME.match(value):
+    if _SHORT_NAME.fullmatch(value):
         return value
     if value[0] in "#*0123456789":  # keycap: 1️⃣
         if value in {value[0] + _VS16 + _KEYCAP, value[0] + _KEYCAP}:
@@ -134,7 +141,7 @@ _AVATAR = re.compile(r"^avatars/[A-Za-z0-9_-]{1,128}/[A-Za-z0-9._-]{1,200}$")
 
 def avatar_key(value: object, user_id: str) -> str:
     """An uploaded object under the caller's own avatars/<userId>/ prefix."""
-    if not isinstance(value, str) or not _AVATAR.match(value) or ".." in value:
+    if not isinstance(value, str) or not _AVATAR.fullmatch(value) or ".." in value:
         raise BadRequest("avatarKey must be an object key under avatars/<your user id>/")
     if value.split("/")[1] != user_id:
         raise BadRequest("avatarKey must be under your own avatars/ prefix")
@@ -145,7 +152,7 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$
 
 
 def content_type(value: object) -> str:
-    if not isinstance(value, str) or not _CONTENT_TYPE.match(value):
+    if not isinstance(value, str) or not _CONTENT_TYPE.fullmatch(value):
         raise BadRequest("contentType must be a MIME type like image/png")
     return value
 
