@@ -12,6 +12,7 @@ field resolves by property from its parent. Every field is authorized first (see
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import re
@@ -116,6 +117,8 @@ class Engine:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.schema = load_schema(config.schema_path)
+        # Clients send the same few documents over and over: parse and validate each once.
+        self.check = functools.lru_cache(maxsize=1024)(self._check)
         self.authorizer = Authorizer(self.schema)
         self.authenticator = Authenticator(config.cognito, config.iam)
         self.broker = Broker(self.schema)
@@ -200,6 +203,14 @@ class Engine:
 
     # -- requests ---------------------------------------------------------------------------
 
+    def _check(self, query: str) -> tuple[Any, GraphQLError | None, list[GraphQLError]]:
+        """(document, syntax error, validation errors) of a query (cached per text)."""
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return None, exc, []
+        return document, None, list(validate(self.schema, document))
+
     async def run_http(
         self,
         payload: Mapping[str, Any],
@@ -212,11 +223,10 @@ class Engine:
         query = payload["query"]
         variables = payload.get("variables") or {}
         operation_name = payload.get("operationName")
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return HttpResult(200, {"data": None, "errors": [syntax_error(exc, query)]})
-        errors = validate(self.schema, document)
+        document, syntax, errors = self.check(query)
+        if syntax is not None:
+            return HttpResult(200, {"data": None, "errors": [syntax_error(syntax, query)]})
+        assert document is not None
         if errors:
             return HttpResult(200, {"data": None, "errors": validation_errors(self.schema, document, errors)})
         operation = get_operation_ast(document, operation_name)

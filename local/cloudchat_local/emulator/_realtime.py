@@ -34,8 +34,6 @@ from graphql import (
     OperationType,
     get_argument_values,
     get_variable_values,
-    parse,
-    validate,
 )
 from graphql.utilities import get_operation_ast
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -282,11 +280,9 @@ class RealtimeConnection:
             raise _StartRejected(_error(exc.error_type, exc.message)) from exc
 
         query: str = request["query"]
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            raise _StartRejected(_slim(syntax_error(exc, query))) from exc
-        errors = validate(engine.schema, document)
+        document, syntax, errors = engine.check(query)
+        if syntax is not None:
+            raise _StartRejected(_slim(syntax_error(syntax, query))) from syntax
         if errors:
             raise _StartRejected(*[_slim(e) for e in validation_errors(engine.schema, document, errors)])
         operation = get_operation_ast(document, request.get("operationName"))
