@@ -255,3 +255,33 @@ def test_reports_reach_moderators(stack: DevStack, tokens: dict[str, str]) -> No
                   c=cid, m=bad["id"])
 
     run(scenario())
+
+
+def test_offline_members_get_an_sns_notification(stack: DevStack, tokens: dict[str, str]) -> None:
+    """Through the whole local stack: send -> table stream -> the template's consumer (run by
+    the stack's poller) -> the stack's SNS topic -> a subscription filtered on recipient."""
+    import time
+
+    import boto3
+
+    out = stack.outputs
+    kw = {"endpoint_url": out["AwsEndpointUrl"], "region_name": out["Region"],
+          "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    queue = sqs.create_queue(QueueName=f"inbox-carol-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=out["NotificationsTopicArn"], Protocol="sqs", Endpoint=arn, Attributes={
+        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"recipient": [sub(stack, "carol")]})})
+
+    async def scenario() -> str:
+        cid = await group(stack, tokens["alice"], "carol", title="notify")
+        await send(stack, tokens["alice"], cid, "are you there?")
+        return cid
+
+    run(scenario())
+    deadline, bodies = time.monotonic() + 45, []
+    wanted = lambda: any(b.endswith(": are you there?") for b in bodies)
+    while time.monotonic() < deadline and not wanted():
+        msgs = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+        bodies += [m["Body"] for m in msgs]
+    assert wanted(), bodies  # (other notifications, e.g. the demo seed's, may come too)
