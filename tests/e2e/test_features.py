@@ -279,7 +279,7 @@ def test_offline_members_get_an_sns_notification(stack: DevStack, tokens: dict[s
         return cid
 
     run(scenario())
-    deadline, bodies = time.monotonic() + 45, []
+    deadline, bodies = time.monotonic() + 90, []
     wanted = lambda: any(b.endswith(": are you there?") for b in bodies)
     while time.monotonic() < deadline and not wanted():
         msgs = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
