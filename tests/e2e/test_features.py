@@ -268,13 +268,13 @@ def test_offline_members_get_an_sns_notification(stack: DevStack, tokens: dict[s
     kw = {"endpoint_url": out["AwsEndpointUrl"], "region_name": out["Region"],
           "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
-    queue = sqs.create_queue(QueueName=f"inbox-carol-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"inbox-bob-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=out["NotificationsTopicArn"], Protocol="sqs", Endpoint=arn, Attributes={
-        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"recipient": [sub(stack, "carol")]})})
+        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"recipient": [sub(stack, "bob")]})})
 
     async def scenario() -> str:
-        cid = await group(stack, tokens["alice"], "carol", title="notify")
+        cid = await group(stack, tokens["alice"], "bob", title="notify")
         await send(stack, tokens["alice"], cid, "are you there?")
         return cid
 

@@ -29,7 +29,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from cloudchat import aws
 from cloudchat.config import get_settings
 from cloudchat.crypto import KeyRing
-from cloudchat.errors import INTERNAL_FAILURE, BadRequest, ChatError, Unauthorized
+from cloudchat.errors import INTERNAL_FAILURE, BadRequest, ChatError, RateLimited, Unauthorized
 from cloudchat.models import Caller
 from cloudchat.notifier import SnsNotifier
 from cloudchat.publisher import AppSyncPublisher
@@ -82,13 +82,28 @@ class Resolver:
         except ChatError as exc:
             logger.info("domain error", extra={"errorType": exc.error_type, "error": exc.message})
             return exc.to_response()
-        except Exception:
+        except Exception as exc:
+            if _throttled(exc):  # AWS throttled us even after the SDK's retries: slow down
+                logger.warning("throttled", extra={"field": route, "error": str(exc)})
+                return RateLimited("the service is busy right now (throttled); retry in a moment",
+                                   info={"retryAfterSeconds": 1}).to_response()
             request_id = getattr(context, "aws_request_id", "unknown")
             logger.exception("unexpected error", extra={"request_id": request_id, "field": route})
             return {"error": {"type": INTERNAL_FAILURE,
                               "message": f"Internal failure (request {request_id})"}}
         finally:
             self._local.event = None
+
+
+_THROTTLING = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                         "Throttling", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"})
+
+
+def _throttled(exc: Exception) -> bool:
+    """A botocore ClientError for AWS throttling (DynamoDB, KMS, S3, SNS)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return isinstance(error, dict) and error.get("Code") in _THROTTLING
 
 
 def create_app() -> Resolver:

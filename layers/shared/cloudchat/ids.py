@@ -17,7 +17,7 @@ from ulid import ULID
 
 from cloudchat.errors import BadRequest
 
-_ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")  # 128 bits: the first character is 0-7
 MAX_SEQ = (1 << 40) - 1
 
 

@@ -80,6 +80,14 @@ class _Bounded(OrderedDict[str, int]):
                 self.popitem(last=False)
 
 
+class _Attached(BadRequest):
+    """An attachment is on a message already (perhaps this very send's: a retry)."""
+
+    def __init__(self, upload_id: str, message_id: str | None) -> None:
+        super().__init__(f"attachment {upload_id} is already on another message")
+        self.message_id = message_id
+
+
 class ChatService:
     def __init__(self, store: Store, keys: KeyRing, tokens: TokenCodec, settings: Settings,
                  clock: Callable[[], datetime] = utc_now,
@@ -307,7 +315,16 @@ class ChatService:
             prev = conv.last_seq
         assert kv is not None
 
-        files = self._verified_uploads(caller, cid, upload_ids, key, kv) if upload_ids else []
+        try:
+            files = self._verified_uploads(caller, cid, upload_ids, key, kv) if upload_ids else []
+        except _Attached as exc:
+            resent = self._sent_before(cid, caller.user_id, cmid, exc.message_id)
+            if resent is None:
+                raise
+            return resent  # a client's retry of this very send
+        # Before the write, so an S3 failure leaves nothing written (after it, a failure would
+        # leave a stored message whose object the lifecycle rule deletes as never attached).
+        self._mark_attached(files)
         kind = MessageKind.TEXT
         if files:
             kind = (MessageKind.IMAGE if all(f.content_type.startswith("image/") for f in files)
@@ -329,7 +346,6 @@ class ChatService:
                                             now_epoch=int(now.timestamp()), rate=rate)
             if out.stored:
                 self._seq_hint.note(cid, seq)
-                self._mark_attached(files)
                 return self._plain(msg, text, key)
             if out.not_member:
                 raise Forbidden(_NOT_MEMBER)
@@ -551,8 +567,8 @@ class ChatService:
         stored, member = self.store.message_and_member(cid, seq, caller.user_id)
         if member is None:
             raise Forbidden(_NOT_MEMBER)
-        if stored is None or stored.id != mid:
-            raise NotFound("message not found in this conversation")
+        if stored is None or stored.id != mid or stored.seq <= member.joined_seq:
+            raise NotFound("message not found in this conversation")  # (or from before they joined)
         if stored.sender_id != caller.user_id and member.role not in (Role.OWNER, Role.ADMIN):
             raise Forbidden("only the author and conversation owners or admins see edit history")
         if stored.deleted_at or stored.sealed is None:
@@ -573,7 +589,13 @@ class ChatService:
         n = validation.positive_seq(seq, "seq")
         at = iso(self.clock())
         marker = "readSeq" if kind == "READ" else "deliveredSeq"
-        outcome, value = self.store.advance_marker(cid, caller.user_id, marker, n, at)
+        for attempt in range(3):
+            outcome, value = self.store.advance_marker(cid, caller.user_id, marker, n, at)
+            if outcome != "conflict":
+                break
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        else:
+            raise Conflict("the receipt collided with a concurrent change; retry")
         if outcome == "not_member":
             raise Forbidden(_NOT_MEMBER)
         if outcome == "beyond":
@@ -975,7 +997,7 @@ class ChatService:
             if rec is None or rec["uploaderId"] != caller.user_id:
                 raise BadRequest(f"attachment {uid} is not an upload of yours in this conversation")
             if rec.get("status") != "PENDING":
-                raise BadRequest(f"attachment {uid} is already on another message")
+                raise _Attached(uid, rec.get("messageId"))
             try:
                 head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec["key"])
             except ClientError as exc:
@@ -994,6 +1016,15 @@ class ChatService:
                 sealed_name=_Sealed(nonce=bytes(rec["nameNonce"]), ciphertext=bytes(rec["nameCt"]),
                                     key_version=int(rec["nameKv"]))))
         return files
+
+    def _sent_before(self, cid: str, sender: str, cmid: str, message_id: str | None) -> Message | None:
+        """The message this very send (sender, clientMessageId) stored earlier, if that is
+        the message holding the attachment: the send is a retry."""
+        seq = self.store.guard_seq(cid, sender, cmid) if message_id else None
+        original = self.store.get_message(cid, seq) if seq is not None else None
+        if original is None or original.id != message_id:
+            return None
+        return self._decrypt(original, None)
 
     def _mark_attached(self, files: list[Attachment]) -> None:
         """Attached objects lose the `pending` tag, so the lifecycle rule keeps them."""

@@ -617,6 +617,10 @@ class Store:
                 raise exc
         return failed
 
+    def guard_seq(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
+        """The seq a sender's clientMessageId was stored with, if it was (one GetItem)."""
+        return self._guard(conversation_id, sender_id, cmid)
+
     def _guard(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
         resp = self._client().get_item(
             TableName=self.table_name, ConsistentRead=True,
@@ -656,18 +660,28 @@ class Store:
 
     # ---------------------------------------------------------------- message writes
     def _member_check(self, conversation_id: str, user_id: str,
-                      roles: Sequence[Role] | None = None) -> dict[str, Any]:
+                      roles: Sequence[Role] | None = None,
+                      sees_seq: int | None = None) -> dict[str, Any]:
+        """The caller is a member (with one of ``roles``). With ``sees_seq``: and joined
+        before that message (members read from their joining on); a member item that fails
+        only this comes back (ALL_OLD), so the message can be answered as not found."""
         check: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": self._key(conv_pk(conversation_id), member_sk(user_id)),
             "ConditionExpression": "attribute_exists(PK)",
         }
+        values: dict[str, Any] = {}
         if roles:
             names = [f":r{i}" for i in range(len(roles))]
             check["ConditionExpression"] += f" AND #role IN ({', '.join(names)})"
             check["ExpressionAttributeNames"] = {"#role": "role"}
-            check["ExpressionAttributeValues"] = self._av(dict(zip(names, [r.value for r in roles],
-                                                                   strict=True)))
+            values.update(zip(names, [r.value for r in roles], strict=True))
+        if sees_seq is not None:
+            check["ConditionExpression"] += " AND (attribute_not_exists(joinedSeq) OR joinedSeq < :sees)"
+            check["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            values[":sees"] = sees_seq
+        if values:
+            check["ExpressionAttributeValues"] = self._av(values)
         return {"ConditionCheck": check}
 
     def _write_message(self, conversation_id: str, seq: int, update: dict[str, Any],
@@ -689,7 +703,8 @@ class Store:
 
     def _refused(self, failed: dict[str, dict[str, Any]], message_id: str) -> WriteOutcome:
         if "member" in failed:
-            return WriteOutcome(not_member=True)
+            # a member item came back (sees_seq): a member, but the message predates them
+            return WriteOutcome(missing=True) if failed["member"] else WriteOutcome(not_member=True)
         if "message" not in failed:
             return WriteOutcome(retry=True)
         old = failed["message"]
@@ -720,7 +735,7 @@ class Store:
         update["ExpressionAttributeNames"] = names
         update["ExpressionAttributeValues"] = self._av(values)
         ok, failed = self._write_message(conversation_id, seq, update,
-                                         self._member_check(conversation_id, user_id))
+                                         self._member_check(conversation_id, user_id, sees_seq=seq))
         if ok:
             return WriteOutcome(ok=True)
         out = self._refused(failed, message_id)
@@ -824,7 +839,8 @@ class Store:
                        at: str) -> tuple[str, int]:
         """Moves the member's ``readSeq``/``deliveredSeq`` forward to ``seq`` (never back),
         bounded by the conversation's last seq, in one transaction. Returns (outcome, seq):
-        ("advanced", seq) | ("stale", current) | ("beyond", lastSeq) | ("not_member", 0)."""
+        ("advanced", seq) | ("stale", current) | ("beyond", lastSeq) | ("not_member", 0)
+        | ("conflict", 0) (a TransactionConflict: try again)."""
 
         assert marker in ("readSeq", "deliveredSeq")
         pk = conv_pk(conversation_id)
@@ -851,7 +867,7 @@ class Store:
                 return ("beyond", int(old.get("lastSeq", 0))) if old else ("not_member", 0)
             if "member" in failed:
                 return "stale", int(failed["member"].get(marker, 0))
-            return "stale", seq
+            return "conflict", 0  # cancelled for a concurrent transaction: nothing written
         return "advanced", seq
 
     def members(self, conversation_id: str) -> list[Member]:
@@ -926,7 +942,9 @@ class Store:
             members[uid] = new
         attrs = self._message_attrs(system)
         ops: dict[str, dict[str, Any]] = {}
-        if actor_roles and actor not in {u for u, _ in remove}:
+        # One operation per item: when the actor's own member item is removed or re-roled,
+        # that operation's role condition is the actor check.
+        if actor_roles and actor not in {u for u, _ in remove} | {u for u, _, _ in set_roles}:
             ops["actor"] = self._member_check(conv.id, actor, actor_roles)
         ops["conversation"] = {"Update": {
             "TableName": self.table_name, "Key": self._key(pk, "META"),

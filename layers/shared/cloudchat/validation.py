@@ -14,7 +14,8 @@ _ZWJ, _VS16, _KEYCAP = "\u200d", "\ufe0f", "\u20e3"
 # Emoji (Emoji=Yes in emoji-data.txt) that are not symbols (So) at or above U+2000: the
 # copyright and registered signs, !! and !?, information source, left-right arrow, the
 # medium squares, the curving arrows, wavy dash and part alternation mark.
-_OTHER_EMOJI = frozenset("\u00a9\u00ae\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe\u2934\u2935\u3030\u303d")
+_OTHER_EMOJI = frozenset("\u00a9\u00ae\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe"
+                         "\u2934\u2935\u3030\u303d")
 MAX_TITLE_CHARS = 200
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

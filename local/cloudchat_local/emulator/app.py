@@ -1,4 +1,8 @@
-"""The ASGI application: ``/graphql`` (HTTP + GraphiQL) and ``/graphql/realtime`` (WebSocket)."""
+"""The ASGI application: ``/graphql`` (HTTP + GraphiQL) and ``/graphql/realtime`` (WebSocket).
+
+``GET /_emulator/subscriptions`` is the emulator's own (not an AppSync API): how many
+real-time subscriptions are active, in total and per subscription field, so a client that
+vanished can be seen to leave nothing behind."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from ._config import EmulatorConfig
@@ -36,6 +42,7 @@ def create_app(config: EmulatorConfig, *, engine: Engine | None = None) -> Starl
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql/realtime", realtime_endpoint),
             Route("/", root_redirect, methods=["GET"]),
+            Route("/_emulator/subscriptions", subscriptions_endpoint, methods=["GET"]),
         ],
         middleware=[
             Middleware(
@@ -51,3 +58,12 @@ def create_app(config: EmulatorConfig, *, engine: Engine | None = None) -> Starl
     )
     app.state.engine = engine
     return app
+
+
+async def subscriptions_endpoint(request: Request) -> JSONResponse:
+    """Active subscriptions: ``{"active": n, "byField": {"onMessage": n, ...}}``."""
+    engine: Engine = request.app.state.engine
+    subscription_type = engine.schema.subscription_type
+    fields = list(subscription_type.fields) if subscription_type is not None else []
+    return JSONResponse({"active": engine.broker.count(),
+                         "byField": {name: engine.broker.count(name) for name in fields}})
