@@ -61,8 +61,9 @@ def mute_conversation(conversationId: str, until: str | None = None) -> dict[str
 
 
 @app.resolver(type_name="Subscription", field_name="onMembershipChange")
-def on_membership_change(conversationId: str) -> None:
-    api.service().authorize_subscription(api.caller(app), conversationId)
+def on_membership_change(conversationId: str) -> dict[str, Any]:
+    """Members only; their removal closes the subscription (appsync/subscribe.js)."""
+    return api.service().subscription_rules(api.caller(app), conversationId)
 
 
 lambda_handler = api.lambda_handler(app)

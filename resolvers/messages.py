@@ -100,9 +100,11 @@ def reported_messages(limit: int | None = None, nextToken: str | None = None) ->
 
 
 @app.resolver(type_name="Subscription", field_name="onMessage")
-def on_message(conversationId: str) -> None:
-    """Runs at subscribe time: members only. A rejected subscriber gets an error, not silence."""
-    api.service().authorize_subscription(api.caller(app), conversationId)
+def on_message(conversationId: str) -> dict[str, Any]:
+    """Runs at subscribe time: members only (a rejected subscriber gets an error, not
+    silence). Returns the rules appsync/subscribe.js sets: events about messages from before
+    the caller joined are not delivered to them; their removal closes the subscription."""
+    return api.service().subscription_rules(api.caller(app), conversationId, after_joining=True)
 
 
 lambda_handler = api.lambda_handler(app)

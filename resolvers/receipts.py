@@ -29,13 +29,15 @@ def send_typing(conversationId: str, typing: bool) -> dict[str, Any]:
 
 
 @app.resolver(type_name="Subscription", field_name="onReceipt")
-def on_receipt(conversationId: str) -> None:
-    api.service().authorize_subscription(api.caller(app), conversationId)
+def on_receipt(conversationId: str) -> dict[str, Any]:
+    """Members only; their removal closes the subscription (appsync/subscribe.js)."""
+    return api.service().subscription_rules(api.caller(app), conversationId)
 
 
 @app.resolver(type_name="Subscription", field_name="onTyping")
-def on_typing(conversationId: str) -> None:
-    api.service().authorize_subscription(api.caller(app), conversationId)
+def on_typing(conversationId: str) -> dict[str, Any]:
+    """Members only; their removal closes the subscription (appsync/subscribe.js)."""
+    return api.service().subscription_rules(api.caller(app), conversationId)
 
 
 lambda_handler = api.lambda_handler(app)

@@ -218,6 +218,13 @@ def _apply_environment(env: Mapping[str, str]) -> None:
         api.reset()
 
 
+def _resolver_code(wiring: Any) -> str | None:
+    """The file name of a resolver's own code (appsync/subscribe.js, appsync/revoke.js), whose
+    rule the emulator applies; None for SAM's default pass-through code."""
+    path = wiring.resolver_code_path
+    return None if path is None else str(path.name)
+
+
 def _load_handler(module: str, attr: str) -> Callable[[dict[str, Any], Any], Any]:
     try:
         handler = getattr(importlib.import_module(module), attr)
@@ -527,6 +534,8 @@ class LocalStack:
                 function_name=str(prov.resolved.get(function.logical_id, function.logical_id)),
                 memory_limit_in_mb=int(function.properties.get("MemorySize", 128)),
                 timeout_s=float(function.properties.get("Timeout", 3)),
+                sets_subscription_filter=_resolver_code(wiring) == "subscribe.js",
+                revokes_subscriptions=_resolver_code(wiring) == "revoke.js",
             )
         auth_types, client_regex = _auth_settings(template)
         cognito = None

@@ -813,14 +813,15 @@ def test_a_member_added_later_cannot_read_what_came_before(stack: DevStack, cast
     run(scenario())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: onMessage delivers the publishing mutation's selection to every subscriber "
-    "(AppSync semantics), so a reaction to an old message shows its body to members who joined "
-    "after it; needs a design change (e.g. no body in reaction events), not a resolver fix"))
 def test_a_member_added_later_gets_no_old_body_from_live_events(stack: DevStack, cast: Cast) -> None:
+    """Subscribers get the publishing mutation's selection (AppSync semantics), so a reaction to
+    an old message would carry its body. onMessage's enhanced filter (seq > joinedSeq, set by
+    appsync/subscribe.js from the resolver's answer) keeps events about messages from before
+    gus joined away from him: the first event he gets is the message sent after the reaction."""
     react = f"mutation($c: ID!, $m: ID!) {{ addReaction(conversationId: $c, messageId: $m, emoji: \"🔥\") {{ {MSG} }} }}"
+    edit = f"mutation($i: EditMessageInput!) {{ editMessage(input: $i) {{ {MSG} }} }}"
 
-    async def scenario() -> dict[str, Any]:
+    async def scenario() -> tuple[dict[str, Any], str]:
         cid = (await call(stack, cast, "alice", "mutation($i: CreateConversationInput!) { createConversation(input: $i) { id } }",
                           i={"memberIds": [cast.sub("bob")], "title": "live before gus"}))["createConversation"]["id"]
         secret = await send(stack, cast, "alice", cid, "live secret before gus")
@@ -832,13 +833,61 @@ def test_a_member_added_later_gets_no_old_body_from_live_events(stack: DevStack,
                                                       variable_values={"c": cid}))
             first = asyncio.ensure_future(anext(events))
             await transport.started(first=first)
-            await call(stack, cast, "bob", react, c=cid, m=secret["id"])
+            reacted = (await call(stack, cast, "bob", react, c=cid, m=secret["id"]))["addReaction"]
+            await call(stack, cast, "alice", edit, i={"conversationId": cid, "messageId": secret["id"],
+                                                      "body": "live secret before gus, edited",
+                                                      "expectedVersion": reacted["version"]})
+            after = await send(stack, cast, "alice", cid, "hello gus")
             got = dict((await asyncio.wait_for(first, TIMEOUT))["onMessage"])
             await events.aclose()
-            return got
+            return got, after["id"]
 
-    event = run(scenario())
-    assert event["body"] != "live secret before gus", event
+    event, after_id = run(scenario())
+    assert event["id"] == after_id and event["body"] == "hello gus", event
+
+
+def test_removal_closes_the_removed_members_open_subscriptions(stack: DevStack, cast: Cast) -> None:
+    """removeMember's resolver code (appsync/revoke.js) invalidates the removed member's
+    subscriptions on the conversation (their invalidation filters, set at subscribe time by
+    appsync/subscribe.js, match): the server completes them, so nothing sent afterwards can
+    reach the removed member; bob's subscriptions stay open and get the next message."""
+    async def scenario() -> tuple[list[str], dict[str, Any]]:
+        cid = (await call(stack, cast, "alice", "mutation($i: CreateConversationInput!) { createConversation(input: $i) { id } }",
+                          i={"memberIds": [cast.sub("bob"), cast.sub("gus")], "title": "revoke gus"}))["createConversation"]["id"]
+        gus_transport = ws_transport(stack, jwt_auth(stack, cast.tokens["gus"]))
+        bob_transport = ws_transport(stack, jwt_auth(stack, cast.tokens["bob"]))
+        async with Client(transport=gus_transport, fetch_schema_from_transport=False) as gus, \
+                Client(transport=bob_transport, fetch_schema_from_transport=False) as bob:
+            queries = {
+                "onMessage": f"subscription($c: ID!) {{ onMessage(conversationId: $c) {{ {MSG} }} }}",
+                "onTyping": "subscription($c: ID!) { onTyping(conversationId: $c) { userId typing } }",
+                "onReceipt": "subscription($c: ID!) { onReceipt(conversationId: $c) { userId seq } }",
+            }
+            gus_streams = {name: gus.subscribe(GraphQLRequest(q, variable_values={"c": cid})) for name, q in queries.items()}
+            gus_next = {name: asyncio.ensure_future(anext(stream)) for name, stream in gus_streams.items()}
+            for task in gus_next.values():
+                await gus_transport.started(first=task)
+            bob_stream = bob.subscribe(GraphQLRequest(queries["onMessage"], variable_values={"c": cid}))
+            bob_next = asyncio.ensure_future(anext(bob_stream))
+            await bob_transport.started(first=bob_next)
+            await call(stack, cast, "alice", "mutation($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { action } }",
+                       c=cid, u=cast.sub("gus"))
+            ended = []
+            for name, task in gus_next.items():
+                try:
+                    await asyncio.wait_for(task, TIMEOUT)
+                except StopAsyncIteration:
+                    ended.append(name)
+            after = await send(stack, cast, "alice", cid, "after gus left")
+            first_for_bob = dict((await asyncio.wait_for(bob_next, TIMEOUT))["onMessage"])
+            while first_for_bob["id"] != after["id"]:  # (the "removed" system message first)
+                first_for_bob = dict((await asyncio.wait_for(anext(bob_stream), TIMEOUT))["onMessage"])
+            await bob_stream.aclose()
+            return sorted(ended), first_for_bob
+
+    ended, bobs = run(scenario())
+    assert ended == ["onMessage", "onReceipt", "onTyping"]
+    assert bobs["body"] == "after gus left"
 
 
 def test_a_refused_publish_reaches_no_subscriber(stack: DevStack, cast: Cast, victim: World) -> None:

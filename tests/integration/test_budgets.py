@@ -81,7 +81,9 @@ def test_conversations_page_is_two_dynamodb_requests(stack: Stack) -> None:
 def test_subscribe_check_is_one_request(stack: Stack) -> None:
     cid = new_conversation(stack)
     counter = stack.counter()
-    assert stack.invoke(messages, "Subscription.onMessage.member", "alice", {"conversationId": cid}) is None
+    got = stack.invoke(messages, "Subscription.onMessage.member", "alice", {"conversationId": cid})
+    assert got == {"filter": {"conversationId": {"eq": cid}, "seq": {"gt": 0}},
+                   "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": USERS["alice"]}}}
     assert counter.dynamodb == 1 and counter.kms == 0
 
 

@@ -54,6 +54,18 @@ def test_add_members_rules(stack: Stack, group: str) -> None:
     assert stack.raw_items() == before
 
 
+def test_a_late_joiners_subscription_filters_out_older_messages(stack: Stack, group: str) -> None:
+    """onMessage answers with the enhanced filter appsync/subscribe.js sets: events about
+    messages at or before the member's joinedSeq (edits, reactions) do not reach them."""
+    send(stack, group, "before carol", "cmid-mem-late-1")
+    change = call(stack, "addMembers", "alice", conversationId=group, userIds=[CAROL])
+    joined = change["message"]["seq"] - 1  # the "Alice added Carol" message is her first
+    got = stack.invoke(messages, "Subscription.onMessage.member", "carol", {"conversationId": group})
+    assert got == {"filter": {"conversationId": {"eq": group}, "seq": {"gt": joined}},
+                   "invalidation": {"conversationId": {"eq": group}, "userId": {"eq": CAROL}}}
+    assert joined >= 1
+
+
 def test_removed_member_loses_access_at_once(stack: Stack, group: str) -> None:
     call(stack, "addMembers", "alice", conversationId=group, userIds=[CAROL])
     m = send(stack, group, "still here?", "cmid-mem-0003", who="carol")
@@ -103,7 +115,8 @@ def test_last_owner_cannot_leave_or_be_demoted(stack: Stack, group: str) -> None
 def test_membership_subscription_is_members_only(stack: Stack, group: str) -> None:
     ok = stack.invoke(conversations, "Subscription.onMembershipChange.member", "bob", {"conversationId": group},
                       replace_args=True)
-    assert ok is None
+    # members only; a removal of bob closes it (the invalidation filter appsync/subscribe.js sets)
+    assert ok == {"invalidation": {"conversationId": {"eq": group}, "userId": {"eq": BOB}}}
     denied = stack.invoke(conversations, "Subscription.onMembershipChange.member", "mallory",
                           {"conversationId": group}, replace_args=True)
     assert error_type(denied) == "Forbidden"

@@ -149,7 +149,9 @@ def test_non_member_is_denied_every_operation(stack: Stack) -> None:
     send(stack, cid, "more", "cmid-priv-0002")
     token = page(stack, cid, "alice", limit=1)["nextToken"]
     assert error_type(page(stack, cid, "mallory", limit=1, token=token)) == "BadRequest"
-    assert stack.invoke(messages, "Subscription.onMessage.member", "alice", args) is None
+    assert stack.invoke(messages, "Subscription.onMessage.member", "alice", args) == {
+        "filter": {"conversationId": {"eq": cid}, "seq": {"gt": 0}},
+        "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": USERS["alice"]}}}
     assert len(stack.raw_items()) == len(before) + 2  # only alice's second send (+ its guard)
 
 

@@ -292,6 +292,13 @@ def test_fields_go_to_the_designed_functions(wiring: list[FieldWiring]) -> None:
     assert by_function == EXPECTED_FIELDS
 
 
+#: Fields whose resolver has its own code (the rest: SAM's default pass-through).
+RESOLVER_CODE = {
+    **{f"Subscription.{f}": "subscribe.js" for f in ("onMessage", "onReceipt", "onTyping", "onMembershipChange")},
+    **{f"Mutation.{f}": "revoke.js" for f in ("removeMember", "leaveConversation")},
+}
+
+
 def test_lambda_fields_derive_their_handler_module(
     template: Template, wiring: list[FieldWiring]
 ) -> None:
@@ -309,7 +316,11 @@ def test_lambda_fields_derive_their_handler_module(
         assert w.handler_attr == attr == "lambda_handler"
         assert w.code_path == ROOT / "appsync" / "invoke.js"
         assert w.code_path.exists()
-        assert w.resolver_code_path is None  # SAM's default pass-through resolver code
+        if w.coordinate in RESOLVER_CODE:  # subscription filters / invalidation
+            assert w.resolver_code_path == ROOT / "appsync" / RESOLVER_CODE[w.coordinate]
+            assert w.resolver_code_path.exists()
+        else:
+            assert w.resolver_code_path is None  # SAM's default pass-through resolver code
 
 
 def test_handler_modules_import_and_route_their_fields(

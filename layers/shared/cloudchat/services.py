@@ -433,10 +433,36 @@ class ChatService:
             items.append(self._decrypt(found[s], conv))
         return Page(items, None)
 
-    def authorize_subscription(self, caller: Caller, conversation_id: object) -> None:
+    def authorize_subscription(self, caller: Caller, conversation_id: object) -> Member:
+        """Members only (one GetItem); the member, whose ``joined_seq`` bounds what they see."""
         cid = ids.require_ulid(conversation_id, "conversationId")
-        if self.store.get_member(cid, caller.user_id) is None:
+        member = self.store.get_member(cid, caller.user_id)
+        if member is None:
             raise Forbidden("you are not a member of this conversation")
+        return member
+
+    #: Subscription fields scoped to one conversation's members: a member's removal (or
+    #: leaving) closes their open subscriptions on each (appsync/revoke.js, at most 5).
+    MEMBER_SUBSCRIPTIONS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
+
+    def subscription_rules(self, caller: Caller, conversation_id: object, *,
+                           after_joining: bool = False) -> dict[str, Any]:
+        """Authorizes a subscription on a conversation (members only, one GetItem) and returns
+        the rules appsync/subscribe.js sets on it:
+
+        - ``invalidation``: an invalidation filter matching the payload appsync/revoke.js sends
+          when this member is removed or leaves, so the open subscription is closed then;
+        - ``filter`` (``after_joining``): an enhanced filter, this conversation's events about
+          messages after the member joined only. Subscribers get the publishing mutation's
+          selection, so without it a reaction to (or edit of) an older message would carry
+          that message's body to members who joined after it."""
+        member = self.authorize_subscription(caller, conversation_id)
+        cid = member.conversation_id
+        rules: dict[str, Any] = {
+            "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": caller.user_id}}}
+        if after_joining:
+            rules["filter"] = {"conversationId": {"eq": cid}, "seq": {"gt": member.joined_seq}}
+        return rules
 
     # ------------------------------------------------------------------ crypto helpers
     def reveal(self, stored: StoredMessage) -> Message:

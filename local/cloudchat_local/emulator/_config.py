@@ -29,6 +29,13 @@ class LambdaResolver:
     function_name: str = "cloudchat-local-function"
     memory_limit_in_mb: int = 512
     timeout_s: float = 30.0
+    #: A subscription field whose resolver code is appsync/subscribe.js: the result's
+    #: ``filter`` becomes the subscription's enhanced filter, its ``invalidation`` its
+    #: invalidation filter.
+    sets_subscription_filter: bool = False
+    #: A mutation whose resolver code is appsync/revoke.js: a result with ``action``
+    #: REMOVED/LEFT invalidates those members' subscriptions on the conversation.
+    revokes_subscriptions: bool = False
 
     @classmethod
     def from_module(

@@ -172,9 +172,28 @@ class Engine:
             outcome = await self.invoke(resolver, event)
             if isinstance(outcome, FieldError):
                 raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
+            if resolver.revokes_subscriptions:
+                self._revoke(outcome.value)
             return outcome.value
 
         return resolve
+
+    #: appsync/revoke.js's FIELDS: the conversation subscriptions a removal closes.
+    REVOKED_FIELDS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
+
+    def _revoke(self, change: Any) -> int:
+        """appsync/revoke.js: members REMOVED from (or who LEFT) a conversation lose their open
+        subscriptions on it, through each subscription's invalidation filter."""
+        if not isinstance(change, dict) or change.get("action") not in ("REMOVED", "LEFT"):
+            return 0
+        user_ids = change.get("userIds")
+        if not isinstance(user_ids, list):
+            return 0
+        return sum(
+            self.broker.invalidate(name, {"conversationId": change.get("conversationId"), "userId": user})
+            for user in user_ids
+            for name in self.REVOKED_FIELDS
+        )
 
     async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
         """Runs the handler in a worker thread, as a Lambda invocation, within its timeout

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,8 @@ class Outbox:
 
 @dataclass(eq=False)
 class ActiveSubscription:
-    """One started subscription on one connection."""
+    """One started subscription on one connection. ``filter`` is its enhanced subscription
+    filter (what ``util.transform.toSubscriptionFilter`` takes), if its resolver set one."""
 
     outbox: Outbox
     sub_id: str
@@ -71,6 +72,85 @@ class ActiveSubscription:
     fragments: Mapping[str, FragmentDefinitionNode]
     variables: Mapping[str, Any]
     delivered: int = field(default=0)
+    filter: Mapping[str, Any] | None = None
+    invalidation: Mapping[str, Any] | None = None
+    #: called when an invalidation closes the subscription (the connection forgets its id)
+    on_invalidated: Callable[[], None] | None = None
+
+
+_MISSING: Any = object()
+
+
+def _compare(op: str, actual: Any, expected: Any) -> bool:
+    if op == "attributeExists":
+        return (actual is not _MISSING and actual is not None) == bool(expected)
+    if actual is _MISSING or actual is None:
+        return op in ("ne", "notIn", "notContains")
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op == "in":
+        return actual in expected
+    if op == "notIn":
+        return actual not in expected
+    if op == "contains":
+        return isinstance(actual, str | list) and expected in actual
+    if op == "notContains":
+        return not (isinstance(actual, str | list) and expected in actual)
+    if op == "beginsWith":
+        return isinstance(actual, str) and isinstance(expected, str) and actual.startswith(expected)
+    try:
+        if op == "between":
+            low, high = expected
+            return bool(low <= actual <= high)
+        return bool({"gt": actual > expected, "ge": actual >= expected,
+                     "lt": actual < expected, "le": actual <= expected}[op])
+    except TypeError:  # a number compared with a string: AppSync does not deliver
+        return False
+
+
+FILTER_OPERATORS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "in", "notIn", "between",
+                              "contains", "notContains", "beginsWith", "attributeExists"})
+
+
+def check_filter(spec: Any) -> None:
+    """Raises ValueError unless ``spec`` is a filter :func:`filter_matches` understands: an
+    object of ``field: {operator: value}`` entries (all must hold), with optional ``and`` /
+    ``or`` lists of such objects, as ``util.transform.toSubscriptionFilter`` takes."""
+    if not isinstance(spec, Mapping) or not spec:
+        raise ValueError("a subscription filter is a non-empty object")
+    for name, condition in spec.items():
+        if name in ("and", "or"):
+            if not isinstance(condition, list) or not condition:
+                raise ValueError(f"{name!r} takes a non-empty list of filters")
+            for part in condition:
+                check_filter(part)
+            continue
+        if not isinstance(condition, Mapping) or not condition:
+            raise ValueError(f"the filter on {name!r} must be an object of operators")
+        unknown = set(condition) - FILTER_OPERATORS
+        if unknown:
+            raise ValueError(f"unknown filter operator(s) on {name!r}: {sorted(unknown)}")
+
+
+def filter_matches(spec: Mapping[str, Any], payload: Any) -> bool:
+    """Evaluates an enhanced subscription filter against a published mutation result (the
+    fields the mutation selected): every entry must hold; a field the mutation did not
+    select holds only for ``ne`` / ``notIn`` / ``notContains``."""
+    for name, condition in spec.items():
+        if name == "and":
+            if not all(filter_matches(part, payload) for part in condition):
+                return False
+            continue
+        if name == "or":
+            if not any(filter_matches(part, payload) for part in condition):
+                return False
+            continue
+        actual = payload.get(name, _MISSING) if isinstance(payload, dict) else _MISSING
+        if not all(_compare(op, actual, expected) for op, expected in condition.items()):
+            return False
+    return True
 
 
 def filter_string(value: Any) -> str:
@@ -166,6 +246,22 @@ class Broker:
                 self._counts[key] = self._counts.get(key, 0) + delta
             self._changed.notify_all()
 
+    def invalidate(self, subscription_field: str, payload: Mapping[str, Any]) -> int:
+        """``extensions.invalidateSubscriptions``: closes every subscription on the field
+        whose invalidation filter matches ``payload`` (the client gets ``complete``)."""
+        closed = 0
+        for key, sub in list(self._subs.get(subscription_field, {}).items()):
+            if sub.invalidation is None or not filter_matches(sub.invalidation, payload):
+                continue
+            if self._subs[subscription_field].pop(key, None) is None:
+                continue
+            self._counted(sub, -1)
+            if sub.on_invalidated is not None:
+                sub.on_invalidated()
+            sub.outbox.control({"type": "complete", "id": sub.sub_id})
+            closed += 1
+        return closed
+
     def publish(self, mutation_field: str, payload: Any) -> int:
         """Enqueues ``payload`` for every matching subscription; returns how many."""
         delivered = 0
@@ -176,6 +272,8 @@ class Broker:
             field_def = subscription_type.fields[sub_field]
             for sub in list(self._subs.get(sub_field, {}).values()):
                 if not matches(sub.arguments, payload):
+                    continue
+                if sub.filter is not None and not filter_matches(sub.filter, payload):
                     continue
                 value, errors = project(
                     self._schema,

@@ -43,7 +43,7 @@ from ._config import LambdaResolver
 from ._events import FieldError, build_event
 from ._execute import UNAUTHORIZED, Engine
 from ._messages import syntax_error, validation_errors, variable_error
-from ._pubsub import ActiveSubscription, Outbox
+from ._pubsub import ActiveSubscription, Outbox, check_filter
 from ._selection import collect_fields, fragments_of
 
 log = logging.getLogger("cloudchat_local.emulator.realtime")
@@ -323,8 +323,9 @@ class RealtimeConnection:
         except GraphQLError as exc:
             raise _StartRejected(_error("ValidationError", exc.message)) from exc
         resolver = engine.resolvers.get((subscription_type.name, field_name))
+        rules: dict[str, dict[str, Any]] = {}
         if isinstance(resolver, LambdaResolver):
-            await self._authorize_with_resolver(
+            rules = await self._authorize_with_resolver(
                 resolver, principal, arguments, field_name, field_nodes, fragments, variables, auth
             )
         return ActiveSubscription(
@@ -335,6 +336,9 @@ class RealtimeConnection:
             field_nodes=field_nodes,
             fragments=fragments,
             variables=coerced.coerced,
+            filter=rules.get("filter"),
+            invalidation=rules.get("invalidation"),
+            on_invalidated=lambda: self.active.discard(sub_id),
         )
 
     async def _authorize_with_resolver(
@@ -347,7 +351,9 @@ class RealtimeConnection:
         fragments: Any,
         variables: dict[str, Any],
         auth: dict[str, Any],
-    ) -> None:
+    ) -> dict[str, dict[str, Any]]:
+        """Runs the field's resolver (a domain error rejects the start); returns the filters
+        it set (appsync/subscribe.js: the Lambda result's ``filter`` and ``invalidation``)."""
         headers = CaseInsensitiveHeaders.of(dict(self.ws.headers))
         headers.update(CaseInsensitiveHeaders.of(auth))
         subscription_type = self.engine.schema.subscription_type
@@ -367,6 +373,22 @@ class RealtimeConnection:
         if isinstance(outcome, FieldError):
             message = "" if outcome.message is None else str(outcome.message)
             raise _StartRejected(_error(str(outcome.error_type), message))
+        value = outcome.value
+        if not resolver.sets_subscription_filter or not isinstance(value, dict):
+            return {}
+        rules = {}
+        for name in ("filter", "invalidation"):
+            spec = value.get(name)
+            if not spec:
+                continue
+            try:
+                check_filter(spec)
+            except ValueError as exc:  # AppSync rejects the start when a filter is invalid
+                raise _StartRejected(
+                    _error("BadRequestException", f"invalid subscription {name} filter: {exc}")
+                ) from exc
+            rules[name] = dict(spec)
+        return rules
 
     async def _cleanup(self, writer: asyncio.Task[None]) -> None:
         if self._keepalive is not None:

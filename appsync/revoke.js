@@ -1,0 +1,30 @@
+/**
+ * Resolver-level code of removeMember and leaveConversation. The pipeline runs
+ * appsync/invoke.js (the Lambda makes the change, or a domain error stops here); when the
+ * result says members were REMOVED or LEFT, their open subscriptions on the conversation are
+ * invalidated (closed): each subscription's invalidation filter (appsync/subscribe.js) matches
+ * {conversationId, userId}. AppSync allows 5 invalidations per request: 4 fields x 1 user.
+ * The local stack applies the same rule (cloudchat_local.emulator), tested against this file.
+ */
+import { extensions } from '@aws-appsync/utils';
+
+export const FIELDS = ['onMessage', 'onReceipt', 'onTyping', 'onMembershipChange'];
+
+export function request(ctx) {
+  return {};
+}
+
+export function response(ctx) {
+  const change = ctx.prev.result;
+  if (change && (change.action === 'REMOVED' || change.action === 'LEFT') && Array.isArray(change.userIds)) {
+    for (const userId of change.userIds) {
+      for (const subscriptionField of FIELDS) {
+        extensions.invalidateSubscriptions({
+          subscriptionField,
+          payload: { conversationId: change.conversationId, userId },
+        });
+      }
+    }
+  }
+  return change;
+}
