@@ -6,7 +6,9 @@ Run by :mod:`cloudchat_local.dev` (never by hand, though it works)::
         --watch-stdin
 
 * :func:`~cloudchat_local.moto_patches.serialize_dynamodb` is applied in *this* process, where
-  the DynamoDB backend lives (atomic, isolated transactions).
+  the DynamoDB backend lives (atomic, isolated transactions), and
+  :func:`~cloudchat_local.moto_patches.fast_stream_records` (GetRecords without moto's slow
+  generic serializer).
 * **State** (moto 5.2.5 has no persistence of its own): on startup the backends pickled in
   ``--state-file`` are put back into moto's backend registries before the first request; on
   shutdown, and every ``--autosave-interval`` seconds after a write, every backend (DynamoDB,
@@ -492,9 +494,15 @@ def serve(
     )
     from werkzeug.serving import make_server
 
-    from cloudchat_local.moto_patches import serialize_dynamodb
+    from cloudchat_local.moto_patches import (
+        cache_backend_modules,
+        fast_stream_records,
+        serialize_dynamodb,
+    )
 
     serialize_dynamodb()
+    fast_stream_records()
+    cache_backend_modules()
     bound_shard_iterators()
     notes: list[str] = []
     if state_file is not None:

@@ -10,6 +10,13 @@ lock, which gives the same isolation.
 moto also deep-copies every touched *table* before each transaction (to roll back), which
 makes a send cost O(table size); under the lock it is enough to snapshot the touched items,
 so the patch does that instead.
+
+:func:`fast_stream_records`: moto answers DynamoDB Streams ``GetRecords`` through its
+generic, model-driven serializer, which walks every attribute value of every image against
+the service model; in the local stack that was most of the moto process's time. The records
+are already DynamoDB JSON, so they are dumped the way moto's DynamoDB responses are.
+:func:`cache_backend_modules`: moto's request routing lists its package directory twice per
+request.
 """
 
 from __future__ import annotations
@@ -39,6 +46,34 @@ def serialize_dynamodb() -> None:
                 continue
             setattr(DynamoDBBackend, name, _locked(value))
         _PATCHED = True
+
+
+def fast_stream_records() -> None:
+    """Idempotently makes moto's ``GetRecords`` dump its records as DynamoDB JSON directly
+    (binary values base64, timestamps as epoch seconds, as AWS answers)."""
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    if getattr(DynamoDBStreamsHandler.get_records, "_cloudchat_fast", False):
+        return
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(self._get_param("ShardIterator"),
+                                          1000 if limit is None else limit)
+        return str(dynamo_json_dump(result))
+
+    get_records._cloudchat_fast = True  # type: ignore[attr-defined]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
+
+
+def cache_backend_modules() -> None:
+    """moto's server lists its package directory (``os.listdir`` plus an ``isdir`` per
+    service, ~200) twice per request to route it; the list never changes while it runs."""
+    import moto.backends as backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:

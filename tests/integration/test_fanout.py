@@ -250,3 +250,31 @@ def test_rename_and_presence_reach_the_user_channels(stack: Stack, captured: Cap
     assert renamed == {USERS["alice"], BOB}
     presence = [(e["userId"], e["senderId"]) for e in captured.events if e["type"] == "PRESENCE"]
     assert presence == [(USERS["alice"], BOB)]
+
+
+def test_a_batch_of_messages_costs_a_few_requests_not_a_few_per_message(
+        stack: Stack, captured: Captured, inboxes: dict[str, str]) -> None:
+    """Twenty messages of one three-member conversation in one stream batch: the consumer
+    confirms them in one BatchGetItem, reads the members once, moves each member's list
+    position once and runs one notification pass (presence, title, name, one claim and one
+    device lookup per offline member), instead of all of that per message. Every message's
+    user events are still published, in order, and bob is notified once."""
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB, CAROL], title="burst")
+    s.read()  # (the conversation's own records)
+    for i in range(20):
+        send(stack, cid, f"burst {i}", f"cmid-burst-{i:04d}")
+    records = s.read()
+    counter = stack.counter()
+    assert consume(records) == {"batchItemFailures": []}
+    ddb = [op for op in counter.ops if op.startswith("dynamodb.")]
+    members = 3
+    # BatchGetItem + members Query + one bump per member but the sender (the send moved
+    # hers) + presence BatchGetItem + conversation + sender profile + (claim + devices) per
+    # offline recipient (bob and carol). Message by message it was 202 requests.
+    assert len(ddb) == 1 + 1 + (members - 1) + 3 + 2 * 2, counter.ops
+    messages = [e for e in captured.events if e["type"] == "MESSAGE"]
+    assert [e["seq"] for e in messages if e["userId"] == BOB] == list(range(1, 21))
+    assert len(messages) == 20 * members
+    assert received(inboxes["bob"]) == ["Alice: burst 0"]
+    assert received(inboxes["carol"]) == ["Alice: burst 0"]

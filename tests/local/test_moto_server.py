@@ -211,3 +211,61 @@ def test_stream_records_older_than_a_day_are_trimmed(tmp_path: Path) -> None:
         ddb.delete_table(TableName="t")
         assert load_state(tmp_path / "s.pickle")
         assert ddb.describe_table(TableName="t")["Table"]["TableName"] == "t"
+
+
+def _stream_writes(ddb: Any) -> None:
+    ddb.create_table(
+        TableName="s", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    item = {"PK": {"S": "k"}, "b": {"B": b"\x00\xffraw"}, "n": {"N": "12.5"}, "ok": {"BOOL": True},
+            "l": {"L": [{"B": b"\x01"}, {"M": {"s": {"S": "x"}, "z": {"NULL": True}}}]},
+            "ss": {"SS": ["a", "b"]}, "bs": {"BS": [b"\x02", b"\x03"]}}
+    ddb.put_item(TableName="s", Item=item)
+    ddb.update_item(TableName="s", Key={"PK": {"S": "k"}}, UpdateExpression="SET n = :n",
+                    ExpressionAttributeValues={":n": {"N": "13"}})
+    ddb.delete_item(TableName="s", Key={"PK": {"S": "k"}})
+
+
+def _stream_records(endpoint: str | None) -> list[dict[str, Any]]:
+    kw = {"endpoint_url": endpoint} if endpoint else {}
+    ddb = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing",
+                       aws_secret_access_key="testing", **kw)
+    streams = boto3.client("dynamodbstreams", region_name=REGION, aws_access_key_id="testing",
+                           aws_secret_access_key="testing", **kw)
+    _stream_writes(ddb)
+    arn = ddb.describe_table(TableName="s")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    out = streams.get_records(ShardIterator=iterator, Limit=100)
+    assert streams.get_records(ShardIterator=out["NextShardIterator"])["Records"] == []
+    return out["Records"]
+
+
+def test_get_records_answers_what_moto_does_only_faster(tmp_path: Path) -> None:
+    """The moto server answers GetRecords with DynamoDB JSON dumped directly
+    (moto_patches.fast_stream_records); botocore must read the same records as from moto's
+    own generic serializer (in-process moto here): bytes, numbers, sets, nesting, dates."""
+    server = MotoProcess.start(state_file=tmp_path / "state.pickle")
+    try:
+        fast = _stream_records(server.endpoint)
+    finally:
+        server.stop()
+    with mock_aws():
+        generic = _stream_records(None)
+
+    def comparable(records: list[dict[str, Any]]) -> list[Any]:
+        out = []
+        for r in records:
+            d = dict(r["dynamodb"])
+            assert isinstance(d.pop("ApproximateCreationDateTime"), dt.datetime)
+            d.pop("SequenceNumber")
+            out.append((r["eventName"], d))
+        return out
+
+    assert [r["eventName"] for r in fast] == ["INSERT", "MODIFY", "REMOVE"]
+    assert comparable(fast) == comparable(generic)
+    assert fast[0]["dynamodb"]["NewImage"]["b"] == {"B": b"\x00\xffraw"}

@@ -32,6 +32,15 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_config(service))
 
 
+@cache
+def credentials() -> Any:
+    """The process's AWS credentials (botocore refreshes temporary ones when they near
+    expiry: call ``get_frozen_credentials()`` per use). None when there are none."""
+    import boto3
+
+    return boto3.Session().get_credentials()
+
+
 def dynamodb() -> Any:
     return client("dynamodb")
 
@@ -51,3 +60,4 @@ def sns() -> Any:
 def reset() -> None:
     """Drop cached clients (tests that switch endpoints or credentials)."""
     client.cache_clear()
+    credentials.cache_clear()

@@ -14,7 +14,7 @@ transactions: every step is idempotent, and each record is confirmed against the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -63,77 +63,103 @@ class Fanout:
         self.service = service
         self.store = service.store
         self._publisher = publisher
-        self._notifier = notifier
+        self.notifier = notifier
+        self.last_error: Exception | None = None
 
     def handle(self, record: Mapping[str, Any]) -> None:
         """One DynamoDB stream record (Lambda's event shape). Raises to have it retried."""
-        ddb = record.get("dynamodb") or {}
-        new = image(ddb.get("NewImage"))
-        old = image(ddb.get("OldImage"))
-        kind = (new or old).get("type")
-        name = record.get("eventName")
-        if kind == "MSG" and name == "INSERT":
-            self._message(new)
-        elif kind == "MEMBER" and name == "INSERT":
-            self._membership(new, "ADDED_TO_CONVERSATION")
-        elif kind == "MEMBER" and name == "REMOVE":
-            self._membership(old, "REMOVED_FROM_CONVERSATION")
-        elif kind == "CONV" and name == "MODIFY" and new.get("title") != old.get("title"):
-            self._renamed(new)
-        elif kind == "PRESENCE" and name in ("INSERT", "MODIFY"):
-            self._presence(new, old)
+        if self.handle_batch([record]) is not None:
+            raise self.last_error or RuntimeError("the stream record failed")
+
+    def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+        """A batch of stream records, in order. Returns None when all were handled, else the
+        index of the first record not handled (``last_error`` says why): Lambda re-delivers
+        from there. Records before it are done and not redone, so each user event is
+        published once unless the stream itself repeats a record.
+
+        New messages are taken together until the next record that does other work: one
+        BatchGetItem confirms them, one Query per conversation reads its members, each
+        member's conversation-list position moves once (to the latest message), presence,
+        titles and names are read once; then each message's user events are published in
+        order, and a member is notified at most once per window (as before). Under load a
+        batch holds many messages, so the fan-out's DynamoDB requests per message fall."""
+        pending: list[tuple[int, dict[str, Any]]] = []
+        index = 0
+        try:
+            for index, record in enumerate(records):
+                ddb = record.get("dynamodb") or {}
+                new, old = image(ddb.get("NewImage")), image(ddb.get("OldImage"))
+                kind, name = (new or old).get("type"), record.get("eventName")
+                if kind == "MSG" and name == "INSERT":
+                    pending.append((index, new))
+                    continue
+                work = self._work(kind, name, new, old)
+                if work is not None:
+                    self._messages(pending)
+                    work()
+            index = len(records)
+            self._messages(pending)
+        except Exception as exc:
+            self.last_error = exc
+            return min([index, *(i for i, _ in pending)])
+        return None
+
+    def _work(self, kind: Any, name: Any, new: dict[str, Any],
+              old: dict[str, Any]) -> Callable[[], None] | None:
+        if kind == "MEMBER" and name == "INSERT":
+            return lambda: self._membership(new, "ADDED_TO_CONVERSATION")
+        if kind == "MEMBER" and name == "REMOVE":
+            return lambda: self._membership(old, "REMOVED_FROM_CONVERSATION")
+        if kind == "CONV" and name == "MODIFY" and new.get("title") != old.get("title"):
+            return lambda: self._renamed(new)
+        if kind == "PRESENCE" and name in ("INSERT", "MODIFY"):
+            return lambda: self._presence(new, old)
+        return None
 
     # ------------------------------------------------------------------ handlers
-    def _message(self, image: dict[str, Any]) -> None:
-        cid, seq = image["conversationId"], int(image["seq"])
-        stored = self.store.get_message(cid, seq)
-        if stored is None or stored.id != image["id"]:
-            return  # a record of a write that did not commit (moto): nothing happened
-        members = self.store.members(cid)
-        at = stored.created_at
-        for m in members:
-            self.store.bump_activity(cid, m.user_id, at)
+    def _messages(self, pending: list[tuple[int, dict[str, Any]]]) -> None:
+        """Fans out the pending new messages; each leaves ``pending`` once its user events
+        are published, so after an exception what is left is what was not done."""
+        if not pending:
+            return
+        wanted: dict[str, dict[int, str]] = {}
+        for _, img in pending:
+            wanted.setdefault(img["conversationId"], {})[int(img["seq"])] = img["id"]
+        confirmed: dict[tuple[str, int], StoredMessage] = {}
+        members: dict[str, list[Member]] = {}
+        for cid, ids in wanted.items():
+            found = self.store.messages_at(cid, sorted(ids))
+            # Records of writes that did not commit (moto emits them) confirm nothing.
+            mine = [m for s, m in sorted(found.items()) if ids.get(s) == m.id]
+            if not mine:
+                continue
+            confirmed.update({(cid, m.seq): m for m in mine})
+            members[cid] = self.store.members(cid)
+            latest = max(m.created_at for m in mine)
+            for m in members[cid]:
+                if m.last_activity < latest:  # (as read; the write is conditional anyway)
+                    self.store.bump_activity(cid, m.user_id, latest)
+        notes = _Notes(self)
+        while pending:
+            _, img = pending[0]
+            stored = confirmed.get((img["conversationId"], int(img["seq"])))
+            if stored is not None:
+                self._message(stored, members[stored.conversation_id], notes)
+            pending.pop(0)
+
+    def _message(self, stored: StoredMessage, members: list[Member], notes: _Notes) -> None:
+        cid, seq = stored.conversation_id, stored.seq
         body = self.service.reveal(stored).body or ""
         preview = body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
-        events = [{
+        self._publish([{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
-            "senderId": stored.sender_id, "preview": preview, "at": at,
+            "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
             "unreadCount": (0 if m.user_id == stored.sender_id
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
-        } for m in members if seq > m.joined_seq]
-        self._publish(events)
+        } for m in members if seq > m.joined_seq])
         if stored.kind is not MessageKind.SYSTEM:
-            self._notify(stored, [m for m in members if m.user_id != stored.sender_id
+            notes.notify(stored, [m for m in members if m.user_id != stored.sender_id
                                   and seq > m.joined_seq], preview)
-
-    def _notify(self, stored: StoredMessage, recipients: list[Member], preview: str) -> None:
-        """Members who are offline and have not muted the conversation get one notification
-        per conversation per window (claimed by a conditional write: repeats cannot)."""
-        notifier = self._notifier()
-        if notifier is None or not recipients:
-            return
-        now = self.service.clock()
-        now_iso = iso(now)
-        unmuted = [m for m in recipients if not (m.muted_until and m.muted_until > now_iso)]
-        if not unmuted:
-            return
-        seen = self.store.presence([m.user_id for m in unmuted])
-        online_after = iso(datetime.fromtimestamp(
-            now.timestamp() - self.service.PRESENCE_ONLINE_SECONDS, UTC))
-        offline = [m for m in unmuted if seen.get(m.user_id, "") < online_after]
-        if not offline:
-            return
-        window = self.service.settings.notify_window_seconds
-        not_before = iso(datetime.fromtimestamp(now.timestamp() - window, UTC))
-        conv = self.store.get_conversation(stored.conversation_id)
-        sender = self.store.get_profile(stored.sender_id)
-        subject = f"New message in {conv.title}" if conv and conv.title else "New message"
-        text = f"{sender.display_name if sender else 'Someone'}: {preview}" if preview else (
-            f"{sender.display_name if sender else 'Someone'} sent a file")
-        data = {"conversationId": stored.conversation_id, "seq": stored.seq}
-        for m in offline:
-            if self.store.claim_notification(stored.conversation_id, m.user_id, now_iso, not_before):
-                notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))
 
     def _membership(self, image: dict[str, Any], event_type: str) -> None:
         cid, uid = image["conversationId"], image["userId"]
@@ -172,3 +198,58 @@ class Fanout:
         publisher = self._publisher()
         if publisher is not None and events:
             publisher.publish_user_events(events)
+
+
+class _Notes:
+    """Notifications for one run of new messages: members who are offline and have not
+    muted the conversation get one notification per conversation per window (claimed by a
+    conditional write: repeats cannot). Presence, conversations and names are read once per
+    run, and a member claimed (or found claimed) in this run is not claimed again."""
+
+    def __init__(self, fanout: Fanout) -> None:
+        self.fanout = fanout
+        self.store = fanout.store
+        self.service = fanout.service
+        self.now = self.service.clock()
+        self._seen: dict[str, str] = {}
+        self._looked_up: set[str] = set()
+        self._conversations: dict[str, Any] = {}
+        self._profiles: dict[str, Any] = {}
+        self._claimed: set[tuple[str, str]] = set()
+
+    def notify(self, stored: StoredMessage, recipients: list[Member], preview: str) -> None:
+        notifier = self.fanout.notifier()
+        if notifier is None or not recipients:
+            return
+        cid = stored.conversation_id
+        now_iso = iso(self.now)
+        window = self.service.settings.notify_window_seconds
+        not_before = iso(datetime.fromtimestamp(self.now.timestamp() - window, UTC))
+        candidates = [m for m in recipients
+                      if not (m.muted_until and m.muted_until > now_iso)
+                      and (cid, m.user_id) not in self._claimed
+                      and not (m.notified_at and m.notified_at >= not_before)]
+        if not candidates:
+            return
+        unknown = [m.user_id for m in candidates if m.user_id not in self._looked_up]
+        if unknown:
+            self._seen.update(self.store.presence(unknown))
+            self._looked_up.update(unknown)
+        online_after = iso(datetime.fromtimestamp(
+            self.now.timestamp() - self.service.PRESENCE_ONLINE_SECONDS, UTC))
+        offline = [m for m in candidates if self._seen.get(m.user_id, "") < online_after]
+        if not offline:
+            return
+        if cid not in self._conversations:
+            self._conversations[cid] = self.store.get_conversation(cid)
+        if stored.sender_id not in self._profiles:
+            self._profiles[stored.sender_id] = self.store.get_profile(stored.sender_id)
+        conv, sender = self._conversations[cid], self._profiles[stored.sender_id]
+        subject = f"New message in {conv.title}" if conv and conv.title else "New message"
+        name = sender.display_name if sender else "Someone"
+        text = f"{name}: {preview}" if preview else f"{name} sent a file"
+        data = {"conversationId": cid, "seq": stored.seq}
+        for m in offline:
+            self._claimed.add((cid, m.user_id))
+            if self.store.claim_notification(cid, m.user_id, now_iso, not_before):
+                notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))

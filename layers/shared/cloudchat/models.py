@@ -66,6 +66,7 @@ class Member:
     delivered_seq: int = 0
     last_activity: str = ""
     muted_until: str | None = None
+    notified_at: str | None = None  # the last notification claimed (fan-out's window)
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,12 @@ class AppSyncPublisher:
             raise PublishError(f"publishing user events failed: {result['errors'][:3]}")
 
     def _sign(self, body: bytes) -> dict[str, str]:
-        import boto3
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        credentials = boto3.Session().get_credentials()
+        from cloudchat import aws
+
+        credentials = aws.credentials()  # once per process: a new Session costs ~10 ms
         if credentials is None:
             raise PublishError("no AWS credentials to sign the publish request")
         req = AWSRequest(method="POST", url=self.url, data=body,

@@ -215,6 +215,7 @@ class Store:
             joined_at=d["joinedAt"], joined_seq=int(d.get("joinedSeq", 0)),
             read_seq=int(d.get("readSeq", 0)), delivered_seq=int(d.get("deliveredSeq", 0)),
             last_activity=d.get("lastActivity", d["joinedAt"]), muted_until=d.get("mutedUntil"),
+            notified_at=d.get("notifiedAt"),
         )
 
     @staticmethod
@@ -650,6 +651,12 @@ class Store:
         messages = {int(d["seq"]): self._message(d) for d in found.values()}
         return (self._member(mem) if mem else None,
                 self._conversation(meta) if meta else None, messages)
+
+    def messages_at(self, conversation_id: str, seqs: Iterable[int]) -> dict[int, StoredMessage]:
+        """The messages at ``seqs`` that exist, strongly consistent (BatchGetItem per 100)."""
+        pk = conv_pk(conversation_id)
+        found = self._batch_get([(pk, msg_sk(s)) for s in seqs if s >= 1])
+        return {int(d["seq"]): self._message(d) for d in found.values()}
 
     def message_and_member(self, conversation_id: str, seq: int, user_id: str
                            ) -> tuple[StoredMessage | None, Member | None]:
