@@ -27,7 +27,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed ## create the virtualenvs (idempotent)
+install: $(VENV)/.installed $(SAM_VENV)/.installed browser ## create the virtualenvs, install Chromium (idempotent)
 
 test: install ## run the whole test suite (unit, integration, template, local stack, e2e)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -57,8 +57,32 @@ build: $(SAM_VENV)/.installed ## sam build, then precompile (needs python3.12 on
 deploy: build ## sam deploy --config-env $(ENV)
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-env $(ENV)
 
-dev: $(VENV)/.installed ## run the local stack (moto + AppSync emulator) on 127.0.0.1
+dev: $(VENV)/.installed web ## run the local stack (moto + AppSync emulator) on 127.0.0.1
 	$(PY) -m cloudchat_local.dev $(DEV_ARGS)
+
+# The web client (web/): npm ci when the lock changed, a build when a source is newer than it.
+.PHONY: web browser web-config
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js \
+	web/package.json web/package-lock.json
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html ## build the web client into web/dist (make dev serves it at /app/)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+
+browser: $(CHROMIUM) ## Debian's Chromium, for the web client's browser test (apt-get, once)
+
+web-config: $(VENV)/.installed ## web/public/config.json for a deployed stack: make web-config STACK=cloudchat-dev
+	$(PY) -m cloudchat_local.web_config --stack $(or $(STACK),cloudchat-$(ENV)) $(if $(REGION),--region $(REGION))
 
 clean: ## remove virtualenvs, build output and local state
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cloudchat .pytest_cache .mypy_cache .ruff_cache
+	rm -rf web/dist web/node_modules

@@ -8,6 +8,7 @@ local-only keys are added::
     GraphiQLUrl, CognitoEndpoint, AwsEndpointUrl, IamAccessKeyId, IamSecretAccessKey,
     DemoUsers: [{username, password, name, sub, groups}], DemoConversationId,
     GraphQLApiHttpsUrl, GraphQLRealtimeWssUrl, TlsCertificate   (when HTTPS is on)
+    WebClientUrl, WebClientBuilt   (the web client at /app/ of the emulator; built or not)
     StreamConsumers: [{function, stream}], StateDir, Pid
 """
 
@@ -54,6 +55,8 @@ def build_outputs(
     state_dir: Path,
     demo_conversation_id: str | None,
     stream_consumers: Sequence[Mapping[str, str]] = (),
+    web_url: str | None = None,
+    web_dir: Path | None = None,
 ) -> dict[str, Any]:
     outputs = template_outputs(template, resolve)
     outputs.update(
@@ -88,6 +91,9 @@ def build_outputs(
         outputs["GraphQLApiHttpsUrl"] = https_graphql_url
         outputs["GraphQLRealtimeWssUrl"] = wss_realtime_url
         outputs["TlsCertificate"] = str(cert_path) if cert_path else None
+    if web_url:
+        outputs["WebClientUrl"] = web_url
+        outputs["WebClientBuilt"] = bool(web_dir and (web_dir / "index.html").is_file())
     return outputs
 
 
@@ -129,6 +135,11 @@ def banner(outputs: Mapping[str, Any], outputs_path: Path) -> str:
             u["username"] + (f" ({', '.join(u['groups'])})" if u["groups"] else "") for u in users
         )
         lines += [f"  Demo logins       {names}", f"                    password: {users[0]['password']}"]
+    if outputs.get("WebClientUrl"):
+        if outputs.get("WebClientBuilt"):
+            lines.append(f"  Web client        {outputs['WebClientUrl']}   (accept the certificate once)")
+        else:
+            lines.append(f"  Web client        {outputs['WebClientUrl']}   (not built: run `make web`)")
     for consumer in outputs.get("StreamConsumers") or []:
         lines.append(f"  Stream consumer   {consumer['function']} <- {consumer['stream']}")
     lines.append(f"Ctrl-C stops the stack; data is kept in {_display(outputs['StateDir'])} "

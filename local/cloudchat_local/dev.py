@@ -21,6 +21,10 @@ What it does, in order (:class:`LocalStack`, which tests use too):
 6. writes ``outputs.json`` (default: next to the state dir, ``.cloudchat/outputs.json``) and
    prints the banner.
 
+The emulator also serves the web client (``web/dist``, built by ``make web``) at ``/app/``
+with its ``/config.json`` (USER_PASSWORD_AUTH, the API on the same origin) and ``/cognito``,
+a same-origin route to moto's Cognito; the banner prints the HTTPS URL (``WebClientUrl``).
+
 Ports (all on 127.0.0.1; 0 picks a free one):
 
 * ``--port`` (4000): HTTP ``/graphql`` (GraphiQL on GET) and WS ``/graphql/realtime``
@@ -112,6 +116,8 @@ DEFAULT_PORT: Final = 4000
 DEFAULT_TLS_PORT: Final = 4443
 DEFAULT_MOTO_PORT: Final = 4010
 DEFAULT_STATE_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / ".cloudchat" / "state"
+#: The built web client (``make web``), served by the emulator at ``/app/``.
+DEFAULT_WEB_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / "web" / "dist"
 HOST: Final = "127.0.0.1"
 MOTO_STATE_FILE: Final = "moto-state.pickle"
 STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"
@@ -489,6 +495,8 @@ class LocalStack:
             cert_path=running.cert_path,
             state_dir=self.state_dir,
             demo_conversation_id=self.demo_conversation_id,
+            web_url=self._web_url(),
+            web_dir=DEFAULT_WEB_DIR,
             stream_consumers=[
                 {"function": p.source.function_logical_id, "stream": p.source.stream_arn}
                 for p in self.pollers
@@ -496,6 +504,12 @@ class LocalStack:
         )
         write_outputs(self.outputs_path, self.outputs)
         log.info("local stack up in %.1f s", time.monotonic() - started)
+
+    def _web_url(self) -> str:
+        """Where the web client is served (the HTTPS origin: Amplify needs ``wss://``)."""
+        running = self._running()
+        base = running.https_graphql_url or running.graphql_url
+        return base.removesuffix("/graphql") + "/app/"
 
     def _pick_port(self, port: int, what: str, option: str) -> int:
         if port == 0:
@@ -555,6 +569,9 @@ class LocalStack:
         if "AWS_IAM" in auth_types:
             iam = IamConfig((IamCredential(prov.access_key_id, prov.secret_access_key,
                                            account_id=prov.account_id),))
+        from cloudchat_local.web_config import local_config
+
+        scheme, web_port = ("https", tls_port) if tls_port is not None else ("http", port)
         config = EmulatorConfig(
             schema_path=template.schema_path(),
             resolvers=resolvers,
@@ -564,6 +581,15 @@ class LocalStack:
             port=port,
             tls_port=tls_port,
             state_dir=self.state_dir,
+            web_dir=DEFAULT_WEB_DIR,
+            # The web client signs in through the emulator (same origin; moto's missing
+            # GetTokensFromRefreshToken is translated there), see emulator._cognito_proxy.
+            web_config=local_config(
+                graphql_url=f"{scheme}://{HOST}:{web_port}/graphql", region=prov.region,
+                user_pool_id=prov.user_pool_id, user_pool_client_id=prov.user_pool_client_id,
+                cognito_endpoint=f"{scheme}://{HOST}:{web_port}/cognito",
+            ),
+            cognito_proxy_upstream=prov.cognito_endpoint,
         )
         return run_in_thread(config)
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import aiohttp
@@ -106,3 +107,30 @@ def test_outbox_is_bounded_for_data_but_not_for_control() -> None:
         assert [f["type"] if f else None for f in frames] == ["data", "ka", "data"]
 
     run(scenario())
+
+
+def test_idle_keep_alive_connection_outlives_client_pools(cognito: Cognito) -> None:
+    """A pooled HTTP connection idle for 6 s is still open (uvicorn's default closes it after
+    5 s, and a client sending on it at that moment gets "Server disconnected": bench/soak.py
+    saw it on 2 of 3,000 sends; aiohttp pools idle connections for 15 s)."""
+    body = json.dumps({"query": '{ echo(text: "ka") { text } }'}).encode()
+
+    def request(sock: socket.socket, port: int) -> bytes:
+        sock.sendall(
+            f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: {cognito.tokens['alice']['access']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        answer = b""
+        while b'"ka"' not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+    with run_in_thread(make_config(cognito, Recorder())) as running, \
+            socket.create_connection(("127.0.0.1", running.http_port), timeout=10) as sock:
+        assert request(sock, running.http_port).startswith(b"HTTP/1.1 200")
+        time.sleep(6)
+        assert request(sock, running.http_port).startswith(b"HTTP/1.1 200")  # the same connection

@@ -170,6 +170,7 @@ class EmulatorConfig:
 
     ``port``/``tls_port``: 0 picks a free port; ``tls_port=None`` serves plain HTTP only.
     ``state_dir`` holds the generated self-signed certificate (required with ``tls_port``).
+    ``web_dir``/``web_config``: the web client and its configuration (see :mod:`.app`).
     """
 
     schema_path: Path
@@ -186,11 +187,20 @@ class EmulatorConfig:
     handler_workers: int = 16
     connection_init_timeout_s: float = 10.0
     log_level: str = "warning"
+    #: A built web client (``web/dist``) served at ``/app/`` when the directory exists.
+    web_dir: Path | None = None
+    #: What the web client fetches at start (``/config.json`` and ``/app/config.json``).
+    web_config: Mapping[str, Any] | None = None
+    #: A Cognito user pool endpoint (moto) that ``POST /cognito`` forwards to (see
+    #: :mod:`._cognito_proxy`): the web client signs in on the emulator's own origin.
+    cognito_proxy_upstream: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema_path", Path(self.schema_path))
         if self.state_dir is not None:
             object.__setattr__(self, "state_dir", Path(self.state_dir))
+        if self.web_dir is not None:
+            object.__setattr__(self, "web_dir", Path(self.web_dir))
         if self.tls_port is not None and self.state_dir is None:
             raise ConfigError("tls_port needs state_dir (where the certificate is kept)")
         if self.keepalive_interval_s <= 0:

@@ -29,6 +29,13 @@ from ._execute import Engine
 from ._tls import ensure_self_signed_cert
 from .app import create_app
 
+#: Seconds an idle HTTP keep-alive connection stays open. uvicorn's default (5 s) is shorter
+#: than common clients' pools (aiohttp keeps idle connections 15 s): a request sent on a pooled
+#: connection just as the server closes it fails with "Server disconnected" / "Connection
+#: reset by peer" (bench/soak.py saw 2 in 3,000 sends). Longer than the clients' timeouts,
+#: the client always closes first.
+KEEP_ALIVE_S = 75
+
 
 @dataclass(frozen=True)
 class RunningEmulator:
@@ -164,6 +171,7 @@ async def start(config: EmulatorConfig) -> AsyncIterator[RunningEmulator]:
                     log_level=config.log_level,
                     access_log=False,
                     server_header=False,
+                    timeout_keep_alive=KEEP_ALIVE_S,
                     timeout_graceful_shutdown=2,
                     **extra,
                 )

@@ -1,0 +1,327 @@
+"""The commands. Each takes the :class:`App` and its arguments and returns an exit code;
+errors are raised as :mod:`cloudchat_cli.errors` and reported by ``__main__``."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cloudchat_cli.client import MESSAGE_FIELDS, Api, is_network_error
+from cloudchat_cli.config import Endpoint
+from cloudchat_cli.errors import ApiError, CliError
+from cloudchat_cli.follow import Backoff, Follower, Status, cancel
+from cloudchat_cli.render import Renderer
+from cloudchat_cli.sequence import Delivery
+from cloudchat_cli.tokens import REFRESH_MARGIN, Authenticator, Session
+
+__all__ = [
+    "App",
+    "conversations",
+    "doctor",
+    "get_conversation",
+    "history",
+    "login",
+    "logout",
+    "new_client_message_id",
+    "react",
+    "read",
+    "send",
+    "send_message",
+    "tail",
+]
+
+CONVERSATION_FIELDS = (f"id kind title createdBy memberCount lastSeq unreadCount createdAt updatedAt "
+                       f"members {{ userId role }} lastMessage {{ {MESSAGE_FIELDS} }}")
+CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $limit, nextToken: $next) "
+                 f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
+CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
+MESSAGES = (f"query($c: ID!, $limit: Int) {{ messages(conversationId: $c, limit: $limit) "
+            f"{{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
+SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
+ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
+                f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
+REMOVE_REACTION = ADD_REACTION.replace("addReaction", "removeReaction")
+MARK_READ = ("mutation($c: ID!, $seq: Int!) { markRead(conversationId: $c, seq: $seq) "
+             "{ conversationId userId kind seq at } }")
+
+
+def new_client_message_id(prefix: str = "cli") -> str:
+    """An idempotency key (8-64 of [A-Za-z0-9_-]) for one message."""
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+class _Tokens:
+    """The session's ID token for the API, refreshed when near expiry."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+        self.session: Session = auth.current()
+
+    def __call__(self) -> str:
+        if self.session.expires_within(REFRESH_MARGIN, self.auth.clock()):
+            self.session = self.auth.refresh(self.session)
+        return self.session.id_token
+
+
+@dataclass
+class App:
+    endpoint: Endpoint
+    auth: Authenticator
+    render: Renderer
+
+    def api(self) -> Api:
+        tokens = _Tokens(self.auth)
+        self.render.me = tokens.session.sub
+        return Api(self.endpoint, tokens)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def get_conversation(api: Api, conversation_id: str) -> dict[str, Any]:
+    data = await api.execute(CONVERSATION, {"id": conversation_id})
+    conversation = data.get("conversation")
+    if not conversation:
+        raise ApiError("NotFound", f"no conversation {conversation_id}")
+    return dict(conversation)
+
+
+async def send_message(api: Api, conversation_id: str, body: str, *, client_message_id: str,
+                       parent_id: str | None = None, retries: int = 3,
+                       retry_delay: float = 0.25, retry_rate_limited: bool = False) -> dict[str, Any]:
+    """sendMessage; a network failure is retried with the same ``clientMessageId``, so a send
+    that reached the server before the failure returns the original message, never a copy."""
+    variables: dict[str, Any] = {"conversationId": conversation_id, "body": body,
+                                 "clientMessageId": client_message_id}
+    if parent_id:
+        variables["parentId"] = parent_id
+    attempt = 0
+    while True:
+        try:
+            data = await api.execute(SEND, {"input": variables})
+            return dict(data["sendMessage"])
+        except ApiError as exc:
+            if not (retry_rate_limited and exc.error_type == "RateLimited") or attempt >= 20:
+                raise
+            await asyncio.sleep(min(10.0, 1.0 * 2 ** min(attempt, 3)))
+        except Exception as exc:
+            if not is_network_error(exc) or attempt >= retries:
+                raise
+            await asyncio.sleep(retry_delay * 2 ** attempt)
+        attempt += 1
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def login(app: App, username: str, password: str) -> int:
+    session = app.auth.login(username, password)
+    groups = f" (groups: {', '.join(session.groups)})" if session.groups else ""
+    app.render.result(
+        {"username": session.username, "sub": session.sub, "groups": list(session.groups),
+         "expiresAt": int(session.expires_at), "endpoint": app.endpoint.graphql_url},
+        f"logged in as {session.username}{groups} to {app.endpoint.graphql_url}",
+    )
+    return 0
+
+
+def logout(app: App) -> int:
+    removed = app.auth.logout()
+    app.render.result({"loggedOut": removed, "endpoint": app.endpoint.graphql_url},
+                      f"logged out of {app.endpoint.graphql_url}" if removed else "was not logged in")
+    return 0
+
+
+async def conversations(app: App, limit: int) -> int:
+    async with app.api() as api:
+        page = (await api.execute(CONVERSATIONS, {"limit": limit}))["conversations"]
+    app.render.conversations(page["items"], page.get("nextToken"))
+    return 0
+
+
+async def history(app: App, conversation_id: str, limit: int) -> int:
+    async with app.api() as api:
+        page = (await api.execute(MESSAGES, {"c": conversation_id, "limit": limit}))["messages"]
+    items = sorted(page["items"], key=lambda m: m["seq"])
+    app.render.messages(items, f"last {len(items)} message(s) of {conversation_id}")
+    return 0
+
+
+async def send(app: App, conversation_id: str, text: str, reply_to: str | None) -> int:
+    async with app.api() as api:
+        message = await send_message(api, conversation_id, text, client_message_id=new_client_message_id(),
+                                     parent_id=reply_to)
+    app.render.message(message, "sent")
+    return 0
+
+
+async def react(app: App, conversation_id: str, message_id: str, emoji: str, remove: bool) -> int:
+    async with app.api() as api:
+        data = await api.execute(REMOVE_REACTION if remove else ADD_REACTION,
+                                 {"c": conversation_id, "m": message_id, "e": emoji})
+    message = data["removeReaction" if remove else "addReaction"]
+    app.render.message(message, "reaction removed from" if remove else "reacted to")
+    return 0
+
+
+async def read(app: App, conversation_id: str, seq: int | None) -> int:
+    async with app.api() as api:
+        if seq is None:
+            seq = int((await get_conversation(api, conversation_id))["lastSeq"])
+        receipt = (await api.execute(MARK_READ, {"c": conversation_id, "seq": seq}))["markRead"]
+    app.render.result(receipt, f"read up to #{receipt['seq']} in {conversation_id}")
+    return 0
+
+
+async def tail(app: App, conversation_id: str, last: int, *,
+               on_follower: Callable[[Follower], None] | None = None) -> int:
+    """Prints the last ``last`` messages, then every new one, until interrupted."""
+    render = app.render
+    name = conversation_id
+
+    def status(event: Status) -> None:
+        # stderr, also with --json: stdout carries only messages
+        if event.kind == "disconnected":
+            render.info(f"disconnected ({event.detail})")
+        elif event.kind == "event-error":
+            render.info(f"a live event had errors ({event.detail}); caught up instead")
+        elif event.attempt == 1:
+            render.info(f"following {name} (live; Ctrl-C to stop)")
+        else:
+            render.info(f"reconnected; caught up {event.detail}")
+
+    async with app.api() as api:
+        conversation = await get_conversation(api, conversation_id)
+        name = conversation.get("title") or conversation_id
+        after = max(0, int(conversation["lastSeq"]) - max(0, last))
+        follower = Follower(api, conversation_id, after_seq=after, on_delivery=render.delivery,
+                            on_status=status)
+        if on_follower is not None:
+            on_follower(follower)
+        await follower.run()
+    return 0
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+@dataclass
+class DoctorReport:
+    sent: int
+    received_live: int
+    recovered_by_catch_up: int
+    missed: int
+    duplicated: int
+    out_of_order: int
+    reconnections: int
+    duplicates_suppressed: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missed or self.duplicated or self.out_of_order)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def evaluate(sent_seqs: set[int], deliveries: list[Delivery], *, reconnections: int,
+             duplicates_suppressed: int, seconds: float) -> DoctorReport:
+    """What the reader saw, against what was sent."""
+    new = [d for d in deliveries if d.kind == "new"]
+    counts = collections.Counter(d.seq for d in new)
+    out_of_order = sum(1 for a, b in itertools.pairwise(new) if b.seq <= a.seq)
+    return DoctorReport(
+        sent=len(sent_seqs),
+        received_live=len({d.seq for d in new if d.source == "live" and d.seq in sent_seqs}),
+        recovered_by_catch_up=len({d.seq for d in new if d.source == "catch-up" and d.seq in sent_seqs}),
+        missed=len(sent_seqs - set(counts)),
+        duplicated=sum(n - 1 for seq, n in counts.items() if n > 1),
+        out_of_order=out_of_order,
+        reconnections=reconnections,
+        duplicates_suppressed=duplicates_suppressed,
+        seconds=round(seconds, 2),
+    )
+
+
+async def run_doctor(api: Api, conversation_id: str, *, count: int = 30, timeout: float = 30.0,
+                     on_status: Callable[[Status], None] | None = None) -> DoctorReport:
+    """Subscribes, sends ``count`` numbered messages, cuts the WebSocket after a third, keeps
+    sending while disconnected (reconnection is held back), lets it reconnect for the last
+    third, and waits until every sent seq has been seen or ``timeout``."""
+    started = time.monotonic()
+    conversation = await get_conversation(api, conversation_id)
+    deliveries: list[Delivery] = []
+    follower = Follower(api, conversation_id, after_seq=int(conversation["lastSeq"]),
+                        on_delivery=deliveries.append, on_status=on_status,
+                        backoff=Backoff(initial=0.2, maximum=2.0), max_attempts=10)
+    task = asyncio.create_task(follower.run())
+    try:
+        await _until(lambda: follower.connected.is_set(), task, 15.0, "the subscription did not start")
+        run_id = secrets.token_hex(4)
+        drop_after, resume_after = max(1, count // 3), max(1, 2 * count // 3)
+        sent: set[int] = set()
+        for i in range(1, count + 1):
+            message = await send_message(api, conversation_id, f"doctor {run_id} #{i}/{count}",
+                                         client_message_id=f"doctor-{run_id}-{i:05d}",
+                                         retry_rate_limited=True)
+            sent.add(int(message["seq"]))
+            if i == drop_after:
+                follower.may_reconnect.clear()
+                follower.drop()
+                await _until(lambda: not follower.connected.is_set(), task, 10.0,
+                             "the WebSocket did not drop")
+            if i == resume_after:
+                follower.may_reconnect.set()
+        with contextlib.suppress(TimeoutError):
+            await _until(lambda: follower.last_seq >= max(sent), task, timeout, "")
+        await asyncio.sleep(0.3)  # late live duplicates would show up now
+    finally:
+        follower.may_reconnect.set()
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        await cancel(task)
+    return evaluate(sent, deliveries, reconnections=max(0, follower.connections - 1),
+                    duplicates_suppressed=follower.sequencer.stats.duplicates_dropped,
+                    seconds=time.monotonic() - started)
+
+
+async def _until(condition: Callable[[], bool], task: asyncio.Task[None], timeout: float,
+                 what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if task.done():
+            task.result()  # raises the follower's error
+            raise CliError("the follower stopped")
+        if time.monotonic() > deadline:
+            if what:
+                raise CliError(what)
+            raise TimeoutError
+        await asyncio.sleep(0.02)
+
+
+async def doctor(app: App, conversation_id: str, count: int, timeout: float) -> int:
+    def status(event: Status) -> None:
+        if not app.render.as_json:
+            app.render.info(f"{event.kind}: {event.detail}")
+
+    async with app.api() as api:
+        report = await run_doctor(api, conversation_id, count=count, timeout=timeout, on_status=status)
+    rows: list[tuple[str, Any]] = [
+        ("sent", report.sent), ("received live", report.received_live),
+        ("recovered by catch-up", report.recovered_by_catch_up), ("missed", report.missed),
+        ("duplicated", report.duplicated), ("out of order", report.out_of_order),
+        ("reconnections", report.reconnections),
+        ("duplicates suppressed (arrived twice, shown once)", report.duplicates_suppressed),
+        ("seconds", report.seconds),
+    ]
+    verdict = "OK" if report.ok else "FAILED"
+    app.render.report(rows, report.as_dict(), f"doctor: disconnect/reconnect scenario — {verdict}")
+    return 0 if report.ok else 1

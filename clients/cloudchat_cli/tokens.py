@@ -1,0 +1,215 @@
+"""Cognito sign-in and the token store.
+
+Sessions are kept per endpoint in one JSON file, ``$CLOUDCHAT_HOME/tokens.json`` (default
+``~/.config/cloudchat``), written atomically with mode 0600 in a 0700 directory. A session's
+tokens are refreshed with ``REFRESH_TOKEN_AUTH`` when the ID token is within
+``REFRESH_MARGIN`` seconds of expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cloudchat_cli.config import Endpoint
+from cloudchat_cli.errors import AuthError, CliError, NotLoggedIn, StackUnreachable
+
+__all__ = ["REFRESH_MARGIN", "Authenticator", "Session", "TokenStore", "default_home", "jwt_claims"]
+
+REFRESH_MARGIN = 300.0
+
+
+def default_home() -> Path:
+    env = os.environ.get("CLOUDCHAT_HOME")
+    if env:
+        return Path(env)
+    config = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(config) if config else Path.home() / ".config") / "cloudchat"
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified (the server verifies; the client only reads exp and sub)."""
+    try:
+        payload = token.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    except (IndexError, ValueError) as exc:
+        raise AuthError("the stored token is not a JWT; run `cloudchat login`") from exc
+
+
+@dataclass(frozen=True)
+class Session:
+    """One signed-in user of one endpoint."""
+
+    username: str
+    sub: str
+    id_token: str
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_result(cls, result: Any, username: str, refresh_token: str | None = None) -> Session:
+        """From Cognito's ``AuthenticationResult`` (a refresh returns no new refresh token)."""
+        id_token = str(result["IdToken"])
+        claims = jwt_claims(id_token)
+        return cls(
+            username=username,
+            sub=str(claims.get("sub", "")),
+            id_token=id_token,
+            access_token=str(result["AccessToken"]),
+            refresh_token=str(result.get("RefreshToken") or refresh_token or ""),
+            expires_at=float(claims.get("exp", time.time() + float(result.get("ExpiresIn", 3600)))),
+            groups=tuple(claims.get("cognito:groups") or ()),
+        )
+
+    def expires_within(self, seconds: float, now: float | None = None) -> bool:
+        return self.expires_at - (time.time() if now is None else now) <= seconds
+
+
+class TokenStore:
+    """{endpoint key: Session} in a 0600 JSON file."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home if home is not None else default_home()
+        self.path = self.home / "tokens.json"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the token store {self.path}: {exc}") from None
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, self.path)
+
+    def get(self, key: str) -> Session | None:
+        entry = self._read().get(key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return Session(**{**entry, "groups": tuple(entry.get("groups") or ())})
+        except TypeError:
+            return None
+
+    def put(self, key: str, session: Session) -> None:
+        data = self._read()
+        data[key] = {**asdict(session), "groups": list(session.groups)}
+        self._write(data)
+
+    def delete(self, key: str) -> bool:
+        data = self._read()
+        if key not in data:
+            return False
+        del data[key]
+        self._write(data)
+        return True
+
+
+class Authenticator:
+    """Signs in (``USER_PASSWORD_AUTH``), refreshes (``REFRESH_TOKEN_AUTH``) and stores sessions
+    for one endpoint. ``cognito`` makes the boto3 ``cognito-idp`` client (tests pass a fake)."""
+
+    def __init__(self, endpoint: Endpoint, store: TokenStore,
+                 cognito: Callable[[], Any] | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.endpoint = endpoint
+        self.store = store
+        self._make_cognito = cognito or self._cognito_client
+        self._client: Any = None
+        self.clock = clock
+
+    def _cognito_client(self) -> Any:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        if self.endpoint.cognito_endpoint:
+            # moto: any credentials; they only pick its account and region.
+            return boto3.client("cognito-idp", endpoint_url=self.endpoint.cognito_endpoint,
+                                region_name=self.endpoint.region, aws_access_key_id="cloudchat",
+                                aws_secret_access_key="cloudchat",  # noqa: S106 - moto only
+                                config=Config(retries={"max_attempts": 1}, connect_timeout=5))
+        # InitiateAuth is an unsigned call: no AWS credentials are needed to sign in.
+        return boto3.client("cognito-idp", region_name=self.endpoint.region,
+                            config=Config(signature_version=UNSIGNED, connect_timeout=10))
+
+    @property
+    def cognito(self) -> Any:
+        if self._client is None:
+            self._client = self._make_cognito()
+        return self._client
+
+    def _initiate(self, flow: str, parameters: dict[str, str]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError, EndpointConnectionError
+
+        try:
+            response = self.cognito.initiate_auth(ClientId=self.endpoint.client_id, AuthFlow=flow,
+                                                  AuthParameters=parameters)
+        except EndpointConnectionError:
+            raise StackUnreachable(self.endpoint.cognito_endpoint or f"Cognito ({self.endpoint.region})") \
+                from None
+        except ClientError as exc:
+            code = exc.response["Error"].get("Code", "")
+            message = exc.response["Error"].get("Message", str(exc))
+            if code in {"NotAuthorizedException", "UserNotFoundException"}:
+                raise AuthError(f"bad credentials: {message} ({code})") from None
+            raise AuthError(f"Cognito refused the sign-in: {message} ({code})") from None
+        result = response.get("AuthenticationResult")
+        if not result:
+            challenge = response.get("ChallengeName", "an unknown challenge")
+            if challenge == "NEW_PASSWORD_REQUIRED":
+                raise AuthError("this user still has a temporary password: set a permanent one first "
+                                "(for example with the web client)")
+            raise AuthError(f"Cognito asks for {challenge}, which the CLI does not support")
+        return dict(result)
+
+    def login(self, username: str, password: str) -> Session:
+        username = self.endpoint.username_for(username)
+        result = self._initiate("USER_PASSWORD_AUTH", {"USERNAME": username, "PASSWORD": password})
+        session = Session.from_result(result, username)
+        self.store.put(self.endpoint.key, session)
+        return session
+
+    def logout(self) -> bool:
+        return self.store.delete(self.endpoint.key)
+
+    def current(self) -> Session:
+        """The stored session, refreshed first when it is near expiry."""
+        session = self.store.get(self.endpoint.key)
+        if session is None:
+            raise NotLoggedIn(f"not logged in to {self.endpoint.graphql_url}; run `cloudchat login USERNAME`")
+        if session.expires_within(REFRESH_MARGIN, self.clock()):
+            session = self.refresh(session)
+        return session
+
+    def refresh(self, session: Session) -> Session:
+        if not session.refresh_token:
+            raise NotLoggedIn("the session expired; run `cloudchat login` again")
+        try:
+            result = self._initiate("REFRESH_TOKEN_AUTH", {"REFRESH_TOKEN": session.refresh_token})
+        except AuthError as exc:
+            raise NotLoggedIn(f"the session could not be refreshed ({exc}); run `cloudchat login` again") \
+                from None
+        fresh = Session.from_result(result, session.username, refresh_token=session.refresh_token)
+        self.store.put(self.endpoint.key, fresh)
+        return fresh

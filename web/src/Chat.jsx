@@ -1,0 +1,284 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { M, Q, S, call, onConnectionState, subscribe } from './api.js';
+import { ConversationView } from './ConversationView.jsx';
+import { NewConversation } from './NewConversation.jsx';
+import { ThemeToggle } from './ThemeToggle.jsx';
+import { previewOf } from './format.js';
+
+const HEARTBEAT_MS = 30_000;
+
+const activityOf = (c) => c.lastMessage?.createdAt ?? c.updatedAt ?? c.createdAt;
+
+const fromServer = (c) => ({
+  ...c,
+  activityAt: activityOf(c),
+  preview: c.lastMessage ? previewOf(c.lastMessage) : '',
+  previewSenderId: c.lastMessage?.senderId ?? null,
+});
+
+/** Moves (or puts) a conversation at the top: the list is ordered by last activity. */
+const toTop = (list, conversation) => [conversation, ...list.filter((c) => c.id !== conversation.id)];
+
+export function Chat({ config, onSignOut }) {
+  const [me, setMe] = useState(null);
+  const [directory, setDirectory] = useState({}); // userId -> displayName
+  const [conversations, setConversations] = useState([]);
+  const [listState, setListState] = useState('loading');
+  const [activeId, setActiveId] = useState(null);
+  const [showNew, setShowNew] = useState(false);
+  const [connection, setConnection] = useState('Connected');
+  const [error, setError] = useState('');
+  const activeRef = useRef(null);
+  activeRef.current = activeId;
+  const listRef = useRef(conversations);
+  listRef.current = conversations;
+
+  const nameOf = useCallback(
+    (userId) => {
+      if (!userId) return '';
+      if (me && userId === me.id) return me.displayName;
+      return directory[userId] ?? `user ${userId.slice(0, 6)}`;
+    },
+    [directory, me],
+  );
+
+  const learnNames = useCallback((users) => {
+    setDirectory((prev) => {
+      const next = { ...prev };
+      for (const u of users) next[u.id] = u.displayName;
+      return next;
+    });
+  }, []);
+
+  const loadConversations = useCallback(async () => {
+    try {
+      const items = [];
+      let nextToken = null;
+      do {
+        const data = await call(Q.conversations, { limit: 50, nextToken });
+        items.push(...data.conversations.items.map(fromServer));
+        nextToken = data.conversations.nextToken;
+      } while (nextToken && items.length < 200);
+      setConversations(items);
+      setListState('ready');
+    } catch (err) {
+      setListState('error');
+      setError(`Could not load conversations: ${err.message}`);
+    }
+  }, []);
+
+  // Who am I, the directory (names), the conversation list.
+  useEffect(() => {
+    let active = true;
+    (async () => {
+      try {
+        let { me: profile } = await call(Q.me);
+        const pendingName = sessionStorage.getItem('cloudchat.pendingName');
+        if (pendingName && pendingName !== profile.displayName) {
+          const data = await call(M.updateProfile, { displayName: pendingName });
+          profile = { ...profile, displayName: data.updateProfile.displayName };
+        }
+        sessionStorage.removeItem('cloudchat.pendingName');
+        if (!active) return;
+        setMe(profile);
+        const users = await call(Q.users, { limit: 100 });
+        if (active) learnNames(users.users.items);
+      } catch (err) {
+        if (active) setError(`Could not load your profile: ${err.message}`);
+      }
+    })();
+    return () => {
+      active = false;
+    };
+  }, [learnNames]);
+
+  useEffect(() => {
+    if (me) loadConversations();
+  }, [me, loadConversations]);
+
+  const updateConversation = useCallback((id, change, { top = false } = {}) => {
+    setConversations((list) => {
+      const current = list.find((c) => c.id === id);
+      if (!current) return list;
+      const next = { ...current, ...(typeof change === 'function' ? change(current) : change) };
+      return top ? toTop(list, next) : list.map((c) => (c.id === id ? next : c));
+    });
+  }, []);
+
+  const addConversation = useCallback(async (id) => {
+    try {
+      const { conversation } = await call(Q.conversation, { id });
+      if (conversation) setConversations((list) => toTop(list, fromServer(conversation)));
+    } catch (err) {
+      setError(`Could not load a conversation: ${err.message}`);
+    }
+  }, []);
+
+  // The user's own channel: previews, unread counts, added/removed, renamed.
+  useEffect(() => {
+    if (!me) return undefined;
+    return subscribe(S.onUserEvent, { userId: me.id }, {
+      onAck: () => loadConversations(), // catch up after (re)subscribing
+      onError: (err) => setError(`Live updates stopped: ${err.message}`),
+      onData: (event) => {
+        const id = event.conversationId;
+        if (event.type === 'MESSAGE') {
+          if (!listRef.current.some((c) => c.id === id)) {
+            addConversation(id); // new to this list: fetch it whole
+            return;
+          }
+          setConversations((list) => {
+            const current = list.find((c) => c.id === id);
+            if (!current) return list;
+            if (event.seq != null && event.seq < current.lastSeq) return list; // a repeat
+            return toTop(list, {
+              ...current,
+              lastSeq: event.seq ?? current.lastSeq,
+              preview: event.preview ?? current.preview,
+              previewSenderId: event.senderId ?? current.previewSenderId,
+              unreadCount: id === activeRef.current ? 0 : (event.unreadCount ?? current.unreadCount),
+              activityAt: event.at ?? current.activityAt,
+            });
+          });
+        } else if (event.type === 'ADDED_TO_CONVERSATION') {
+          addConversation(id);
+        } else if (event.type === 'REMOVED_FROM_CONVERSATION') {
+          setConversations((list) => list.filter((c) => c.id !== id));
+          if (activeRef.current === id) setActiveId(null);
+        } else if (event.type === 'CONVERSATION_RENAMED') {
+          updateConversation(id, { title: event.title });
+        }
+      },
+    });
+  }, [me, loadConversations, addConversation, updateConversation]);
+
+  // Real-time connection state (Amplify Hub): a banner while disrupted; the subscriptions
+  // catch up by themselves when Amplify re-acknowledges them.
+  useEffect(() => onConnectionState((state) => setConnection(state)), []);
+
+  // Presence: online while the app is open.
+  useEffect(() => {
+    if (!me) return undefined;
+    const beat = () => call(M.heartbeat).catch(() => {});
+    beat();
+    const timer = setInterval(beat, HEARTBEAT_MS);
+    return () => clearInterval(timer);
+  }, [me]);
+
+  const active = conversations.find((c) => c.id === activeId) ?? null;
+
+  const titleOf = useCallback(
+    (c) => {
+      if (c.title) return c.title;
+      const others = c.members.filter((m) => m.userId !== me?.id).map((m) => nameOf(m.userId));
+      return others.join(', ') || 'Just you';
+    },
+    [me, nameOf],
+  );
+
+  const onActivity = useCallback(
+    (conversationId, message) => {
+      updateConversation(conversationId, (c) => ({
+        lastSeq: Math.max(c.lastSeq, message.seq),
+        preview: previewOf(message),
+        previewSenderId: message.senderId,
+        activityAt: message.createdAt,
+      }), { top: true });
+    },
+    [updateConversation],
+  );
+
+  const onRead = useCallback((conversationId) => updateConversation(conversationId, { unreadCount: 0 }),
+    [updateConversation]);
+
+  const onMembers = useCallback((conversationId, members) => {
+    if (me && !members.some((m) => m.userId === me.id)) {
+      setConversations((list) => list.filter((c) => c.id !== conversationId));
+      if (activeRef.current === conversationId) setActiveId(null);
+      return;
+    }
+    updateConversation(conversationId, { members, memberCount: members.length });
+  }, [me, updateConversation]);
+
+  const created = (conversation) => {
+    setConversations((list) => toTop(list, fromServer(conversation)));
+    setActiveId(conversation.id);
+    setShowNew(false);
+  };
+
+  const sorted = conversations; // kept in last-activity order (server order, then toTop)
+
+  return (
+    <div className={`chat ${active ? 'has-active' : ''}`}>
+      <aside className="sidebar" aria-label="Conversations">
+        <header className="sidebar-header">
+          <h1 className="brand">CloudChat</h1>
+          <ThemeToggle />
+          <button type="button" className="icon" onClick={onSignOut} aria-label="Sign out" title="Sign out">⎋</button>
+        </header>
+        <div className="me" aria-label="Signed in as">
+          <span className="avatar" aria-hidden="true">{(me?.displayName ?? '?').slice(0, 1).toUpperCase()}</span>
+          <span data-testid="me-name">{me?.displayName ?? '…'}</span>
+        </div>
+        <button type="button" className="primary new-conversation" onClick={() => setShowNew(true)} disabled={!me}>
+          New conversation
+        </button>
+        {connection !== 'Connected' && connection !== 'Disconnected' && (
+          <p className="connection" role="status">Live updates: {connection === 'Connecting' ? 'connecting…' : 'reconnecting…'}</p>
+        )}
+        {error && (
+          <p className="error" role="alert">
+            {error} <button type="button" className="link" onClick={() => setError('')} aria-label="Dismiss error">×</button>
+          </p>
+        )}
+        {listState === 'loading' && <p className="muted">Loading conversations…</p>}
+        {listState === 'ready' && sorted.length === 0 && <p className="muted">No conversations yet.</p>}
+        <ul className="conversation-list" aria-label="Conversation list">
+          {sorted.map((c) => (
+            <li key={c.id}>
+              <button
+                type="button"
+                className={`conversation-item ${c.id === activeId ? 'active' : ''}`}
+                aria-current={c.id === activeId ? 'true' : undefined}
+                onClick={() => setActiveId(c.id)}
+                data-testid="conversation-item"
+              >
+                <span className="conversation-title">
+                  <span className="title-text">{titleOf(c)}</span>
+                  {c.unreadCount > 0 && c.id !== activeId && (
+                    <span className="badge" data-testid="unread" aria-label={`${c.unreadCount} unread`}>{c.unreadCount}</span>
+                  )}
+                </span>
+                <span className="preview" data-testid="preview">
+                  {c.preview ? `${c.previewSenderId ? `${nameOf(c.previewSenderId)}: ` : ''}${c.preview}` : 'No messages yet'}
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      </aside>
+      <main className="main">
+        {active && me ? (
+          <ConversationView
+            key={active.id}
+            conversation={active}
+            title={titleOf(active)}
+            me={me}
+            nameOf={nameOf}
+            directory={directory}
+            learnNames={learnNames}
+            onActivity={onActivity}
+            onRead={onRead}
+            onMembers={onMembers}
+            onBack={() => setActiveId(null)}
+          />
+        ) : (
+          <div className="empty-state"><p>Pick a conversation, or start a new one.</p></div>
+        )}
+      </main>
+      {showNew && me && (
+        <NewConversation me={me} learnNames={learnNames} onCreated={created} onCancel={() => setShowNew(false)} />
+      )}
+    </div>
+  );
+}

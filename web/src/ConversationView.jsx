@@ -1,0 +1,418 @@
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { M, Q, S, call, newClientMessageId, subscribe, uploadWithTicket } from './api.js';
+import { Composer } from './Composer.jsx';
+import { MembersPanel } from './MembersPanel.jsx';
+import { MessageItem, PendingItem } from './MessageItem.jsx';
+import { ThreadPanel } from './ThreadPanel.jsx';
+
+const PAGE = 30;
+const CATCH_UP_PAGE = 100;
+const TYPING_EVERY_MS = 3500; // the server rate-limits faster senders
+
+const bySeq = (a, b) => a.seq - b.seq;
+const NEAR_BOTTOM_PX = 160;
+// The API takes a bare MIME type (no parameters); unknown types upload as bytes.
+const mimeOf = (file) => (file.type || 'application/octet-stream').split(';')[0].trim().toLowerCase();
+const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+
+export function ConversationView({
+  conversation, title, me, nameOf, directory, learnNames, onActivity, onRead, onMembers, onBack,
+}) {
+  const cid = conversation.id;
+  const [byId, setById] = useState(() => new Map());
+  const [pending, setPending] = useState([]);
+  const [nextToken, setNextToken] = useState(null);
+  const [phase, setPhase] = useState('loading'); // loading | ready | error
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const [receipts, setReceipts] = useState({}); // userId -> readSeq
+  const [typing, setTyping] = useState({}); // userId -> expiresAt (ms)
+  const [members, setMembers] = useState(conversation.members);
+  const [threadRootId, setThreadRootId] = useState(null);
+  const [showMembers, setShowMembers] = useState(false);
+  const [error, setError] = useState('');
+  const [now, setNow] = useState(Date.now());
+
+  const scroller = useRef(null);
+  const topSentinel = useRef(null);
+  const loadedRef = useRef(false);
+  const maxSeqRef = useRef(0);
+  const catchingUp = useRef(null);
+  const catchUpAgain = useRef(false);
+  const catchUpRef = useRef(null);
+  const readSent = useRef(0);
+  const lastTyping = useRef(0);
+  const scrollMode = useRef('bottom'); // bottom | keep | none
+  const prevHeight = useRef(0);
+  const pendingFiles = useRef(new Map()); // clientMessageId -> {files, uploadIds}
+
+  // New content keeps the view at the bottom only when the reader is already there.
+  const followIfNearBottom = useCallback(() => {
+    if (scroller.current && nearBottom(scroller.current)) scrollMode.current = 'bottom';
+  }, []);
+
+  const upsert = useCallback((messages) => {
+    if (!messages.length) return;
+    setById((prev) => {
+      const next = new Map(prev);
+      for (const m of messages) {
+        if (m.conversationId !== cid) continue;
+        const old = next.get(m.id);
+        if (!old || m.version >= old.version) next.set(m.id, m);
+        // A new reply updates its root here: no event carries the root's new counters. The
+        // root as last fetched counts replies up to its lastReplyAt, so only newer ones count.
+        const root = m.parentId && !old ? next.get(m.parentId) : null;
+        if (root && (!root.lastReplyAt || m.createdAt > root.lastReplyAt)) {
+          next.set(root.id, {
+            ...root,
+            replyCount: root.replyCount + 1,
+            lastReplyAt: m.createdAt,
+            replyUserIds: root.replyUserIds.includes(m.senderId) ? root.replyUserIds : [...root.replyUserIds, m.senderId],
+          });
+        }
+      }
+      return next;
+    });
+    const mine = new Set(messages.filter((m) => m.senderId === me.id && m.clientMessageId).map((m) => m.clientMessageId));
+    if (mine.size) setPending((p) => p.filter((x) => !mine.has(x.clientMessageId)));
+  }, [cid, me.id]);
+
+  const all = useMemo(() => [...byId.values()].sort(bySeq), [byId]);
+  const maxSeq = all.length ? all[all.length - 1].seq : 0;
+  maxSeqRef.current = Math.max(maxSeqRef.current, maxSeq);
+
+  // A membership change (ours or live): members, the SYSTEM message, the list's preview.
+  const membershipChanged = useCallback((change) => {
+    followIfNearBottom();
+    setMembers(change.members);
+    onMembers(cid, change.members);
+    if (change.message) {
+      upsert([change.message]);
+      onActivity(cid, change.message);
+    }
+  }, [cid, followIfNearBottom, onMembers, onActivity, upsert]);
+
+  // Catch up by seq (after a (re)subscription or a gap): messagesSince, oldest first, from
+  // `fromSeq` (default: the newest seq held).
+  const catchUp = useCallback(async (fromSeq) => {
+    if (!loadedRef.current) return undefined;
+    if (catchingUp.current) {
+      catchUpAgain.current = true; // a run in flight may have started before what we missed
+      return catchingUp.current;
+    }
+    catchingUp.current = (async () => {
+      try {
+        let after = fromSeq ?? maxSeqRef.current;
+        for (;;) {
+          const data = await call(Q.messagesSince, { conversationId: cid, afterSeq: after, limit: CATCH_UP_PAGE });
+          const items = data.messagesSince.items;
+          followIfNearBottom();
+          upsert(items);
+          if (items.length) after = Math.max(after, items[items.length - 1].seq);
+          maxSeqRef.current = Math.max(maxSeqRef.current, after);
+          if (items.length < CATCH_UP_PAGE) break;
+        }
+      } catch (err) {
+        setError(`Could not catch up: ${err.message}`);
+      } finally {
+        catchingUp.current = null;
+      }
+      if (catchUpAgain.current) {
+        catchUpAgain.current = false;
+        await catchUpRef.current();
+      }
+    })();
+    return catchingUp.current;
+  }, [cid, upsert, followIfNearBottom]);
+  catchUpRef.current = catchUp;
+
+  // Subscribe first, then load the newest page, then catch up by seq; dedupe by id/version.
+  useEffect(() => {
+    const stops = [
+      subscribe(S.onMessage, { conversationId: cid }, {
+        onAck: () => catchUp(),  // (re)subscribed: fetch what was sent meanwhile
+        onError: (err) => setError(`Live messages stopped: ${err.message}`),
+        onData: (m) => {
+          const gap = loadedRef.current && !m.parentId && m.seq > maxSeqRef.current + 1;
+          followIfNearBottom();
+          upsert([m]);
+          if (m.version === 1 && m.senderId !== me.id) {
+            setTyping((prev) => {
+              if (!(m.senderId in prev)) return prev;
+              const next = { ...prev };
+              delete next[m.senderId];
+              return next;
+            });
+          }
+          if (gap) catchUp();
+        },
+      }),
+      subscribe(S.onReceipt, { conversationId: cid }, {
+        onData: (r) => {
+          if (r.kind !== 'READ') return;
+          setReceipts((prev) => ({ ...prev, [r.userId]: Math.max(prev[r.userId] ?? 0, r.seq) }));
+        },
+      }),
+      subscribe(S.onTyping, { conversationId: cid }, {
+        onData: (t) => {
+          if (t.userId === me.id) return;
+          setTyping((prev) => {
+            const next = { ...prev };
+            if (t.typing) next[t.userId] = Date.parse(t.expiresAt);
+            else delete next[t.userId];
+            return next;
+          });
+        },
+      }),
+      subscribe(S.onMembershipChange, { conversationId: cid }, {
+        onData: (change) => membershipChanged(change),
+      }),
+    ];
+    let active = true;
+    (async () => {
+      try {
+        const [page, receiptList] = await Promise.all([
+          call(Q.messages, { conversationId: cid, limit: PAGE }),
+          call(Q.readReceipts, { conversationId: cid }),
+        ]);
+        if (!active) return;
+        scrollMode.current = 'bottom';
+        upsert(page.messages.items);
+        setNextToken(page.messages.nextToken);
+        setReceipts((prev) => {
+          const next = { ...prev };
+          for (const r of receiptList.readReceipts) next[r.userId] = Math.max(next[r.userId] ?? 0, r.readSeq);
+          return next;
+        });
+        const pageMax = Math.max(0, ...page.messages.items.map((m) => m.seq));
+        maxSeqRef.current = Math.max(maxSeqRef.current, pageMax);
+        loadedRef.current = true;
+        setPhase('ready');
+        // From the page's newest: a live message may already be held beyond a missed one.
+        catchUp(pageMax);
+      } catch (err) {
+        if (active) {
+          setPhase('error');
+          setError(`Could not load messages: ${err.message}`);
+        }
+      }
+    })();
+    return () => {
+      active = false;
+      for (const stop of stops) stop();
+    };
+  }, [cid, me.id, upsert, catchUp, membershipChanged, followIfNearBottom]);
+
+  // Older pages (infinite scroll upwards): messages, newest first, with nextToken.
+  const loadOlder = useCallback(async () => {
+    if (!nextToken || loadingOlder) return;
+    setLoadingOlder(true);
+    try {
+      const data = await call(Q.messages, { conversationId: cid, limit: PAGE, nextToken });
+      if (scroller.current) prevHeight.current = scroller.current.scrollHeight;
+      scrollMode.current = 'keep';
+      upsert(data.messages.items);
+      setNextToken(data.messages.nextToken);
+    } catch (err) {
+      setError(`Could not load older messages: ${err.message}`);
+    } finally {
+      setLoadingOlder(false);
+    }
+  }, [cid, nextToken, loadingOlder, upsert]);
+
+  useEffect(() => {
+    const sentinel = topSentinel.current;
+    if (!sentinel || !scroller.current || !nextToken) return undefined;
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadOlder();
+    }, { root: scroller.current, rootMargin: '200px 0px 0px 0px' });
+    observer.observe(sentinel);
+    return () => observer.disconnect();
+  }, [nextToken, loadOlder, phase]);
+
+  // Images load after layout: stay at the bottom if the reader was there.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return undefined;
+    let wasNearBottom = true;
+    const onScroll = () => { wasNearBottom = nearBottom(el); };
+    const onLoad = (event) => {
+      if (event.target instanceof HTMLImageElement && wasNearBottom) el.scrollTop = el.scrollHeight;
+    };
+    el.addEventListener('scroll', onScroll, { passive: true });
+    el.addEventListener('load', onLoad, true);
+    return () => {
+      el.removeEventListener('scroll', onScroll);
+      el.removeEventListener('load', onLoad, true);
+    };
+  }, []);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    if (scrollMode.current === 'bottom') el.scrollTop = el.scrollHeight;
+    else if (scrollMode.current === 'keep') el.scrollTop += el.scrollHeight - prevHeight.current;
+    scrollMode.current = 'none';
+  }, [all, pending]);
+
+  // Read receipts: everything shown is read while the page is visible.
+  useEffect(() => {
+    if (phase !== 'ready' || maxSeq === 0) return undefined;
+    const mark = () => {
+      if (document.visibilityState === 'hidden' || maxSeq <= readSent.current) return;
+      readSent.current = maxSeq;
+      call(M.markRead, { conversationId: cid, seq: maxSeq })
+        .then(({ markRead }) => {
+          setReceipts((prev) => ({ ...prev, [me.id]: Math.max(prev[me.id] ?? 0, markRead.seq) }));
+          onRead(cid);
+        })
+        .catch((err) => {
+          readSent.current = 0;
+          setError(`Could not mark as read: ${err.message}`);
+        });
+    };
+    mark();
+    document.addEventListener('visibilitychange', mark);
+    return () => document.removeEventListener('visibilitychange', mark);
+  }, [phase, maxSeq, cid, me.id, onRead]);
+
+  // Typing indicators expire on their own.
+  useEffect(() => {
+    if (!Object.keys(typing).length) return undefined;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [typing]);
+
+  const notifyTyping = useCallback(() => {
+    const t = Date.now();
+    if (t - lastTyping.current < TYPING_EVERY_MS) return;
+    lastTyping.current = t;
+    call(M.sendTyping, { conversationId: cid, typing: true }).catch(() => {});
+  }, [cid]);
+
+  const patchPending = (clientMessageId, change) =>
+    setPending((list) => list.map((p) => (p.clientMessageId === clientMessageId ? { ...p, ...change } : p)));
+
+  // Send (and retry with the same clientMessageId: the server returns the original, never a copy).
+  const deliver = useCallback(async (entry) => {
+    const { clientMessageId } = entry;
+    patchPending(clientMessageId, { status: 'sending', error: '' });
+    try {
+      const stored = pendingFiles.current.get(clientMessageId) ?? { files: [], uploadIds: null };
+      if (stored.files.length && !stored.uploadIds) {
+        const ids = [];
+        for (const [index, file] of stored.files.entries()) {
+          const { requestUpload: ticket } = await call(M.requestUpload, {
+            conversationId: cid, fileName: file.name, contentType: mimeOf(file), size: file.size,
+          });
+          await uploadWithTicket(ticket, file, (fraction) => {
+            setPending((list) => list.map((p) => (p.clientMessageId === clientMessageId
+              ? { ...p, progress: { ...p.progress, [index]: fraction } } : p)));
+          });
+          ids.push(ticket.uploadId);
+        }
+        stored.uploadIds = ids;
+        pendingFiles.current.set(clientMessageId, stored);
+      }
+      const input = { conversationId: cid, clientMessageId };
+      if (entry.body) input.body = entry.body;
+      if (entry.parentId) input.parentId = entry.parentId;
+      if (stored.uploadIds?.length) input.attachments = stored.uploadIds;
+      const { sendMessage: message } = await call(M.sendMessage, { input });
+      scrollMode.current = 'bottom';
+      upsert([message]);
+      pendingFiles.current.delete(clientMessageId);
+      onActivity(cid, message);
+    } catch (err) {
+      patchPending(clientMessageId, { status: 'failed', error: err.message });
+    }
+  }, [cid, upsert, onActivity]);
+
+  const send = useCallback((body, files, parentId = null) => {
+    const entry = {
+      clientMessageId: newClientMessageId(), body: body.trim(), parentId, status: 'sending', error: '',
+      createdAt: new Date().toISOString(), fileNames: files.map((f) => f.name), progress: {},
+    };
+    pendingFiles.current.set(entry.clientMessageId, { files, uploadIds: null });
+    scrollMode.current = 'bottom';
+    setPending((list) => [...list, entry]);
+    deliver(entry);
+  }, [deliver]);
+
+  const act = useCallback(async (mutation, variables) => {
+    try {
+      const data = await call(mutation, variables);
+      upsert([Object.values(data)[0]]);
+      return true;
+    } catch (err) {
+      setError(err.errorType === 'Conflict' ? 'Someone changed this message first; try again.' : err.message);
+      return false;
+    }
+  }, [upsert]);
+
+  const myRole = members.find((m) => m.userId === me.id)?.role ?? 'MEMBER';
+  const others = members.filter((m) => m.userId !== me.id).map((m) => m.userId);
+  const timeline = all.filter((m) => !m.parentId);
+  const mineShown = timeline.filter((m) => m.senderId === me.id && m.kind !== 'SYSTEM');
+  const lastMine = mineShown[mineShown.length - 1];
+  const seenBy = lastMine ? others.filter((u) => (receipts[u] ?? 0) >= lastMine.seq) : [];
+  const typingNames = Object.entries(typing).filter(([, until]) => until > now).map(([u]) => nameOf(u));
+  const threadRoot = threadRootId ? byId.get(threadRootId) : null;
+
+  const closeThread = useCallback(() => setThreadRootId(null), []);
+  const closeMembers = useCallback(() => setShowMembers(false), []);
+  const itemProps = { me, myRole, nameOf, cid, act, onOpenThread: setThreadRootId };
+
+  return (
+    <div className={`conversation ${threadRoot ? 'with-thread' : ''}`}>
+      <section className="conversation-main" aria-label={`Conversation ${title}`}>
+        <header className="conversation-header">
+          <button type="button" className="icon back" onClick={onBack} aria-label="Back to conversations">←</button>
+          <h2 data-testid="conversation-title">{title}</h2>
+          <span className="muted">{conversation.kind === 'GROUP' ? `${members.length} members` : 'Direct'}</span>
+          {conversation.kind === 'GROUP' && (
+            <button type="button" onClick={() => setShowMembers((v) => !v)} aria-expanded={showMembers}>Members</button>
+          )}
+        </header>
+        {error && (
+          <p className="error" role="alert">
+            {error} <button type="button" className="link" onClick={() => setError('')} aria-label="Dismiss error">×</button>
+          </p>
+        )}
+        <div className="messages" ref={scroller} role="log" aria-label="Messages" aria-live="polite" tabIndex={0}>
+          <div ref={topSentinel} className="top-sentinel">
+            {nextToken ? (
+              <button type="button" className="link" onClick={loadOlder} disabled={loadingOlder}>
+                {loadingOlder ? 'Loading…' : 'Load older messages'}
+              </button>
+            ) : phase === 'ready' && <p className="muted">Start of the conversation</p>}
+          </div>
+          {phase === 'loading' && <p className="muted">Loading messages…</p>}
+          <ol className="message-list">
+            {timeline.map((m) => (
+              <MessageItem key={m.id} message={m} {...itemProps}
+                           seenBy={m === lastMine && seenBy.length ? seenBy.map(nameOf) : null} />
+            ))}
+            {pending.filter((p) => !p.parentId).map((p) => (
+              <PendingItem key={p.clientMessageId} entry={p} onRetry={() => deliver(p)} />
+            ))}
+          </ol>
+        </div>
+        <p className="typing" aria-live="polite" data-testid="typing">
+          {typingNames.length ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
+        </p>
+        <Composer label="Message" onSend={(body, files) => send(body, files)} onTyping={notifyTyping}
+                  disabled={phase !== 'ready'} />
+      </section>
+      {threadRoot && (
+        <ThreadPanel root={threadRoot} replies={all.filter((m) => m.parentId === threadRoot.id)}
+                     pending={pending.filter((p) => p.parentId === threadRoot.id)} itemProps={itemProps}
+                     cid={cid} upsert={upsert} onRetry={deliver} onTyping={notifyTyping}
+                     onSend={(body, files) => send(body, files, threadRoot.id)} onClose={closeThread} />
+      )}
+      {showMembers && conversation.kind === 'GROUP' && (
+        <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} directory={directory}
+                      learnNames={learnNames} onChange={membershipChanged} onClose={closeMembers} />
+      )}
+    </div>
+  );
+}
