@@ -28,7 +28,8 @@ from graphql import ExecutionResult
 from cloudchat_cli.config import Endpoint
 from cloudchat_cli.errors import ApiError, AuthError, CliError, NetworkError, StackUnreachable
 
-__all__ = ["MESSAGE_FIELDS", "Api", "Event", "EventError", "RealtimeConnection", "is_network_error"]
+__all__ = ["MESSAGE_FIELDS", "AckingTransport", "Api", "Event", "EventError", "RealtimeConnection",
+           "is_network_error"]
 
 #: The one Message fragment every query, mutation and subscription here selects.
 MESSAGE_FIELDS = (
@@ -122,7 +123,7 @@ class EventError:
 Event = Mapping[str, Any] | EventError | Exception
 
 
-class _AckingTransport(AppSyncWebsocketsTransport):
+class AckingTransport(AppSyncWebsocketsTransport):
     """Reports each ``start_ack`` (gql drops them): a subscription is live only after it, so a
     client subscribes, waits for the ack, and only then catches up."""
 
@@ -145,7 +146,7 @@ class RealtimeConnection:
         self.endpoint = endpoint
         self.ack_timeout = ack_timeout
         auth = AppSyncJWTAuthentication(host=endpoint.host, jwt=token)
-        self.transport = _AckingTransport(url=endpoint.realtime_url, auth=auth, connect_timeout=10,
+        self.transport = AckingTransport(url=endpoint.realtime_url, auth=auth, connect_timeout=10,
                                           close_timeout=2, keep_alive_timeout=KEEP_ALIVE_TIMEOUT)
         self._client = Client(transport=self.transport, fetch_schema_from_transport=False)
         self._session: Any = None

@@ -26,30 +26,14 @@ from gql.transport.appsync_auth import (
     AppSyncJWTAuthentication,
 )
 from gql.transport.exceptions import TransportQueryError, TransportServerError
-from graphql import GraphQLField, GraphQLObjectType, GraphQLSchema, build_schema
+from graphql import GraphQLField, GraphQLObjectType, GraphQLSchema
 from jwt.algorithms import RSAAlgorithm
+
+from cloudchat_local.emulator import build_appsync_schema
 
 from .conftest import REPO, TIMEOUT, AckingTransport, DevStack
 
 # What AppSync adds to every schema (scalars and auth/subscription directives).
-APPSYNC_PRELUDE = """
-scalar AWSDate
-scalar AWSTime
-scalar AWSDateTime
-scalar AWSTimestamp
-scalar AWSEmail
-scalar AWSJSON
-scalar AWSURL
-scalar AWSPhone
-scalar AWSIPAddress
-directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION
-directive @aws_cognito_user_pools(cognito_groups: [String]) on FIELD_DEFINITION | OBJECT
-directive @aws_iam on FIELD_DEFINITION | OBJECT
-directive @aws_api_key on FIELD_DEFINITION | OBJECT
-directive @aws_oidc on FIELD_DEFINITION | OBJECT
-directive @aws_lambda on FIELD_DEFINITION | OBJECT
-directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION
-"""
 ROOT_TYPES = ("Query", "Mutation", "Subscription")
 PASSWORD = "Matrix-Passw0rd-2024"
 
@@ -64,7 +48,8 @@ BAD_REQUEST = "BadRequest"
 
 
 def load_schema() -> GraphQLSchema:
-    return build_schema(APPSYNC_PRELUDE + (REPO / "schema.graphql").read_text(encoding="utf-8"))
+    """schema.graphql as AppSync serves it (its scalars and directives added)."""
+    return build_appsync_schema((REPO / "schema.graphql").read_text(encoding="utf-8"))
 
 
 def root_fields(schema: GraphQLSchema | None = None) -> dict[str, GraphQLField]:

@@ -21,7 +21,8 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
-from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
+
+from cloudchat_cli import client as cli_client
 
 REPO = Path(__file__).resolve().parents[2]
 READY = "CloudChat local stack ready"
@@ -139,19 +140,10 @@ class DevStack:
             return await session.execute(GraphQLRequest(query, variable_values=variables))
 
 
-class AckingTransport(AppSyncWebsocketsTransport):
-    """gql's AppSync transport, reporting each ``start_ack`` it receives (gql drops them), so
-    a test knows a subscription is live before it publishes, instead of sleeping."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.acks: asyncio.Queue[str] = asyncio.Queue()
-
-    def _parse_answer(self, answer: str) -> Any:
-        parsed = super()._parse_answer(answer)
-        if parsed[0] == "start_ack":
-            self.acks.put_nowait(str(json.loads(answer).get("id")))
-        return parsed
+class AckingTransport(cli_client.AckingTransport):
+    """gql's AppSync transport, reporting each ``start_ack`` it receives (gql drops them; the
+    CLI's transport queues them), so a test knows a subscription is live before it
+    publishes, instead of sleeping."""
 
     async def started(self, timeout: float = TIMEOUT, first: asyncio.Task[Any] | None = None) -> str:
         """Waits for the next ``start_ack``. With ``first`` (the task awaiting the

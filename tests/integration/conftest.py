@@ -136,13 +136,18 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         key = boto3.client("kms").create_key(Description="cloudchat test")["KeyMetadata"]["Arn"]
         monkeypatch.setenv("KMS_KEY_ID", key)
         api.reset()
-        svc = api.service()
-        for who, sub in USERS.items():
-            svc.store.put_profile_if_absent(User(id=sub, display_name=who.title(),
-                                                 created_at="2026-01-01T00:00:00.000Z",
-                                                 username=sub, email=f"{who}@example.com"))
+        put_profiles()
         yield Stack(kms_key=key)
         api.reset()
+
+
+def put_profiles() -> None:
+    """The test users' profiles, through the service's store (as the users resolver would)."""
+    store = api.service().store
+    for who, sub in USERS.items():
+        store.put_profile_if_absent(User(id=sub, display_name=who.title(),
+                                         created_at="2026-01-01T00:00:00.000Z",
+                                         username=sub, email=f"{who}@example.com"))
 
 
 def error_type(result: Any) -> str | None:

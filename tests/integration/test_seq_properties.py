@@ -37,14 +37,13 @@ from moto import mock_aws
 from cloudchat import api, aws
 from cloudchat.config import get_settings
 from cloudchat.crypto import KeyRing
-from cloudchat.models import User
 from cloudchat.services import ChatService
 from cloudchat.store import Store
 from cloudchat.tokens import TokenCodec
 from cloudchat_local.moto_patches import serialize_dynamodb
 from cloudchat_local.template import load_template
 from resolvers import conversations, messages
-from tests.integration.conftest import TABLE, USERS, LambdaContext, identity, load_event
+from tests.integration.conftest import TABLE, USERS, LambdaContext, identity, load_event, put_profiles
 
 SENDERS = ("alice", "bob", "carol")
 MAX_MESSAGES = 90  # one messagesSince page (limit 100) holds them all
@@ -85,11 +84,7 @@ def containers() -> Iterator[Containers]:
             key = boto3.client("kms").create_key(Description="cloudchat seq")["KeyMetadata"]["Arn"]
             mp.setenv("KMS_KEY_ID", key)
             api.reset()
-            svc = api.service()
-            for who, sub in USERS.items():
-                svc.store.put_profile_if_absent(User(id=sub, display_name=who.title(),
-                                                     created_at="2026-01-01T00:00:00.000Z",
-                                                     username=sub, email=f"{who}@example.com"))
+            put_profiles()
             pool = Containers()
             mp.setattr(api, "service", pool)
             yield pool

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLObjectType, build_schema
+from graphql import GraphQLObjectType
 
+from cloudchat_local.emulator import build_appsync_schema
 from cloudchat_local.template import (
     SERVERLESS_FUNCTION,
     FieldWiring,
@@ -29,24 +30,6 @@ TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 
-APPSYNC_PRELUDE = """
-scalar AWSDate
-scalar AWSTime
-scalar AWSDateTime
-scalar AWSTimestamp
-scalar AWSEmail
-scalar AWSJSON
-scalar AWSURL
-scalar AWSPhone
-scalar AWSIPAddress
-directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION
-directive @aws_cognito_user_pools(cognito_groups: [String]) on FIELD_DEFINITION | OBJECT
-directive @aws_iam on FIELD_DEFINITION | OBJECT
-directive @aws_api_key on FIELD_DEFINITION | OBJECT
-directive @aws_oidc on FIELD_DEFINITION | OBJECT
-directive @aws_lambda on FIELD_DEFINITION | OBJECT
-directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION
-"""
 
 ROOT_TYPES = ("Query", "Mutation", "Subscription")
 
@@ -256,7 +239,7 @@ def test_sam_transformed_template_is_lint_clean(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def schema(template: Template) -> Any:
-    return build_schema(APPSYNC_PRELUDE + template.schema_path().read_text())
+    return build_appsync_schema(template.schema_path().read_text())
 
 
 def test_schema_is_the_repository_schema(template: Template) -> None:
