@@ -9,7 +9,7 @@ ENV ?= dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast check lint typecheck template-lint build deploy dev clean
+.PHONY: help install test test-fast check lint typecheck template-lint build deploy dev clean soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ deploy: build ## sam deploy --config-env $(ENV)
 
 dev: $(VENV)/.installed web ## run the local stack (moto + AppSync emulator) on 127.0.0.1
 	$(PY) -m cloudchat_local.dev $(DEV_ARGS)
+
+# Issue #7's figures: 50 users, 20 conversations; bounded by time and by count.
+SOAK_ARGS ?= --users 50 --conversations 20 --duration 180 --max-messages 10000 --storms 5
+
+soak: $(VENV)/.installed ## load and soak run on a fresh local stack, prints JSON (SOAK_ARGS to change it)
+	@$(PY) bench/soak.py $(SOAK_ARGS)
 
 # The web client (web/): npm ci when the lock changed, a build when a source is newer than it.
 .PHONY: web browser web-config

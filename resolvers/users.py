@@ -27,6 +27,12 @@ def users(query: str | None = None, limit: int | None = None,
     return {"items": [views.user(u, who.user_id) for u in items], "nextToken": token}
 
 
+@app.resolver(type_name="Query", field_name="usersByIds")
+def users_by_ids(ids: list[str]) -> list[dict[str, Any]]:
+    who = api.caller(app)
+    return [views.user(u, who.user_id) for u in api.service().users_by_ids(who, ids)]
+
+
 @app.resolver(type_name="Mutation", field_name="heartbeat")
 def heartbeat() -> dict[str, Any]:
     return api.service().heartbeat(api.caller(app))

@@ -81,6 +81,7 @@ _TABLE = """
 field                            anonymous bad_token non_member removed_member member conversation_admin owner global_moderator global_admin iam
 Query.me                         401 401  ok ok ok ok ok ok ok UNA
 Query.users                      401 401  ok ok ok ok ok ok ok UNA
+Query.usersByIds                 401 401  ok ok ok ok ok ok ok UNA
 Query.presence                   401 401  FB FB ok ok ok FB FB UNA
 Query.conversation               401 401  FB FB ok ok ok FB FB UNA
 Query.conversations              401 401  ok ok ok ok ok ok ok UNA
@@ -307,6 +308,8 @@ LEAD: Callable[[Ctx], Any] = lambda ctx: ctx.messages.lead["id"]
 
 static("Query.me", "{ me { id displayName } }")
 static("Query.users", "{ users(limit: 5) { items { id displayName } nextToken } }")
+static("Query.usersByIds", "query($u: [ID!]!) { usersByIds(ids: $u) { id displayName email } }",
+       u=lambda ctx: [ctx.cast.sub("erin"), ctx.cast.sub("alice")])
 static("Query.presence", "query($u: [ID!]!) { presence(userIds: $u) { userId online lastSeen } }",
        u=lambda ctx: [ctx.cast.sub("erin")])
 static("Query.conversation", f"query($c: ID!) {{ conversation(id: $c) {{ {CONV} }} }}", c=C)

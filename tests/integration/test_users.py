@@ -119,3 +119,19 @@ def test_admins_create_users(stack: Stack, monkeypatch) -> None:
     assert [u["id"] for u in found] == [erin["id"]]
     assert error_type(create("root", email="erin@example.com")) == "Conflict"
     assert error_type(create("root", email="not-an-email")) == "BadRequest"
+
+
+def test_users_by_ids_resolves_names_in_one_request(stack: Stack) -> None:
+    """Clients resolve member and sender ids to names with one call (one BatchGetItem), in
+    the order asked; unknown ids are left out; emails stay private to their owner."""
+    ids = [USERS["bob"], USERS["alice"], "99999999-9999-4999-8999-999999999999", USERS["bob"]]
+    counter = stack.counter()
+    got = stack.invoke(users, "Query.usersByIds.ok", "alice", {"ids": ids})
+    assert counter.ops == ["dynamodb.BatchGetItem"]
+    assert [(u["id"], u["displayName"], u["email"]) for u in got] == [
+        (USERS["bob"], "Bob", None), (USERS["alice"], "Alice", "alice@example.com")]
+
+
+def test_users_by_ids_rules(stack: Stack) -> None:
+    for ids in ([], [f"{i:08d}-9999-4999-8999-999999999999" for i in range(101)], ["not an id"], None):
+        assert error_type(stack.invoke(users, "Query.usersByIds.ok", "alice", {"ids": ids})) == "BadRequest", ids

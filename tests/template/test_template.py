@@ -60,7 +60,7 @@ CONVERSATION_KEY_ACTIONS = {
 NONE_FIELDS = {"Mutation.publishUserEvent"}
 EXPECTED_FIELDS = {
     "UsersFunction": {
-        "Query.me", "Query.users", "Query.presence", "Mutation.updateProfile",
+        "Query.me", "Query.users", "Query.usersByIds", "Query.presence", "Mutation.updateProfile",
         "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
         "Mutation.adminCreateUser",
     },

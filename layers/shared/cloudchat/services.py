@@ -182,6 +182,16 @@ class ChatService:
                                   scope=scope) if cursor else None)
         return users, token
 
+    def users_by_ids(self, caller: Caller, user_ids: object) -> list[User]:
+        """Profiles by id (one BatchGetItem), in the order asked, unknown ids left out. Like
+        the directory, names are visible to every signed-in user; emails only to their
+        owner (views.user)."""
+        if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 100:
+            raise BadRequest("ids must name 1 to 100 users")
+        wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
+        found = self.store.profiles(wanted)
+        return [found[u] for u in wanted if u in found]
+
     PRESENCE_ONLINE_SECONDS = 60
     PRESENCE_TTL_SECONDS = 24 * 3600
 

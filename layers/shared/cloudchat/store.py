@@ -378,6 +378,10 @@ class Store:
         item = resp.get("Item")
         return self._user(self._py(item)) if item else None
 
+    def profiles(self, user_ids: Iterable[str]) -> dict[str, User]:
+        """The profiles that exist among ``user_ids`` (BatchGetItem per 100)."""
+        return self.profiles_and_direct(user_ids, None)[0]
+
     def profiles_and_direct(
         self, user_ids: Iterable[str], direct_pair: tuple[str, str] | None
     ) -> tuple[dict[str, User], str | None]:
