@@ -497,12 +497,14 @@ def serve(
     from cloudchat_local.moto_patches import (
         cache_backend_modules,
         fast_stream_records,
+        partition_queries,
         serialize_dynamodb,
     )
 
     serialize_dynamodb()
     fast_stream_records()
     cache_backend_modules()
+    partition_queries()
     bound_shard_iterators()
     notes: list[str] = []
     if state_file is not None:

@@ -16,7 +16,7 @@ generic, model-driven serializer, which walks every attribute value of every ima
 the service model; in the local stack that was most of the moto process's time. The records
 are already DynamoDB JSON, so they are dumped the way moto's DynamoDB responses are.
 :func:`cache_backend_modules`: moto's request routing lists its package directory twice per
-request.
+request. :func:`partition_queries`: moto's ``Query`` sorts the whole table on every call.
 """
 
 from __future__ import annotations
@@ -65,6 +65,33 @@ def fast_stream_records() -> None:
 
     get_records._cloudchat_fast = True  # type: ignore[attr-defined]
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
+
+
+def partition_queries() -> None:
+    """moto's ``Query`` on a table gathers and sorts *every* item of the table
+    (``Table.all_items``) before it keeps the partition asked for, so each query costs
+    O(table) and slows down as a local stack accumulates messages. For base-table queries
+    (no index) it is given the partition alone; what it computes from it is unchanged."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    if getattr(original, "_cloudchat_partition", False):
+        return
+
+    @functools.wraps(original)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: partition  # shadows the method for this call only
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    query._cloudchat_partition = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
 
 
 def cache_backend_modules() -> None:
