@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ CONVERSATION_FIELDS = (f"id kind title createdBy memberCount lastSeq unreadCount
 CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $limit, nextToken: $next) "
                  f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
 CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
+USERS_BY_IDS = "query($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName } }"
 MESSAGES = (f"query($c: ID!, $limit: Int) {{ messages(conversationId: $c, limit: $limit) "
             f"{{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
 SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
@@ -93,6 +94,16 @@ async def get_conversation(api: Api, conversation_id: str) -> dict[str, Any]:
     return dict(conversation)
 
 
+async def learn_names(app: App, api: Api, user_ids: Iterable[Any]) -> None:
+    """Display names for the tables (``usersByIds``, 100 at a time); --json keeps raw ids."""
+    if app.render.as_json:
+        return
+    unknown = sorted({str(u) for u in user_ids if u} - set(app.render.names))
+    for i in range(0, len(unknown), 100):
+        found = (await api.execute(USERS_BY_IDS, {"ids": unknown[i:i + 100]}))["usersByIds"]
+        app.render.names.update({u["id"]: u["displayName"] for u in found})
+
+
 async def send_message(api: Api, conversation_id: str, body: str, *, client_message_id: str,
                        parent_id: str | None = None, retries: int = 3,
                        retry_delay: float = 0.25, retry_rate_limited: bool = False) -> dict[str, Any]:
@@ -142,6 +153,7 @@ def logout(app: App) -> int:
 async def conversations(app: App, limit: int) -> int:
     async with app.api() as api:
         page = (await api.execute(CONVERSATIONS, {"limit": limit}))["conversations"]
+        await learn_names(app, api, [(c.get("lastMessage") or {}).get("senderId") for c in page["items"]])
     app.render.conversations(page["items"], page.get("nextToken"))
     return 0
 
@@ -149,6 +161,7 @@ async def conversations(app: App, limit: int) -> int:
 async def history(app: App, conversation_id: str, limit: int) -> int:
     async with app.api() as api:
         page = (await api.execute(MESSAGES, {"c": conversation_id, "limit": limit}))["messages"]
+        await learn_names(app, api, [m.get("senderId") for m in page["items"]])
     items = sorted(page["items"], key=lambda m: m["seq"])
     app.render.messages(items, f"last {len(items)} message(s) of {conversation_id}")
     return 0
@@ -200,6 +213,7 @@ async def tail(app: App, conversation_id: str, last: int, *,
     async with app.api() as api:
         conversation = await get_conversation(api, conversation_id)
         name = conversation.get("title") or conversation_id
+        await learn_names(app, api, [m["userId"] for m in conversation.get("members") or []])
         after = max(0, int(conversation["lastSeq"]) - max(0, last))
         follower = Follower(api, conversation_id, after_seq=after, on_delivery=render.delivery,
                             on_status=status)

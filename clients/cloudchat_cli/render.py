@@ -46,6 +46,8 @@ class Renderer:
         self.console = Console(file=self.out, highlight=False, soft_wrap=False, width=wide)
         self.err = Console(file=err or sys.stderr, highlight=False, stderr=err is None, soft_wrap=True)
         self.me = me
+        #: user id -> display name, as learned (commands.learn_names); tables show names
+        self.names: dict[str, str] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -64,6 +66,8 @@ class Renderer:
         if self.me and user_id == self.me:
             return "you"
         text = str(user_id or "")
+        if text in self.names:
+            return self.names[text]
         return text[:8] if self.as_json is False and len(text) > 12 else text
 
     # -- documents ---------------------------------------------------------------------------

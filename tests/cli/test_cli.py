@@ -133,6 +133,9 @@ def test_send_then_history(stack: DevStack, logged_in: dict[str, Path], conversa
     assert [m["id"] for m in history["items"]] == [sent["id"], reply["id"]]  # oldest first
     table = cli(stack.outputs_path, logged_in["bob"], "history", conversation)
     assert table.returncode == 0 and text in table.stdout
+    line = next(row for row in table.stdout.splitlines() if text in row)
+    # the sender's display name (usersByIds), not the start of an id
+    assert "alice" in line.lower() and stack.user("alice")["sub"][:8] not in line
 
 
 def test_react_and_read(stack: DevStack, logged_in: dict[str, Path], conversation: str) -> None:

@@ -9,11 +9,14 @@ real-time works with the self-signed certificate accepted by the browser context
   starts a direct conversation with bob from the directory; messages, the unread badge and
   preview, a reaction, the typing indicator and the read receipt ("Seen by") appear live on
   the other side; a reload keeps the session and the history; a dropped real-time connection
-  is reported, and what was sent meanwhile is caught up by seq.
+  is reported, and what was sent meanwhile is caught up by seq; presence dots (online).
 * a group: history paged by infinite scroll, sends that fail (retry with the same
   clientMessageId, no duplicate), edit, delete, a thread, attachments with upload progress and
-  image preview, member management, the theme toggle, a narrow screen.
-* sign-up (confirmation code), token refresh by Amplify, sign-out.
+  image preview, member management, presence going online live (onUserEvent PRESENCE), the
+  theme toggle, a narrow screen; then rename (live for the other member), mute / unmute, edit
+  history, report (seen by the moderators), leave, and a removed member's view closing.
+* sign-up (confirmation code), token refresh by Amplify, sign-out; the name of a sender who
+  signed up after the reader loaded the app is looked up.
 
 Chromium is Debian's (``make browser`` installs it): Playwright's own browser downloads are
 not used. Screenshots go to ``test-results/web/`` (gitignored).
@@ -32,6 +35,7 @@ import urllib.request
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +241,12 @@ def test_two_users_chat_live_in_the_browser(web_dist: Path, stack: DevStack, bro
     expect(bob_item.get_by_test_id("preview")).to_have_text(f"alice: {hello}")
     expect(bob_item.get_by_test_id("unread")).to_have_text("1")
     expect(bob_page.get_by_test_id("conversation-item").first).to_contain_text("alice")
+    # Presence: both are signed in (heartbeats), so each sees the other online, in the list
+    # and in the header of the direct conversation.
+    expect(bob_item.get_by_role("img", name="alice is online")).to_be_visible()
+    expect(conversation_with(alice_page, "bob").get_by_role("img", name="bob is online")).to_be_visible()
+    expect(alice_page.get_by_role("region", name="Conversation bob").get_by_role("img", name="bob is online")
+           ).to_be_visible()
     bob_item.click()
     expect(bob_page.get_by_test_id("conversation-title")).to_have_text("alice")
     bob_hello = bob_page.get_by_test_id("message").filter(has_text=hello)
@@ -498,6 +508,21 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     panel.get_by_role("checkbox", name="carol").check()
     panel.get_by_role("button", name="Add", exact=True).click()
     expect(panel.get_by_role("button", name="Remove carol")).to_be_visible()
+    # Presence, live: carol was never seen (offline); her first heartbeat makes the server
+    # tell her contacts (onUserEvent PRESENCE). The periodic presence() re-read is blocked
+    # meanwhile, so only the event can turn her dot green.
+    expect(panel.get_by_role("img", name="carol is offline")).to_be_visible()
+
+    def block_presence(route: Any) -> None:
+        if "query Presence" in (route.request.post_data or ""):
+            route.abort()
+        else:
+            route.fallback()
+
+    alice_page.route("**/graphql", block_presence)
+    graphql(stack, stack.token("carol", "IdToken"), "mutation { heartbeat { online } }", {})
+    expect(panel.get_by_role("img", name="carol is online")).to_be_visible()
+    alice_page.unroute("**/graphql", block_presence)
     expect(bob_page.get_by_text("3 members")).to_be_visible()
     panel.get_by_label("Role of bob").select_option("ADMIN")
     expect(panel.get_by_label("Role of bob")).to_have_value("ADMIN")
@@ -520,11 +545,118 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     expect(bob_page.get_by_role("complementary", name="Conversations")).to_be_visible()
     bob_page.screenshot(path=str(SCREENSHOTS / "bob-narrow.png"))
     print(f"screenshots: {SCREENSHOTS / f'alice-group-{theme}.png'} {SCREENSHOTS / 'bob-narrow.png'}")
+    bob_page.set_viewport_size({"width": 1200, "height": 800})
+
+    # Settings (alice, the owner): rename; bob's list and header follow live (onUserEvent
+    # CONVERSATION_RENAMED), with the SYSTEM message.
+    conversation_with(bob_page, title).click()
+    alice_page.get_by_role("button", name="Conversation settings").click()
+    settings = alice_page.get_by_role("dialog", name="Conversation settings")
+    renamed = f"Launch {uuid.uuid4().hex[:4]}"
+    settings.get_by_label("Group name").fill(renamed)
+    settings.get_by_role("button", name="Rename").click()
+    expect(settings.get_by_role("status")).to_have_text("Renamed.")
+    expect(alice_page.get_by_test_id("conversation-title")).to_have_text(renamed)
+    expect(bob_page.get_by_test_id("conversation-title")).to_have_text(renamed)
+    expect(conversation_with(bob_page, renamed)).to_have_count(1)
+    expect(conversation_with(bob_page, title)).to_have_count(0)
+    expect(bob_page.locator(".message.system").last).to_have_text(f"alice renamed the conversation to “{renamed}”")
+
+    # Mute for 8 hours (muteConversation with that time): the list says so, after a reload
+    # too; unmute sends null.
+    mutes: list[dict[str, Any]] = []
+    alice_page.on("request", lambda r: mutes.append(json.loads(r.post_data)["variables"])
+                  if r.method == "POST" and "MuteConversation" in (r.post_data or "") else None)
+    settings.get_by_label("Mute for").select_option("8h")
+    settings.get_by_role("button", name="Mute", exact=True).click()
+    expect(settings.get_by_role("status")).to_have_text("Muted.")
+    expect(settings.get_by_test_id("muted-until")).to_contain_text("Muted until")
+    alice_page.screenshot(path=str(SCREENSHOTS / f"alice-settings-{theme}.png"))
+    alice_page.keyboard.press("Escape")  # keyboard: Esc closes the dialog
+    expect(settings).to_have_count(0)
+    expect(conversation_with(alice_page, renamed).get_by_role("img", name="Muted")).to_be_visible()
+    alice_page.screenshot(path=str(SCREENSHOTS / f"alice-muted-{theme}.png"))
+    until = datetime.fromisoformat(mutes[-1]["until"].replace("Z", "+00:00"))
+    assert 7.9 * 3600 < (until - datetime.now(UTC)).total_seconds() <= 8 * 3600, mutes
+    alice_page.reload()
+    expect(conversation_with(alice_page, renamed).get_by_role("img", name="Muted")).to_be_visible()
+    conversation_with(alice_page, renamed).click()
+    alice_page.get_by_role("button", name="Conversation settings").click()
+    settings.get_by_role("button", name="Unmute").click()
+    expect(settings.get_by_role("status")).to_have_text("Notifications are on.")
+    settings.get_by_role("button", name="Close").click()
+    expect(conversation_with(alice_page, renamed).get_by_role("img", name="Muted")).to_have_count(0)
+    assert mutes[-1]["until"] is None, mutes
+
+    # Edit history (the author): every version of the edited message, oldest first.
+    fixed = alice_page.get_by_test_id("message").filter(has_text=edited)
+    fixed.get_by_role("button", name="Edited, show edit history").click()
+    versions = alice_page.get_by_role("dialog", name="Edit history")
+    expect(versions.get_by_test_id("version-body")).to_have_text([lost, edited])
+    alice_page.screenshot(path=str(SCREENSHOTS / "alice-edit-history.png"))
+    versions.get_by_role("button", name="Close").click()
+    expect(versions).to_have_count(0)
+
+    # bob reports alice's message (not his own: no Report on those), with a reason; the
+    # moderators' reportedMessages has it.
+    own = bob_page.get_by_test_id("message").filter(has_text="seed 45")
+    own.hover()
+    expect(own.get_by_role("button", name="Report message")).to_have_count(0)
+    target = bob_page.get_by_test_id("message").filter(has_text=unsent)
+    target.hover()
+    target.get_by_role("button", name="Report message").click()
+    report = bob_page.get_by_role("dialog", name="Report message")
+    reason = f"Looks like spam {uuid.uuid4().hex[:6]}"
+    report.get_by_label("Reason").fill(reason)
+    report.get_by_role("button", name="Report", exact=True).click()
+    expect(report.get_by_role("status")).to_have_text("Thanks. The moderators will review this message.")
+    bob_page.screenshot(path=str(SCREENSHOTS / "bob-report.png"))
+    report.get_by_role("button", name="Done").click()
+    expect(report).to_have_count(0)
+    reports = graphql(stack, stack.token("mod", "IdToken"),
+                      "query { reportedMessages(limit: 20) { items { conversationId reason message { id } } } }",
+                      {})["reportedMessages"]["items"]
+    assert [r["conversationId"] for r in reports if r["reason"] == reason] == [conversation_id["id"]], reports
+
+    # bob leaves: gone from his list at once; alice sees the SYSTEM message and one member.
+    bob_page.get_by_role("button", name="Conversation settings").click()
+    bob_settings = bob_page.get_by_role("dialog", name="Conversation settings")
+    bob_settings.get_by_role("button", name="Leave conversation").click()
+    bob_settings.get_by_role("group", name="Confirm leave").get_by_role("button", name="Yes, leave").click()
+    expect(conversation_with(bob_page, renamed)).to_have_count(0)
+    expect(bob_page.get_by_test_id("conversation-title")).to_have_count(0)
+    expect(alice_page.locator(".message.system").last).to_have_text("bob left")
+    expect(alice_page.get_by_text("1 member", exact=True)).to_be_visible()
+    expect(bob_page.get_by_role("status").filter(has_text="no longer a member")).to_have_count(0)
+
+    # alice adds bob back (his list gets it live), he opens it, and she removes him: the
+    # conversation closes and leaves his list, and he is told.
+    alice_page.get_by_role("button", name="Members").click()
+    panel = alice_page.get_by_role("complementary", name="Members")
+    panel.get_by_role("checkbox", name="bob").check()
+    panel.get_by_role("button", name="Add", exact=True).click()
+    expect(panel.get_by_role("button", name="Remove bob")).to_be_visible()
+    conversation_with(bob_page, renamed).click()
+    expect(bob_page.get_by_test_id("conversation-title")).to_have_text(renamed)
+    expect(bob_page.get_by_text("2 members")).to_be_visible()
+    panel.get_by_role("button", name="Remove bob").click()
+    expect(conversation_with(bob_page, renamed)).to_have_count(0)
+    expect(bob_page.get_by_test_id("conversation-title")).to_have_count(0)
+    expect(bob_page.get_by_role("status").filter(has_text=f"You are no longer a member of “{renamed}”.")).to_be_visible()
+    expect(alice_page.locator(".message.system").last).to_have_text("alice removed bob")
+    bob_page.screenshot(path=str(SCREENSHOTS / "bob-removed.png"))
+    print("screenshots: " + " ".join(str(SCREENSHOTS / f) for f in (
+        f"alice-settings-{theme}.png", f"alice-muted-{theme}.png", "alice-edit-history.png", "bob-report.png",
+        "bob-removed.png")))
     assert not browsers.problems, browsers.problems
 
 
 def test_sign_up_token_refresh_and_sign_out(web_dist: Path, stack: DevStack, browsers: Browsers) -> None:
     url = stack.outputs["WebClientUrl"]
+    # alice is signed in before the newcomer exists: the name of this later sender is looked
+    # up when it first shows (the directory has no lookup by id; it is paged until found).
+    alice_page = browsers.page("alice")
+    sign_in(alice_page, url, stack.user("alice"))
     page = browsers.page("newcomer")
     cognito_calls: list[str] = []
     cognito = url.split("/app/")[0] + "/cognito"  # the emulator's route to moto's Cognito
@@ -565,6 +697,14 @@ def test_sign_up_token_refresh_and_sign_out(web_dist: Path, stack: DevStack, bro
     dialog.get_by_role("checkbox", name="alice").check()
     dialog.get_by_role("button", name="Start chat").click()
     expect(page.get_by_test_id("conversation-title")).to_have_text("alice")
+    greeting = f"Hi, I am new {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Message", exact=True).fill(greeting)
+    page.get_by_label("Message", exact=True).press("Enter")
+    nova = conversation_with(alice_page, "Nova Newcomer")
+    expect(nova.get_by_test_id("preview")).to_have_text(f"Nova Newcomer: {greeting}")
+    nova.click()
+    expect(alice_page.get_by_test_id("message").filter(has_text=greeting).locator(".sender")).to_have_text(
+        "Nova Newcomer")
     assert "AWSCognitoIdentityProviderService.GetTokensFromRefreshToken" in cognito_calls
     new_token = page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith('.idToken'))[1]")
     assert new_token != old_token

@@ -227,7 +227,15 @@ def test_mute_rules(stack: Stack) -> None:
                                            {"conversationId": cid, "until": until}, replace_args=True)
     assert mute("bob", "2030-01-01T00:00:00+02:00") == {"conversationId": cid,
                                                         "mutedUntil": "2029-12-31T22:00:00.000Z"}
+    # the caller's own mute shows on the conversation, in the list and on its own
+    view = lambda who: stack.invoke(conversations, "Query.conversation.ok", who, {"id": cid},
+                                    replace_args=True)
+    assert view("bob")["mutedUntil"] == "2029-12-31T22:00:00.000Z"
+    assert view("alice")["mutedUntil"] is None
+    listed = stack.invoke(conversations, "Query.conversations.first-page", "bob", {"limit": 50})["items"]
+    assert [c["mutedUntil"] for c in listed if c["id"] == cid] == ["2029-12-31T22:00:00.000Z"]
     assert mute("bob", None)["mutedUntil"] is None
+    assert view("bob")["mutedUntil"] is None
     from tests.integration.conftest import error_type
 
     assert error_type(mute("bob", "tomorrow")) == "BadRequest"

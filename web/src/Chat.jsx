@@ -4,6 +4,10 @@ import { ConversationView } from './ConversationView.jsx';
 import { NewConversation } from './NewConversation.jsx';
 import { ThemeToggle } from './ThemeToggle.jsx';
 import { previewOf } from './format.js';
+import { PresenceDot } from './PresenceDot.jsx';
+import { useMuted } from './useMuted.js';
+import { useNames } from './useNames.js';
+import { usePresence } from './usePresence.js';
 
 const HEARTBEAT_MS = 30_000;
 
@@ -16,39 +20,29 @@ const fromServer = (c) => ({
   previewSenderId: c.lastMessage?.senderId ?? null,
 });
 
+const removedNotice = (c) => `You are no longer a member of ${c.title ? `“${c.title}”` : 'a conversation'}.`;
+
 /** Moves (or puts) a conversation at the top: the list is ordered by last activity. */
 const toTop = (list, conversation) => [conversation, ...list.filter((c) => c.id !== conversation.id)];
 
 export function Chat({ config, onSignOut }) {
   const [me, setMe] = useState(null);
-  const [directory, setDirectory] = useState({}); // userId -> displayName
   const [conversations, setConversations] = useState([]);
   const [listState, setListState] = useState('loading');
   const [activeId, setActiveId] = useState(null);
   const [showNew, setShowNew] = useState(false);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
   const activeRef = useRef(null);
   activeRef.current = activeId;
   const listRef = useRef(conversations);
   listRef.current = conversations;
 
-  const nameOf = useCallback(
-    (userId) => {
-      if (!userId) return '';
-      if (me && userId === me.id) return me.displayName;
-      return directory[userId] ?? `user ${userId.slice(0, 6)}`;
-    },
-    [directory, me],
-  );
-
-  const learnNames = useCallback((users) => {
-    setDirectory((prev) => {
-      const next = { ...prev };
-      for (const u of users) next[u.id] = u.displayName;
-      return next;
-    });
-  }, []);
+  const { nameOf, learnNames } = useNames(me);
+  const { mutedUntil, isMuted, setMuted } = useMuted(conversations);
+  const contactIds = conversations.flatMap((c) => c.members.map((m) => m.userId)).filter((u) => u !== me?.id);
+  const { isOnline, seen } = usePresence(contactIds);
 
   const loadConversations = useCallback(async () => {
     try {
@@ -67,7 +61,7 @@ export function Chat({ config, onSignOut }) {
     }
   }, []);
 
-  // Who am I, the directory (names), the conversation list.
+  // Who am I, then the conversation list (names are looked up as they are needed).
   useEffect(() => {
     let active = true;
     (async () => {
@@ -79,10 +73,7 @@ export function Chat({ config, onSignOut }) {
           profile = { ...profile, displayName: data.updateProfile.displayName };
         }
         sessionStorage.removeItem('cloudchat.pendingName');
-        if (!active) return;
-        setMe(profile);
-        const users = await call(Q.users, { limit: 100 });
-        if (active) learnNames(users.users.items);
+        if (active) setMe(profile);
       } catch (err) {
         if (active) setError(`Could not load your profile: ${err.message}`);
       }
@@ -90,7 +81,7 @@ export function Chat({ config, onSignOut }) {
     return () => {
       active = false;
     };
-  }, [learnNames]);
+  }, []);
 
   useEffect(() => {
     if (me) loadConversations();
@@ -143,14 +134,19 @@ export function Chat({ config, onSignOut }) {
         } else if (event.type === 'ADDED_TO_CONVERSATION') {
           addConversation(id);
         } else if (event.type === 'REMOVED_FROM_CONVERSATION') {
+          // Still listed: someone else removed me (leaving drops it from the list at once).
+          const gone = listRef.current.find((c) => c.id === id);
+          if (gone) setNotice(removedNotice(gone));
           setConversations((list) => list.filter((c) => c.id !== id));
           if (activeRef.current === id) setActiveId(null);
         } else if (event.type === 'CONVERSATION_RENAMED') {
           updateConversation(id, { title: event.title });
+        } else if (event.type === 'PRESENCE' && event.senderId) {
+          seen(event.senderId, event.at);
         }
       },
     });
-  }, [me, loadConversations, addConversation, updateConversation]);
+  }, [me, loadConversations, addConversation, updateConversation, seen]);
 
   // Real-time connection state (Amplify Hub): a banner while disrupted; the subscriptions
   // catch up by themselves when Amplify re-acknowledges them.
@@ -191,14 +187,20 @@ export function Chat({ config, onSignOut }) {
   const onRead = useCallback((conversationId) => updateConversation(conversationId, { unreadCount: 0 }),
     [updateConversation]);
 
-  const onMembers = useCallback((conversationId, members) => {
+  const onMembers = useCallback((conversationId, members, actorId) => {
     if (me && !members.some((m) => m.userId === me.id)) {
+      const gone = listRef.current.find((c) => c.id === conversationId);
+      if (gone && actorId !== me.id) setNotice(removedNotice(gone));
       setConversations((list) => list.filter((c) => c.id !== conversationId));
       if (activeRef.current === conversationId) setActiveId(null);
       return;
     }
     updateConversation(conversationId, { members, memberCount: members.length });
   }, [me, updateConversation]);
+
+  const onRenamed = useCallback((conversation) => updateConversation(conversation.id, (c) => ({
+    title: conversation.title, lastSeq: Math.max(c.lastSeq, conversation.lastSeq),
+  })), [updateConversation]);
 
   const created = (conversation) => {
     setConversations((list) => toTop(list, fromServer(conversation)));
@@ -231,10 +233,17 @@ export function Chat({ config, onSignOut }) {
             {error} <button type="button" className="link" onClick={() => setError('')} aria-label="Dismiss error">×</button>
           </p>
         )}
+        {notice && (
+          <p className="notice" role="status">
+            {notice} <button type="button" className="link" onClick={() => setNotice('')} aria-label="Dismiss notice">×</button>
+          </p>
+        )}
         {listState === 'loading' && <p className="muted">Loading conversations…</p>}
         {listState === 'ready' && sorted.length === 0 && <p className="muted">No conversations yet.</p>}
         <ul className="conversation-list" aria-label="Conversation list">
-          {sorted.map((c) => (
+          {sorted.map((c) => {
+            const peer = c.kind === 'DIRECT' ? c.members.find((m) => m.userId !== me?.id)?.userId : null;
+            return (
             <li key={c.id}>
               <button
                 type="button"
@@ -244,7 +253,14 @@ export function Chat({ config, onSignOut }) {
                 data-testid="conversation-item"
               >
                 <span className="conversation-title">
+                  {peer && <PresenceDot name={nameOf(peer)} online={isOnline(peer)} />}
                   <span className="title-text">{titleOf(c)}</span>
+                  {isMuted(c.id) && (
+                    <svg className="muted-icon" viewBox="0 0 24 24" role="img" aria-label="Muted" data-testid="muted">
+                      <title>Muted</title>
+                      <path d="M18 16v-5a6 6 0 0 0-9.5-4.9M6.3 8.4A6 6 0 0 0 6 11v5l-2 2h14M10 21h4M3 3l18 18" />
+                    </svg>
+                  )}
                   {c.unreadCount > 0 && c.id !== activeId && (
                     <span className="badge" data-testid="unread" aria-label={`${c.unreadCount} unread`}>{c.unreadCount}</span>
                   )}
@@ -254,7 +270,8 @@ export function Chat({ config, onSignOut }) {
                 </span>
               </button>
             </li>
-          ))}
+            );
+          })}
         </ul>
       </aside>
       <main className="main">
@@ -265,11 +282,14 @@ export function Chat({ config, onSignOut }) {
             title={titleOf(active)}
             me={me}
             nameOf={nameOf}
-            directory={directory}
             learnNames={learnNames}
+            isOnline={isOnline}
+            mutedUntil={mutedUntil(active.id)}
             onActivity={onActivity}
             onRead={onRead}
             onMembers={onMembers}
+            onRenamed={onRenamed}
+            onMuted={setMuted}
             onBack={() => setActiveId(null)}
           />
         ) : (

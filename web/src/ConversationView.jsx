@@ -4,6 +4,8 @@ import { Composer } from './Composer.jsx';
 import { MembersPanel } from './MembersPanel.jsx';
 import { MessageItem, PendingItem } from './MessageItem.jsx';
 import { ThreadPanel } from './ThreadPanel.jsx';
+import { ConversationSettings } from './ConversationSettings.jsx';
+import { PresenceDot } from './PresenceDot.jsx';
 
 const PAGE = 30;
 const CATCH_UP_PAGE = 100;
@@ -16,7 +18,8 @@ const mimeOf = (file) => (file.type || 'application/octet-stream').split(';')[0]
 const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
 
 export function ConversationView({
-  conversation, title, me, nameOf, directory, learnNames, onActivity, onRead, onMembers, onBack,
+  conversation, title, me, nameOf, learnNames, isOnline, mutedUntil, onActivity, onRead, onMembers, onRenamed,
+  onMuted, onBack,
 }) {
   const cid = conversation.id;
   const [byId, setById] = useState(() => new Map());
@@ -29,6 +32,7 @@ export function ConversationView({
   const [members, setMembers] = useState(conversation.members);
   const [threadRootId, setThreadRootId] = useState(null);
   const [showMembers, setShowMembers] = useState(false);
+  const [showSettings, setShowSettings] = useState(false);
   const [error, setError] = useState('');
   const [now, setNow] = useState(Date.now());
 
@@ -84,7 +88,7 @@ export function ConversationView({
   const membershipChanged = useCallback((change) => {
     followIfNearBottom();
     setMembers(change.members);
-    onMembers(cid, change.members);
+    onMembers(cid, change.members, change.actorId);
     if (change.message) {
       upsert([change.message]);
       onActivity(cid, change.message);
@@ -201,6 +205,12 @@ export function ConversationView({
       for (const stop of stops) stop();
     };
   }, [cid, me.id, upsert, catchUp, membershipChanged, followIfNearBottom]);
+
+  // The list learnt of a newer message (onUserEvent MESSAGE): one this view's subscriptions do
+  // not carry (a rename's SYSTEM message) or has not received yet; catch up by seq.
+  useEffect(() => {
+    if (phase === 'ready' && conversation.lastSeq > maxSeqRef.current) catchUp();
+  }, [conversation.lastSeq, phase, catchUp]);
 
   // Older pages (infinite scroll upwards): messages, newest first, with nextToken.
   const loadOlder = useCallback(async () => {
@@ -360,6 +370,9 @@ export function ConversationView({
 
   const closeThread = useCallback(() => setThreadRootId(null), []);
   const closeMembers = useCallback(() => setShowMembers(false), []);
+  const closeSettings = useCallback(() => setShowSettings(false), []);
+  const left = useCallback((change) => onMembers(cid, change.members, change.actorId), [cid, onMembers]);
+  const directPeer = conversation.kind === 'DIRECT' ? others[0] : null;
   const itemProps = { me, myRole, nameOf, cid, act, onOpenThread: setThreadRootId };
 
   return (
@@ -368,10 +381,13 @@ export function ConversationView({
         <header className="conversation-header">
           <button type="button" className="icon back" onClick={onBack} aria-label="Back to conversations">←</button>
           <h2 data-testid="conversation-title">{title}</h2>
-          <span className="muted">{conversation.kind === 'GROUP' ? `${members.length} members` : 'Direct'}</span>
+          {directPeer && <PresenceDot name={nameOf(directPeer)} online={isOnline(directPeer)} />}
+          <span className="muted header-info">{conversation.kind === 'GROUP' ? `${members.length} ${members.length === 1 ? 'member' : 'members'}` : 'Direct'}</span>
           {conversation.kind === 'GROUP' && (
             <button type="button" onClick={() => setShowMembers((v) => !v)} aria-expanded={showMembers}>Members</button>
           )}
+          <button type="button" className="icon" onClick={() => setShowSettings(true)} aria-haspopup="dialog"
+                  aria-label="Conversation settings" title="Conversation settings">⚙</button>
         </header>
         {error && (
           <p className="error" role="alert">
@@ -410,8 +426,12 @@ export function ConversationView({
                      onSend={(body, files) => send(body, files, threadRoot.id)} onClose={closeThread} />
       )}
       {showMembers && conversation.kind === 'GROUP' && (
-        <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} directory={directory}
+        <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} isOnline={isOnline}
                       learnNames={learnNames} onChange={membershipChanged} onClose={closeMembers} />
+      )}
+      {showSettings && (
+        <ConversationSettings conversation={conversation} title={title} myRole={myRole} mutedUntil={mutedUntil}
+                              onRenamed={onRenamed} onMuted={onMuted} onLeft={left} onClose={closeSettings} />
       )}
     </div>
   );

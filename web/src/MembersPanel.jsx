@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'react';
 import { M, call } from './api.js';
+import { PresenceDot } from './PresenceDot.jsx';
 import { UserPicker } from './UserPicker.jsx';
 
 const ROLES = ['OWNER', 'ADMIN', 'MEMBER'];
 
 /** Group members; owners change roles and remove anyone, admins add and remove members. */
-export function MembersPanel({ cid, me, myRole, members, nameOf, learnNames, onChange, onClose }) {
+export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learnNames, onChange, onClose }) {
   const [adding, setAdding] = useState([]);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -48,7 +49,10 @@ export function MembersPanel({ cid, me, myRole, members, nameOf, learnNames, onC
           const canRemove = m.userId !== me.id && (myRole === 'OWNER' || (myRole === 'ADMIN' && m.role === 'MEMBER'));
           return (
             <li key={m.userId}>
-              <span className="member-name">{nameOf(m.userId)}{m.userId === me.id ? ' (you)' : ''}</span>
+              <span className="member-name">
+                {nameOf(m.userId)}{m.userId === me.id ? ' (you)' : ''}
+                {m.userId !== me.id && <PresenceDot name={nameOf(m.userId)} online={isOnline(m.userId)} />}
+              </span>
               {myRole === 'OWNER' && m.userId !== me.id ? (
                 <select aria-label={`Role of ${nameOf(m.userId)}`} value={m.role} disabled={busy}
                         onChange={(e) => run(M.setMemberRole, { conversationId: cid, userId: m.userId, role: e.target.value })}>

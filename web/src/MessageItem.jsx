@@ -1,5 +1,7 @@
 import { useState } from 'react';
 import { M } from './api.js';
+import { EditHistoryDialog } from './EditHistoryDialog.jsx';
+import { ReportDialog } from './ReportDialog.jsx';
 import { sizeOf, timeOf } from './format.js';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
@@ -28,6 +30,7 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
   const [draft, setDraft] = useState('');
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [picking, setPicking] = useState(false);
+  const [dialog, setDialog] = useState(null); // null | 'report' | 'history'
   const mine = m.senderId === me.id;
   const sender = nameOf(m.senderId);
 
@@ -37,6 +40,8 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
   const deleted = Boolean(m.deletedAt);
   const canDelete = !deleted && (mine || myRole === 'OWNER' || myRole === 'ADMIN');
   const canEdit = !deleted && mine && m.body != null;
+  const canReport = !deleted && !mine;
+  const canSeeHistory = !deleted && Boolean(m.editedAt) && (mine || myRole === 'OWNER' || myRole === 'ADMIN');
 
   const toggleReaction = (emoji) => {
     const existing = m.reactions.find((r) => r.emoji === emoji);
@@ -63,7 +68,10 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
         <div className="meta">
           <span className="sender">{sender}</span>
           <time dateTime={m.createdAt}>{timeOf(m.createdAt)}</time>
-          {m.editedAt && !deleted && <span className="muted"> (edited)</span>}
+          {m.editedAt && !deleted && (canSeeHistory ? (
+            <button type="button" className="link edited" onClick={() => setDialog('history')}
+                    aria-label="Edited, show edit history" title="Show the edit history">(edited)</button>
+          ) : <span className="muted"> (edited)</span>)}
         </div>
         {editing ? (
           <form onSubmit={saveEdit} className="edit-form">
@@ -113,6 +121,9 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
               <button type="button" className="icon" aria-label="Edit message"
                       onClick={() => { setDraft(m.body ?? ''); setEditing(true); }}>✎</button>
             )}
+            {canReport && (
+              <button type="button" className="icon" aria-label="Report message" onClick={() => setDialog('report')}>⚑</button>
+            )}
             {canDelete && !confirmDelete && (
               <button type="button" className="icon" aria-label="Delete message" onClick={() => setConfirmDelete(true)}>🗑</button>
             )}
@@ -135,6 +146,10 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
         )}
       </div>
       {seenBy && <p className="seen" data-testid="seen-by">Seen by {seenBy.join(', ')}</p>}
+      {dialog === 'report' && (
+        <ReportDialog cid={cid} message={m} senderName={sender} onClose={() => setDialog(null)} />
+      )}
+      {dialog === 'history' && <EditHistoryDialog cid={cid} message={m} onClose={() => setDialog(null)} />}
     </li>
   );
 }

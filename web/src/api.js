@@ -17,7 +17,7 @@ const MESSAGE = `
   }`;
 const CONVERSATION = `
   fragment ConversationFields on Conversation {
-    id kind title createdBy members { userId role } memberCount lastSeq unreadCount
+    id kind title createdBy members { userId role } memberCount lastSeq unreadCount mutedUntil
     createdAt updatedAt lastMessage { ...MessageFields }
   }
   ${MESSAGE}`;
@@ -29,6 +29,7 @@ const MEMBERSHIP = `
 
 export const Q = {
   me: `query Me { me { id username displayName email } }`,
+  usersByIds: `query UsersByIds($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName username } }`,
   users: `query Users($query: String, $limit: Int, $nextToken: String) {
     users(query: $query, limit: $limit, nextToken: $nextToken) { items { id displayName username } nextToken } }`,
   conversations: `query Conversations($limit: Int, $nextToken: String) {
@@ -41,6 +42,9 @@ export const Q = {
   thread: `query Thread($conversationId: ID!, $rootId: ID!, $limit: Int, $nextToken: String) {
     thread(conversationId: $conversationId, rootId: $rootId, limit: $limit, nextToken: $nextToken) { items { ...MessageFields } nextToken } } ${MESSAGE}`,
   readReceipts: `query ReadReceipts($conversationId: ID!) { readReceipts(conversationId: $conversationId) { userId readSeq deliveredSeq } }`,
+  presence: `query Presence($userIds: [ID!]!) { presence(userIds: $userIds) { userId online lastSeen } }`,
+  editHistory: `query EditHistory($conversationId: ID!, $messageId: ID!) {
+    editHistory(conversationId: $conversationId, messageId: $messageId) { version body at } }`,
 };
 
 export const M = {
@@ -67,6 +71,15 @@ export const M = {
     removeMember(conversationId: $conversationId, userId: $userId) { ...MembershipFields } } ${MEMBERSHIP}`,
   setMemberRole: `mutation SetMemberRole($conversationId: ID!, $userId: ID!, $role: MemberRole!) {
     setMemberRole(conversationId: $conversationId, userId: $userId, role: $role) { ...MembershipFields } } ${MEMBERSHIP}`,
+  leaveConversation: `mutation LeaveConversation($conversationId: ID!) {
+    leaveConversation(conversationId: $conversationId) { ...MembershipFields } } ${MEMBERSHIP}`,
+  renameConversation: `mutation RenameConversation($conversationId: ID!, $title: String!) {
+    renameConversation(conversationId: $conversationId, title: $title) { ...ConversationFields } } ${CONVERSATION}`,
+  muteConversation: `mutation MuteConversation($conversationId: ID!, $until: AWSDateTime) {
+    muteConversation(conversationId: $conversationId, until: $until) { conversationId mutedUntil } }`,
+  reportMessage: `mutation ReportMessage($conversationId: ID!, $messageId: ID!, $reason: String!) {
+    reportMessage(conversationId: $conversationId, messageId: $messageId, reason: $reason) {
+      conversationId messageId reporterId reason createdAt } }`,
   updateProfile: `mutation UpdateProfile($displayName: String) { updateProfile(displayName: $displayName) { id displayName } }`,
   heartbeat: `mutation Heartbeat { heartbeat { userId online lastSeen } }`,
 };

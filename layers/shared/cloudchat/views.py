@@ -66,6 +66,7 @@ def conversation(v: ConversationView) -> dict[str, Any]:
         "lastMessage": message(v.last_message, me.user_id) if v.last_message else None,
         "lastSeq": c.last_seq,
         "unreadCount": max(0, c.last_seq - max(me.read_seq, me.joined_seq)),
+        "mutedUntil": me.muted_until,
         "createdAt": c.created_at, "updatedAt": c.updated_at,
     }
 
