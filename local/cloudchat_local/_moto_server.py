@@ -11,7 +11,8 @@ Run by :mod:`cloudchat_local.dev` (never by hand, though it works)::
   generic serializer).
 * **State** (moto 5.2.5 has no persistence of its own): on startup the backends pickled in
   ``--state-file`` are put back into moto's backend registries before the first request; on
-  shutdown, and every ``--autosave-interval`` seconds after a write, every backend (DynamoDB,
+  shutdown, and every ``--autosave-interval`` seconds after a write (longer once snapshots get
+  slow: never more than ~5 % of the time held; see ``autosave_pause``), every backend (DynamoDB,
   KMS, Cognito, Secrets Manager, S3, SNS, IAM, STS ...) is pickled again into that file, in one
   pickle so that objects shared between backends stay shared. Requests are held at a gate
   while a snapshot is taken, so a snapshot never sees half a request. Private keys (KMS
@@ -391,11 +392,23 @@ class _Gate:
                 self._cond.notify_all()
 
 
+#: An autosave holds requests back while it pickles the state, which takes longer as the state
+#: grows (1.3 s at ~40 MB): the next one waits at least this many times as long, so saving
+#: never holds requests back for more than ~1/(1 + AUTOSAVE_BACKOFF) of the time.
+AUTOSAVE_BACKOFF = 20.0
+
+
+def autosave_pause(interval: float, last_hold_s: float) -> float:
+    """Seconds until the next autosave: ``interval``, or longer after a slow snapshot."""
+    return max(interval, AUTOSAVE_BACKOFF * last_hold_s)
+
+
 class _StateKeeper:
     def __init__(self, path: Path | None, gate: _Gate) -> None:
         self.path = path
         self.gate = gate
         self.dirty = False
+        self.last_hold_s = 0.0  # how long the last snapshot held requests back
         self._save_lock = threading.Lock()
 
     def save(self, *, force: bool = False) -> bool:
@@ -404,9 +417,11 @@ class _StateKeeper:
         with self._save_lock:
             if not (self.dirty or force):
                 return False
+            started = time.monotonic()
             with self.gate.exclusive():
                 self.dirty = False
                 data = snapshot_bytes()
+            self.last_hold_s = time.monotonic() - started
             _write_atomic(self.path, data)
             return True
 
@@ -551,7 +566,7 @@ def serve(
                 keeper.save()
             except Exception:
                 log.exception("autosave of the moto state failed")
-            next_save = time.monotonic() + autosave_interval
+            next_save = time.monotonic() + autosave_pause(autosave_interval, keeper.last_hold_s)
     server.shutdown()
     serving.join(timeout=10)
     try:
