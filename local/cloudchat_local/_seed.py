@@ -23,7 +23,7 @@ WELCOME_TITLE: Final = "Welcome"
 #: (sender, clientMessageId, body), in order.
 WELCOME_MESSAGES: Final = (
     ("alice", "welcome-0001", "Welcome to CloudChat! This conversation was created by `make dev`."),
-    ("bob", "welcome-0002", "Hi all! Messages are end-to-end encrypted at rest with KMS data keys."),
+    ("bob", "welcome-0002", "Hi all! Messages are encrypted at rest with per-conversation KMS data keys."),
     ("carol", "welcome-0003", "Open GraphiQL, sign in as any demo user and try sendMessage."),
 )
 _MAX_PAGES: Final = 50
