@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p = add("history", "the latest messages of a conversation")
     p.add_argument("conversation_id")
-    p.add_argument("--limit", type=int, default=20)
+    amount = p.add_mutually_exclusive_group()
+    amount.add_argument("--limit", type=int, default=20, help="how many (pages of 100 are fetched as needed)")
+    amount.add_argument("--all", action="store_true", help="the whole history")
     p = add("send", "send a message")
     p.add_argument("conversation_id")
     p.add_argument("text")
@@ -128,7 +130,9 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
     if command == "conversations":
         return asyncio.run(commands.conversations(app, args.limit))
     if command == "history":
-        return asyncio.run(commands.history(app, args.conversation_id, args.limit))
+        if not args.all and args.limit < 1:
+            raise CliError("--limit must be at least 1")
+        return asyncio.run(commands.history(app, args.conversation_id, None if args.all else args.limit))
     if command == "send":
         return asyncio.run(commands.send(app, args.conversation_id, args.text, args.reply_to))
     if command == "tail":

@@ -43,8 +43,9 @@ CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $li
                  f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
 CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
 USERS_BY_IDS = "query($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName } }"
-MESSAGES = (f"query($c: ID!, $limit: Int) {{ messages(conversationId: $c, limit: $limit) "
-            f"{{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
+MESSAGES = (f"query($c: ID!, $limit: Int, $next: String) {{ messages(conversationId: $c, limit: $limit, "
+            f"nextToken: $next) {{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
+PAGE_MAX = 100  # the API's largest page
 SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
 ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
                 f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
@@ -158,11 +159,26 @@ async def conversations(app: App, limit: int) -> int:
     return 0
 
 
-async def history(app: App, conversation_id: str, limit: int) -> int:
+async def fetch_history(api: Any, conversation_id: str, limit: int | None) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages (all of them when None), paging through ``messages``
+    (newest first, at most 100 a page); returned oldest first."""
+    items: list[dict[str, Any]] = []
+    next_token: str | None = None
+    while limit is None or len(items) < limit:
+        size = PAGE_MAX if limit is None else min(PAGE_MAX, limit - len(items))
+        page = (await api.execute(MESSAGES, {"c": conversation_id, "limit": size,
+                                             "next": next_token}))["messages"]
+        items += page["items"]
+        next_token = page.get("nextToken")
+        if not next_token:
+            break
+    return sorted(items, key=lambda m: m["seq"])
+
+
+async def history(app: App, conversation_id: str, limit: int | None) -> int:
     async with app.api() as api:
-        page = (await api.execute(MESSAGES, {"c": conversation_id, "limit": limit}))["messages"]
-        await learn_names(app, api, [m.get("senderId") for m in page["items"]])
-    items = sorted(page["items"], key=lambda m: m["seq"])
+        items = await fetch_history(api, conversation_id, limit)
+        await learn_names(app, api, [m.get("senderId") for m in items])
     app.render.messages(items, f"last {len(items)} message(s) of {conversation_id}")
     return 0
 

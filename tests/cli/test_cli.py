@@ -131,6 +131,9 @@ def test_send_then_history(stack: DevStack, logged_in: dict[str, Path], conversa
     history = as_json(cli(stack.outputs_path, logged_in["bob"], "--json", "history", conversation,
                           "--limit", "2"))
     assert [m["id"] for m in history["items"]] == [sent["id"], reply["id"]]  # oldest first
+    everything = as_json(cli(stack.outputs_path, logged_in["bob"], "--json", "history", conversation, "--all"))
+    seqs = [m["seq"] for m in everything["items"]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[-1] == reply["seq"]
     table = cli(stack.outputs_path, logged_in["bob"], "history", conversation)
     assert table.returncode == 0 and text in table.stdout
     line = next(row for row in table.stdout.splitlines() if text in row)
