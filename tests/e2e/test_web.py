@@ -14,7 +14,8 @@ real-time works with the self-signed certificate accepted by the browser context
   clientMessageId, no duplicate), edit, delete, a thread, attachments with upload progress and
   image preview, member management, presence going online live (onUserEvent PRESENCE), the
   theme toggle, a narrow screen; then rename (live for the other member), mute / unmute, edit
-  history, report (seen by the moderators), leave, and a removed member's view closing.
+  history, report, the moderators' Reports screen (a third user, ``mod``: paged, a delete
+  seen live; none for the others), leave, and a removed member's view closing.
 * sign-up (confirmation code), token refresh by Amplify, sign-out; the name of a sender who
   signed up after the reader loaded the app is looked up.
 
@@ -597,6 +598,18 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     versions.get_by_role("button", name="Close").click()
     expect(versions).to_have_count(0)
 
+    # alice reports ten of bob's messages (API), so the moderators' screen below has a
+    # second page.
+    alice_token = stack.token("alice", "IdToken")
+    seeds = graphql(stack, alice_token,
+                    "query($c: ID!) { messages(conversationId: $c, limit: 100) { items { id body } } }",
+                    {"c": conversation_id["id"]})["messages"]["items"]
+    seed_ids = {m["body"]: m["id"] for m in seeds if re.fullmatch(r"seed \d\d", m["body"] or "")}
+    for n in range(1, 11):
+        graphql(stack, alice_token, "mutation($c: ID!, $m: ID!, $r: String!) { reportMessage("
+                "conversationId: $c, messageId: $m, reason: $r) { reason } }",
+                {"c": conversation_id["id"], "m": seed_ids[f"seed {n:02d}"], "r": f"Off topic {n:02d}"})
+
     # bob reports alice's message (not his own: no Report on those), with a reason; the
     # moderators' reportedMessages has it.
     own = bob_page.get_by_test_id("message").filter(has_text="seed 45")
@@ -617,6 +630,58 @@ def test_group_history_threads_edits_uploads_members_and_retry(
                       "query { reportedMessages(limit: 20) { items { conversationId reason message { id } } } }",
                       {})["reportedMessages"]["items"]
     assert [r["conversationId"] for r in reports if r["reason"] == reason] == [conversation_id["id"]], reports
+
+    # The moderators' review screen: mod (group moderator) opens Reports from the sidebar
+    # header (keyboard): newest first, ten a page, with the conversation, the reporter, the
+    # reason, the time and the reported message; Load more fetches the next page (nextToken).
+    mod_page = browsers.page("mod")
+    sign_in(mod_page, url, stack.user("mod"))
+    mod_page.get_by_role("button", name="Reports", exact=True).focus()
+    mod_page.keyboard.press("Enter")
+    screen = mod_page.get_by_role("region", name="Reported messages")
+    found = screen.get_by_test_id("report")
+    expect(found).to_have_count(10)
+    newest = found.first
+    expect(newest.get_by_test_id("report-reason")).to_have_text(reason)
+    expect(newest.get_by_test_id("reporter")).to_have_text("bob")
+    expect(newest.get_by_test_id("report-conversation")).to_have_text(conversation_id["id"])
+    expect(newest.get_by_test_id("reported-sender")).to_have_text("alice")
+    expect(newest.get_by_test_id("reported-body")).to_have_text(unsent)
+    expect(newest.get_by_test_id("report-time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    expect(found.nth(1).get_by_test_id("report-reason")).to_have_text("Off topic 10")
+    expect(found.nth(1).get_by_test_id("reporter")).to_have_text("alice")
+    expect(found.nth(1).get_by_test_id("reported-sender")).to_have_text("bob")
+    mod_page.screenshot(path=str(SCREENSHOTS / "mod-reports.png"))
+    screen.get_by_role("button", name="Load more").click()
+    expect(found).to_have_count(11)
+    expect(found.last).to_be_focused()  # keyboard: focus moves to the first report loaded
+    expect(found.last.get_by_test_id("report-reason")).to_have_text("Off topic 01")
+    expect(found.last.get_by_test_id("reported-body")).to_have_text("seed 01")
+    expect(screen.get_by_role("button", name="Load more")).to_have_count(0)
+    # The other theme too (the screen uses the theme's colours).
+    mod_page.get_by_role("button", name=re.compile("Switch to (dark|light) theme")).click()
+    mod_theme = mod_page.evaluate("document.documentElement.dataset.theme")
+    screen.get_by_test_id("report").first.scroll_into_view_if_needed()
+    mod_page.screenshot(path=str(SCREENSHOTS / f"mod-reports-{mod_theme}.png"))
+    # Not moderators: no Reports entry for alice or bob, and the API refuses them anyway.
+    expect(alice_page.get_by_role("button", name="Reports", exact=True)).to_have_count(0)
+    expect(bob_page.get_by_role("button", name="Reports", exact=True)).to_have_count(0)
+    refused = urllib.request.Request(stack.url, data=json.dumps(
+        {"query": "query { reportedMessages { items { reason } } }"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": alice_token})
+    with urllib.request.urlopen(refused, timeout=15) as response:
+        answer = json.loads(response.read())
+    assert answer.get("errors") and not (answer.get("data") or {}).get("reportedMessages"), answer
+    # A global moderator deletes the reported message (not a member of the conversation):
+    # a tombstone, seen live by alice.
+    newest.get_by_role("button", name="Delete message").click()
+    newest.get_by_role("group", name="Confirm delete").get_by_role("button", name="Yes, delete").click()
+    expect(newest.get_by_test_id("reported-body")).to_have_text("This message was deleted")
+    expect(newest.get_by_role("button", name="Delete message")).to_have_count(0)
+    expect(alice_page.get_by_test_id("message-body").filter(has_text=unsent)).to_have_count(0)
+    mod_page.get_by_role("button", name="Close reports").click()
+    expect(screen).to_have_count(0)
+    expect(mod_page.get_by_role("button", name="Reports", exact=True)).to_be_focused()
 
     # bob leaves: gone from his list at once; alice sees the SYSTEM message and one member.
     bob_page.get_by_role("button", name="Conversation settings").click()
@@ -647,7 +712,7 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     bob_page.screenshot(path=str(SCREENSHOTS / "bob-removed.png"))
     print("screenshots: " + " ".join(str(SCREENSHOTS / f) for f in (
         f"alice-settings-{theme}.png", f"alice-muted-{theme}.png", "alice-edit-history.png", "bob-report.png",
-        "bob-removed.png")))
+        "bob-removed.png", "mod-reports.png", f"mod-reports-{mod_theme}.png")))
     assert not browsers.problems, browsers.problems
 
 

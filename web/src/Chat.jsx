@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { fetchAuthSession } from 'aws-amplify/auth';
 import { M, Q, S, call, onConnectionState, subscribe } from './api.js';
 import { ConversationView } from './ConversationView.jsx';
 import { NewConversation } from './NewConversation.jsx';
 import { ThemeToggle } from './ThemeToggle.jsx';
 import { previewOf } from './format.js';
 import { PresenceDot } from './PresenceDot.jsx';
+import { ReportsView } from './ReportsView.jsx';
 import { useMuted } from './useMuted.js';
 import { useNames } from './useNames.js';
 import { usePresence } from './usePresence.js';
@@ -20,6 +22,15 @@ const fromServer = (c) => ({
   previewSenderId: c.lastMessage?.senderId ?? null,
 });
 
+const MODERATOR_GROUPS = ['moderator', 'admin'];
+
+/** The signed-in user's Cognito groups (the tokens' `cognito:groups` claim). */
+async function myGroups() {
+  const { tokens } = await fetchAuthSession();
+  const groups = tokens?.accessToken?.payload?.['cognito:groups'] ?? tokens?.idToken?.payload?.['cognito:groups'];
+  return Array.isArray(groups) ? groups.map(String) : [];
+}
+
 const removedNotice = (c) => `You are no longer a member of ${c.title ? `“${c.title}”` : 'a conversation'}.`;
 
 /** Moves (or puts) a conversation at the top: the list is ordered by last activity. */
@@ -31,6 +42,9 @@ export function Chat({ config, onSignOut }) {
   const [listState, setListState] = useState('loading');
   const [activeId, setActiveId] = useState(null);
   const [showNew, setShowNew] = useState(false);
+  const [isModerator, setIsModerator] = useState(false);
+  const [showReports, setShowReports] = useState(false);
+  const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
   const [notice, setNotice] = useState('');
@@ -86,6 +100,36 @@ export function Chat({ config, onSignOut }) {
   useEffect(() => {
     if (me) loadConversations();
   }, [me, loadConversations]);
+
+  // Moderators and admins (Cognito groups) review reported messages; the API refuses others.
+  useEffect(() => {
+    let active = true;
+    myGroups()
+      .then((groups) => active && setIsModerator(groups.some((g) => MODERATOR_GROUPS.includes(g))))
+      .catch(() => active && setIsModerator(false));
+    return () => {
+      active = false;
+    };
+  }, []);
+
+  const openConversation = useCallback((id) => {
+    setShowReports(false);
+    setActiveId(id);
+  }, []);
+
+  // Closing the Reports screen puts focus back on its entry (after the render that shows the
+  // sidebar again on narrow screens).
+  const refocusReports = useRef(false);
+  const closeReports = useCallback(() => {
+    refocusReports.current = true;
+    setShowReports(false);
+  }, []);
+  useEffect(() => {
+    if (!showReports && refocusReports.current) {
+      refocusReports.current = false;
+      reportsButton.current?.focus();
+    }
+  }, [showReports]);
 
   const updateConversation = useCallback((id, change, { top = false } = {}) => {
     setConversations((list) => {
@@ -204,17 +248,22 @@ export function Chat({ config, onSignOut }) {
 
   const created = (conversation) => {
     setConversations((list) => toTop(list, fromServer(conversation)));
-    setActiveId(conversation.id);
+    openConversation(conversation.id);
     setShowNew(false);
   };
 
   const sorted = conversations; // kept in last-activity order (server order, then toTop)
 
   return (
-    <div className={`chat ${active ? 'has-active' : ''}`}>
+    <div className={`chat ${active || (showReports && isModerator) ? 'has-active' : ''}`}>
       <aside className="sidebar" aria-label="Conversations">
         <header className="sidebar-header">
           <h1 className="brand">CloudChat</h1>
+          {isModerator && (
+            <button type="button" ref={reportsButton} className={`icon reports-entry ${showReports ? 'active' : ''}`}
+                    onClick={() => { setActiveId(null); setShowReports(true); }} aria-pressed={showReports}
+                    aria-label="Reports" title="Reported messages (moderators)">⚑</button>
+          )}
           <ThemeToggle />
           <button type="button" className="icon" onClick={onSignOut} aria-label="Sign out" title="Sign out">⎋</button>
         </header>
@@ -249,7 +298,7 @@ export function Chat({ config, onSignOut }) {
                 type="button"
                 className={`conversation-item ${c.id === activeId ? 'active' : ''}`}
                 aria-current={c.id === activeId ? 'true' : undefined}
-                onClick={() => setActiveId(c.id)}
+                onClick={() => openConversation(c.id)}
                 data-testid="conversation-item"
               >
                 <span className="conversation-title">
@@ -275,7 +324,9 @@ export function Chat({ config, onSignOut }) {
         </ul>
       </aside>
       <main className="main">
-        {active && me ? (
+        {showReports && isModerator ? (
+          <ReportsView nameOf={nameOf} onClose={closeReports} />
+        ) : active && me ? (
           <ConversationView
             key={active.id}
             conversation={active}

@@ -45,6 +45,9 @@ export const Q = {
   presence: `query Presence($userIds: [ID!]!) { presence(userIds: $userIds) { userId online lastSeen } }`,
   editHistory: `query EditHistory($conversationId: ID!, $messageId: ID!) {
     editHistory(conversationId: $conversationId, messageId: $messageId) { version body at } }`,
+  reportedMessages: `query ReportedMessages($limit: Int, $nextToken: String) {
+    reportedMessages(limit: $limit, nextToken: $nextToken) {
+      items { conversationId messageId reporterId reason createdAt message { ...MessageFields } } nextToken } } ${MESSAGE}`,
 };
 
 export const M = {
