@@ -607,3 +607,25 @@ def test_the_subscriptions_endpoint_counts_by_field(devstack: Any) -> None:
     assert set(got) == {"active", "byField"}
     assert set(got["byField"]) == {"onMessage", "onReceipt", "onTyping", "onUserEvent", "onMembershipChange"}
     assert got["active"] == sum(got["byField"].values())
+
+
+def test_a_stream_batch_failing_at_its_first_record_is_retried_whole(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When nothing of the batch could be done, Powertools' processor raises (Lambda retries
+    the whole batch) instead of answering that every record failed; the retry then works."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    publisher = Publisher()
+    monkeypatch.setattr(stream, "_publisher", lambda: publisher)
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB], title="first fails")
+    s.read()  # (the conversation's own records)
+    send(stack, cid, "only one", "cmid-first-0001")
+    records = s.read()
+    first_message = next(i for i, r in enumerate(records) if _is_message(r, cid, 1))
+    publisher.poison = (cid, 1)
+    with pytest.raises(BatchProcessingError):
+        consume(records[first_message:])
+    publisher.poison = None
+    assert consume(records[first_message:]) == {"batchItemFailures": []}
+    assert [e["seq"] for e in publisher.events if e["type"] == "MESSAGE" and e["userId"] == BOB] == [1]
