@@ -60,7 +60,6 @@ from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
-from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError
 from graphql import DocumentNode, parse
 from realtime import (  # bench/realtime.py (this script's folder is on sys.path)
@@ -79,6 +78,8 @@ from realtime import (  # bench/realtime.py (this script's folder is on sys.path
     full_stack,
     machine_info,
 )
+
+from cloudchat_cli import client as cli_client
 
 MESSAGES_SINCE = (
     "query Since($c: ID!, $after: Int!, $limit: Int) { messagesSince(conversationId: $c, "
@@ -160,18 +161,9 @@ def memory_snapshot(root: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- clients
 
 
-class AckingTransport(AppSyncWebsocketsTransport):
-    """gql's AppSync transport, reporting each ``start_ack`` (gql drops them)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.acks: asyncio.Queue[str] = asyncio.Queue()
-
-    def _parse_answer(self, answer: str) -> Any:
-        parsed = super()._parse_answer(answer)
-        if parsed[0] == "start_ack":
-            self.acks.put_nowait(str(json.loads(answer).get("id")))
-        return parsed
+class AckingTransport(cli_client.AckingTransport):
+    """The CLI's transport (it queues each ``start_ack``, which gql drops), plus an abrupt
+    disconnect for the storms."""
 
     def abort(self) -> bool:
         """Drops the connection abruptly: the TCP socket is closed with no ``stop`` and no
