@@ -511,6 +511,7 @@ def serve(
 
     from cloudchat_local.moto_patches import (
         cache_backend_modules,
+        fast_dynamodb_responses,
         fast_stream_records,
         partition_queries,
         serialize_dynamodb,
@@ -520,6 +521,7 @@ def serve(
     fast_stream_records()
     cache_backend_modules()
     partition_queries()
+    fast_dynamodb_responses()
     bound_shard_iterators()
     notes: list[str] = []
     if state_file is not None:

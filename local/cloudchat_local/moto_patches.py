@@ -94,6 +94,42 @@ def partition_queries() -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
+_FAST_DYNAMODB_ACTIONS = frozenset({
+    "GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem",
+    "TransactWriteItems", "TransactGetItems", "BatchWriteItem",
+})
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def fast_dynamodb_responses() -> None:
+    """moto serializes every DynamoDB answer with its generic, model-driven serializer; the
+    item operations' answers are already DynamoDB JSON (binary values as bytes), so they are
+    dumped directly, as DynamoDB answers them (None members left out)."""
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.serialized
+    if getattr(original, "_cloudchat_fast", False):
+        return
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if self._get_action() not in _FAST_DYNAMODB_ACTIONS or isinstance(result, Exception):
+            return original(self, action_result)
+        headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
+        return 200, headers, dynamo_json_dump(_without_none(result))
+
+    serialized._cloudchat_fast = True  # type: ignore[attr-defined]
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+
+
 def cache_backend_modules() -> None:
     """moto's server lists its package directory (``os.listdir`` plus an ``isdir`` per
     service, ~200) twice per request to route it; the list never changes while it runs."""

@@ -280,3 +280,71 @@ def test_autosave_backs_off_when_snapshots_get_slow() -> None:
     assert autosave_pause(5.0, 0.01) == 5.0
     assert autosave_pause(5.0, 1.3) == pytest.approx(26.0)
     assert autosave_pause(0.5, 0.1) == pytest.approx(2.0)
+
+
+def _item_operations(endpoint: str | None) -> list[Any]:
+    """A battery of item operations; what botocore parses from each answer."""
+    kw = {"endpoint_url": endpoint} if endpoint else {}
+    ddb = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing",
+                       aws_secret_access_key="testing", **kw)
+    ddb.create_table(
+        TableName="i", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
+    )
+    item = {"PK": {"S": "p"}, "SK": {"S": "a"}, "b": {"B": b"\x00\xffraw"}, "n": {"N": "12.5"},
+            "l": {"L": [{"B": b"\x01"}, {"M": {"s": {"S": "x"}, "z": {"NULL": True}}}]},
+            "ss": {"SS": ["a", "b"]}, "bs": {"BS": [b"\x02"]}, "ok": {"BOOL": False}}
+    key = {"PK": {"S": "p"}, "SK": {"S": "a"}}
+    out: list[Any] = []
+
+    def keep(resp: dict[str, Any]) -> None:
+        out.append({k: v for k, v in resp.items() if k != "ResponseMetadata"})
+
+    keep(ddb.put_item(TableName="i", Item=item, ReturnValues="ALL_OLD"))
+    keep(ddb.put_item(TableName="i", Item={**item, "SK": {"S": "b"}}, ReturnValues="ALL_OLD"))
+    keep(ddb.get_item(TableName="i", Key=key, ConsistentRead=True))
+    keep(ddb.get_item(TableName="i", Key={"PK": {"S": "p"}, "SK": {"S": "zz"}}))
+    keep(ddb.get_item(TableName="i", Key=key, ProjectionExpression="n, l"))
+    keep(ddb.update_item(TableName="i", Key=key, UpdateExpression="SET n = n + :o ADD ss :s",
+                         ExpressionAttributeValues={":o": {"N": "1"}, ":s": {"SS": ["c"]}},
+                         ReturnValues="ALL_NEW"))
+    keep(ddb.update_item(TableName="i", Key=key, UpdateExpression="REMOVE ok", ReturnValues="NONE"))
+    keep(ddb.query(TableName="i", KeyConditionExpression="PK = :p",
+                   ExpressionAttributeValues={":p": {"S": "p"}}, Limit=1))
+    keep(ddb.query(TableName="i", KeyConditionExpression="PK = :p", Select="COUNT",
+                   ExpressionAttributeValues={":p": {"S": "p"}}))
+    keep(ddb.batch_get_item(RequestItems={"i": {"Keys": [key, {"PK": {"S": "p"}, "SK": {"S": "b"}}],
+                                                "ConsistentRead": True}}))
+    keep(ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "i", "Key": key}}]))
+    keep(ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "i", "Item": {**item, "SK": {"S": "c"}}}},
+        {"ConditionCheck": {"TableName": "i", "Key": key, "ConditionExpression": "attribute_exists(PK)"}}]))
+    try:
+        ddb.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": "i", "Key": key, "ConditionExpression": "attribute_not_exists(PK)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    except ddb.exceptions.TransactionCanceledException as exc:
+        out.append({k: v for k, v in exc.response.items() if k != "ResponseMetadata"})
+    try:
+        ddb.put_item(TableName="i", Item=item, ConditionExpression="attribute_not_exists(PK)")
+    except ddb.exceptions.ConditionalCheckFailedException as exc:
+        out.append(exc.response["Error"]["Code"])
+    keep(ddb.batch_write_item(RequestItems={"i": [{"DeleteRequest": {"Key": key}}]}))
+    keep(ddb.delete_item(TableName="i", Key={"PK": {"S": "p"}, "SK": {"S": "b"}}, ReturnValues="ALL_OLD"))
+    return out
+
+
+def test_item_answers_match_moto_only_faster(tmp_path: Path) -> None:
+    """The moto server dumps DynamoDB item answers as DynamoDB JSON directly
+    (moto_patches.fast_dynamodb_responses); botocore must read what moto's own serializer
+    gives (in-process moto here), error answers included."""
+    server = MotoProcess.start(state_file=tmp_path / "state.pickle")
+    try:
+        fast = _item_operations(server.endpoint)
+    finally:
+        server.stop()
+    with mock_aws():
+        generic = _item_operations(None)
+    assert fast == generic
+    assert fast[2]["Item"]["b"] == {"B": b"\x00\xffraw"} and "Item" not in fast[3]
