@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,11 +13,11 @@ import pytest
 from cloudchat_local.emulator import EmulatorConfig, Engine, LambdaResolver, build_event, lambda_outcome
 from cloudchat_local.emulator._events import FieldError, LambdaContext, invoke_handler
 
+from .appsync_js import run_appsync_js
 from .conftest import FIXTURE_SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKE_JS = REPO / "appsync" / "invoke.js"
-NODE = shutil.which("node") or "/usr/bin/node"
 
 STUB = """
 export class UtilError extends Error {
@@ -103,18 +100,6 @@ def _python(ctx: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def js_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not Path(NODE).exists():
-        pytest.skip("node is not installed")
-    work = tmp_path_factory.mktemp("invoke-js")
-    utils = work / "node_modules" / "@aws-appsync" / "utils"
-    utils.mkdir(parents=True)
-    (utils / "package.json").write_text(
-        json.dumps({"name": "@aws-appsync/utils", "type": "module", "exports": "./index.js"})
-    )
-    (utils / "index.js").write_text(STUB)
-    (work / "package.json").write_text(json.dumps({"type": "module"}))
-    (work / "invoke.mjs").write_text(INVOKE_JS.read_text())
-    (work / "runner.mjs").write_text(RUNNER)
     request_ctx = {
         "arguments": {"a": 1},
         "identity": {"sub": "s"},
@@ -124,16 +109,10 @@ def js_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "prev": None,
         "stash": {},
     }
-    done = subprocess.run(
-        [NODE, "runner.mjs"],
-        input=json.dumps({"cases": CASES, "requestCtx": request_ctx}),
-        capture_output=True,
-        text=True,
-        cwd=work,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    result: dict[str, Any] = run_appsync_js(
+        tmp_path_factory.mktemp("invoke-js"), stub=STUB, modules={"invoke": INVOKE_JS},
+        runner=RUNNER, payload={"cases": CASES, "requestCtx": request_ctx})
+    return result
 
 
 @pytest.mark.parametrize("index", range(len(CASES)))

@@ -4,9 +4,6 @@ emulator does, and the emulator's evaluator follows AppSync's operators."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +11,10 @@ import pytest
 
 from cloudchat_local.emulator._pubsub import check_filter, filter_matches
 
+from .appsync_js import run_appsync_js
+
 REPO = Path(__file__).resolve().parents[2]
 SUBSCRIBE_JS = REPO / "appsync" / "subscribe.js"
-NODE = shutil.which("node") or "/usr/bin/node"
 
 STUB = """
 export const recorded = [];
@@ -62,21 +60,11 @@ CHANGES: list[Any] = [
 
 @pytest.fixture(scope="module")
 def js_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not Path(NODE).exists():
-        pytest.skip("node is not installed")
-    work = tmp_path_factory.mktemp("subscribe-js")
-    utils = work / "node_modules" / "@aws-appsync" / "utils"
-    utils.mkdir(parents=True)
-    (utils / "package.json").write_text(
-        json.dumps({"name": "@aws-appsync/utils", "type": "module", "exports": "./index.js"}))
-    (utils / "index.js").write_text(STUB)
-    (work / "package.json").write_text(json.dumps({"type": "module"}))
-    (work / "subscribe.mjs").write_text(SUBSCRIBE_JS.read_text())
-    (work / "revoke.mjs").write_text(REVOKE_JS.read_text())
-    (work / "runner.mjs").write_text(RUNNER)
-    done = subprocess.run([NODE, "runner.mjs"], input=json.dumps({"subscribe": CASES, "revoke": CHANGES}),
-                          capture_output=True, text=True, cwd=work, timeout=30, check=True)
-    return json.loads(done.stdout)
+    result: dict[str, Any] = run_appsync_js(
+        tmp_path_factory.mktemp("subscribe-js"), stub=STUB,
+        modules={"subscribe": SUBSCRIBE_JS, "revoke": REVOKE_JS}, runner=RUNNER,
+        payload={"subscribe": CASES, "revoke": CHANGES})
+    return result
 
 
 def test_subscribe_js_sets_the_lambdas_filters_and_returns_null(js_out: dict[str, Any]) -> None:

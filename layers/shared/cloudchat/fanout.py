@@ -66,11 +66,6 @@ class Fanout:
         self.notifier = notifier
         self.last_error: Exception | None = None
 
-    def handle(self, record: Mapping[str, Any]) -> None:
-        """One DynamoDB stream record (Lambda's event shape). Raises to have it retried."""
-        if self.handle_batch([record]) is not None:
-            raise self.last_error or RuntimeError("the stream record failed")
-
     def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
         """A batch of stream records, in order. Returns None when all were handled, else the
         index of the first record not handled (``last_error`` says why): Lambda re-delivers

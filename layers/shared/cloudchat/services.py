@@ -186,9 +186,7 @@ class ChatService:
         """Profiles by id (one BatchGetItem), in the order asked, unknown ids left out. Like
         the directory, names are visible to every signed-in user; emails only to their
         owner (views.user)."""
-        if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 100:
-            raise BadRequest("ids must name 1 to 100 users")
-        wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
+        wanted = validation.user_ids(user_ids, "ids")
         found = self.store.profiles(wanted)
         return [found[u] for u in wanted if u in found]
 
@@ -203,9 +201,7 @@ class ChatService:
 
     def presence(self, caller: Caller, user_ids: object) -> list[dict[str, object]]:
         """Online state of people who share a conversation with the caller (only them)."""
-        if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 100:
-            raise BadRequest("userIds must name 1 to 100 users")
-        wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
+        wanted = validation.user_ids(user_ids, "userIds")
         strangers = set(wanted) - self.store.contacts(caller.user_id)
         if strangers:
             raise Forbidden("presence is visible only for people you share a conversation with",
@@ -450,10 +446,6 @@ class ChatService:
         if member is None:
             raise Forbidden("you are not a member of this conversation")
         return member
-
-    #: Subscription fields scoped to one conversation's members: a member's removal (or
-    #: leaving) closes their open subscriptions on each (appsync/revoke.js, at most 5).
-    MEMBER_SUBSCRIPTIONS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
 
     def subscription_rules(self, caller: Caller, conversation_id: object, *,
                            after_joining: bool = False) -> dict[str, Any]:
@@ -1056,7 +1048,7 @@ class ChatService:
     def _sent_before(self, cid: str, sender: str, cmid: str, message_id: str | None) -> Message | None:
         """The message this very send (sender, clientMessageId) stored earlier, if that is
         the message holding the attachment: the send is a retry."""
-        seq = self.store.guard_seq(cid, sender, cmid) if message_id else None
+        seq = self.store.guard(cid, sender, cmid) if message_id else None
         original = self.store.get_message(cid, seq) if seq is not None else None
         if original is None or original.id != message_id:
             return None

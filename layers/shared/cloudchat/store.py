@@ -574,7 +574,7 @@ class Store:
                 return AppendOutcome(not_member=True)
             if "guard" in failed:
                 old = failed["guard"]
-                dup = int(old["seq"]) if "seq" in old else self._guard(
+                dup = int(old["seq"]) if "seq" in old else self.guard(
                     cid, msg.sender_id, msg.client_message_id or "")
                 if dup is not None:
                     return AppendOutcome(duplicate_seq=dup)
@@ -622,11 +622,8 @@ class Store:
                 raise exc
         return failed
 
-    def guard_seq(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
+    def guard(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
         """The seq a sender's clientMessageId was stored with, if it was (one GetItem)."""
-        return self._guard(conversation_id, sender_id, cmid)
-
-    def _guard(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
         resp = self._client().get_item(
             TableName=self.table_name, ConsistentRead=True,
             Key=self._key(conv_pk(conversation_id), f"CMID#{sender_id}#{cmid}"))

@@ -53,6 +53,13 @@ def user_id(value: object) -> str:
     return value
 
 
+def user_ids(value: object, field: str, most: int = MAX_LIMIT) -> list[str]:
+    """1 to ``most`` user ids, each valid, duplicates dropped (first occurrence kept)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= most:
+        raise BadRequest(f"{field} must name 1 to {most} users")
+    return list(dict.fromkeys(user_id(u) for u in value))
+
+
 def title(value: object) -> str | None:
     if value is None:
         return None
