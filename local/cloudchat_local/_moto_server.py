@@ -7,8 +7,8 @@ Run by :mod:`cloudchat_local.dev` (never by hand, though it works)::
 
 * :func:`~cloudchat_local.moto_patches.serialize_dynamodb` is applied in *this* process, where
   the DynamoDB backend lives (atomic, isolated transactions), and
-  :func:`~cloudchat_local.moto_patches.fast_stream_records` (GetRecords without moto's slow
-  generic serializer).
+  :func:`~cloudchat_local.moto_patches.server_speedups` (answers without moto's slow generic
+  serializer, partition-only queries).
 * **State** (moto 5.2.5 has no persistence of its own): on startup the backends pickled in
   ``--state-file`` are put back into moto's backend registries before the first request; on
   shutdown, and every ``--autosave-interval`` seconds after a write (longer once snapshots get
@@ -509,19 +509,10 @@ def serve(
     )
     from werkzeug.serving import make_server
 
-    from cloudchat_local.moto_patches import (
-        cache_backend_modules,
-        fast_dynamodb_responses,
-        fast_stream_records,
-        partition_queries,
-        serialize_dynamodb,
-    )
+    from cloudchat_local.moto_patches import serialize_dynamodb, server_speedups
 
     serialize_dynamodb()
-    fast_stream_records()
-    cache_backend_modules()
-    partition_queries()
-    fast_dynamodb_responses()
+    server_speedups()
     bound_shard_iterators()
     notes: list[str] = []
     if state_file is not None:

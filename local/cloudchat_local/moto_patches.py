@@ -48,6 +48,16 @@ def serialize_dynamodb() -> None:
         _PATCHED = True
 
 
+def server_speedups() -> None:
+    """The speed fixes the moto *server* process gets (each checked against moto's own
+    answers in tests/local): fast GetRecords and item answers, partition-only queries, and
+    a routing table read once. Idempotent."""
+    fast_stream_records()
+    fast_dynamodb_responses()
+    partition_queries()
+    cache_backend_modules()
+
+
 def fast_stream_records() -> None:
     """Idempotently makes moto's ``GetRecords`` dump its records as DynamoDB JSON directly
     (binary values base64, timestamps as epoch seconds, as AWS answers)."""
@@ -135,6 +145,8 @@ def cache_backend_modules() -> None:
     service, ~200) twice per request to route it; the list never changes while it runs."""
     import moto.backends as backends
 
+    if isinstance(backends.list_of_moto_modules(), tuple):
+        return  # already cached
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
 
