@@ -23,11 +23,21 @@ push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
 pages and catch-up are key lookups that can include the caller's member item in the same
 BatchGetItem: membership is checked in the same single request.
+
+Every write to a message item adds 1 to its ``rev``. The store remembers the message images
+it has read or written (a bounded LRU per container, :class:`_Images`); a reaction or an edit
+of a remembered message is one TransactWriteItems conditioned on that ``rev`` (with the
+member check), and the message it answers is the remembered image with the change applied,
+exact because nobody else changed it in between. When the image is stale the refused
+transaction returns the current one (ReturnValuesOnConditionCheckFailure) and it is tried
+again; when the container has not seen the message, one BatchGetItem reads it first.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +61,8 @@ GSI3 = "GSI3"
 REACTION_PREFIX = "rx#"
 SEND_GUARD_TTL_SECONDS = 7 * 24 * 3600
 _BATCH_MAX = 100
+REMEMBERED_MESSAGES = 2048  # message images kept per container (a few MB at most)
+_WRITE_ATTEMPTS = 3  # a reaction or an edit tried again this often on a stale image
 
 
 def conv_pk(conversation_id: str) -> str:
@@ -106,6 +118,7 @@ class WriteOutcome:
     not_allowed: bool = False  # the message's rules forbid it (author, window)
     old: StoredMessage | None = None  # the message as it was, when the write was refused
     retry: bool = False
+    message: StoredMessage | None = None  # the message as the write left it (when ok)
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,64 @@ class DirectExists(Exception):
         self.conversation_id = conversation_id
 
 
+class _Images:
+    """The latest message item images this container has seen, by (conversation, seq),
+    least recently used dropped first. An image is a whole item as read (attribute name to
+    Python value); its ``rev`` says which state of the item it is. Thread-safe (the local
+    stack runs handlers on threads)."""
+
+    def __init__(self, capacity: int = REMEMBERED_MESSAGES) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, image: dict[str, Any]) -> None:
+        key = (str(image["conversationId"]), int(image["seq"]))
+        with self._lock:
+            known = self._items.get(key)
+            if known is not None and _rev(known) > _rev(image):
+                return  # an older (eventually consistent) read never replaces a newer image
+            self._items[key] = image
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def get(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
+        with self._lock:
+            image = self._items.get((conversation_id, seq))
+            if image is not None:
+                self._items.move_to_end((conversation_id, seq))
+            return image
+
+    def drop(self, conversation_id: str, seq: int) -> None:
+        with self._lock:
+            self._items.pop((conversation_id, seq), None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _rev(image: dict[str, Any]) -> int:
+    return int(image.get("rev", 0))
+
+
+def _expression(**clauses: Sequence[str]) -> str:
+    """An UpdateExpression from its clauses: ``_expression(SET=[...], ADD=[...])``."""
+    return " ".join(f"{kw} {', '.join(parts)}" for kw, parts in clauses.items() if parts)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One update of a message item: its condition, UpdateExpression clauses and values,
+    and how it changes an image of the item (for answering without a read)."""
+
+    condition: str
+    clauses: dict[str, list[str]]
+    values: dict[str, Any]
+    names: dict[str, str] | None
+    apply: Callable[[dict[str, Any]], dict[str, Any]] = lambda image: image
+
+
 class Store:
     def __init__(self, table_name: str, client: Callable[[], Any]) -> None:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -128,6 +199,7 @@ class Store:
         self._client = client
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
+        self.images = _Images()
 
     # ---------------------------------------------------------------- serialization
     def _av(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +266,13 @@ class Store:
             reactions=reactions, edited_at=d.get("editedAt"), deleted_at=d.get("deletedAt"),
             deleted_by=d.get("deletedBy"),
             attachments=[self._attachment(a) for a in d.get("attachments") or []],
+            rev=_rev(d),
         )
+
+    def _seen(self, d: dict[str, Any]) -> StoredMessage:
+        """A message item as read from the table: remembered, then converted."""
+        self.images.put(d)
+        return self._message(d)
 
     def _conversation(self, d: dict[str, Any]) -> Conversation:
         last = d.get("lastMessage")
@@ -552,7 +630,7 @@ class Store:
                 "Key": self._key(pk, msg_sk(seq_of_message_id(msg.parent_id))),
                 "ConditionExpression": "id = :root AND attribute_not_exists(parentId)",
                 "UpdateExpression": "SET replyCount = if_not_exists(replyCount, :zero) + :one, "
-                                    "lastReplyAt = :now ADD replyUsers :me",
+                                    "lastReplyAt = :now ADD replyUsers :me, rev :one",
                 "ExpressionAttributeValues": self._av({
                     ":root": msg.parent_id, ":zero": 0, ":one": 1, ":now": now,
                     ":me": {msg.sender_id}}),
@@ -593,6 +671,11 @@ class Store:
             if any(n.startswith("upload:") for n in failed):
                 return AppendOutcome(upload_taken=True)
             return AppendOutcome(retry=True)
+        self.images.put({k: v for k, v in item.items() if v is not None})
+        if msg.parent_id:
+            from cloudchat.ids import seq_of_message_id
+
+            self.images.drop(cid, seq_of_message_id(msg.parent_id))  # its reply summary moved on
         return AppendOutcome(stored=True)
 
     def _transact(self, ops: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
@@ -634,7 +717,7 @@ class Store:
         resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
                                        Key=self._key(conv_pk(conversation_id), msg_sk(seq)))
         item = resp.get("Item")
-        return self._message(self._py(item)) if item else None
+        return self._seen(self._py(item)) if item else None
 
     def read_messages(
         self, conversation_id: str, user_id: str, seqs: Iterable[int], *, with_conversation: bool
@@ -649,7 +732,7 @@ class Store:
         found = self._batch_get(keys)
         mem = found.pop((pk, member_sk(user_id)), None)
         meta = found.pop((pk, "META"), None)
-        messages = {int(d["seq"]): self._message(d) for d in found.values()}
+        messages = {int(d["seq"]): self._seen(d) for d in found.values()}
         return (self._member(mem) if mem else None,
                 self._conversation(meta) if meta else None, messages)
 
@@ -657,7 +740,7 @@ class Store:
         """The messages at ``seqs`` that exist, strongly consistent (BatchGetItem per 100)."""
         pk = conv_pk(conversation_id)
         found = self._batch_get([(pk, msg_sk(s)) for s in seqs if s >= 1])
-        return {int(d["seq"]): self._message(d) for d in found.values()}
+        return {int(d["seq"]): self._seen(d) for d in found.values()}
 
     def message_and_member(self, conversation_id: str, seq: int, user_id: str
                            ) -> tuple[StoredMessage | None, Member | None]:
@@ -692,14 +775,32 @@ class Store:
             check["ExpressionAttributeValues"] = self._av(values)
         return {"ConditionCheck": check}
 
-    def _write_message(self, conversation_id: str, seq: int, update: dict[str, Any],
-                       member: dict[str, Any] | None, extra: Sequence[dict[str, Any]] = ()
+    def _write_message(self, conversation_id: str, seq: int, change: _Change,
+                       member: dict[str, Any] | None, extra: Sequence[dict[str, Any]] = (),
+                       base: dict[str, Any] | None = None
                        ) -> tuple[bool, dict[str, dict[str, Any]]]:
-        """A transaction of [member check?, message update, extra...]; returns (ok, failed)."""
-
-        update = {"TableName": self.table_name,
-                  "Key": self._key(conv_pk(conversation_id), msg_sk(seq)),
-                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}
+        """A transaction of [member check?, message update, extra...]; returns (ok, failed).
+        The update adds 1 to the message's ``rev``; with ``base``, only if the item is still
+        at the base image's ``rev``."""
+        condition = change.condition
+        values = {**change.values, ":one": 1}
+        if base is not None:
+            if _rev(base):
+                condition += " AND rev = :rev"
+                values[":rev"] = _rev(base)
+            else:
+                condition += " AND attribute_not_exists(rev)"
+        clauses = {**change.clauses, "ADD": [*change.clauses.get("ADD", ()), "rev :one"]}
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._key(conv_pk(conversation_id), msg_sk(seq)),
+            "ConditionExpression": condition,
+            "UpdateExpression": _expression(**clauses),
+            "ExpressionAttributeValues": self._av(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if change.names:
+            update["ExpressionAttributeNames"] = change.names
         ops: dict[str, dict[str, Any]] = {}
         if member is not None:
             ops["member"] = member
@@ -718,75 +819,115 @@ class Store:
         old = failed["message"]
         if not old or old.get("id") != message_id:
             return WriteOutcome(missing=True)
-        stored = self._message(old)
+        stored = self._seen(old)
         if stored.deleted_at:
             return WriteOutcome(deleted=True, old=stored)
         return WriteOutcome(old=stored)
 
+    def _change_message(self, conversation_id: str, seq: int, message_id: str, user_id: str,
+                        change: Callable[[dict[str, Any]], _Change]) -> WriteOutcome:
+        """Applies ``change`` (built from the message's current image) for a member who can
+        see the message, in one transaction with the member check, conditioned on the
+        image's ``rev``; answers the changed message without reading it again.
+
+        Requests: 1 when this container remembers the message's current image; +1 when the
+        image is stale (the refused transaction returns the current one, then it is tried
+        again); +1 when it has not seen the message (one BatchGetItem of the member and the
+        message)."""
+        base = self.images.get(conversation_id, seq)
+        if base is None or base.get("id") != message_id:
+            member, _, found = self.read_messages(conversation_id, user_id, [seq],
+                                                  with_conversation=False)
+            if member is None:
+                return WriteOutcome(not_member=True)
+            stored = found.get(seq)
+            if stored is None or stored.id != message_id or stored.seq <= member.joined_seq:
+                return WriteOutcome(missing=True)
+            base = self.images.get(conversation_id, seq)
+            assert base is not None  # remembered by the read
+        check = self._member_check(conversation_id, user_id, sees_seq=seq)
+        for _ in range(_WRITE_ATTEMPTS):
+            planned = change(base)
+            ok, failed = self._write_message(conversation_id, seq, planned, check, base=base)
+            if ok:
+                image = planned.apply({**base, "rev": _rev(base) + 1})
+                self.images.put(image)
+                return WriteOutcome(ok=True, message=self._message(image))
+            old = failed.get("message")
+            if "member" in failed or not old or old.get("id") != message_id \
+                    or _rev(old) == _rev(base):
+                return self._refused(failed, message_id)  # refused for a reason of its own
+            base = old  # another container changed it first: again, from the current image
+            self.images.put(base)
+        return WriteOutcome(retry=True)
+
     def react(self, conversation_id: str, seq: int, message_id: str, user_id: str, emoji: str,
               *, add: bool, max_kinds: int) -> WriteOutcome:
         """Adds or removes the caller's ``emoji`` on a message (a per-emoji set of user ids,
-        so repeating either is a no-op) with the member check, in one transaction."""
-        names = {"#r": REACTION_PREFIX + emoji}
-        values: dict[str, Any] = {":mid": message_id, ":me": {user_id}}
-        if add:
-            values.update({":e": {emoji}, ":max": max_kinds, ":es": emoji})
-            update: dict[str, Any] = {
-                "ConditionExpression": "id = :mid AND attribute_not_exists(deletedAt) AND "
-                                       "(attribute_not_exists(reactionKinds) OR "
-                                       "contains(reactionKinds, :es) OR size(reactionKinds) < :max)",
-                "UpdateExpression": "ADD #r :me, reactionKinds :e",
-            }
-        else:
-            update = {"ConditionExpression": "id = :mid AND attribute_not_exists(deletedAt)",
-                      "UpdateExpression": "DELETE #r :me"}
-        update["ExpressionAttributeNames"] = names
-        update["ExpressionAttributeValues"] = self._av(values)
-        ok, failed = self._write_message(conversation_id, seq, update,
-                                         self._member_check(conversation_id, user_id, sees_seq=seq))
-        if ok:
-            return WriteOutcome(ok=True)
-        out = self._refused(failed, message_id)
+        so repeating either is a no-op; ``reactionKinds`` lists the emoji in use, at most
+        ``max_kinds``), with the member check, in one transaction."""
+        attr = REACTION_PREFIX + emoji
+
+        def change(base: dict[str, Any]) -> _Change:
+            users = set(base.get(attr) or ())
+            kinds = set(base.get("reactionKinds") or ())
+            values: dict[str, Any] = {":mid": message_id, ":me": {user_id}}
+            condition = "id = :mid AND attribute_not_exists(deletedAt)"
+            if add:
+                users.add(user_id)
+                kinds.add(emoji)
+                values.update({":e": {emoji}, ":max": max_kinds, ":es": emoji})
+                condition += (" AND (attribute_not_exists(reactionKinds) OR "
+                              "contains(reactionKinds, :es) OR size(reactionKinds) < :max)")
+                clauses = {"ADD": ["#r :me", "reactionKinds :e"]}
+            else:
+                users.discard(user_id)
+                clauses = {"DELETE": ["#r :me"]}
+                if not users and emoji in kinds:  # the last one: the kind goes too
+                    kinds.discard(emoji)
+                    clauses["DELETE"].append("reactionKinds :e")
+                    values[":e"] = {emoji}
+
+            def apply(image: dict[str, Any]) -> dict[str, Any]:
+                for name, value in ((attr, users), ("reactionKinds", kinds)):
+                    if value:
+                        image[name] = value
+                    else:
+                        image.pop(name, None)  # DynamoDB drops an emptied set
+                return image
+
+            return _Change(condition, clauses, values, {"#r": attr}, apply)
+
+        out = self._change_message(conversation_id, seq, message_id, user_id, change)
         if add and out.old is not None and not out.deleted:
             return WriteOutcome(limit=True, old=out.old)
         return out
-
-    def forget_reaction_kind(self, conversation_id: str, seq: int, emoji: str) -> None:
-        """Drops ``emoji`` from the message's kinds once nobody has it any more."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client().update_item(
-                TableName=self.table_name, Key=self._key(conv_pk(conversation_id), msg_sk(seq)),
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#r)",
-                UpdateExpression="DELETE reactionKinds :e",
-                ExpressionAttributeNames={"#r": REACTION_PREFIX + emoji},
-                ExpressionAttributeValues=self._av({":e": {emoji}}))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
     def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
                      body: BodyVersion, *, expected_version: int, not_before: str,
                      max_versions: int) -> WriteOutcome:
         """Appends a new body version (earlier ones stay, encrypted, as the edit history).
         Author only, within the edit window, at the expected version, by a member."""
-        update = {
-            "ConditionExpression": "id = :mid AND senderId = :me AND attribute_not_exists(deletedAt) "
-                                   "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
-            "UpdateExpression": "SET bodies = list_append(bodies, :b), version = :next, editedAt = :at",
-            "ExpressionAttributeValues": self._av({
-                ":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
-                ":next": expected_version + 1, ":b": [self._body_attr(body)], ":at": body.at,
-                ":max": max_versions}),
-        }
-        ok, failed = self._write_message(conversation_id, seq, update,
-                                         self._member_check(conversation_id, editor))
-        if ok:
-            return WriteOutcome(ok=True)
-        out = self._refused(failed, message_id)
+        new_body = self._body_attr(body)
+
+        def change(base: dict[str, Any]) -> _Change:
+            def apply(image: dict[str, Any]) -> dict[str, Any]:
+                image.update(bodies=[*(image.get("bodies") or ()), new_body],
+                             version=expected_version + 1, editedAt=body.at)
+                return image
+
+            return _Change(
+                "id = :mid AND senderId = :me AND attribute_not_exists(deletedAt) "
+                "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
+                {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at"]},
+                {":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
+                 ":next": expected_version + 1, ":b": [new_body], ":at": body.at,
+                 ":max": max_versions},
+                None, apply)
+
+        out = self._change_message(conversation_id, seq, message_id, editor, change)
         old = out.old
-        if old is None or out.deleted:
+        if out.ok or old is None or out.deleted:
             return out
         if old.sender_id != editor or old.created_at < not_before:
             return WriteOutcome(not_allowed=True, old=old)
@@ -806,12 +947,9 @@ class Store:
         values: dict[str, Any] = {":mid": message_id, ":at": at, ":by": actor, ":one": 1}
         if as_author:
             cond += " AND senderId = :by"
-        update = {
-            "ConditionExpression": cond,
-            "UpdateExpression": "SET deletedAt = :at, deletedBy = :by, version = version + :one "
-                                "REMOVE bodies, reactionKinds",
-            "ExpressionAttributeValues": self._av(values),
-        }
+        update = _Change(cond, {"SET": ["deletedAt = :at", "deletedBy = :by",
+                                         "version = version + :one"],
+                                 "REMOVE": ["bodies", "reactionKinds"]}, values, None)
         audit = {"Put": {"TableName": self.table_name, "Item": self._av({
             "PK": conv_pk(conversation_id), "SK": f"AUDIT#{seq:012d}#{at}#{actor}", "type": "AUDIT",
             "action": "DELETE", "messageId": message_id, "actorId": actor, "at": at})}}
@@ -925,7 +1063,7 @@ class Store:
             ExpressionAttributeValues=self._av({":t": f"THREAD#{conversation_id}#{root_id}",
                                                 ":after": msg_sk(after_seq)}),
             ScanIndexForward=True, Limit=limit + 1)
-        rows = [self._message(self._py(i)) for i in resp.get("Items", [])]
+        rows = [self._seen(self._py(i)) for i in resp.get("Items", [])]
         return rows[:limit], len(rows) > limit
 
     # ---------------------------------------------------------------- membership changes
@@ -1047,7 +1185,7 @@ class Store:
         more = len(rows) > limit
         rows = rows[:limit]
         found = self._batch_get([(conv_pk(r["conversationId"]), msg_sk(int(r["seq"]))) for r in rows])
-        msgs = {d["id"]: self._message(d) for d in found.values()}
+        msgs = {d["id"]: self._seen(d) for d in found.values()}
         return rows, msgs, more
 
     @staticmethod
