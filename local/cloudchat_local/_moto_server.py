@@ -379,7 +379,9 @@ class _Gate:
                 self._cond.notify_all()
 
     @contextlib.contextmanager
-    def exclusive(self, timeout: float = 10.0) -> Iterator[None]:
+    def exclusive(self, timeout: float = 10.0, *, reopen: bool = True) -> Iterator[None]:
+        """No request runs inside; with ``reopen=False`` none runs after either (the final
+        snapshot: a request on a kept-alive connection must not change what is not saved)."""
         with self._cond:
             self._closed = True
             if not self._cond.wait_for(lambda: self._active == 0, timeout):
@@ -387,9 +389,10 @@ class _Gate:
         try:
             yield
         finally:
-            with self._cond:
-                self._closed = False
-                self._cond.notify_all()
+            if reopen:
+                with self._cond:
+                    self._closed = False
+                    self._cond.notify_all()
 
 
 #: An autosave holds requests back while it pickles the state, which takes longer as the state
@@ -411,14 +414,14 @@ class _StateKeeper:
         self.last_hold_s = 0.0  # how long the last snapshot held requests back
         self._save_lock = threading.Lock()
 
-    def save(self, *, force: bool = False) -> bool:
+    def save(self, *, force: bool = False, final: bool = False) -> bool:
         if self.path is None:
             return False
         with self._save_lock:
             if not (self.dirty or force):
                 return False
             started = time.monotonic()
-            with self.gate.exclusive():
+            with self.gate.exclusive(reopen=not final):
                 self.dirty = False
                 data = snapshot_bytes()
             self.last_hold_s = time.monotonic() - started
@@ -435,6 +438,11 @@ def _changes_state(environ: dict[str, Any]) -> bool:
     return not (operation and _READ_ONLY.match(operation))
 
 
+def _plain(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _wsgi_app(
     inner: Callable[..., Any], gate: _Gate, keeper: _StateKeeper, stop: threading.Event
 ) -> Callable[..., Any]:
@@ -447,10 +455,8 @@ def _wsgi_app(
             elif action == "shutdown":
                 stop.set()
             else:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"unknown control action\n"]
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
+                return _plain(start_response, "404 Not Found", b"unknown control action\n")
+            return _plain(start_response, "200 OK", b"ok\n")
         with gate.request():
             if _changes_state(environ):
                 keeper.dirty = True
@@ -458,6 +464,107 @@ def _wsgi_app(
             return list(inner(environ, start_response))
 
     return app
+
+
+#: How long a keep-alive connection may stay idle before the server closes it (and its thread
+#: ends). Clients check a pooled connection before reusing it, and retry if it was closed.
+IDLE_TIMEOUT_S: Final = 75.0
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+
+
+def _keep_alive_handler() -> type:
+    """moto's request handler answering HTTP/1.1 with keep-alive.
+
+    werkzeug's handler closes the connection after every request (its ``run_wsgi`` always
+    sends ``Connection: close`` and then drains the socket), so every AWS call from the local
+    stack paid for a new TCP connection and the server for a new thread. This one reads the
+    request body exactly (``Content-Length`` or chunked), runs the app, and answers with a
+    ``Content-Length`` in one write, so the connection can carry the next request. It closes
+    the connection when the client asks to, after an error, or after ``IDLE_TIMEOUT_S`` idle.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import _log
+
+    _werkzeug_log = logging.getLogger("werkzeug")
+
+    class KeepAliveHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_S
+
+        def run_wsgi(self) -> None:
+            environ = self.environ = self.make_environ()
+            if environ.get("wsgi.input_terminated"):  # chunked: read to its last chunk
+                body = environ["wsgi.input"].read()
+            else:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
+                if len(body) < length:  # the client went away mid-body
+                    self.close_connection = True
+                    return
+            environ["wsgi.input"] = io.BytesIO(body)
+            status, headers, chunks = self._call_app(environ)
+            code = int(status.split(None, 1)[0])
+            payload = b"".join(chunks)
+            lines = [f"{self.protocol_version} {status}", f"Server: {self.version_string()}",
+                     f"Date: {self.date_time_string()}"]
+            length_sent = None
+            for key, value in headers:
+                lower = key.lower()
+                if lower in ("connection", "transfer-encoding"):
+                    continue
+                if lower == "content-length":
+                    length_sent = value
+                lines.append(f"{key}: {value}")
+            if code < 200 or code in _NO_BODY_STATUS:
+                payload = b""
+            elif self.command == "HEAD":
+                payload = b""  # moto sets the object's Content-Length itself
+            elif length_sent is None:
+                lines.append(f"Content-Length: {len(payload)}")
+            elif length_sent.strip() != str(len(payload)):
+                self.close_connection = True  # the length is the app's: end the body by closing
+            if self.close_connection:
+                lines.append("Connection: close")
+            elif self.request_version == "HTTP/1.0":
+                lines.append("Connection: keep-alive")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+            self.wfile.write(head + payload)
+            if _werkzeug_log.isEnabledFor(logging.INFO):  # (werkzeug's access log)
+                self.log_request(code, len(payload))
+
+        def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+            started: list[Any] = []
+            written: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]],
+                               exc_info: Any = None) -> Callable[[bytes], None]:
+                started[:] = [status, headers]
+                return written.append
+
+            try:
+                result = self.server.app(environ, start_response)
+                try:
+                    written.extend(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+                if not started:
+                    raise RuntimeError("the application did not call start_response")
+            except Exception:
+                log.exception("moto failed on %s %s", self.command, self.path)
+                self.close_connection = True
+                body = b"Internal Server Error\n"
+                return ("500 Internal Server Error",
+                        [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))], [body])
+            return started[0], started[1], written
+
+        def log_error(self, format: str, *args: Any) -> None:
+            if format.startswith("Request timed out"):
+                return  # an idle keep-alive connection expired: nothing went wrong
+            _log("error", f"{self.address_string()} - - {format % args}\n")
+
+    return KeepAliveHandler
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -502,11 +609,7 @@ def serve(
         print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
 
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     from cloudchat_local.moto_patches import serialize_dynamodb, server_speedups
@@ -523,7 +626,7 @@ def serve(
     keeper = _StateKeeper(state_file, gate)
     app = _wsgi_app(DomainDispatcherApplication(create_backend_app), gate, keeper, stop)
     server = make_server(
-        host, sock.getsockname()[1], app, threaded=True, request_handler=MotoRequestHandler,
+        host, sock.getsockname()[1], app, threaded=True, request_handler=_keep_alive_handler(),
         fd=sock.fileno(),
     )
     sock.close()  # make_server serves a duplicate of the descriptor
@@ -563,7 +666,7 @@ def serve(
     server.shutdown()
     serving.join(timeout=10)
     try:
-        keeper.save(force=True)
+        keeper.save(force=True, final=True)
     except Exception:
         log.exception("saving the moto state failed")
         return 1

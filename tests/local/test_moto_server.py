@@ -348,3 +348,109 @@ def test_item_answers_match_moto_only_faster(tmp_path: Path) -> None:
         generic = _item_operations(None)
     assert fast == generic
     assert fast[2]["Item"]["b"] == {"B": b"\x00\xffraw"} and "Item" not in fast[3]
+
+
+def _auth(service: str) -> dict[str, str]:
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/{REGION}/{service}/aws4_request, "
+                             "SignedHeaders=host, Signature=x"}
+
+
+def test_moto_keeps_connections_alive(tmp_path: Path) -> None:
+    """The server answers HTTP/1.1 with keep-alive: one connection carries AWS calls, moto's
+    error answers, control requests, a chunked upload and a HEAD; every answer is framed (a
+    Content-Length), and ``Connection: close`` is honoured."""
+    import http.client
+
+    server = MotoProcess.start(state_file=tmp_path / "state.pickle", autosave_interval=0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        ddb = {**_auth("dynamodb"), "Content-Type": "application/x-amz-json-1.0"}
+        answers: list[tuple[int, bytes]] = []
+
+        def call(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                 **kw: Any) -> bytes:
+            conn.request(method, path, body=body, headers=headers or {}, **kw)
+            resp = conn.getresponse()
+            data = resp.read()
+            assert resp.version == 11 and not resp.will_close, (method, path, resp.getheaders())
+            if method != "HEAD":
+                assert resp.getheader("Content-Length") == str(len(data)), (method, path)
+            answers.append((resp.status, data))
+            return data
+
+        call("POST", "/", b"{}", {**ddb, "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+        sock = conn.sock
+        call("POST", "/", b'{"TableName": "missing"}', {**ddb, "X-Amz-Target": "DynamoDB_20120810.DescribeTable"})
+        call("POST", "/_cloudchat/snapshot", b"")
+        call("POST", "/_cloudchat/nothing", b"")
+        call("PUT", "/bucket", b"", _auth("s3"))
+        call("PUT", "/bucket/key", (part for part in (b"chunked ", b"body")), _auth("s3"),
+             encode_chunked=True)
+        call("HEAD", "/bucket/key", None, _auth("s3"))
+        assert call("GET", "/bucket/key", None, _auth("s3")) == b"chunked body"
+        call("POST", "/", b"{}", {**ddb, "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+        assert conn.sock is sock, "the connection was not kept alive"
+        assert [status for status, _ in answers] == [200, 400, 200, 404, 200, 200, 200, 200, 200]
+        assert b"ResourceNotFoundException" in answers[1][1]
+
+        conn.request("POST", "/", body=b"{}", headers={**ddb, "Connection": "close",
+                                                        "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("Connection") == "close"
+        resp.read()
+        conn.close()
+    finally:
+        assert server.stop() == 0
+
+
+def _serve_in_thread(app: Any, timeout: float) -> Any:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from cloudchat_local._moto_server import _keep_alive_handler
+
+    handler = type("Handler", (_keep_alive_handler(),), {"timeout": timeout})
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_idle_connections_are_closed_and_failures_answered() -> None:
+    """An idle keep-alive connection is closed after the idle timeout (its thread ends); an
+    application error is answered 500 with a Content-Length and the connection closed."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("boom")
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"echo:", body]
+
+    server = _serve_in_thread(app, timeout=0.3)
+    try:
+        with socket.create_connection(server.server_address, timeout=5) as sock:
+            sock.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                         b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nde")
+            reader = sock.makefile("rb")
+            for expected in (b"echo:abc", b"echo:de"):
+                assert reader.readline().startswith(b"HTTP/1.1 200")
+                headers = {}
+                while (line := reader.readline()) != b"\r\n":
+                    key, _, value = line.decode().partition(":")
+                    headers[key.lower()] = value.strip()
+                assert "connection" not in headers
+                assert reader.read(int(headers["content-length"])) == expected
+            sock.settimeout(5)
+            assert reader.read(1) == b""  # closed by the server once idle for 0.3 s
+        with socket.create_connection(server.server_address, timeout=5) as sock:
+            sock.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 500")
+            assert b"Connection: close" in head and f"Content-Length: {len(body)}".encode() in head
+    finally:
+        server.shutdown()
+        server.server_close()
