@@ -114,3 +114,11 @@ def test_remembered_images_are_bounded(stack: Stack) -> None:
     images.put({"conversationId": "c", "seq": 5, "rev": 4})
     images.put({"conversationId": "c", "seq": 5, "rev": 2})  # an older read: ignored
     assert images.get("c", 5) == {"conversationId": "c", "seq": 5, "rev": 4}
+    small = _Images(capacity=100, max_bytes=10_000)
+    big = [{"ct": b"x" * 4000, "at": "t"}]
+    for seq in range(1, 6):
+        small.put({"conversationId": "c", "seq": seq, "bodies": big})
+    assert len(small) == 2 and small.bytes <= 10_000  # bounded by size as well
+    small.drop("c", 5)
+    small.drop("c", 4)
+    assert (len(small), small.bytes) == (0, 0)

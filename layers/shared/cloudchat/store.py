@@ -61,7 +61,8 @@ GSI3 = "GSI3"
 REACTION_PREFIX = "rx#"
 SEND_GUARD_TTL_SECONDS = 7 * 24 * 3600
 _BATCH_MAX = 100
-REMEMBERED_MESSAGES = 2048  # message images kept per container (a few MB at most)
+REMEMBERED_MESSAGES = 2048  # message images kept per container ...
+REMEMBERED_BYTES = 8 * 1024 * 1024  # ... and their approximate size, at most
 _WRITE_ATTEMPTS = 3  # a reaction or an edit tried again this often on a stale image
 
 
@@ -139,32 +140,50 @@ class _Images:
     Python value); its ``rev`` says which state of the item it is. Thread-safe (the local
     stack runs handlers on threads)."""
 
-    def __init__(self, capacity: int = REMEMBERED_MESSAGES) -> None:
+    def __init__(self, capacity: int = REMEMBERED_MESSAGES,
+                 max_bytes: int = REMEMBERED_BYTES) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[str, int], tuple[dict[str, Any], int]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _weight(image: dict[str, Any]) -> int:
+        """Roughly the bytes an image holds: its ciphertexts, reactions and a fixed part."""
+        bodies = sum(len(bytes(b.get("ct") or b"")) + 64 for b in image.get("bodies") or ())
+        reactions = sum(40 * len(v) for k, v in image.items() if k.startswith(REACTION_PREFIX))
+        return 512 + bodies + reactions
 
     def put(self, image: dict[str, Any]) -> None:
         key = (str(image["conversationId"]), int(image["seq"]))
+        weight = self._weight(image)
         with self._lock:
             known = self._items.get(key)
-            if known is not None and _rev(known) > _rev(image):
-                return  # an older (eventually consistent) read never replaces a newer image
-            self._items[key] = image
+            if known is not None:
+                if _rev(known[0]) > _rev(image):
+                    return  # an older (eventually consistent) read never replaces a newer image
+                self.bytes -= known[1]
+            self._items[key] = (image, weight)
             self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            self.bytes += weight
+            while self._items and (len(self._items) > self.capacity
+                                   or self.bytes > self.max_bytes):
+                self.bytes -= self._items.popitem(last=False)[1][1]
 
     def get(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
         with self._lock:
-            image = self._items.get((conversation_id, seq))
-            if image is not None:
-                self._items.move_to_end((conversation_id, seq))
-            return image
+            entry = self._items.get((conversation_id, seq))
+            if entry is None:
+                return None
+            self._items.move_to_end((conversation_id, seq))
+            return entry[0]
 
     def drop(self, conversation_id: str, seq: int) -> None:
         with self._lock:
-            self._items.pop((conversation_id, seq), None)
+            entry = self._items.pop((conversation_id, seq), None)
+            if entry is not None:
+                self.bytes -= entry[1]
 
     def __len__(self) -> int:
         return len(self._items)
