@@ -612,6 +612,7 @@ def serve(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    from cloudchat_local._gc import settle
     from cloudchat_local.moto_patches import serialize_dynamodb, server_speedups
 
     serialize_dynamodb()
@@ -621,6 +622,7 @@ def serve(
     if state_file is not None:
         load_state(state_file, notes)
 
+    settle()  # the garbage collector: see cloudchat_local._gc
     stop = threading.Event()
     gate = _Gate()
     keeper = _StateKeeper(state_file, gate)

@@ -70,6 +70,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from cloudchat_local._gc import settle
 from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
 from cloudchat_local._outputs import banner, build_outputs, write_outputs
 from cloudchat_local._seed import SeedError, seed_demo_conversation
@@ -721,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         ready.set()
+        settle()  # the garbage collector: see cloudchat_local._gc
     except _Interrupted:
         print("cloudchat dev: interrupted while starting", file=sys.stderr)
         return 130
