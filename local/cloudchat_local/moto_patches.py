@@ -50,12 +50,110 @@ def serialize_dynamodb() -> None:
 
 def server_speedups() -> None:
     """The speed fixes the moto *server* process gets (each checked against moto's own
-    answers in tests/local): fast GetRecords and item answers, partition-only queries, and
-    a routing table read once. Idempotent."""
+    answers in tests/local): fast GetRecords and item answers, partition-only queries, a
+    routing table read once, items built in linear time, update expressions parsed once.
+    Idempotent."""
     fast_stream_records()
     fast_dynamodb_responses()
     partition_queries()
     cache_backend_modules()
+    linear_item_size()
+    cache_update_expressions()
+
+
+#: moto's limit on an item's size (it checks against this, not DynamoDB's 400 KB).
+_MOTO_ITEM_SIZE_LIMIT = 405000
+
+
+def linear_item_size() -> None:
+    """moto's ``LimitedSizeDict.__setitem__`` sums the size of the *whole* item on every
+    attribute it inserts, so building an ``Item`` of n attributes is O(n²) sizes (and
+    ``DynamoType.size`` of a map or list rebuilds every nested value to size it). Here:
+
+    * ``Item.__init__`` keeps a running total while it inserts: the same sums moto computes,
+      insert by insert, so ``ItemSizeTooLarge`` is raised at the same attribute;
+    * ``DynamoType.size`` computes the same numbers without rebuilding nested values (any
+      value that is not a plain ``DynamoType`` goes through moto's own code).
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    if getattr(Item.__init__, "_cloudchat_linear", False):
+        return
+    original_size = DynamoType.size
+
+    def copy_size(value: Any) -> int:
+        """``DynamoType(value).size()``: moto sizes map members through such copies."""
+        if type(value) is not DynamoType:
+            return int(original_size(DynamoType(value)))
+        return value_size(value.type, value.value, copied=True)
+
+    def value_size(kind: str, value: Any, *, copied: bool) -> int:
+        # The branches of moto's DynamoType.size, in its order.
+        if kind == "N":
+            return len(str(value))
+        if kind in ("SS", "NS", "BS"):
+            return sum(value_size(kind[0], v, copied=False) for v in value)
+        if kind == "L":
+            if copied:  # the copy holds a copy of each element
+                return sum(copy_size(v) for v in value)
+            return sum(v.size() if type(v) is not DynamoType
+                       else value_size(v.type, v.value, copied=False) for v in value)
+        if kind == "M":
+            return sum(bytesize(k) + copy_size(v) for k, v in value.items())
+        if isinstance(value, bool):
+            return 1
+        return int(bytesize(value))
+
+    def size(self: Any) -> int:
+        return value_size(self.type, self.value, copied=False)
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        total = 0
+        for key, value in attrs.items():
+            typed = DynamoType(value)
+            # moto: size of what is in the dict (keys, then values) + this key and value
+            total += bytesize(key) + typed.size()
+            if total > _MOTO_ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, typed)
+
+    __init__._cloudchat_linear = True  # type: ignore[attr-defined]
+    __init__._cloudchat_original = Item.__init__  # type: ignore[attr-defined]
+    size._cloudchat_original = original_size  # type: ignore[attr-defined]
+    DynamoType.size = size  # type: ignore[method-assign]
+    Item.__init__ = __init__  # type: ignore[method-assign]
+
+
+def cache_update_expressions(maxsize: int = 1024) -> None:
+    """moto parses an ``UpdateExpression`` into an AST on every use (twice per update: to
+    validate the request, then to apply it). The AST depends on the string alone and is
+    never modified by moto (its validator works on a deep copy), so it is parsed once per
+    distinct string. Parse errors are not cached: they are raised again, as moto raises them."""
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,  # (the class moto's models and responses use)
+    )
+
+    if getattr(UpdateExpressionParser.make, "_cloudchat_cached", False):
+        return
+    original = UpdateExpressionParser.make.__func__
+
+    @functools.lru_cache(maxsize=maxsize)
+    def parse(expression: str) -> Any:
+        return original(UpdateExpressionParser, expression)
+
+    def make(cls: Any, expression_str: str) -> Any:
+        if cls is not UpdateExpressionParser or not isinstance(expression_str, str):
+            return original(cls, expression_str)
+        return parse(expression_str)
+
+    make._cloudchat_cached = True  # type: ignore[attr-defined]
+    make._cloudchat_original = UpdateExpressionParser.__dict__["make"]  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = classmethod(make)
 
 
 def fast_stream_records() -> None:

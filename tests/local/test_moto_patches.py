@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from cloudchat_local.moto_patches import partition_queries
+from cloudchat_local.moto_patches import cache_update_expressions, linear_item_size, partition_queries
 
 QUERIES: list[dict[str, Any]] = [
     {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "A"}}},
@@ -85,3 +85,197 @@ def test_base_table_queries_do_not_gather_the_whole_table(monkeypatch: Any) -> N
         got = ddb.query(TableName="t", KeyConditionExpression="PK = :p",
                         ExpressionAttributeValues={":p": {"S": "A"}})
     assert [i["SK"]["S"] for i in got["Items"]] == ["S0", "S1", "S2"]
+
+
+# --------------------------------------------------------------------------- item sizes
+
+SIZED_VALUES: list[dict[str, Any]] = [
+    {"S": "héllo"}, {"S": ""}, {"N": "12.50"}, {"N": "-1E+3"}, {"B": b"\x00\xff"}, {"BOOL": True},
+    {"BOOL": False}, {"NULL": True}, {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"\x01", b"\x02\x03"]},
+    {"L": []}, {"M": {}}, {"L": [{"S": "x"}, {"N": "7"}, {"L": [{"B": b"yy"}, {"M": {"k": {"S": "v"}}}]}]},
+    {"M": {"bodies": {"L": [{"M": {"ct": {"B": b"c" * 90}, "nonce": {"B": b"n" * 12}, "kv": {"N": "1"}}}]},
+           "nested": {"M": {"deeper": {"M": {"ss": {"SS": ["p", "q"]}, "t": {"BOOL": True}}}}},
+           "empty": {"NULL": True}, "n": {"N": "3"}}},
+]
+
+
+def _moto_sizes() -> list[Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    out: list[Any] = [DynamoType(v).size() for v in SIZED_VALUES]
+    # Items at moto's limit, just over it, and a big item made of many attributes.
+    for attrs in ({"a": {"S": "x" * 404999}}, {"a": {"S": "x" * 405000}},
+                  {f"k{i:03d}": {"S": "y" * 2000} for i in range(300)},
+                  {"PK": {"S": "p"}, **{f"m{i}": v for i, v in enumerate(SIZED_VALUES)}}):
+        try:
+            item = Item(DynamoType({"S": "p"}), None, attrs)
+            out.append(("ok", item.size(), {k: v.to_json() for k, v in item.attrs.items()}))
+        except Exception as exc:
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def _unpatched_sizes(monkeypatch: Any) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    monkeypatch.setattr(DynamoType, "size", DynamoType.size._cloudchat_original)
+    monkeypatch.setattr(Item, "__init__", Item.__init__._cloudchat_original)
+
+
+def _size_operations() -> list[Any]:
+    """What a client sees for items at, over and growing past the size limit."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="s", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    out: list[Any] = []
+
+    def run(fn: Any, **kw: Any) -> None:
+        try:
+            resp = fn(**kw)
+            out.append({k: v for k, v in resp.items() if k != "ResponseMetadata"})
+        except ddb.exceptions.ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+
+    run(ddb.put_item, TableName="s", Item={"PK": {"S": "a"}, "v": {"S": "x" * 404990}})
+    run(ddb.put_item, TableName="s", Item={"PK": {"S": "b"}, "v": {"S": "x" * 405100}})
+    run(ddb.put_item, TableName="s", Item={"PK": {"S": "c"}, **{f"k{i}": {"S": "z" * 1500} for i in range(300)}})
+    run(ddb.put_item, TableName="s", Item={"PK": {"S": "d"}, "m": SIZED_VALUES[-1], "l": SIZED_VALUES[-2]})
+    run(ddb.update_item, TableName="s", Key={"PK": {"S": "d"}}, UpdateExpression="SET big = :b",
+        ExpressionAttributeValues={":b": {"S": "q" * 405000}})
+    run(ddb.update_item, TableName="s", Key={"PK": {"S": "d"}}, UpdateExpression="SET small = :b",
+        ExpressionAttributeValues={":b": {"S": "q" * 1000}}, ReturnValues="ALL_NEW")
+    run(ddb.transact_write_items, TransactItems=[
+        {"Put": {"TableName": "s", "Item": {"PK": {"S": "e"}, "v": {"S": "x" * 405100}}}}])
+    run(ddb.get_item, TableName="s", Key={"PK": {"S": "a"}})
+    run(ddb.scan, TableName="s")
+    return out
+
+
+def test_item_sizes_are_moto_sizes(monkeypatch: Any) -> None:
+    """linear_item_size: the same sizes, the same items, ItemSizeTooLarge at the same point
+    (moto's limit, 405,000 bytes) as moto's own code, in the model and through the API."""
+    linear_item_size()
+    linear_item_size()  # idempotent
+    patched = _moto_sizes()
+    with mock_aws():
+        patched_api = _size_operations()
+    with monkeypatch.context() as m:
+        _unpatched_sizes(m)
+        moto = _moto_sizes()
+        with mock_aws():
+            moto_api = _size_operations()
+    assert patched == moto
+    assert patched_api == moto_api
+    assert [r[0] for r in moto[len(SIZED_VALUES):]] == ["ok", "ItemSizeTooLarge", "ItemSizeTooLarge", "ok"]
+    assert moto_api[1][0] == "ValidationException" and "size has exceeded" in moto_api[1][1]
+
+
+def test_items_are_built_in_linear_time() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    linear_item_size()
+    calls = 0
+    size = DynamoType.size
+
+    def counted(self: Any) -> int:
+        nonlocal calls
+        calls += 1
+        return int(size(self))
+
+    DynamoType.size = counted  # type: ignore[method-assign]
+    try:
+        Item(DynamoType({"S": "p"}), None, {f"k{i}": {"S": "v"} for i in range(200)})
+    finally:
+        DynamoType.size = size  # type: ignore[method-assign]
+    assert calls == 200  # moto's own: 200 * 201 / 2
+
+
+# --------------------------------------------------------------------------- update expressions
+
+UPDATES: list[dict[str, Any]] = [
+    {"UpdateExpression": "SET n = :one, s = :s", "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": "x"}}},
+    {"UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "5"}}},
+    {"UpdateExpression": "SET c = if_not_exists(c, :z) + :one",
+     "ExpressionAttributeValues": {":z": {"N": "0"}, ":one": {"N": "1"}}},
+    {"UpdateExpression": "SET l = list_append(if_not_exists(l, :e), :v)",
+     "ExpressionAttributeValues": {":e": {"L": []}, ":v": {"L": [{"S": "a"}]}}},
+    {"UpdateExpression": "SET l = list_append(if_not_exists(l, :e), :v)",
+     "ExpressionAttributeValues": {":e": {"L": []}, ":v": {"L": [{"S": "b"}]}}},
+    {"UpdateExpression": "SET #m = :m", "ExpressionAttributeNames": {"#m": "map"},
+     "ExpressionAttributeValues": {":m": {"M": {"a": {"M": {"b": {"N": "1"}}}}}}},
+    {"UpdateExpression": "SET #m.a.b = :v, #m.c = :v", "ExpressionAttributeNames": {"#m": "map"},
+     "ExpressionAttributeValues": {":v": {"N": "2"}}},
+    {"UpdateExpression": "ADD sends :one, tags :t SET expiresAt = :exp",
+     "ExpressionAttributeValues": {":one": {"N": "1"}, ":t": {"SS": ["x", "y"]}, ":exp": {"N": "9"}}},
+    {"UpdateExpression": "ADD sends :one, tags :t SET expiresAt = :exp",
+     "ExpressionAttributeValues": {":one": {"N": "1"}, ":t": {"SS": ["z"]}, ":exp": {"N": "10"}}},
+    {"UpdateExpression": "DELETE tags :t", "ExpressionAttributeValues": {":t": {"SS": ["x"]}}},
+    {"UpdateExpression": "REMOVE s, l[0]"},
+    {"UpdateExpression": "SET n = :one", "ExpressionAttributeValues": {":one": {"N": "1"}},
+     "ConditionExpression": "n > :big", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    {"UpdateExpression": "SET n = :one, n = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET PK = :one", "ExpressionAttributeValues": {":one": {"S": "1"}}},
+    {"UpdateExpression": "SET s = s + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET x = :missing", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET name = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET a = :one REMOVE", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+    {"UpdateExpression": "SET n = :one", "ExpressionAttributeValues": {":one": {"N": "1"}, ":unused": {"N": "2"}}},
+    {"UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}},
+     "ReturnValues": "UPDATED_OLD"},
+]
+
+
+def _update_operations() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="u", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    out: list[Any] = []
+    for key in ("a", "b"):
+        for update in UPDATES:
+            kw = {"ReturnValues": "ALL_NEW", **update}
+            if "ConditionExpression" in kw:
+                kw["ExpressionAttributeValues"] = {**kw["ExpressionAttributeValues"], ":big": {"N": "1000"}}
+            try:
+                resp = ddb.update_item(TableName="u", Key={"PK": {"S": key}}, **kw)
+                out.append({k: v for k, v in resp.items() if k != "ResponseMetadata"})
+            except ddb.exceptions.ClientError as exc:
+                out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+        try:  # the same expressions inside a transaction
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "u", "Key": {"PK": {"S": key}}, **UPDATES[1]}},
+                {"Update": {"TableName": "u", "Key": {"PK": {"S": key + "2"}}, **UPDATES[8]}},
+            ])
+            out.append("committed")
+        except ddb.exceptions.ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+    out.append(ddb.scan(TableName="u")["Items"])
+    return out
+
+
+def test_cached_update_expressions_answer_what_moto_answers(monkeypatch: Any) -> None:
+    """cache_update_expressions: every update (valid, invalid, failing, in a transaction)
+    answers what moto answers when it parses every time, and the cached ASTs are not
+    modified by use."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    cache_update_expressions()
+    cache_update_expressions()  # idempotent
+    with mock_aws():
+        cached = _update_operations()
+    ast = UpdateExpressionParser.make("SET n = n + :one")
+    assert UpdateExpressionParser.make("SET n = n + :one") is ast  # cached
+    shape = repr(ast), [repr(c) for c in ast.children]
+    with mock_aws():
+        again = _update_operations()
+    assert (repr(ast), [repr(c) for c in ast.children]) == shape
+    with monkeypatch.context() as m:
+        m.setattr(UpdateExpressionParser, "make", UpdateExpressionParser.make._cloudchat_original)
+        with mock_aws():
+            moto = _update_operations()
+    assert cached == moto
+    assert again == moto
+    assert sum(isinstance(r, tuple) for r in moto) >= 8  # (errors were exercised)
