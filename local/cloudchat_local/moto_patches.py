@@ -59,6 +59,7 @@ def server_speedups() -> None:
     cache_backend_modules()
     linear_item_size()
     cache_update_expressions()
+    cache_traversed_node_types()
 
 
 #: moto's limit on an item's size (it checks against this, not DynamoDB's 400 KB).
@@ -247,6 +248,31 @@ def cache_backend_modules() -> None:
         return  # already cached
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+
+
+def cache_traversed_node_types() -> None:
+    """moto's update-expression validator runs ten AST traversers per update; for every node
+    each asks ``nodes_to_be_processed()``, which builds its ``_processing_map()`` (a new dict
+    of bound methods) to take its keys. Those keys are node classes fixed per traverser class
+    (every ``_processing_map`` in moto returns a literal dict), so they are taken once per
+    class. Traversers that override ``nodes_to_be_processed`` keep their own."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    original = DepthFirstTraverser.nodes_to_be_processed
+    if getattr(original, "_cloudchat_cached", False):
+        return
+    by_class: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        cls = type(self)
+        keys = by_class.get(cls)
+        if keys is None:
+            keys = by_class[cls] = tuple(original(self))
+        return keys
+
+    nodes_to_be_processed._cloudchat_cached = True  # type: ignore[attr-defined]
+    nodes_to_be_processed._cloudchat_original = original  # type: ignore[attr-defined]
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:

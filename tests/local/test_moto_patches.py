@@ -8,7 +8,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from cloudchat_local.moto_patches import cache_update_expressions, linear_item_size, partition_queries
+from cloudchat_local.moto_patches import (
+    cache_traversed_node_types,
+    cache_update_expressions,
+    linear_item_size,
+    partition_queries,
+)
 
 QUERIES: list[dict[str, Any]] = [
     {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "A"}}},
@@ -279,3 +284,30 @@ def test_cached_update_expressions_answer_what_moto_answers(monkeypatch: Any) ->
     assert cached == moto
     assert again == moto
     assert sum(isinstance(r, tuple) for r in moto) >= 8  # (errors were exercised)
+
+
+def test_traversers_answer_what_moto_answers(monkeypatch: Any) -> None:
+    """cache_traversed_node_types: the same battery of updates answers the same, and every
+    traverser class in moto's parsing package has a fixed set of node types."""
+    import inspect
+
+    import moto.dynamodb.parsing.executors as executors
+    import moto.dynamodb.parsing.validators as validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    cache_traversed_node_types()
+    cache_traversed_node_types()  # idempotent
+    with mock_aws():
+        cached = _update_operations()
+    with monkeypatch.context() as m:
+        m.setattr(DepthFirstTraverser, "nodes_to_be_processed",
+                  DepthFirstTraverser.nodes_to_be_processed._cloudchat_original)
+        with mock_aws():
+            moto = _update_operations()
+    assert cached == moto
+    traversers = [c for module in (validators, executors) for _, c in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(c, DepthFirstTraverser) and c is not DepthFirstTraverser]
+    assert len(traversers) >= 8
+    for cls in traversers:
+        source = inspect.getsource(cls._processing_map)
+        assert "return {" in source and source.count("return") == 1, cls  # a literal map
