@@ -60,6 +60,7 @@ def server_speedups() -> None:
     linear_item_size()
     cache_update_expressions()
     cache_traversed_node_types()
+    fast_ast_copies()
 
 
 #: moto's limit on an item's size (it checks against this, not DynamoDB's 400 KB).
@@ -273,6 +274,29 @@ def cache_traversed_node_types() -> None:
     nodes_to_be_processed._cloudchat_cached = True  # type: ignore[attr-defined]
     nodes_to_be_processed._cloudchat_original = original  # type: ignore[attr-defined]
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+
+
+def fast_ast_copies() -> None:
+    """moto's update-expression validator deep-copies the expression's AST for every update,
+    through ``copy``'s generic path (``__reduce_ex__``, ``copyreg``, ``_reconstruct``). AST
+    nodes are plain objects (no slots, no copy or pickle hooks), so a node's copy is a new
+    instance of its class whose ``__dict__`` is a deep copy of the original's: what the
+    generic path builds, without going through pickling's protocol."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    if "__deepcopy__" in vars(Node):
+        return
+
+    def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
+        cls = self.__class__
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        state = copy.deepcopy(self.__dict__, memo)
+        if state:
+            new.__dict__.update(state)
+        return new
+
+    Node.__deepcopy__ = __deepcopy__
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:

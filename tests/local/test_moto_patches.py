@@ -11,6 +11,7 @@ from moto import mock_aws
 from cloudchat_local.moto_patches import (
     cache_traversed_node_types,
     cache_update_expressions,
+    fast_ast_copies,
     linear_item_size,
     partition_queries,
 )
@@ -311,3 +312,59 @@ def test_traversers_answer_what_moto_answers(monkeypatch: Any) -> None:
     for cls in traversers:
         source = inspect.getsource(cls._processing_map)
         assert "return {" in source and source.count("return") == 1, cls  # a literal map
+
+
+def _same_tree(a: Any, b: Any, seen: dict[int, Any]) -> None:
+    """b is a faithful deep copy of a: same classes and attributes, no shared nodes, and
+    parent links that point at the copies of the original parents."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if isinstance(a, Node):
+        assert type(b) is type(a) and b is not a
+        if id(a) in seen:
+            assert seen[id(a)] is b
+            return
+        seen[id(a)] = b
+        assert vars(a).keys() == vars(b).keys()
+        for key, value in vars(a).items():
+            if key == "parent":
+                assert vars(b)[key] is (None if value is None else seen[id(value)])
+            else:
+                _same_tree(value, vars(b)[key], seen)
+    elif isinstance(a, list | tuple):
+        assert type(b) is type(a) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _same_tree(x, y, seen)
+    else:
+        assert a == b
+
+
+def test_ast_copies_are_what_deepcopy_makes(monkeypatch: Any) -> None:
+    """fast_ast_copies: every AST of the battery copies to the same tree as through copy's
+    generic path, and the battery of updates answers the same as unpatched moto."""
+    import copy
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    fast_ast_copies()
+    fast_ast_copies()  # idempotent
+    for update in UPDATES:
+        try:
+            ast = UpdateExpressionParser.make(update["UpdateExpression"])
+        except Exception:  # (syntax errors are in the battery on purpose)
+            continue
+        fast = copy.deepcopy(ast)
+        with monkeypatch.context() as m:
+            m.delattr(Node, "__deepcopy__")
+            generic = copy.deepcopy(ast)
+        _same_tree(ast, fast, {})
+        _same_tree(ast, generic, {})
+    with mock_aws():
+        patched = _update_operations()
+    with monkeypatch.context() as m:
+        m.delattr(Node, "__deepcopy__")
+        with mock_aws():
+            moto = _update_operations()
+    assert patched == moto
+
