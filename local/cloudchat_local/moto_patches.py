@@ -61,6 +61,7 @@ def server_speedups() -> None:
     cache_update_expressions()
     cache_traversed_node_types()
     fast_ast_copies()
+    parse_conditions_once_per_transaction()
 
 
 #: moto's limit on an item's size (it checks against this, not DynamoDB's 400 KB).
@@ -297,6 +298,57 @@ def fast_ast_copies() -> None:
         return new
 
     Node.__deepcopy__ = __deepcopy__
+
+
+_CONDITIONS = threading.local()
+
+
+def parse_conditions_once_per_transaction() -> None:
+    """moto parses each ``ConditionExpression`` of a ``TransactWriteItems`` three times: to
+    validate the request, to check it against the current item, and again inside the
+    ``Put``/``Update``/``Delete`` it then runs. While one ``TransactWriteItems`` request is
+    handled, the parse of a given (expression, names, values) is kept and reused: the same
+    condition tree (moto evaluates it without changing it), and the same names and values
+    found (moto checks that every name and value given is used). Parse errors are raised
+    each time, as moto raises them. Nothing is kept once the request is answered."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_parse = ConditionExpressionParser.parse
+    if getattr(original_parse, "_cloudchat_memo", False):
+        return
+    original_handler = DynamoHandler.transact_write_items
+
+    def parse(self: Any) -> Any:
+        memo: dict[tuple[str, str, str], Any] | None = getattr(_CONDITIONS, "memo", None)
+        if memo is None or not self.condition_expression:
+            return original_parse(self)
+        # (None and {} alike: a parse that succeeds with either never looked into it)
+        key = (self.condition_expression, repr(self.expression_attribute_names or {}),
+               repr(self.expression_attribute_values or {}))
+        hit = memo.get(key)
+        if hit is None:
+            op = original_parse(self)
+            memo[key] = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            return op
+        op, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    @functools.wraps(original_handler)
+    def transact_write_items(self: Any) -> Any:
+        _CONDITIONS.memo = {}
+        try:
+            return original_handler(self)
+        finally:
+            _CONDITIONS.memo = None
+
+    parse._cloudchat_memo = True  # type: ignore[attr-defined]
+    parse._cloudchat_original = original_parse  # type: ignore[attr-defined]
+    transact_write_items._cloudchat_original = original_handler  # type: ignore[attr-defined]
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,6 +13,7 @@ from cloudchat_local.moto_patches import (
     cache_update_expressions,
     fast_ast_copies,
     linear_item_size,
+    parse_conditions_once_per_transaction,
     partition_queries,
 )
 
@@ -368,3 +369,86 @@ def test_ast_copies_are_what_deepcopy_makes(monkeypatch: Any) -> None:
             moto = _update_operations()
     assert patched == moto
 
+
+TRANSACTIONS: list[list[dict[str, Any]]] = [
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "a"}, "n": {"N": "1"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+     {"Put": {"TableName": "c", "Item": {"PK": {"S": "b"}, "n": {"N": "1"}}, "ConditionExpression": "attribute_not_exists(PK)"}}],
+    [{"Update": {"TableName": "c", "Key": {"PK": {"S": "a"}}, "ConditionExpression": "attribute_exists(PK) AND n = :one",
+                 "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":one": {"N": "1"}, ":two": {"N": "2"}}}},
+     {"Update": {"TableName": "c", "Key": {"PK": {"S": "b"}}, "ConditionExpression": "attribute_exists(PK) AND n = :one",
+                 "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":one": {"N": "1"}, ":two": {"N": "2"}}}}],
+    [{"Update": {"TableName": "c", "Key": {"PK": {"S": "a"}}, "ConditionExpression": "n = :one",
+                 "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":one": {"N": "1"}, ":two": {"N": "3"}},
+                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+     {"Put": {"TableName": "c", "Item": {"PK": {"S": "x"}}, "ConditionExpression": "attribute_not_exists(PK)"}}],
+    [{"ConditionCheck": {"TableName": "c", "Key": {"PK": {"S": "b"}}, "ConditionExpression": "#n BETWEEN :lo AND :hi",
+                         "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":lo": {"N": "1"}, ":hi": {"N": "5"}}}},
+     {"Delete": {"TableName": "c", "Key": {"PK": {"S": "a"}}, "ConditionExpression": "#n IN (:a, :b)",
+                 "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":a": {"N": "2"}, ":b": {"N": "9"}}}}],
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "y"}}, "ConditionExpression": "attribute_not_exists(PK)",
+              "ExpressionAttributeValues": {":unused": {"N": "1"}}}}],
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "y"}}, "ConditionExpression": "attribute_not_exists(#p)",
+              "ExpressionAttributeNames": {"#p": "PK", "#unused": "x"}}}],
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "y"}}, "ConditionExpression": "attribute_not_exists(PK) AND"}}],
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "y"}}, "ConditionExpression": "size(PK) > :n",
+              "ExpressionAttributeValues": {":n": {"N": "0"}}}},
+     {"Update": {"TableName": "c", "Key": {"PK": {"S": "b"}}, "ConditionExpression": "n <> :n",
+                 "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": "0"}}}}],
+    [{"Put": {"TableName": "c", "Item": {"PK": {"S": "z"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+     {"Put": {"TableName": "c", "Item": {"PK": {"S": "z"}}, "ConditionExpression": "attribute_not_exists(PK)"}}],
+]
+
+
+def _transactions() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="c", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    out: list[Any] = []
+    for _ in range(2):
+        for items in TRANSACTIONS:
+            try:
+                ddb.transact_write_items(TransactItems=items)
+                out.append("committed")
+            except ddb.exceptions.ClientError as exc:
+                out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"],
+                            exc.response.get("CancellationReasons")))
+            except ValueError as exc:  # in-process moto lets a syntax error through as is
+                out.append((type(exc).__name__, str(exc)))
+        out.append(sorted(ddb.scan(TableName="c")["Items"], key=lambda i: i["PK"]["S"]))
+    return out
+
+
+def test_conditions_parsed_once_per_transaction_answer_what_moto_answers(monkeypatch: Any) -> None:
+    """parse_conditions_once_per_transaction: transactions that commit, fail a condition
+    (with and without ALL_OLD), leave a name or value unused, have a syntax error or touch
+    one item twice answer as unpatched moto does, with fewer parses; nothing is kept after
+    a request."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
+
+    import cloudchat_local.moto_patches as patches
+
+    parse_conditions_once_per_transaction()
+    parse_conditions_once_per_transaction()  # idempotent
+    lex = ConditionExpressionParser._lex_condition_expression
+    lexed = 0
+
+    def counted(self: Any) -> Any:  # one lexing per real parse
+        nonlocal lexed
+        lexed += 1
+        return lex(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted)
+    with mock_aws():
+        patched = _transactions()
+    patched_parses, lexed = lexed, 0
+    assert getattr(patches._CONDITIONS, "memo", None) is None
+    with monkeypatch.context() as m:
+        m.setattr(ConditionExpressionParser, "parse", ConditionExpressionParser.parse._cloudchat_original)
+        m.setattr(DynamoHandler, "transact_write_items", DynamoHandler.transact_write_items._cloudchat_original)
+        with mock_aws():
+            moto = _transactions()
+    assert patched == moto
+    assert sum(r == "committed" for r in moto) >= 4 and sum(isinstance(r, tuple) for r in moto) >= 8
+    assert 0 < patched_parses < lexed / 2
