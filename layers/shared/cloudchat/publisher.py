@@ -1,11 +1,13 @@
 """Server-side publishing into subscriptions: IAM-signed (SigV4) calls of the IAM-only
 ``publishUserEvent`` mutation, which resolves on a NONE data source and so only fans out to
-``onUserEvent(userId)`` subscribers. Events are batched as aliased fields of one mutation."""
+``onUserEvent(userId)`` subscribers. Events are batched as aliased fields of one mutation.
+
+The publisher keeps its HTTPS connection open between publishes (urllib3, which botocore
+already brings): a new TLS connection per publish cost more than the publish itself."""
 
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +28,20 @@ class AppSyncPublisher:
         self.url = url
         self.region = region
         self.timeout = timeout
+        self._pool: Any = None
+
+    def _http(self) -> Any:
+        if self._pool is None:
+            import urllib3
+
+            # One retry when a kept-alive connection turns out closed (the request may
+            # then be sent twice: user events are at-least-once, and harmless twice).
+            retry = urllib3.Retry(total=1, connect=1, read=1, status=0, other=0,
+                                  allowed_methods=None, raise_on_status=False)
+            self._pool = urllib3.PoolManager(
+                num_pools=1, maxsize=4, block=False, retries=retry,
+                timeout=urllib3.Timeout(connect=2.0, read=self.timeout))
+        return self._pool
 
     def publish_user_events(self, events: Sequence[dict[str, Any]]) -> None:
         for i in range(0, len(events), BATCH):
@@ -38,9 +54,11 @@ class AppSyncPublisher:
         body = json.dumps({"query": f"mutation Publish({params}) {{ {fields} }}",
                            "variables": {f"e{i}": e for i, e in enumerate(events)}}).encode()
         headers = self._sign(body)
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-            result = json.loads(resp.read() or b"{}")
+        resp = self._http().request("POST", self.url, body=body, headers=headers)
+        if resp.status >= 300:
+            raise PublishError(f"publishing user events failed: HTTP {resp.status} "
+                               f"{resp.data[:300]!r}")
+        result = json.loads(resp.data or b"{}")
         if result.get("errors"):
             raise PublishError(f"publishing user events failed: {result['errors'][:3]}")
 
