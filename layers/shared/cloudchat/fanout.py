@@ -22,6 +22,7 @@ from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.services import ChatService, iso
 
 PREVIEW_CHARS = 80
+PUBLISH_BATCH = 25  # user events per publish request (publisher.BATCH aliased mutations)
 
 
 class Publisher(Protocol):
@@ -75,9 +76,11 @@ class Fanout:
         New messages are taken together until the next record that does other work: one
         BatchGetItem confirms them, one Query per conversation reads its members, each
         member's conversation-list position moves once (to the latest message), presence,
-        titles and names are read once; then each message's user events are published in
-        order, and a member is notified at most once per window (as before). Under load a
-        batch holds many messages, so the fan-out's DynamoDB requests per message fall."""
+        titles and names are read once; then their user events are published in order, the
+        events of several messages together (up to ``PUBLISH_BATCH`` per request, a
+        message's events never split between two requests unless it alone has more), and a
+        member is notified at most once per window. Under load a batch holds many messages,
+        so the fan-out's requests per message fall."""
         pending: list[tuple[int, dict[str, Any]]] = []
         index = 0
         try:
@@ -135,26 +138,36 @@ class Fanout:
                 if m.last_activity < latest:  # (as read; the write is conditional anyway)
                     self.store.bump_activity(cid, m.user_id, latest)
         notes = _Notes(self)
-        while pending:
-            _, img = pending[0]
+        chunk: list[dict[str, Any]] = []
+        in_chunk = 0  # the first entries of ``pending``, whose events are all in ``chunk``
+        for _, img in list(pending):
             stored = confirmed.get((img["conversationId"], int(img["seq"])))
-            if stored is not None:
+            events = [] if stored is None else \
                 self._message(stored, members[stored.conversation_id], notes)
-            pending.pop(0)
+            if chunk and len(chunk) + len(events) > PUBLISH_BATCH:
+                self._publish(chunk)
+                del pending[:in_chunk]
+                chunk, in_chunk = [], 0
+            chunk.extend(events)
+            in_chunk += 1
+        self._publish(chunk)
+        del pending[:in_chunk]
 
-    def _message(self, stored: StoredMessage, members: list[Member], notes: _Notes) -> None:
+    def _message(self, stored: StoredMessage, members: list[Member],
+                 notes: _Notes) -> list[dict[str, Any]]:
+        """Notifies who should be, and returns the message's user events."""
         cid, seq = stored.conversation_id, stored.seq
         body = self.service.reveal(stored).body or ""
         preview = body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
-        self._publish([{
+        if stored.kind is not MessageKind.SYSTEM:
+            notes.notify(stored, [m for m in members if m.user_id != stored.sender_id
+                                  and seq > m.joined_seq], preview)
+        return [{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
             "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
             "unreadCount": (0 if m.user_id == stored.sender_id
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
-        } for m in members if seq > m.joined_seq])
-        if stored.kind is not MessageKind.SYSTEM:
-            notes.notify(stored, [m for m in members if m.user_id != stored.sender_id
-                                  and seq > m.joined_seq], preview)
+        } for m in members if seq > m.joined_seq]
 
     def _membership(self, image: dict[str, Any], event_type: str) -> None:
         cid, uid = image["conversationId"], image["userId"]
