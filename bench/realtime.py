@@ -196,6 +196,19 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
+def _process_name(pid: int) -> str:
+    """What a child of the local stack is, by its command line."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        command = ""
+    if "cloudchat_local._moto_server" in command:
+        return "moto_process"
+    if "cloudchat_local._consumers" in command:
+        return "stream_consumers_process"
+    return f"process_{pid}"
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -622,7 +635,7 @@ def mode_full(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         auths: list[AppSyncAuthentication] = [AppSyncJWTAuthentication(host=host, jwt=t) for t in tokens]
         pids = {"local_stack_process": child.process.pid}
         for pid in _children_of(child.process.pid):
-            pids[f"moto_process_{pid}" if len(pids) > 1 else "moto_process"] = pid
+            pids[_process_name(pid)] = pid
         server_pids = dict(pids)
         pids["bench_client_process"] = os.getpid()
         target = Target(

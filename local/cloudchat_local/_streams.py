@@ -6,7 +6,8 @@ DynamoDB`` (``Stream``, ``StartingPosition``, ``BatchSize``, ``MaximumBatchingWi
 ``FunctionResponseTypes``, ``MaximumRetryAttempts``, ``BisectBatchOnFunctionError``,
 ``MaximumRecordAgeInSeconds``, ``FilterCriteria``, ``Enabled``). A :class:`StreamPoller` per
 source reads the stream from moto (DescribeStream, GetShardIterator, GetRecords, as Lambda's
-poller does) and invokes the handler in-process with Lambda's event::
+poller does) and invokes the handler in its own process (the local stack runs the pollers in
+a process of their own: :mod:`cloudchat_local._consumers`) with Lambda's event::
 
     {"Records": [{"eventID", "eventName", "eventVersion", "eventSource": "aws:dynamodb",
                   "awsRegion", "eventSourceARN": <stream arn>,

@@ -55,7 +55,6 @@ import contextlib
 import errno
 import faulthandler
 import fcntl
-import importlib
 import logging
 import os
 import re
@@ -70,17 +69,12 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from cloudchat_local._consumers import ConsumerProcess, ConsumerStartError, load_handler
 from cloudchat_local._gc import settle
 from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
 from cloudchat_local._outputs import banner, build_outputs, write_outputs
 from cloudchat_local._seed import SeedError, seed_demo_conversation
-from cloudchat_local._streams import (
-    CheckpointStore,
-    StreamEventSource,
-    StreamPoller,
-    stop_all,
-    stream_event_sources,
-)
+from cloudchat_local._streams import StreamEventSource, stream_event_sources
 from cloudchat_local.provision import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -122,6 +116,7 @@ DEFAULT_WEB_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / "web" / "dist"
 HOST: Final = "127.0.0.1"
 MOTO_STATE_FILE: Final = "moto-state.pickle"
 STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"
+CONSUMERS_SPEC_FILE: Final = "consumers.json"  # what the stream consumers' process is given
 READY_LINE: Final = "CloudChat local stack ready"
 _PORT_ATTEMPTS: Final = 5
 
@@ -234,12 +229,9 @@ def _resolver_code(wiring: Any) -> str | None:
 
 def _load_handler(module: str, attr: str) -> Callable[[dict[str, Any], Any], Any]:
     try:
-        handler = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise LocalStackError(f"cannot load handler {module}.{attr}: {exc}") from exc
-    if not callable(handler):
-        raise LocalStackError(f"{module}.{attr} is not callable")
-    return handler
+        return load_handler(module, attr)
+    except ConsumerStartError as exc:
+        raise LocalStackError(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -317,7 +309,7 @@ class LocalStack:
         self.moto: MotoProcess | None = None
         self.provisioned: Provisioned | None = None
         self.emulator: RunningEmulator | None = None
-        self.pollers: list[StreamPoller] = []
+        self.consumers: ConsumerProcess | None = None  # the stream consumers' process
         self.outputs: dict[str, Any] = {}
         self.demo_conversation_id: str | None = None
         self.resolve: dict[str, str] = {}
@@ -382,7 +374,8 @@ class LocalStack:
             return
         self._stopped = True
         try:
-            stop_all(self.pollers)
+            if self.consumers is not None:
+                self.consumers.stop()
             self._exit.close()
         finally:
             try:
@@ -397,11 +390,15 @@ class LocalStack:
         self.moto.snapshot()
 
     def wait(self, stop: threading.Event, *, check_interval: float = 0.5) -> str | None:
-        """Blocks until ``stop`` is set (None) or moto dies (the reason)."""
+        """Blocks until ``stop`` is set (None) or moto or the stream consumers' process dies
+        (the reason)."""
         while not stop.wait(check_interval):
             if self.moto is not None and not self.moto.alive():
                 code = self.moto.process.returncode
                 return f"moto exited unexpectedly (code {code}); see {self.moto.log_path}"
+            if self.consumers is not None and not self.consumers.alive():
+                code = self.consumers.process.returncode
+                return f"the stream consumers' process exited unexpectedly (code {code})"
         return None
 
     # -- start -----------------------------------------------------------------------------
@@ -474,7 +471,7 @@ class LocalStack:
                 api_resolve = graphql_api_resolve(template, _api_url(port), region=self.region,
                                                   account_id=self.provisioned.account_id)
 
-        self._start_pollers(template)
+        self._start_consumers(template)
         if self.seed:
             try:
                 self.demo_conversation_id, created = seed_demo_conversation(
@@ -499,8 +496,8 @@ class LocalStack:
             web_url=self._web_url(),
             web_dir=DEFAULT_WEB_DIR,
             stream_consumers=[
-                {"function": p.source.function_logical_id, "stream": p.source.stream_arn}
-                for p in self.pollers
+                {"function": source.function_logical_id, "stream": source.stream_arn}
+                for source in (self.consumers.sources if self.consumers else ())
             ],
         )
         write_outputs(self.outputs_path, self.outputs)
@@ -594,25 +591,27 @@ class LocalStack:
         )
         return run_in_thread(config)
 
-    def _start_pollers(self, template: Template) -> None:
-        assert self.provisioned is not None
+    def _start_consumers(self, template: Template) -> None:
+        """Template.yaml's stream consumers, in a process of their own (as on Lambda: see
+        cloudchat_local._consumers)."""
+        prov = self.provisioned
+        assert prov is not None
         sources: list[StreamEventSource] = stream_event_sources(template, self.resolve)
         if not sources:
             return
-        checkpoints = CheckpointStore(self.state_dir / STREAM_CHECKPOINTS_FILE)
-        for source in sources:
-            poller = StreamPoller(
-                source,
-                _load_handler(source.module, source.handler_attr),
-                client=self.provisioned.client("dynamodbstreams"),
-                checkpoints=checkpoints,
-                region=self.provisioned.region,
-                account_id=self.provisioned.account_id,
-                poll_interval_s=self.stream_poll_interval,
-                clients=self.provisioned.client,
-            )
-            self.pollers.append(poller)
-            poller.start()
+        spec = {
+            "document": template.document, "template_path": str(template.path),
+            "resolve": self.resolve, "endpoint": prov.endpoint, "region": prov.region,
+            "account_id": prov.account_id, "access_key_id": prov.access_key_id,
+            "secret_access_key": prov.secret_access_key,
+            "checkpoints": str(self.state_dir / STREAM_CHECKPOINTS_FILE),
+            "poll_interval_s": self.stream_poll_interval,
+        }
+        try:
+            self.consumers = ConsumerProcess.start(
+                spec=spec, spec_path=self.state_dir / CONSUMERS_SPEC_FILE, sources=sources)
+        except ConsumerStartError as exc:
+            raise LocalStackError(str(exc)) from exc
 
 
 def start(

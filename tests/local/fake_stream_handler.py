@@ -6,10 +6,16 @@ sequence number, so a retried record succeeds the second time:
 * ``ok`` (or no mode): succeed
 * ``raise-once`` / ``always-raise``: raise (a function error: the whole batch fails)
 * ``fail-once`` / ``always-fail``: report it in ``batchItemFailures``
+
+Run by the local stack's stream consumers' process (another process than the test's), it
+also appends each invocation as a JSON line to the file ``FAKE_STREAM_LOG`` names, if set:
+:func:`logged` reads them back.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -34,6 +40,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         CALLS.append(records)
         CONTEXTS.append(context)
         _cond.notify_all()
+    log = os.environ.get("FAKE_STREAM_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"keys": keys(records), "function_name": context.function_name,
+                                "eventSourceARN": records[0]["eventSourceARN"],
+                                "pid": os.getpid()}) + "\n")
     failures = []
     for record in records:
         seq = record["dynamodb"]["SequenceNumber"]
@@ -65,3 +77,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
     """Waits until ``predicate()`` holds after some invocation (or already holds)."""
     with _cond:
         return _cond.wait_for(predicate, timeout)
+
+
+def logged(path: str) -> list[dict[str, Any]]:
+    """The invocations another process logged to ``path`` (see ``FAKE_STREAM_LOG``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []

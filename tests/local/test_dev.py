@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +36,11 @@ def restored_environment() -> Iterator[None]:
 
 
 def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
-    tmp_path: Path, restored_environment: None
+    tmp_path: Path, restored_environment: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.reset()
+    log = tmp_path / "consumer.jsonl"
+    monkeypatch.setenv("FAKE_STREAM_LOG", str(log))
     template = template_with_consumer(StartingPosition="TRIM_HORIZON", BatchSize=100)
     with dev.start(tmp_path / "state", template=template) as stack:
         assert stack.graphql_url.startswith("http://127.0.0.1:")
@@ -56,15 +59,23 @@ def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
         assert (tmp_path / "outputs.json").is_file()
 
         # The demo conversation was written through the real resolvers; its messages reach
-        # the consumer as stream records (and so does everything else written to the table).
-        def three_messages() -> bool:
-            return sum(1 for k in fake.delivered() if k == f"CONV#{outputs['DemoConversationId']}") >= 3
-
-        assert fake.wait_for(three_messages)
-        record = fake.CALLS[0][0]
-        assert record["eventSourceARN"] == stack.provisioned.table_stream_arn  # type: ignore[union-attr]
-        assert fake.CONTEXTS[0].function_name == "cloudchat-local-FakeStreamFunction"
+        # the consumer as stream records (and so does everything else written to the table),
+        # in the stream consumers' own process, as on Lambda.
+        conv = f"CONV#{outputs['DemoConversationId']}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and sum(
+                k == conv for call in fake.logged(str(log)) for k in call["keys"]) < 3:
+            time.sleep(0.1)
+        calls = fake.logged(str(log))
+        assert sum(k == conv for call in calls for k in call["keys"]) >= 3
+        assert calls[0]["eventSourceARN"] == stack.provisioned.table_stream_arn  # type: ignore[union-attr]
+        assert calls[0]["function_name"] == "cloudchat-local-FakeStreamFunction"
+        assert {call["pid"] for call in calls} == {stack.consumers.process.pid}  # type: ignore[union-attr]
+        assert stack.consumers.process.pid != os.getpid()  # type: ignore[union-attr]
+        assert fake.CALLS == []  # nothing ran in this process
+        consumers = stack.consumers
     assert not stack.moto.alive()  # type: ignore[union-attr]
+    assert consumers is not None and not consumers.alive()
     assert (tmp_path / "state" / dev.MOTO_STATE_FILE).is_file()
     assert (tmp_path / "state" / dev.STREAM_CHECKPOINTS_FILE).is_file()
 
@@ -143,3 +154,28 @@ def test_template_outputs_and_banner(tmp_path: Path) -> None:
                    "mod@example.com (moderator)", "password: pw", "StreamFunction <- arn:s", "GraphiQL"):
         assert needle in text, needle
     assert text.splitlines()[0].startswith(dev.READY_LINE)
+
+
+def test_a_stream_consumer_that_cannot_load_fails_the_start_clearly(
+    tmp_path: Path, restored_environment: None
+) -> None:
+    template = template_with_consumer()
+    fn = template.document["Resources"]["FakeStreamFunction"]["Properties"]  # type: ignore[index]
+    fn["Handler"] = "fake_stream_handler.no_such_function"
+    with pytest.raises(dev.LocalStackError, match=r"cannot load handler .*no_such_function"):
+        dev.start(tmp_path / "state", template=template, seed=False)
+    # everything it had started was stopped: the state dir is free for the next stack
+    with dev._state_lock(tmp_path / "state"):
+        pass
+
+
+def test_the_stack_reports_a_dead_stream_consumers_process(
+    tmp_path: Path, restored_environment: None
+) -> None:
+    import threading
+
+    with dev.start(tmp_path / "state", template=template_with_consumer(), seed=False) as stack:
+        assert stack.consumers is not None and stack.consumers.alive()
+        stack.consumers.process.kill()
+        reason = stack.wait(threading.Event(), check_interval=0.05)
+    assert reason is not None and "stream consumers" in reason
