@@ -3,7 +3,8 @@ here, off the request path, from the table's DynamoDB stream.
 
 * a new message moves every member's conversation-list entry to the new last activity
   (never backwards, so out-of-order and repeated records are harmless) and publishes a
-  MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel;
+  MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
+  per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
 * a title change publishes CONVERSATION_RENAMED to every member.
 
@@ -53,6 +54,22 @@ def image(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: de.deserialize(_wire(v)) for k, v in (raw or {}).items()}
 
 
+def _preview(service: ChatService, stored: StoredMessage) -> str:
+    body = service.reveal(stored).body or ""
+    return body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
+
+
+def _runs(images: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive new messages of one conversation, together."""
+    runs: list[list[dict[str, Any]]] = []
+    for img in images:
+        if runs and runs[-1][0]["conversationId"] == img["conversationId"]:
+            runs[-1].append(img)
+        else:
+            runs.append([img])
+    return runs
+
+
 class Notifier(Protocol):
     def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
                devices: list[str]) -> None: ...
@@ -76,11 +93,13 @@ class Fanout:
         New messages are taken together until the next record that does other work: one
         BatchGetItem confirms them, one Query per conversation reads its members, each
         member's conversation-list position moves once (to the latest message), presence,
-        titles and names are read once; then their user events are published in order, the
-        events of several messages together (up to ``PUBLISH_BATCH`` per request, a
-        message's events never split between two requests unless it alone has more), and a
-        member is notified at most once per window. Under load a batch holds many messages,
-        so the fan-out's requests per message fall."""
+        titles and names are read once, and a member is notified at most once per window.
+        A run of consecutive messages of one conversation gives each member one MESSAGE
+        event, of its latest message (the inbox shows the last message and the unread count
+        as of it; the messages themselves reach subscribers through ``onMessage``). Events
+        go out in order, up to ``PUBLISH_BATCH`` per request, a run's never split between
+        two requests unless it alone has more. Under load a batch holds many messages, so
+        the fan-out's requests per message fall."""
         pending: list[tuple[int, dict[str, Any]]] = []
         index = 0
         try:
@@ -133,35 +152,44 @@ class Fanout:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
             members[cid] = self.store.members(cid)
-            latest = max(m.created_at for m in mine)
+            last_at = max(m.created_at for m in mine)
             for m in members[cid]:
-                if m.last_activity < latest:  # (as read; the write is conditional anyway)
-                    self.store.bump_activity(cid, m.user_id, latest)
+                if m.last_activity < last_at:  # (as read; the write is conditional anyway)
+                    self.store.bump_activity(cid, m.user_id, last_at)
         notes = _Notes(self)
         chunk: list[dict[str, Any]] = []
         in_chunk = 0  # the first entries of ``pending``, whose events are all in ``chunk``
-        for _, img in list(pending):
-            stored = confirmed.get((img["conversationId"], int(img["seq"])))
-            events = [] if stored is None else \
-                self._message(stored, members[stored.conversation_id], notes)
+        for run in _runs([img for _, img in pending]):
+            latest: StoredMessage | None = None
+            for img in run:
+                stored = confirmed.get((img["conversationId"], int(img["seq"])))
+                if stored is not None:
+                    notes.notify(stored, self._recipients(stored, members[stored.conversation_id]))
+                    latest = stored
+            events = [] if latest is None else \
+                self._message_events(latest, members[latest.conversation_id])
             if chunk and len(chunk) + len(events) > PUBLISH_BATCH:
                 self._publish(chunk)
                 del pending[:in_chunk]
                 chunk, in_chunk = [], 0
             chunk.extend(events)
-            in_chunk += 1
+            in_chunk += len(run)
         self._publish(chunk)
         del pending[:in_chunk]
 
-    def _message(self, stored: StoredMessage, members: list[Member],
-                 notes: _Notes) -> list[dict[str, Any]]:
-        """Notifies who should be, and returns the message's user events."""
+    @staticmethod
+    def _recipients(stored: StoredMessage, members: list[Member]) -> list[Member]:
+        """Who may be notified of a message: members who see it, but its sender."""
+        if stored.kind is MessageKind.SYSTEM:
+            return []
+        return [m for m in members
+                if m.user_id != stored.sender_id and stored.seq > m.joined_seq]
+
+    def _message_events(self, stored: StoredMessage, members: list[Member]) -> list[dict[str, Any]]:
+        """The MESSAGE user events of a conversation's latest message: one per member who
+        sees it (summary and unread count as of that message)."""
         cid, seq = stored.conversation_id, stored.seq
-        body = self.service.reveal(stored).body or ""
-        preview = body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
-        if stored.kind is not MessageKind.SYSTEM:
-            notes.notify(stored, [m for m in members if m.user_id != stored.sender_id
-                                  and seq > m.joined_seq], preview)
+        preview = _preview(self.service, stored)
         return [{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
             "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
@@ -225,7 +253,7 @@ class _Notes:
         self._profiles: dict[str, Any] = {}
         self._claimed: set[tuple[str, str]] = set()
 
-    def notify(self, stored: StoredMessage, recipients: list[Member], preview: str) -> None:
+    def notify(self, stored: StoredMessage, recipients: list[Member]) -> None:
         notifier = self.fanout.notifier()
         if notifier is None or not recipients:
             return
@@ -253,6 +281,7 @@ class _Notes:
         if stored.sender_id not in self._profiles:
             self._profiles[stored.sender_id] = self.store.get_profile(stored.sender_id)
         conv, sender = self._conversations[cid], self._profiles[stored.sender_id]
+        preview = _preview(self.service, stored)
         subject = f"New message in {conv.title}" if conv and conv.title else "New message"
         name = sender.display_name if sender else "Someone"
         text = f"{name}: {preview}" if preview else f"{name} sent a file"
