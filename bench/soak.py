@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -51,6 +52,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,7 +381,10 @@ ON_USER_EVENT = (
 
 class InboxWatcher:
     """One user's ``onUserEvent`` channel: MESSAGE events come from the DynamoDB stream
-    consumer (off the hot path), so their delay is the fan-out's lag behind the sends."""
+    consumer (off the hot path), so their delay is the fan-out's lag behind the sends. The
+    consumer gives one event for a run of a conversation's messages (of the latest), so a
+    message counts as in the inbox once an event of its conversation with that seq or a
+    later one arrived (:meth:`covered_at`)."""
 
     def __init__(self, run: Soak, user: User) -> None:
         self.run = run
@@ -392,6 +397,32 @@ class InboxWatcher:
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
+
+    def covered_at(self) -> Callable[[tuple[str, int]], float | None]:
+        """When each (conversation, seq) was first covered by an event of that conversation
+        with that seq or a later one (None: not yet). A snapshot of what was seen so far."""
+        by_conv: dict[str, list[tuple[int, float]]] = {}
+        for (cid, seq), t in self.seen.items():
+            by_conv.setdefault(cid, []).append((seq, t))
+        index: dict[str, tuple[list[int], list[float]]] = {}
+        for cid, rows in by_conv.items():
+            rows.sort()
+            earliest = [0.0] * len(rows)  # the earliest receipt at or after each position
+            best = float("inf")
+            for i in range(len(rows) - 1, -1, -1):
+                best = min(best, rows[i][1])
+                earliest[i] = best
+            index[cid] = ([q for q, _ in rows], earliest)
+
+        def at(key: tuple[str, int]) -> float | None:
+            found = index.get(key[0])
+            if found is None:
+                return None
+            seqs, earliest = found
+            i = bisect.bisect_left(seqs, key[1])
+            return earliest[i] if i < len(seqs) else None
+
+        return at
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -697,26 +728,35 @@ class Soak:
         expected = self._inbox_expected(history)
         keys = {key for _, key in expected}
         total = sum(len(items) for items in history.values())
+        last_seq = {cid: max((int(m["seq"]) for m in items), default=0)
+                    for cid, items in history.items()}
 
         def fanned_out(at: float | None = None) -> int:  # watched messages anyone got (by ``at``)
-            return len({k for w in self.watchers for k, t in w.seen.items()
-                        if k in keys and (at is None or t <= at)})
+            covered = [w.covered_at() for w in self.watchers]
+            return sum(1 for k in keys if any(
+                (t := c(k)) is not None and (at is None or t <= at) for c in covered))
+
+        def caught_up() -> bool:  # every watcher's inbox shows its conversations' last seq
+            return all(max((q for c, q in w.seen if c == cid), default=0) >= last_seq[cid]
+                       for w in self.watchers for cid in {k[0] for v, k in expected if v is w})
 
         at_last_send = fanned_out(since)
         wait_from = time.perf_counter()
         at_wait_start = fanned_out()
         deadline = time.monotonic() + self.p.inbox_wait
-        while any(key not in w.seen for w, key in expected) and time.monotonic() < deadline:
+        while not caught_up() and time.monotonic() < deadline:
             if all(w.errors for w in self.watchers):
                 break
             await asyncio.sleep(0.25)
         waited = time.perf_counter() - wait_from
         after_wait = fanned_out()
-        received = [(w, key) for w, key in expected if key in w.seen]
+        covered = {id(w): w.covered_at() for w in self.watchers}
+        received = [(w, key, t) for w, key in expected
+                    if (t := covered[id(w)](key)) is not None]
         started = {(a.conversation.id, int(a.responses[0]["seq"])): a.started
                    for a in self.attempted.values() if a.responses}
-        delays = [w.seen[key] - started[key] for w, key in received if key in started]
-        last = max((w.seen[key] for w, key in received), default=None)
+        delays = [t - started[key] for _, key, t in received if key in started]
+        last = max((t for _, _, t in received), default=None)
         complete = len(received) == len(expected)
         # The consumer works through the stream in order, all conversations alike: the rate
         # at which the watched conversations' messages came out, scaled to all messages.
@@ -728,6 +768,7 @@ class Soak:
             "events_expected": len(expected),
             "events_received": len(received),
             "events_missing_after_wait": len(expected) - len(received),
+            "events": sum(len(w.seen) for w in self.watchers),
             "duplicates": sum(w.duplicates for w in self.watchers),
             "fanned_out_by_last_send": at_last_send,
             "fanned_out_after_wait": after_wait,
