@@ -455,6 +455,7 @@ class StreamPoller:
         self.clients = clients
         self.invocations = 0
         self.discarded = 0
+        self._page = min(1000, max(100, source.batch_size))  # GetRecords Limit
         self._shards: dict[str, _Shard] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -502,9 +503,12 @@ class StreamPoller:
     def _idle_wait(self) -> float:
         now = time.monotonic()
         wait = self.poll_interval_s
+        window = self.source.maximum_batching_window_s
         for shard in self._shards.values():
             if shard.pending and shard.retry_at > now:
                 wait = min(wait, shard.retry_at - now)
+            if shard.pending and window > 0 and shard.first_pending_at is not None:
+                wait = min(wait, shard.first_pending_at + window - now)  # the batch is due
         return max(0.0, wait)
 
     def _discover(self) -> None:
@@ -533,15 +537,19 @@ class StreamPoller:
             ShardIteratorType=self.source.starting_position, **kwargs)["ShardIterator"])
 
     def _step(self, shard: _Shard) -> bool:
-        """One round for a shard; True when something happened (poll again at once)."""
+        """One round for a shard; True when it should be polled again at once: a batch was
+        invoked, or a full page came back (more records are waiting). A batch still filling
+        within its batching window waits for the next poll, as Lambda's poller does (about
+        four GetRecords per second and shard), instead of reading the stream in a loop."""
         source = self.source
         fetched = 0
         if len(shard.pending) < source.batch_size and shard.iterator and not shard.closed:
             fetched = self._fetch(shard)
+        more = fetched >= self._page
         if not shard.pending:
             if shard.fetched_upto is not None and shard.fetched_upto != shard.done_upto:
                 self._checkpoint(shard, shard.fetched_upto)
-            return fetched > 0
+            return more
         now = time.monotonic()
         if (
             source.maximum_batching_window_s > 0
@@ -549,9 +557,9 @@ class StreamPoller:
             and shard.first_pending_at is not None
             and now - shard.first_pending_at < source.maximum_batching_window_s
         ):
-            return fetched > 0
+            return more
         if now < shard.retry_at:
-            return fetched > 0
+            return more
         self._drop_expired(shard)
         if not shard.pending:
             return True
@@ -588,9 +596,7 @@ class StreamPoller:
     def _fetch(self, shard: _Shard) -> int:
         source = self.source
         try:
-            response = self.client.get_records(
-                ShardIterator=shard.iterator, Limit=min(1000, max(100, source.batch_size))
-            )
+            response = self.client.get_records(ShardIterator=shard.iterator, Limit=self._page)
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
             if code in ("ExpiredIteratorException", "TrimmedDataAccessException", "InternalFailure",

@@ -398,3 +398,42 @@ def test_stream_event_source_key() -> None:
     )
     assert source.key == "Fn/Ev"
     assert source.accepts({"anything": 1})
+
+
+def test_a_batch_filling_in_its_window_is_polled_like_lambda_not_in_a_loop(
+        table: Table, moto: MotoProcess) -> None:
+    """Records trickling in while a batch waits in its batching window are read at the poll
+    rate (Lambda polls a shard about four times a second), not by re-polling the stream at
+    once after every read that found something."""
+    import time
+
+    streams = _client(moto, "dynamodbstreams")
+    calls = {"get_records": 0}
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(streams, name)
+
+        def get_records(self, **kwargs: Any) -> Any:
+            calls["get_records"] += 1
+            return streams.get_records(**kwargs)
+
+    template = template_with_consumer(MaximumBatchingWindowInSeconds=2, BatchSize=1000)
+    (source,) = fake_sources(template, {"Table.StreamArn": table.stream_arn,
+                                        "FakeStreamFunction": "fake-fn"})
+    poller = StreamPoller(source, fake.handler, client=Counting(), region=REGION,
+                          poll_interval_s=0.1, clients=lambda service: _client(moto, service))
+    poller.start()
+    try:
+        started = time.monotonic()
+        puts = 0
+        while time.monotonic() - started < 1.0:  # a put every ~10 ms for a second
+            table.put(f"t{puts}")
+            puts += 1
+        polled = calls["get_records"]
+        elapsed = time.monotonic() - started
+        assert fake.wait_for(lambda: len(fake.delivered()) == puts, timeout=10), fake.batches()
+    finally:
+        poller.stop()
+    assert len(fake.batches()) == 1  # one batch, when its window closed
+    assert polled <= elapsed / 0.1 + 3, (polled, puts)  # ~10 polls, not one per put
