@@ -18,13 +18,11 @@ the handlers') go to the parent's stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
+import functools
 import json
 import logging
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloudchat_local._runtime import configure_logging, load_handler, stop_child, stop_on_signal
 from cloudchat_local._streams import (
     CheckpointStore,
     StreamEventSource,
@@ -45,41 +44,28 @@ from cloudchat_local._streams import (
 
 log = logging.getLogger("cloudchat_local.consumers")
 
-Handler = Callable[[dict[str, Any], Any], Any]
-
 
 class ConsumerStartError(RuntimeError):
     """The consumer process did not come up (its reason is the message)."""
-
-
-def load_handler(module: str, attr: str) -> Handler:
-    """The callable ``module.attr`` (a function's Handler)."""
-    try:
-        handler = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConsumerStartError(f"cannot load handler {module}.{attr}: {exc}") from exc
-    if not callable(handler):
-        raise ConsumerStartError(f"{module}.{attr} is not callable")
-    return handler
 
 
 # =========================================================================== child side
 
 
 def _client_factory(spec: Mapping[str, Any]) -> Callable[[str], Any]:
-    import boto3
+    """One client per service on the moto server, made on first use (pollers share them)."""
+    from cloudchat_local.provision import aws_client
 
-    session = boto3.session.Session(
-        aws_access_key_id=spec["access_key_id"], aws_secret_access_key=spec["secret_access_key"],
-        region_name=spec["region"])
-    clients: dict[str, Any] = {}
+    credentials = (spec["access_key_id"], spec["secret_access_key"])
     lock = threading.Lock()
+
+    @functools.cache
+    def made(service: str) -> Any:
+        return aws_client(service, spec["endpoint"], spec["region"], credentials)
 
     def client(service: str) -> Any:
         with lock:
-            if service not in clients:
-                clients[service] = session.client(service, endpoint_url=spec["endpoint"])
-            return clients[service]
+            return made(service)
 
     return client
 
@@ -106,19 +92,6 @@ def _start_pollers(spec: Mapping[str, Any]) -> list[StreamPoller]:
     return pollers
 
 
-def _configure_logging(level: int) -> None:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.basicConfig(level=level, stream=sys.stderr)
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(fmt)
-    own = logging.StreamHandler(sys.stderr)  # Powertools filters "cloudchat" off the root
-    own.setFormatter(fmt)
-    stack_logger = logging.getLogger("cloudchat_local")
-    stack_logger.addHandler(own)
-    stack_logger.setLevel(level)
-    stack_logger.propagate = False
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cloudchat_local._consumers")
     parser.add_argument("spec", type=Path, help="the JSON file the parent wrote")
@@ -127,23 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     for entry in reversed(spec.get("sys_path") or []):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    _configure_logging(int(spec.get("log_level", logging.WARNING)))
+    configure_logging(int(spec.get("log_level", logging.WARNING)))
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
-
-    def watch_stdin() -> None:
-        with contextlib.suppress(Exception):
-            while sys.stdin.buffer.read(65536):
-                pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
+    stop_on_signal(stop, watch_stdin=True)
     try:
         pollers = _start_pollers(spec)
     except Exception as exc:
@@ -222,25 +182,7 @@ class ConsumerProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Closes stdin (the child finishes its batch and stops), then SIGTERM, then SIGKILL."""
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-        try:
-            return self._wait(timeout)
-        finally:
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-
-    def _wait(self, timeout: float) -> int | None:
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.terminate()
-        try:
-            return self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return stop_child(self.process, timeout)
 
 
 if __name__ == "__main__":

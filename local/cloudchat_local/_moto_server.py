@@ -48,7 +48,6 @@ import os
 import pickle
 import queue
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +58,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
+
+from cloudchat_local._runtime import stop_child, stop_on_signal, terminate
 
 __all__ = [
     "MotoProcess",
@@ -636,19 +637,7 @@ def serve(
     serving = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     serving.start()
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
-    if watch_stdin:
-        def watch() -> None:
-            with contextlib.suppress(Exception):
-                while sys.stdin.buffer.read(65536):
-                    pass
-            stop.set()
-
-        threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+    stop_on_signal(stop, watch_stdin=watch_stdin)
 
     for note in notes:
         _emit(f"NOTE {note}")
@@ -778,7 +767,7 @@ class MotoProcess:
                     bound = int(rest.rsplit(" ", 1)[-1])
                     return cls(process, host, bound, log_path, tuple(notes))
         except BaseException:
-            _terminate(process)
+            terminate(process)
             raise
 
     def alive(self) -> bool:
@@ -797,32 +786,7 @@ class MotoProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Graceful stop (the server saves its state); SIGKILL only if it hangs."""
-        if self.process.poll() is None and self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _terminate(self.process)
-        elif self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-        code = self.process.poll()
-        if self.process.stdout is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdout.close()
-        return code
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+        return stop_child(self.process, timeout)
 
 
 def _log_hint(log_path: Path | None) -> str:

@@ -69,10 +69,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from cloudchat_local._consumers import ConsumerProcess, ConsumerStartError, load_handler
+from cloudchat_local._consumers import ConsumerProcess, ConsumerStartError
 from cloudchat_local._gc import settle
 from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
 from cloudchat_local._outputs import banner, build_outputs, write_outputs
+from cloudchat_local._runtime import HandlerError, configure_logging, load_handler
 from cloudchat_local._seed import SeedError, seed_demo_conversation
 from cloudchat_local._streams import StreamEventSource, stream_event_sources
 from cloudchat_local.provision import (
@@ -230,7 +231,7 @@ def _resolver_code(wiring: Any) -> str | None:
 def _load_handler(module: str, attr: str) -> Callable[[dict[str, Any], Any], Any]:
     try:
         return load_handler(module, attr)
-    except ConsumerStartError as exc:
+    except HandlerError as exc:
         raise LocalStackError(str(exc)) from exc
 
 
@@ -658,22 +659,6 @@ class _Interrupted(Exception):
     pass
 
 
-def _configure_logging(level: int) -> None:
-    """Root logging for everything, plus a handler of its own for ``cloudchat_local``:
-    Powertools' Logger (service ``cloudchat``) puts a filter on the root handlers that drops
-    every record whose logger name contains ``cloudchat``, which would silence the stack."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.basicConfig(level=level)
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(fmt)
-    own = logging.StreamHandler(sys.stderr)
-    own.setFormatter(fmt)
-    stack_logger = logging.getLogger("cloudchat_local")
-    stack_logger.addHandler(own)
-    stack_logger.setLevel(level)
-    stack_logger.propagate = False
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     ports = [("--port", args.port), ("--moto-port", args.moto_port)]
@@ -689,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Powertools warns on every invocation of a handler that publishes no metric.
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-    _configure_logging(logging.INFO if args.verbose else logging.WARNING)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     stop = threading.Event()
     ready = threading.Event()
 

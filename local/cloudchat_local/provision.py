@@ -142,7 +142,7 @@ class Provisioned:
 
     def client(self, service: str) -> BaseClient:
         """A boto3 client for ``service`` on the moto server."""
-        return _client(service, self.endpoint, self.region, (self.access_key_id, self.secret_access_key))
+        return aws_client(service, self.endpoint, self.region, (self.access_key_id, self.secret_access_key))
 
     def demo_user(self, name: str) -> DemoUser:
         for user in self.demo_users:
@@ -266,7 +266,7 @@ def create_demo_users(
     """Creates each user ``<name>@<domain>`` (confirmed, email verified, permanent
     ``password``) and adds it to its groups. An existing user gets its password reset."""
     _require_loopback(endpoint)
-    idp = _client("cognito-idp", endpoint, region, credentials)
+    idp = aws_client("cognito-idp", endpoint, region, credentials)
     created = []
     for name, groups in users.items():
         email = f"{name}@{domain}"
@@ -314,9 +314,10 @@ def _require_loopback(endpoint: str) -> None:
     raise ProvisionError(f"refusing to provision {endpoint!r}: not a loopback moto endpoint")
 
 
-def _client(
+def aws_client(
     service: str, endpoint: str, region: str, credentials: tuple[str, str]
 ) -> BaseClient:
+    """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
     session = boto3.session.Session(
         aws_access_key_id=credentials[0],
         aws_secret_access_key=credentials[1],
@@ -368,7 +369,7 @@ class _Provisioner:
 
     def client(self, service: str) -> BaseClient:
         if service not in self._clients:
-            self._clients[service] = _client(service, self.endpoint, self.region, self.credentials)
+            self._clients[service] = aws_client(service, self.endpoint, self.region, self.credentials)
         return self._clients[service]
 
     def props(self, resource: Resource) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Request budgets (DESIGN.md): AWS requests per operation, counted with botocore hooks."""
 
-from cloudchat import api, aws
+from cloudchat import api
 from cloudchat.services import ChatService
 from resolvers import conversations, messages
 from tests.integration.conftest import USERS, Stack
@@ -142,12 +142,11 @@ def test_reaction_to_a_message_this_container_has_not_seen_reads_it_first(stack:
 
 def test_reaction_on_a_stale_image_costs_one_more_transaction(stack: Stack) -> None:
     from cloudchat.models import Caller
-    from cloudchat.store import Store
+    from tests.integration.test_message_images import container
 
     cid = new_conversation(stack)
     m = send(stack, cid, "hello", "cmid-bx-0003")
-    svc = api.service()
-    other = ChatService(Store(svc.store.table_name, aws.dynamodb), svc.keys, svc.tokens, svc.settings)
+    other = container()  # another Lambda container, with images of its own
     other.react(Caller(USERS["alice"], USERS["alice"]), cid, m["id"], "🎉", add=True)
     counter = stack.counter()
     got = stack.invoke(messages, "Mutation.addReaction.ok", "bob",

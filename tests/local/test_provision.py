@@ -14,6 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from cloudchat_local._runtime import terminate
 from cloudchat_local.provision import (
     DEMO_PASSWORD,
     DEMO_USERS,
@@ -60,12 +61,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _wait_until_serving(endpoint, process, log)
             yield endpoint
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            terminate(process)
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cloudchat.models import Member, MessageKind, StoredMessage
+from cloudchat.publisher import BATCH
 from cloudchat.services import ChatService, iso
 
 PREVIEW_CHARS = 80
-PUBLISH_BATCH = 25  # user events per publish request (publisher.BATCH aliased mutations)
+PUBLISH_BATCH = BATCH  # user events per publish request (aliased mutations)
 
 
 class Publisher(Protocol):

@@ -111,7 +111,6 @@ class StoredMessage:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
-    rev: int = 0  # the item's revision: every write to a message item adds 1
 
 
 @dataclass

@@ -285,7 +285,6 @@ class Store:
             reactions=reactions, edited_at=d.get("editedAt"), deleted_at=d.get("deletedAt"),
             deleted_by=d.get("deletedBy"),
             attachments=[self._attachment(a) for a in d.get("attachments") or []],
-            rev=_rev(d),
         )
 
     def _seen(self, d: dict[str, Any]) -> StoredMessage:

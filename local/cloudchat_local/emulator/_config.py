@@ -8,7 +8,6 @@ its arguments), or a bare handler callable (shorthand for ``LambdaResolver(handl
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,12 +47,12 @@ class LambdaResolver:
         timeout_s: float = 30.0,
     ) -> LambdaResolver:
         """Imports ``module`` and wraps its ``attr`` (e.g. ``resolvers.messages``)."""
+        from cloudchat_local._runtime import HandlerError, load_handler
+
         try:
-            handler = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot load handler {module}.{attr}: {exc}") from exc
-        if not callable(handler):
-            raise ConfigError(f"{module}.{attr} is not callable")
+            handler = load_handler(module, attr)
+        except HandlerError as exc:
+            raise ConfigError(str(exc)) from exc
         return cls(
             handler=handler,
             function_name=function_name or module.rsplit(".", 1)[-1],

@@ -12,6 +12,7 @@ queue (:class:`Outbox`) and never waits for a subscriber; a full queue drops the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -76,6 +77,12 @@ class ActiveSubscription:
     invalidation: Mapping[str, Any] | None = None
     #: called when an invalidation closes the subscription (the connection forgets its id)
     on_invalidated: Callable[[], None] | None = None
+
+    @functools.cached_property
+    def body_key(self) -> tuple[int, str]:
+        """Subscriptions with equal keys (the same parsed document, the same variables) get
+        the same data frame payload from a publish."""
+        return id(self.field_nodes[0]), json.dumps(self.variables, sort_keys=True, default=str)
 
 
 _MISSING: Any = object()
@@ -278,10 +285,9 @@ class Broker:
                     continue
                 if sub.filter is not None and not filter_matches(sub.filter, payload):
                     continue
-                same = (id(sub.field_nodes[0]), json.dumps(sub.variables, sort_keys=True, default=str))
-                body = bodies.get(same)
+                body = bodies.get(sub.body_key)
                 if body is None:
-                    body = bodies[same] = self._body(payload, sub, field_def.type,
+                    body = bodies[sub.body_key] = self._body(payload, sub, field_def.type,
                                                      subscription_type.name)
                 if sub.outbox.offer({"type": "data", "id": sub.sub_id, "payload": body}):
                     sub.delivered += 1
