@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from cloudchat_cli.client import MESSAGE_FIELDS, Api, Event, RealtimeConnection
-from cloudchat_cli.errors import ApiError, AuthError
+from cloudchat_cli.errors import ApiError, AuthError, StackUnreachable
 from cloudchat_cli.verify_run import CheckFailed, Runner, describe, expect, next_event, poll
 from cloudchat_cli.verify_target import Target
 from cloudchat_cli.verify_users import TempUser, TempUsers
@@ -173,9 +173,9 @@ class Scenario:
         reply = send_input(self.group, "a reply", parentId=self.first["id"])
         sent = (await self.api(self.b).execute(SEND, {"i": reply}))["sendMessage"]
         expect(sent["parentId"] == self.first["id"], f"the reply's parentId is {sent['parentId']}")
-        items = (await self.api(self.a).execute(THREAD, {"c": self.group, "r": self.first["id"]}))
-        listed = [m["id"] for m in items["thread"]["items"]]
-        expect(listed == [sent["id"]], f"thread() lists {listed}, not the reply {sent['id']}")
+        await poll(lambda: self.ex(self.a, THREAD, c=self.group, r=self.first["id"]),
+                   lambda d: [m["id"] for m in d["thread"]["items"]] == [sent["id"]],
+                   within=15, what=f"thread() listing the reply {sent['id']} (a GSI: eventually consistent)")
         await poll(lambda: self.api(self.a).execute(MESSAGES, {"c": self.group}),
                    lambda d: any(m["id"] == self.first["id"] and m["replyCount"] == 1
                                  for m in d["messages"]["items"]),
@@ -292,7 +292,7 @@ class Scenario:
         return f"{part({'alg': 'RS256', 'kid': 'forged'})}.{part(claims)}.{signature}"
 
     async def http_refused(self, token: str | None) -> str:
-        headers = {"content-type": "application/json", "host": self.endpoint.host}
+        headers = {"content-type": "application/json"}
         if token is not None:
             headers["authorization"] = token
         timeout = aiohttp.ClientTimeout(total=self.run.timeout)
@@ -305,11 +305,19 @@ class Scenario:
         return "401 UnauthorizedException"
 
     async def websocket_refused(self) -> str:
+        """AppSync answers ``connection_init`` with ``connection_error`` (UnauthorizedException,
+        errorCode 401); an upgrade refused with HTTP 401/403 is a refusal too."""
         try:
             async with RealtimeConnection(self.endpoint, self.forged_token()):
                 pass
         except AuthError as exc:
-            return describe(exc)[:120]
+            kind = "UnauthorizedException" if "UnauthorizedException" in str(exc) else describe(exc)[:120]
+            return f"connection_error: {kind}"
+        except StackUnreachable as exc:
+            status = _http_status(exc)
+            if status not in (401, 403):
+                raise
+            return f"upgrade refused with HTTP {status}"
         raise CheckFailed("the real-time endpoint accepted a forged token")
 
     # -- cleanup -------------------------------------------------------------------------------
@@ -343,3 +351,15 @@ def send_input(conversation_id: str, body: str | None, **extra: Any) -> dict[str
     """A SendMessageInput with a fresh idempotency key."""
     return {"conversationId": conversation_id, "body": body,
             "clientMessageId": f"verify-{secrets.token_hex(8)}", **extra}
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a refused WebSocket upgrade, anywhere in the exception's causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        status = getattr(response, "status_code", None) or getattr(seen, "status_code", None)
+        if isinstance(status, int):
+            return status
+        seen = seen.__cause__ or seen.__context__
+    return None
