@@ -78,9 +78,13 @@ def target_from_stack(name: str, region: str | None,
     """A deployed stack's outputs. ``region`` is where to look the stack up (default: boto3's
     own: ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile); the stack's own ``Region``
     output then names the region of its user pool, which must agree."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-    client = (cloudformation or _cloudformation_client)(region)
+    try:
+        client = (cloudformation or _cloudformation_client)(region)
+    except NoRegionError:
+        raise ConfigError(f"stack {name}: which region? pass --region (make verify REGION=...) "
+                          "or set AWS_REGION") from None
     try:
         stacks = client.describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:

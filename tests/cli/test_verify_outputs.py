@@ -88,6 +88,13 @@ def test_without_region_the_default_region_is_searched(aws: Any, monkeypatch: py
     assert target_from_stack("cloudchat-dev", None).endpoint.region == REGION
 
 
+def test_no_region_at_all_is_a_clear_error(aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match=r"stack cloudchat-dev: which region\? pass --region"):
+        target_from_stack("cloudchat-dev", None)
+
+
 def test_a_stack_in_another_region_is_not_found(aws: Any) -> None:
     aws.create_stack(StackName="cloudchat-dev", TemplateBody=stack_template(OUTPUTS))
     with pytest.raises(ConfigError, match=r"stack cloudchat-dev in us-west-2: .*does not exist"):
