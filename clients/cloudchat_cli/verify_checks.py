@@ -75,7 +75,6 @@ class Scenario:
         self.b_events: asyncio.Queue[Event] = asyncio.Queue()
         self.first: dict[str, Any] = {}
         self.first_input: dict[str, Any] = {}
-        self.left_behind: list[str] = []
 
     def api(self, user: TempUser | None) -> Api:
         assert user is not None
