@@ -57,6 +57,14 @@ build: $(SAM_VENV)/.installed ## sam build, then precompile (needs python3.12 on
 deploy: build ## sam deploy --config-env $(ENV)
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-env $(ENV)
 
+# The black-box check of a stack: STACK=name [REGION=r] reads a deployed stack's CloudFormation
+# outputs (your AWS credentials create and delete its temporary Cognito users); no STACK: the
+# local stack's .cloudchat/outputs.json. The JSON report goes to .cloudchat/verify.json.
+.PHONY: verify
+verify: $(VENV)/.installed ## check a stack end to end: make verify STACK=name [REGION=r] (no STACK: make dev's)
+	$(PY) -m cloudchat_cli $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION)) verify \
+		--report .cloudchat/verify$(if $(STACK),-$(STACK)).json $(VERIFY_ARGS)
+
 dev: $(VENV)/.installed web ## run the local stack (moto + AppSync emulator) on 127.0.0.1
 	$(PY) -m cloudchat_local.dev $(DEV_ARGS)
 

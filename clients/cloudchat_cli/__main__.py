@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conversation_id", help="a conversation of yours to send the test burst to")
     p.add_argument("--count", type=int, default=30, help="messages in the burst")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the catch-up")
+    p = add("verify", "black-box check of a stack: temporary users drive the whole API, then are "
+                      "deleted (exit 1 if any check fails)")
+    from cloudchat_cli.verify import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -120,6 +125,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace, render: Renderer) -> int:
+    if args.command == "verify":
+        from cloudchat_cli import verify
+
+        return verify.command(args, render)
     endpoint = resolve_endpoint(args)
     app = commands.App(endpoint, Authenticator(endpoint, TokenStore()), render)
     command = args.command

@@ -51,6 +51,9 @@ def is_network_error(exc: BaseException) -> bool:
 def api_error(exc: TransportQueryError) -> ApiError:
     errors = exc.errors or []
     first = errors[0] if errors and isinstance(errors[0], Mapping) else {}
+    nested = first.get("errors")  # a refused subscription start: gql passes AppSync's whole payload
+    if not first.get("errorType") and isinstance(nested, list) and nested and isinstance(nested[0], Mapping):
+        first = nested[0]
     return ApiError(str(first.get("errorType") or "Error"), str(first.get("message") or exc))
 
 
