@@ -359,6 +359,11 @@ class Engine:
         fields = collect_fields(self.schema, mutation_type, [operation.selection_set], fragments, variables)
         for key, nodes in fields.items():
             name = nodes[0].name.value
+            if nodes[0].alias is not None:
+                # Publicly reported: an aliased mutation root field triggers no subscription
+                # (dillonkearns/elm-graphql#106, aws-amplify/amplify-js#3213). It still runs
+                # and answers under its alias.
+                continue
             if data.get(key) is None or not self.broker.publishes(name):
                 continue
             payload = published_payload(
