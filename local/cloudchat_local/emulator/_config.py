@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from ._errors import ConfigError
+from ._quotas import (
+    INVALIDATIONS_PER_REQUEST,
+    REQUEST_EXECUTION_TIMEOUT_S,
+    SUBSCRIPTION_PAYLOAD_BYTES,
+    SUBSCRIPTIONS_PER_CONNECTION,
+)
 
 Handler: TypeAlias = Callable[[dict[str, Any], Any], Any]
 """A Lambda handler: ``handler(event, context) -> result`` (synchronous, may block)."""
@@ -193,6 +199,11 @@ class EmulatorConfig:
     #: A Cognito user pool endpoint (moto) that ``POST /cognito`` forwards to (see
     #: :mod:`._cognito_proxy`): the web client signs in on the emulator's own origin.
     cognito_proxy_upstream: str | None = None
+    #: AppSync's quotas (see :mod:`._quotas`); the defaults are AppSync's values.
+    request_timeout_s: float = REQUEST_EXECUTION_TIMEOUT_S
+    subscription_payload_limit_bytes: int = SUBSCRIPTION_PAYLOAD_BYTES
+    max_subscriptions_per_connection: int = SUBSCRIPTIONS_PER_CONNECTION
+    max_invalidations_per_request: int = INVALIDATIONS_PER_REQUEST
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema_path", Path(self.schema_path))
@@ -208,6 +219,12 @@ class EmulatorConfig:
             raise ConfigError("subscriber_queue_size must be at least 1")
         if self.handler_workers < 1:
             raise ConfigError("handler_workers must be at least 1")
+        if self.request_timeout_s <= 0:
+            raise ConfigError("request_timeout_s must be positive")
+        for name in ("subscription_payload_limit_bytes", "max_subscriptions_per_connection",
+                     "max_invalidations_per_request"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
 
 
 def normalize_resolver(key: tuple[str, str], resolver: Resolver) -> LambdaResolver | NoneDataSource:

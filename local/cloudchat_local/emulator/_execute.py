@@ -51,6 +51,13 @@ from ._events import (
 )
 from ._messages import VALIDATION_ERROR, request_error, syntax_error, validation_errors, variable_error
 from ._pubsub import Broker
+from ._quotas import (
+    EXECUTION_TIMEOUT,
+    EXECUTION_TIMEOUT_MESSAGE,
+    INVALIDATION_LIMIT_EXCEEDED,
+    INVALIDATIONS_PER_REQUEST,
+    InvalidationBudget,
+)
 from ._schema import load_schema
 from ._selection import collect_fields, fragments_of, published_payload
 
@@ -68,6 +75,10 @@ class RequestContext:
     headers: dict[str, str]
     variables: dict[str, Any]
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: the request's ``extensions.invalidateSubscriptions`` calls (AppSync allows five)
+    invalidations: InvalidationBudget = field(
+        default_factory=lambda: InvalidationBudget(INVALIDATIONS_PER_REQUEST)
+    )
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -121,7 +132,7 @@ class Engine:
         self.check = functools.lru_cache(maxsize=1024)(self._check)
         self.authorizer = Authorizer(self.schema)
         self.authenticator = Authenticator(config.cognito, config.iam)
-        self.broker = Broker(self.schema)
+        self.broker = Broker(self.schema, payload_limit=config.subscription_payload_limit_bytes)
         self.resolvers: dict[tuple[str, str], LambdaResolver | NoneDataSource] = {}
         self._executor = ThreadPoolExecutor(max_workers=config.handler_workers, thread_name_prefix="lambda")
         self._middleware = [_AuthMiddleware(self.authorizer)]
@@ -173,7 +184,7 @@ class Engine:
             if isinstance(outcome, FieldError):
                 raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
             if resolver.revokes_subscriptions:
-                self._revoke(outcome.value)
+                self._revoke(outcome.value, ctx.invalidations)
             return outcome.value
 
         return resolve
@@ -181,19 +192,25 @@ class Engine:
     #: appsync/revoke.js's FIELDS: the conversation subscriptions a removal closes.
     REVOKED_FIELDS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
 
-    def _revoke(self, change: Any) -> int:
+    def _revoke(self, change: Any, budget: InvalidationBudget) -> int:
         """appsync/revoke.js: members REMOVED from (or who LEFT) a conversation lose their open
-        subscriptions on it, through each subscription's invalidation filter."""
+        subscriptions on it, through each subscription's invalidation filter. A request may
+        make five unique invalidateSubscriptions calls: past that, the field errors (its write
+        already made) and invalidates nothing."""
         if not isinstance(change, dict) or change.get("action") not in ("REMOVED", "LEFT"):
             return 0
         user_ids = change.get("userIds")
         if not isinstance(user_ids, list):
             return 0
-        return sum(
-            self.broker.invalidate(name, {"conversationId": change.get("conversationId"), "userId": user})
+        calls = [
+            (name, {"conversationId": change.get("conversationId"), "userId": user})
             for user in user_ids
             for name in self.REVOKED_FIELDS
-        )
+        ]
+        refusal = budget.admit(calls)
+        if refusal is not None:
+            raise ResolverError(refusal, INVALIDATION_LIMIT_EXCEEDED)
+        return sum(self.broker.invalidate(name, payload) for name, payload in calls)
 
     async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
         """Runs the handler in a worker thread, as a Lambda invocation, within its timeout
@@ -264,9 +281,17 @@ class Engine:
                 },
             )
         ctx = RequestContext(
-            principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables)
+            principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables),
+            invalidations=InvalidationBudget(self.config.max_invalidations_per_request),
         )
-        result = await self.execute(document, ctx, variables, operation_name)
+        try:
+            result = await asyncio.wait_for(
+                self.execute(document, ctx, variables, operation_name), self.config.request_timeout_s
+            )
+        except TimeoutError:
+            log.error("request %s timed out after %.2f s", ctx.request_id, self.config.request_timeout_s)
+            error = request_error(EXECUTION_TIMEOUT_MESSAGE, None, EXECUTION_TIMEOUT)
+            return HttpResult(200, {"data": None, "errors": [error]})
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             if result.data is None and all(e.path is None for e in result.errors):

@@ -44,6 +44,7 @@ from ._events import FieldError, build_event
 from ._execute import UNAUTHORIZED, Engine
 from ._messages import syntax_error, validation_errors, variable_error
 from ._pubsub import ActiveSubscription, Outbox, check_filter
+from ._quotas import MAX_SUBSCRIPTIONS_REACHED, max_subscriptions_message
 from ._selection import collect_fields, fragments_of
 
 log = logging.getLogger("cloudchat_local.emulator.realtime")
@@ -214,6 +215,13 @@ class RealtimeConnection:
                     sub_id,
                     [_error("DuplicatedOperationError", f"Duplicated operation with id {sub_id}")],
                 )
+            )
+            return
+        limit = self.engine.config.max_subscriptions_per_connection
+        if limit and len(self.pending) + len(self.active) >= limit:
+            # AppSync's "Subscriptions per connection" quota (aws-amplify/amplify-cli#7427).
+            self.outbox.control(
+                _error_frame(sub_id, [_error(MAX_SUBSCRIPTIONS_REACHED, max_subscriptions_message(limit))])
             )
             return
         self.pending[sub_id] = asyncio.create_task(self._run_start(sub_id, payload))

@@ -1,0 +1,67 @@
+"""AppSync's quotas, enforced locally so that what passes here does not fail on AWS.
+
+Values are AppSync's (https://docs.aws.amazon.com/general/latest/gr/appsync.html, "Service
+quotas"); :class:`~._config.EmulatorConfig` carries them as defaults:
+
+* "Request execution time for mutations, queries, and subscriptions": 30 s, not adjustable.
+  A request still running then answers ``Execution timed out.`` (the handler may still
+  finish and commit its write, as on AWS: nothing is published).
+* "Subscription payload size": 240 KB. A mutation's published payload over it reaches no
+  subscriber and the mutation still succeeds: AppSync counts it as an ``InboundMessageError``
+  and tells nobody (aws/aws-appsync-community#33, #175).
+* "Subscriptions per connection": 100; a ``start`` past it is refused with AppSync's
+  ``MaxSubscriptionsReachedError`` (aws-amplify/amplify-cli#7427, #3547).
+* At most five unique ``extensions.invalidateSubscriptions()`` calls in one request
+  (https://docs.aws.amazon.com/appsync/latest/devguide/extensions.html): more is a GraphQL
+  error on the field whose resolver made them, after its data source ran (the write is
+  committed) and without the invalidations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+REQUEST_EXECUTION_TIMEOUT_S: Final = 30.0
+SUBSCRIPTION_PAYLOAD_BYTES: Final = 240 * 1024
+SUBSCRIPTIONS_PER_CONNECTION: Final = 100
+INVALIDATIONS_PER_REQUEST: Final = 5
+
+EXECUTION_TIMEOUT: Final = "ExecutionTimeout"
+EXECUTION_TIMEOUT_MESSAGE: Final = "Execution timed out."
+MAX_SUBSCRIPTIONS_REACHED: Final = "MaxSubscriptionsReachedError"
+INVALIDATION_LIMIT_EXCEEDED: Final = "InvalidationLimitExceeded"
+
+
+def payload_bytes(payload: Any) -> int:
+    """The size of a payload as JSON on the wire (UTF-8, compact)."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def max_subscriptions_message(limit: int) -> str:
+    return f"Max number of {limit} subscriptions reached"
+
+
+class InvalidationBudget:
+    """The unique ``invalidateSubscriptions`` calls one request has made so far."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._calls: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def admit(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+        """Records ``calls`` (subscription field, payload) and returns None, or, when they
+        would take the request past the limit, records nothing and returns the error."""
+        keys = {json.dumps([name, dict(payload)], sort_keys=True, default=str) for name, payload in calls}
+        total = len(self._calls | keys)
+        if total > self.limit:
+            return (
+                f"A request may make at most {self.limit} unique invalidateSubscriptions "
+                f"calls; this one would make {total}."
+            )
+        self._calls |= keys
+        return None
