@@ -113,7 +113,11 @@ def slow_emulator(cognito: Cognito, recorder: Recorder) -> Iterator[RunningEmula
         time.sleep(float(event["arguments"]["text"]))
         return {"id": "slow", "roomId": "r", "text": "late", "createdAt": "2024-05-01T12:00:00.000Z"}
 
+    def slow_guard(event: dict[str, Any], context: Any) -> None:
+        time.sleep(1.5)
+
     resolvers[("Query", "echo")] = slow
+    resolvers[("Subscription", "onGuardedItem")] = slow_guard
     with run_in_thread(make_config(cognito, recorder, resolvers=resolvers, request_timeout_s=0.5)) as running:
         yield running
 
@@ -130,6 +134,20 @@ def test_a_request_over_the_execution_time_times_out(slow_emulator: RunningEmula
     status, body, _ = run(post_raw(slow_emulator, {**query, "variables": {"t": "0"}},
                                    {"Authorization": token}))
     assert body == {"data": {"echo": {"text": "late"}}}
+
+
+def test_a_subscription_start_over_the_execution_time_is_refused(
+    slow_emulator: RunningEmulator, cognito: Cognito
+) -> None:
+    async def scenario() -> dict[str, Any]:
+        async with raw_client(slow_emulator, cognito.tokens["alice"]["access"]) as client:
+            await client.init()
+            await client.start("slow", 'subscription { onGuardedItem(roomId: "r") { id } }')
+            return await client.frame()
+
+    assert run(scenario()) == {"type": "error", "id": "slow", "payload": {"errors": [
+        {"errorType": "ExecutionTimeout", "message": "Execution timed out."}]}}
+    assert slow_emulator.engine.broker.count("onGuardedItem") == 0
 
 
 # --- invalidateSubscriptions per request ---------------------------------------------------
