@@ -96,6 +96,35 @@ def test_declaring_an_appsync_directive(directive: str) -> None:
     )
 
 
+def test_a_custom_scalar() -> None:
+    assert _refusal(QUERY + "scalar Decimal\n") == (
+        "schema.graphql:2:1: custom scalar Decimal: AppSync supports only the GraphQL and AWS "
+        "scalars (aws/aws-appsync-community#26); use String or an AWS scalar such as AWSJSON"
+    )
+
+
+def test_a_directive_definition() -> None:
+    sdl = "directive @cached(ttl: Int) repeatable on FIELD_DEFINITION\ntype Query { x: String @cached }\n"
+    assert _refusal(sdl) == (
+        "schema.graphql:1:1: directive definition @cached: AppSync refuses directive definitions "
+        "(\"Directive definitions are not supported.\", awslabs/graphql-schema-utilities#25) and "
+        "supports only its own directives"
+    )
+
+
+def test_an_unknown_directive_is_refused() -> None:
+    with pytest.raises(SchemaError, match="Unknown directive '@cached'"):
+        build_appsync_schema("type Query { x: String @cached }\n")
+
+
+def test_a_one_of_input() -> None:
+    sdl = QUERY + "input By @oneOf {\n  id: ID\n  name: String\n}\ntype Mutation { m(by: By): String }\n"
+    assert _refusal(sdl) == (
+        "schema.graphql:2:10: @oneOf on input By: AppSync does not support OneOf input objects "
+        "(aws/aws-appsync-community#342)"
+    )
+
+
 def test_an_interface_implementing_an_interface() -> None:
     sdl = (QUERY + "interface Node { id: ID! }\ninterface Character implements Node { id: ID! }\n"
            "type Human implements Character & Node { id: ID! }\n")

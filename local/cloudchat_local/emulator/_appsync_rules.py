@@ -16,6 +16,11 @@ differ, the strictest reading is enforced:
 * declaring an AppSync scalar (``scalar AWSDateTime``) or directive
   (``directive @aws_iam ...``): AppSync predefines them, and declaring one again fails
   with "Schema contains duplicate type names" (serverless-appsync-plugin#480);
+* any other scalar: AppSync has no custom scalars (aws/aws-appsync-community#26, an open
+  feature request; serverless-appsync-plugin#149);
+* any other directive definition: "Directive definitions are not supported."
+  (awslabs/graphql-schema-utilities#25; aws-amplify/docs#5044), and ``@oneOf`` input
+  objects (aws/aws-appsync-community#342, an open feature request);
 * an interface implementing interfaces (aws/aws-appsync-community#387);
 * type and schema extensions (``extend type ...``): AppSync does not support them
   (serverless-appsync-plugin#468, which merges them before upload for that reason);
@@ -29,11 +34,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from graphql import (
+    ConstDirectiveNode,
     DirectiveDefinitionNode,
     DocumentNode,
     EnumTypeDefinitionNode,
+    InputObjectTypeDefinitionNode,
     InterfaceTypeDefinitionNode,
     Node,
+    ScalarTypeDefinitionNode,
     SchemaExtensionNode,
     Token,
     TokenKind,
@@ -83,6 +91,10 @@ def _tokens(node: Node) -> list[Token]:
     return out
 
 
+def _applied(directives: tuple[ConstDirectiveNode, ...] | None, name: str) -> list[ConstDirectiveNode]:
+    return [d for d in directives or () if d.name.value == name]
+
+
 def _enum_rules(node: EnumTypeDefinitionNode) -> list[Violation]:
     name = node.name.value
     out = []
@@ -125,13 +137,28 @@ def appsync_violations(sdl: str, document: DocumentNode) -> list[Violation]:
                            f"{definition.name.value} is an AppSync scalar; AppSync defines it, "
                            f"and declaring it again fails schema creation with \"Schema "
                            f"contains duplicate type names\" (sid88in/serverless-appsync-plugin#480)"))
-        if isinstance(definition, DirectiveDefinitionNode) and definition.name.value.startswith(
-            APPSYNC_DIRECTIVE_PREFIX
-        ):
+        elif isinstance(definition, ScalarTypeDefinitionNode):
             out.append(_at(definition,
-                           f"@{definition.name.value} is reserved for AppSync's own directives; "
-                           f"AppSync defines them, and declaring one fails schema creation "
-                           f"(sid88in/serverless-appsync-plugin#480)"))
+                           f"custom scalar {definition.name.value}: AppSync supports only the "
+                           f"GraphQL and AWS scalars (aws/aws-appsync-community#26); use "
+                           f"String or an AWS scalar such as AWSJSON"))
+        if isinstance(definition, DirectiveDefinitionNode):
+            name = definition.name.value
+            if name.startswith(APPSYNC_DIRECTIVE_PREFIX):
+                out.append(_at(definition,
+                               f"@{name} is reserved for AppSync's own directives; AppSync "
+                               f"defines them, and declaring one fails schema creation "
+                               f"(sid88in/serverless-appsync-plugin#480)"))
+            else:
+                out.append(_at(definition,
+                               f"directive definition @{name}: AppSync refuses directive "
+                               f"definitions (\"Directive definitions are not supported.\", "
+                               f"awslabs/graphql-schema-utilities#25) and supports only its own "
+                               f"directives"))
+        if isinstance(definition, InputObjectTypeDefinitionNode):
+            out.extend(_at(d, f"@oneOf on input {definition.name.value}: AppSync does not support "
+                              f"OneOf input objects (aws/aws-appsync-community#342)")
+                       for d in _applied(definition.directives, "oneOf"))
         if isinstance(definition, InterfaceTypeDefinitionNode) and definition.interfaces:
             out.append(_at(definition,
                            f"interface {definition.name.value} implements other interfaces: "
