@@ -31,12 +31,14 @@ def test_the_defaults_are_appsyncs() -> None:
     assert config.subscription_payload_limit_bytes == 240 * 1024
     assert config.max_subscriptions_per_connection == 100
     assert config.max_invalidations_per_request == 5
+    assert config.resolver_result_limit_bytes == 5 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
     "override",
     [{"request_timeout_s": 0}, {"subscription_payload_limit_bytes": -1},
-     {"max_subscriptions_per_connection": -1}, {"max_invalidations_per_request": -1}],
+     {"max_subscriptions_per_connection": -1}, {"max_invalidations_per_request": -1},
+     {"resolver_result_limit_bytes": -1}],
 )
 def test_bad_quota_settings(override: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -72,6 +74,29 @@ def test_a_payload_over_240_kb_reaches_no_subscriber(emulator: RunningEmulator, 
     assert len(over["postItem"]["text"]) == LIMIT - OVERHEAD + 1
     assert [len(t) for t in texts] == [LIMIT - OVERHEAD, len("marker")]
     assert emulator.engine.broker.oversized == oversized + 1
+
+
+# --- evaluated resolver result size ---------------------------------------------------------
+
+ECHO = "query($t: String!) { echo(text: $t) { text } }"
+#: echo's result is {"id":"item-0","roomId":"room-0","text":"<text>",...}: about 120 bytes more
+ECHO_OVERHEAD = 200
+
+
+def test_a_resolver_result_over_5_mb_is_a_mapping_template_error(
+    emulator: RunningEmulator, cognito: Cognito
+) -> None:
+    token = cognito.tokens["alice"]["access"]
+    limit = 5 * 1024 * 1024
+    _, over, _ = run(post_raw(emulator, {"query": ECHO, "variables": {"t": "x" * limit}},
+                              {"Authorization": token}))
+    assert over == {"data": {"echo": None}, "errors": [{
+        "path": ["echo"], "data": None, "errorType": "MappingTemplate", "errorInfo": None,
+        "locations": [{"line": 1, "column": 22, "sourceName": None}],
+        "message": "Transformation too large"}]}
+    _, under, _ = run(post_raw(emulator, {"query": ECHO, "variables": {"t": "x" * (limit - ECHO_OVERHEAD)}},
+                               {"Authorization": token}))
+    assert "errors" not in under and len(under["data"]["echo"]["text"]) == limit - ECHO_OVERHEAD
 
 
 # --- subscriptions per connection ----------------------------------------------------------

@@ -18,6 +18,7 @@ from ._errors import ConfigError
 from ._quotas import (
     INVALIDATIONS_PER_REQUEST,
     REQUEST_EXECUTION_TIMEOUT_S,
+    RESOLVER_RESULT_BYTES,
     SUBSCRIPTION_PAYLOAD_BYTES,
     SUBSCRIPTIONS_PER_CONNECTION,
 )
@@ -204,6 +205,7 @@ class EmulatorConfig:
     subscription_payload_limit_bytes: int = SUBSCRIPTION_PAYLOAD_BYTES
     max_subscriptions_per_connection: int = SUBSCRIPTIONS_PER_CONNECTION
     max_invalidations_per_request: int = INVALIDATIONS_PER_REQUEST
+    resolver_result_limit_bytes: int = RESOLVER_RESULT_BYTES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema_path", Path(self.schema_path))
@@ -222,7 +224,7 @@ class EmulatorConfig:
         if self.request_timeout_s <= 0:
             raise ConfigError("request_timeout_s must be positive")
         for name in ("subscription_payload_limit_bytes", "max_subscriptions_per_connection",
-                     "max_invalidations_per_request"):
+                     "max_invalidations_per_request", "resolver_result_limit_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
 

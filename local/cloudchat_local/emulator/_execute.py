@@ -56,7 +56,10 @@ from ._quotas import (
     EXECUTION_TIMEOUT_MESSAGE,
     INVALIDATION_LIMIT_EXCEEDED,
     INVALIDATIONS_PER_REQUEST,
+    MAPPING_TEMPLATE,
+    TRANSFORMATION_TOO_LARGE,
     InvalidationBudget,
+    payload_bytes,
 )
 from ._schema import load_schema
 from ._selection import collect_fields, fragments_of, published_payload
@@ -183,6 +186,9 @@ class Engine:
             outcome = await self.invoke(resolver, event)
             if isinstance(outcome, FieldError):
                 raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
+            limit = self.config.resolver_result_limit_bytes
+            if limit and payload_bytes(outcome.value) > limit:
+                raise ResolverError(TRANSFORMATION_TOO_LARGE, MAPPING_TEMPLATE)
             if resolver.revokes_subscriptions:
                 self._revoke(outcome.value, ctx.invalidations)
             return outcome.value

@@ -9,6 +9,10 @@ quotas"); :class:`~._config.EmulatorConfig` carries them as defaults:
 * "Subscription payload size": 240 KB. A mutation's published payload over it reaches no
   subscriber and the mutation still succeeds: AppSync counts it as an ``InboundMessageError``
   and tells nobody (aws/aws-appsync-community#33, #175).
+* "Evaluated resolver template size": 5 MB. A resolver result (what invoke.js's response
+  handler evaluates to: the Lambda's result) over it is the field error AppSync reports
+  as ``MappingTemplate`` / ``Transformation too large``
+  (awslabs/aws-mobile-appsync-sdk-js#124, from when the limit was 1 MB).
 * "Subscriptions per connection": 100; a ``start`` past it is refused with AppSync's
   ``MaxSubscriptionsReachedError`` (aws-amplify/amplify-cli#7427, #3547).
 * At most five unique ``extensions.invalidateSubscriptions()`` calls in one request
@@ -25,6 +29,7 @@ from typing import Any, Final
 
 REQUEST_EXECUTION_TIMEOUT_S: Final = 30.0
 SUBSCRIPTION_PAYLOAD_BYTES: Final = 240 * 1024
+RESOLVER_RESULT_BYTES: Final = 5 * 1024 * 1024
 SUBSCRIPTIONS_PER_CONNECTION: Final = 100
 INVALIDATIONS_PER_REQUEST: Final = 5
 
@@ -32,6 +37,8 @@ EXECUTION_TIMEOUT: Final = "ExecutionTimeout"
 EXECUTION_TIMEOUT_MESSAGE: Final = "Execution timed out."
 MAX_SUBSCRIPTIONS_REACHED: Final = "MaxSubscriptionsReachedError"
 INVALIDATION_LIMIT_EXCEEDED: Final = "InvalidationLimitExceeded"
+MAPPING_TEMPLATE: Final = "MappingTemplate"
+TRANSFORMATION_TOO_LARGE: Final = "Transformation too large"
 
 
 def payload_bytes(payload: Any) -> int:
