@@ -32,13 +32,15 @@ def test_the_defaults_are_appsyncs() -> None:
     assert config.max_subscriptions_per_connection == 100
     assert config.max_invalidations_per_request == 5
     assert config.resolver_result_limit_bytes == 5 * 1024 * 1024
+    assert (config.query_depth_limit, config.resolver_count_limit) == (0, 0)  # AppSync's "unset"
 
 
 @pytest.mark.parametrize(
     "override",
     [{"request_timeout_s": 0}, {"subscription_payload_limit_bytes": -1},
      {"max_subscriptions_per_connection": -1}, {"max_invalidations_per_request": -1},
-     {"resolver_result_limit_bytes": -1}],
+     {"resolver_result_limit_bytes": -1}, {"query_depth_limit": 76}, {"query_depth_limit": -1},
+     {"resolver_count_limit": 10_001}],
 )
 def test_bad_quota_settings(override: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -173,6 +175,46 @@ def test_a_subscription_start_over_the_execution_time_is_refused(
     assert run(scenario()) == {"type": "error", "id": "slow", "payload": {"errors": [
         {"errorType": "ExecutionTimeout", "message": "Execution timed out."}]}}
     assert slow_emulator.engine.broker.count("onGuardedItem") == 0
+
+
+# --- the API's query depth and resolver count limits ----------------------------------------
+
+@pytest.fixture(scope="module")
+def limited_emulator(cognito: Cognito, recorder: Recorder) -> Iterator[RunningEmulator]:
+    config = make_config(cognito, recorder, query_depth_limit=2, resolver_count_limit=2)
+    with run_in_thread(config) as running:
+        yield running
+
+
+def _limit_error(path: list[str], line: int, column: int, message: str) -> dict[str, Any]:
+    return {"path": path, "data": None, "errorType": "LimitExceededError", "errorInfo": None,
+            "locations": [{"line": line, "column": column, "sourceName": None}], "message": message}
+
+
+def test_fields_deeper_than_the_query_depth_limit_are_errors(
+    limited_emulator: RunningEmulator, cognito: Cognito
+) -> None:
+    query = '{ echo(text: "a") { id owner { name } } }'
+    _, body, _ = run(post_raw(limited_emulator, {"query": query},
+                              {"Authorization": cognito.tokens["alice"]["access"]}))
+    assert body == {
+        "data": {"echo": {"id": "item-0", "owner": {"name": None}}},
+        "errors": [_limit_error(["echo", "owner", "name"], 1, 32,
+                                "The query exceeds the API's maximum depth of 2.")],
+    }
+
+
+def test_resolvers_past_the_resolver_count_limit_are_errors(
+    limited_emulator: RunningEmulator, cognito: Cognito, recorder: Recorder
+) -> None:
+    query = '{ a: echo(text: "1") { id } b: echo(text: "2") { id } c: echo(text: "3") { id } }'
+    _, body, _ = run(post_raw(limited_emulator, {"query": query},
+                              {"Authorization": cognito.tokens["alice"]["access"]}))
+    assert body == {
+        "data": {"a": {"id": "item-0"}, "b": {"id": "item-0"}, "c": None},
+        "errors": [_limit_error(["c"], 1, 55, "The request exceeds the API's limit of 2 resolvers.")],
+    }
+    assert [e["arguments"]["text"] for e in recorder.events("echo")] == ["1", "2"]
 
 
 # --- invalidateSubscriptions per request ---------------------------------------------------

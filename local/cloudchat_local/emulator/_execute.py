@@ -37,6 +37,7 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
+from . import _quotas as quotas
 from ._auth import Authenticator, Principal
 from ._authz import Authorizer
 from ._config import EmulatorConfig, LambdaResolver, NoneDataSource, normalize_resolver
@@ -51,16 +52,6 @@ from ._events import (
 )
 from ._messages import VALIDATION_ERROR, request_error, syntax_error, validation_errors, variable_error
 from ._pubsub import Broker
-from ._quotas import (
-    EXECUTION_TIMEOUT,
-    EXECUTION_TIMEOUT_MESSAGE,
-    INVALIDATION_LIMIT_EXCEEDED,
-    INVALIDATIONS_PER_REQUEST,
-    MAPPING_TEMPLATE,
-    TRANSFORMATION_TOO_LARGE,
-    InvalidationBudget,
-    payload_bytes,
-)
 from ._schema import load_schema
 from ._selection import collect_fields, fragments_of, published_payload
 
@@ -78,9 +69,11 @@ class RequestContext:
     headers: dict[str, str]
     variables: dict[str, Any]
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: wired fields (resolvers) run so far, for the API's resolver count limit
+    resolvers_run: int = 0
     #: the request's ``extensions.invalidateSubscriptions`` calls (AppSync allows five)
-    invalidations: InvalidationBudget = field(
-        default_factory=lambda: InvalidationBudget(INVALIDATIONS_PER_REQUEST)
+    invalidations: quotas.InvalidationBudget = field(
+        default_factory=lambda: quotas.InvalidationBudget(quotas.INVALIDATIONS_PER_REQUEST)
     )
 
     @property
@@ -104,8 +97,11 @@ _NON_NULL: Final = re.compile(r"^Cannot return null for non-nullable field (?P<p
 
 
 class _AuthMiddleware:
-    def __init__(self, authorizer: Authorizer) -> None:
+    """Authorizes every field, and applies the API's query depth limit."""
+
+    def __init__(self, authorizer: Authorizer, depth_limit: int = 0) -> None:
         self._authorizer = authorizer
+        self._depth_limit = depth_limit
 
     def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: RequestContext = info.context
@@ -115,6 +111,8 @@ class _AuthMiddleware:
         )
         if denial is not None:
             raise ResolverError(denial, UNAUTHORIZED)
+        if self._depth_limit and quotas.query_depth(info.path) > self._depth_limit:
+            raise ResolverError(quotas.depth_limit_message(self._depth_limit), quotas.LIMIT_EXCEEDED)
         return next_(root, info, **args)
 
 
@@ -138,7 +136,8 @@ class Engine:
         self.broker = Broker(self.schema, payload_limit=config.subscription_payload_limit_bytes)
         self.resolvers: dict[tuple[str, str], LambdaResolver | NoneDataSource] = {}
         self._executor = ThreadPoolExecutor(max_workers=config.handler_workers, thread_name_prefix="lambda")
-        self._middleware = [_AuthMiddleware(self.authorizer)]
+        self._middleware = [_AuthMiddleware(self.authorizer, config.query_depth_limit)]
+        self._resolver_limit = config.resolver_count_limit or quotas.RESOLVER_COUNT_DEFAULT
         for key, resolver in config.resolvers.items():
             self._wire(key, normalize_resolver(key, resolver))
 
@@ -157,6 +156,7 @@ class Engine:
             only_input = list(field_def.args) == ["input"]
 
             def resolve_none(*positional: Any, **args: Any) -> Any:
+                self._count_resolver(positional[1].context)
                 return args.get("input") if only_input else args
 
             field_def.resolve = resolve_none
@@ -167,6 +167,7 @@ class Engine:
         async def resolve(*positional: Any, **args: Any) -> Any:
             source, info = positional
             ctx: RequestContext = info.context
+            self._count_resolver(ctx)
             is_root = info.parent_type in (
                 self.schema.query_type,
                 self.schema.mutation_type,
@@ -187,18 +188,23 @@ class Engine:
             if isinstance(outcome, FieldError):
                 raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
             limit = self.config.resolver_result_limit_bytes
-            if limit and payload_bytes(outcome.value) > limit:
-                raise ResolverError(TRANSFORMATION_TOO_LARGE, MAPPING_TEMPLATE)
+            if limit and quotas.payload_bytes(outcome.value) > limit:
+                raise ResolverError(quotas.TRANSFORMATION_TOO_LARGE, quotas.MAPPING_TEMPLATE)
             if resolver.revokes_subscriptions:
                 self._revoke(outcome.value, ctx.invalidations)
             return outcome.value
 
         return resolve
 
+    def _count_resolver(self, ctx: RequestContext) -> None:
+        ctx.resolvers_run += 1
+        if ctx.resolvers_run > self._resolver_limit:
+            raise ResolverError(quotas.resolver_limit_message(self._resolver_limit), quotas.LIMIT_EXCEEDED)
+
     #: appsync/revoke.js's FIELDS: the conversation subscriptions a removal closes.
     REVOKED_FIELDS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
 
-    def _revoke(self, change: Any, budget: InvalidationBudget) -> int:
+    def _revoke(self, change: Any, budget: quotas.InvalidationBudget) -> int:
         """appsync/revoke.js: members REMOVED from (or who LEFT) a conversation lose their open
         subscriptions on it, through each subscription's invalidation filter. A request may
         make five unique invalidateSubscriptions calls: past that, the field errors (its write
@@ -215,7 +221,7 @@ class Engine:
         ]
         refusal = budget.admit(calls)
         if refusal is not None:
-            raise ResolverError(refusal, INVALIDATION_LIMIT_EXCEEDED)
+            raise ResolverError(refusal, quotas.INVALIDATION_LIMIT_EXCEEDED)
         return sum(self.broker.invalidate(name, payload) for name, payload in calls)
 
     async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
@@ -273,22 +279,12 @@ class Engine:
             return HttpResult(200, {"data": None, "errors": validation_errors(self.schema, document, errors)})
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
-            return HttpResult(
-                200,
-                {
-                    "data": None,
-                    "errors": [
-                        request_error(
-                            "Subscriptions are served by the real-time endpoint (/graphql/realtime).",
-                            None,
-                            "UnsupportedOperation",
-                        )
-                    ],
-                },
-            )
+            error = request_error("Subscriptions are served by the real-time endpoint "
+                                  "(/graphql/realtime).", None, "UnsupportedOperation")
+            return HttpResult(200, {"data": None, "errors": [error]})
         ctx = RequestContext(
             principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables),
-            invalidations=InvalidationBudget(self.config.max_invalidations_per_request),
+            invalidations=quotas.InvalidationBudget(self.config.max_invalidations_per_request),
         )
         try:
             result = await asyncio.wait_for(
@@ -296,7 +292,7 @@ class Engine:
             )
         except TimeoutError:
             log.error("request %s timed out after %.2f s", ctx.request_id, self.config.request_timeout_s)
-            error = request_error(EXECUTION_TIMEOUT_MESSAGE, None, EXECUTION_TIMEOUT)
+            error = request_error(quotas.EXECUTION_TIMEOUT_MESSAGE, None, quotas.EXECUTION_TIMEOUT)
             return HttpResult(200, {"data": None, "errors": [error]})
         body: dict[str, Any] = {"data": result.data}
         if result.errors:

@@ -15,6 +15,11 @@ quotas"); :class:`~._config.EmulatorConfig` carries them as defaults:
   (awslabs/aws-mobile-appsync-sdk-js#124, from when the limit was 1 MB).
 * "Subscriptions per connection": 100; a ``start`` past it is refused with AppSync's
   ``MaxSubscriptionsReachedError`` (aws-amplify/amplify-cli#7427, #3547).
+* The API's ``QueryDepthLimit`` (0: none; 1 to 75) and ``ResolverCountLimit`` (0: the
+  quota "Resolvers executed in a single request", 10,000; 1 to 10,000): "This field will
+  produce a limit error if the operation falls out of bounds", and a non-null field's error
+  goes up to the first nullable one (AppSync API reference, CreateGraphqlApi). SAM's
+  ``AWS::Serverless::GraphQLApi`` cannot set them, so they are emulator settings.
 * At most five unique ``extensions.invalidateSubscriptions()`` calls in one request
   (https://docs.aws.amazon.com/appsync/latest/devguide/extensions.html): more is a GraphQL
   error on the field whose resolver made them, after its data source ran (the write is
@@ -27,11 +32,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from graphql.pyutils import Path
+
 REQUEST_EXECUTION_TIMEOUT_S: Final = 30.0
 SUBSCRIPTION_PAYLOAD_BYTES: Final = 240 * 1024
 RESOLVER_RESULT_BYTES: Final = 5 * 1024 * 1024
 SUBSCRIPTIONS_PER_CONNECTION: Final = 100
 INVALIDATIONS_PER_REQUEST: Final = 5
+QUERY_DEPTH_LIMIT_MAX: Final = 75
+RESOLVER_COUNT_DEFAULT: Final = 10_000
 
 EXECUTION_TIMEOUT: Final = "ExecutionTimeout"
 EXECUTION_TIMEOUT_MESSAGE: Final = "Execution timed out."
@@ -39,6 +48,27 @@ MAX_SUBSCRIPTIONS_REACHED: Final = "MaxSubscriptionsReachedError"
 INVALIDATION_LIMIT_EXCEEDED: Final = "InvalidationLimitExceeded"
 MAPPING_TEMPLATE: Final = "MappingTemplate"
 TRANSFORMATION_TOO_LARGE: Final = "Transformation too large"
+#: the errorType of the depth and resolver-count limit errors (AppSync's wording is not
+#: documented; this one is the emulator's)
+LIMIT_EXCEEDED: Final = "LimitExceededError"
+
+
+def query_depth(path: Path | None) -> int:
+    """How deep a field is: 1 for a root field (list indices do not count)."""
+    depth = 0
+    while path is not None:
+        if isinstance(path.key, str):
+            depth += 1
+        path = path.prev
+    return depth
+
+
+def depth_limit_message(limit: int) -> str:
+    return f"The query exceeds the API's maximum depth of {limit}."
+
+
+def resolver_limit_message(limit: int) -> str:
+    return f"The request exceeds the API's limit of {limit} resolvers."
 
 
 def payload_bytes(payload: Any) -> int:
