@@ -1,7 +1,9 @@
 """Aliases in publishing mutations, as publicly reported of AppSync: an aliased mutation root
 field triggers no subscription (dillonkearns/elm-graphql#106, aws-amplify/amplify-js#3213);
 a field aliased inside the mutation's selection reaches subscribers as null
-(aws/aws-appsync-community#160). The mutation itself runs and answers under its aliases."""
+(aws/aws-appsync-community#160). The mutation itself runs and answers under its aliases. A
+subscriber's alias on the subscription field is ignored: data arrive under the field's name
+(aws-amplify/amplify-js#3213, graphql/graphql-js#1846)."""
 
 from __future__ import annotations
 
@@ -86,3 +88,19 @@ def test_a_field_aliased_in_the_mutation_reaches_subscribers_as_null(
     frames = run(scenario())
     assert frames["p"]["text"] is None and frames["p"]["id"]
     assert frames["q"]["words"] is None
+
+
+def test_a_subscription_alias_is_ignored(emulator: RunningEmulator, cognito: Cognito) -> None:
+    token = cognito.tokens["alice"]["access"]
+
+    async def scenario() -> dict[str, Any]:
+        async with raw_client(emulator, token) as client:
+            await client.init()
+            await client.start("s", 'subscription { item: onItem(roomId: "room-salias") { id t: text } }')
+            assert (await client.frame())["type"] == "start_ack"
+            await _post(emulator, token, "room-salias", "hi")
+            frame: dict[str, Any] = await client.frame()
+            return frame
+
+    frame = run(scenario())
+    assert frame["payload"] == {"data": {"onItem": {"id": frame["payload"]["data"]["onItem"]["id"], "t": "hi"}}}

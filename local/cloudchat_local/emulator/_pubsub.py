@@ -317,8 +317,9 @@ class Broker:
         """A data frame's payload: the subscriber's selection of the mutation's result."""
         value, errors = project(self._schema, payload, sub.field_nodes, field_type, type_name,
                                 sub.fragments, sub.variables)
-        key = (sub.field_nodes[0].alias or sub.field_nodes[0].name).value
-        data: dict[str, Any] | None = {key: value}
+        # Under the field's name even if the subscriber aliased it, as publicly reported of
+        # AppSync (aws-amplify/amplify-js#3213, graphql/graphql-js#1846).
+        data: dict[str, Any] | None = {sub.field_nodes[0].name.value: value}
         if value is None and isinstance(field_type, GraphQLNonNull):
             data = None
         body: dict[str, Any] = {"data": data}

@@ -187,7 +187,7 @@ def project(
 ) -> tuple[Any, list[dict[str, Any]]]:
     """``(value, errors)`` of the subscription field for one published ``payload``."""
     errors: list[dict[str, Any]] = []
-    response_key = (field_nodes[0].alias or field_nodes[0].name).value
+    response_key = field_nodes[0].name.value  # AppSync ignores a subscription field's alias
 
     def null_error(type_: GraphQLOutputType, parent: str, path: list[str | int]) -> None:
         shown = "/" + "/".join(str(p) for p in path)
