@@ -3,7 +3,8 @@
 Wired fields run their Lambda handler in a worker thread (never on the event loop) with the
 event a Direct Lambda resolver builds; NONE fields resolve to their arguments; every other
 field resolves by property from its parent. Every field is authorized first (see
-:mod:`._authz`). Errors are rendered as AppSync renders them::
+:mod:`._authz`), AppSync's quotas apply (:mod:`._quotas`), and an aliased mutation root field
+publishes nothing. Errors are rendered as AppSync renders them::
 
     {"path": [...], "data": null, "errorType": "Forbidden", "errorInfo": null,
      "locations": [{"line": 2, "column": 3, "sourceName": null}], "message": "..."}
