@@ -53,14 +53,6 @@ def test_project_schema_subscriptions() -> None:
         assert set(mutations) <= set(schema.mutation_type.fields)
 
 
-def test_schema_that_declares_builtins_itself() -> None:
-    schema = build_appsync_schema(
-        "scalar AWSDateTime\ndirective @aws_iam on FIELD_DEFINITION | OBJECT\n"
-        "type Query { now: AWSDateTime @aws_iam }"
-    )
-    assert schema.get_type("AWSDateTime") is not None
-
-
 @pytest.mark.parametrize(
     "sdl",
     [

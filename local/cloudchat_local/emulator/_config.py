@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from ._errors import ConfigError
+from ._quotas import (
+    INVALIDATIONS_PER_REQUEST,
+    QUERY_DEPTH_LIMIT_MAX,
+    REQUEST_EXECUTION_TIMEOUT_S,
+    RESOLVER_COUNT_DEFAULT,
+    RESOLVER_RESULT_BYTES,
+    SUBSCRIPTION_PAYLOAD_BYTES,
+    SUBSCRIPTIONS_PER_CONNECTION,
+)
 
 Handler: TypeAlias = Callable[[dict[str, Any], Any], Any]
 """A Lambda handler: ``handler(event, context) -> result`` (synchronous, may block)."""
@@ -193,6 +202,15 @@ class EmulatorConfig:
     #: A Cognito user pool endpoint (moto) that ``POST /cognito`` forwards to (see
     #: :mod:`._cognito_proxy`): the web client signs in on the emulator's own origin.
     cognito_proxy_upstream: str | None = None
+    #: AppSync's quotas (see :mod:`._quotas`); the defaults are AppSync's values.
+    request_timeout_s: float = REQUEST_EXECUTION_TIMEOUT_S
+    subscription_payload_limit_bytes: int = SUBSCRIPTION_PAYLOAD_BYTES
+    max_subscriptions_per_connection: int = SUBSCRIPTIONS_PER_CONNECTION
+    max_invalidations_per_request: int = INVALIDATIONS_PER_REQUEST
+    resolver_result_limit_bytes: int = RESOLVER_RESULT_BYTES
+    #: the API's QueryDepthLimit (0: no limit) and ResolverCountLimit (0: 10,000)
+    query_depth_limit: int = 0
+    resolver_count_limit: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema_path", Path(self.schema_path))
@@ -208,6 +226,16 @@ class EmulatorConfig:
             raise ConfigError("subscriber_queue_size must be at least 1")
         if self.handler_workers < 1:
             raise ConfigError("handler_workers must be at least 1")
+        if self.request_timeout_s <= 0:
+            raise ConfigError("request_timeout_s must be positive")
+        for name in ("subscription_payload_limit_bytes", "max_subscriptions_per_connection",
+                     "max_invalidations_per_request", "resolver_result_limit_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+        if not 0 <= self.query_depth_limit <= QUERY_DEPTH_LIMIT_MAX:
+            raise ConfigError(f"query_depth_limit is 0 (none) or 1 to {QUERY_DEPTH_LIMIT_MAX}")
+        if not 0 <= self.resolver_count_limit <= RESOLVER_COUNT_DEFAULT:
+            raise ConfigError(f"resolver_count_limit is 0 (the default) or 1 to {RESOLVER_COUNT_DEFAULT}")
 
 
 def normalize_resolver(key: tuple[str, str], resolver: Resolver) -> LambdaResolver | NoneDataSource:

@@ -3,7 +3,8 @@
 Wired fields run their Lambda handler in a worker thread (never on the event loop) with the
 event a Direct Lambda resolver builds; NONE fields resolve to their arguments; every other
 field resolves by property from its parent. Every field is authorized first (see
-:mod:`._authz`). Errors are rendered as AppSync renders them::
+:mod:`._authz`), AppSync's quotas apply (:mod:`._quotas`), and an aliased mutation root field
+publishes nothing. Errors are rendered as AppSync renders them::
 
     {"path": [...], "data": null, "errorType": "Forbidden", "errorInfo": null,
      "locations": [{"line": 2, "column": 3, "sourceName": null}], "message": "..."}
@@ -37,6 +38,7 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
+from . import _quotas as quotas
 from ._auth import Authenticator, Principal
 from ._authz import Authorizer
 from ._config import EmulatorConfig, LambdaResolver, NoneDataSource, normalize_resolver
@@ -68,6 +70,12 @@ class RequestContext:
     headers: dict[str, str]
     variables: dict[str, Any]
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: wired fields (resolvers) run so far, for the API's resolver count limit
+    resolvers_run: int = 0
+    #: the request's ``extensions.invalidateSubscriptions`` calls (AppSync allows five)
+    invalidations: quotas.InvalidationBudget = field(
+        default_factory=lambda: quotas.InvalidationBudget(quotas.INVALIDATIONS_PER_REQUEST)
+    )
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -90,8 +98,11 @@ _NON_NULL: Final = re.compile(r"^Cannot return null for non-nullable field (?P<p
 
 
 class _AuthMiddleware:
-    def __init__(self, authorizer: Authorizer) -> None:
+    """Authorizes every field, and applies the API's query depth limit."""
+
+    def __init__(self, authorizer: Authorizer, depth_limit: int = 0) -> None:
         self._authorizer = authorizer
+        self._depth_limit = depth_limit
 
     def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: RequestContext = info.context
@@ -101,6 +112,8 @@ class _AuthMiddleware:
         )
         if denial is not None:
             raise ResolverError(denial, UNAUTHORIZED)
+        if self._depth_limit and quotas.query_depth(info.path) > self._depth_limit:
+            raise ResolverError(quotas.depth_limit_message(self._depth_limit), quotas.LIMIT_EXCEEDED)
         return next_(root, info, **args)
 
 
@@ -121,10 +134,11 @@ class Engine:
         self.check = functools.lru_cache(maxsize=1024)(self._check)
         self.authorizer = Authorizer(self.schema)
         self.authenticator = Authenticator(config.cognito, config.iam)
-        self.broker = Broker(self.schema)
+        self.broker = Broker(self.schema, payload_limit=config.subscription_payload_limit_bytes)
         self.resolvers: dict[tuple[str, str], LambdaResolver | NoneDataSource] = {}
         self._executor = ThreadPoolExecutor(max_workers=config.handler_workers, thread_name_prefix="lambda")
-        self._middleware = [_AuthMiddleware(self.authorizer)]
+        self._middleware = [_AuthMiddleware(self.authorizer, config.query_depth_limit)]
+        self._resolver_limit = config.resolver_count_limit or quotas.RESOLVER_COUNT_DEFAULT
         for key, resolver in config.resolvers.items():
             self._wire(key, normalize_resolver(key, resolver))
 
@@ -143,6 +157,7 @@ class Engine:
             only_input = list(field_def.args) == ["input"]
 
             def resolve_none(*positional: Any, **args: Any) -> Any:
+                self._count_resolver(positional[1].context)
                 return args.get("input") if only_input else args
 
             field_def.resolve = resolve_none
@@ -153,6 +168,7 @@ class Engine:
         async def resolve(*positional: Any, **args: Any) -> Any:
             source, info = positional
             ctx: RequestContext = info.context
+            self._count_resolver(ctx)
             is_root = info.parent_type in (
                 self.schema.query_type,
                 self.schema.mutation_type,
@@ -172,28 +188,42 @@ class Engine:
             outcome = await self.invoke(resolver, event)
             if isinstance(outcome, FieldError):
                 raise ResolverError(outcome.message, outcome.error_type, outcome.data, outcome.error_info)
+            limit = self.config.resolver_result_limit_bytes
+            if limit and quotas.payload_bytes(outcome.value) > limit:
+                raise ResolverError(quotas.TRANSFORMATION_TOO_LARGE, quotas.MAPPING_TEMPLATE)
             if resolver.revokes_subscriptions:
-                self._revoke(outcome.value)
+                self._revoke(outcome.value, ctx.invalidations)
             return outcome.value
 
         return resolve
 
+    def _count_resolver(self, ctx: RequestContext) -> None:
+        ctx.resolvers_run += 1
+        if ctx.resolvers_run > self._resolver_limit:
+            raise ResolverError(quotas.resolver_limit_message(self._resolver_limit), quotas.LIMIT_EXCEEDED)
+
     #: appsync/revoke.js's FIELDS: the conversation subscriptions a removal closes.
     REVOKED_FIELDS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
 
-    def _revoke(self, change: Any) -> int:
+    def _revoke(self, change: Any, budget: quotas.InvalidationBudget) -> int:
         """appsync/revoke.js: members REMOVED from (or who LEFT) a conversation lose their open
-        subscriptions on it, through each subscription's invalidation filter."""
+        subscriptions on it, through each subscription's invalidation filter. A request may
+        make five unique invalidateSubscriptions calls: past that, the field errors (its write
+        already made) and invalidates nothing."""
         if not isinstance(change, dict) or change.get("action") not in ("REMOVED", "LEFT"):
             return 0
         user_ids = change.get("userIds")
         if not isinstance(user_ids, list):
             return 0
-        return sum(
-            self.broker.invalidate(name, {"conversationId": change.get("conversationId"), "userId": user})
+        calls = [
+            (name, {"conversationId": change.get("conversationId"), "userId": user})
             for user in user_ids
             for name in self.REVOKED_FIELDS
-        )
+        ]
+        refusal = budget.admit(calls)
+        if refusal is not None:
+            raise ResolverError(refusal, quotas.INVALIDATION_LIMIT_EXCEEDED)
+        return sum(self.broker.invalidate(name, payload) for name, payload in calls)
 
     async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
         """Runs the handler in a worker thread, as a Lambda invocation, within its timeout
@@ -250,23 +280,21 @@ class Engine:
             return HttpResult(200, {"data": None, "errors": validation_errors(self.schema, document, errors)})
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
-            return HttpResult(
-                200,
-                {
-                    "data": None,
-                    "errors": [
-                        request_error(
-                            "Subscriptions are served by the real-time endpoint (/graphql/realtime).",
-                            None,
-                            "UnsupportedOperation",
-                        )
-                    ],
-                },
-            )
+            error = request_error("Subscriptions are served by the real-time endpoint "
+                                  "(/graphql/realtime).", None, "UnsupportedOperation")
+            return HttpResult(200, {"data": None, "errors": [error]})
         ctx = RequestContext(
-            principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables)
+            principal=principal, source_ip=source_ip, headers=headers, variables=dict(variables),
+            invalidations=quotas.InvalidationBudget(self.config.max_invalidations_per_request),
         )
-        result = await self.execute(document, ctx, variables, operation_name)
+        try:
+            result = await asyncio.wait_for(
+                self.execute(document, ctx, variables, operation_name), self.config.request_timeout_s
+            )
+        except TimeoutError:
+            log.error("request %s timed out after %.2f s", ctx.request_id, self.config.request_timeout_s)
+            error = request_error(quotas.EXECUTION_TIMEOUT_MESSAGE, None, quotas.EXECUTION_TIMEOUT)
+            return HttpResult(200, {"data": None, "errors": [error]})
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             if result.data is None and all(e.path is None for e in result.errors):
@@ -359,6 +387,11 @@ class Engine:
         fields = collect_fields(self.schema, mutation_type, [operation.selection_set], fragments, variables)
         for key, nodes in fields.items():
             name = nodes[0].name.value
+            if nodes[0].alias is not None:
+                # Publicly reported: an aliased mutation root field triggers no subscription
+                # (dillonkearns/elm-graphql#106, aws-amplify/amplify-js#3213). It still runs
+                # and answers under its alias.
+                continue
             if data.get(key) is None or not self.broker.publishes(name):
                 continue
             payload = published_payload(

@@ -22,6 +22,7 @@ from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, GraphQLNonNull, GraphQLSchema
 
+from ._quotas import SUBSCRIPTION_PAYLOAD_BYTES, payload_bytes
 from ._schema import subscription_sources
 from ._selection import project
 
@@ -183,8 +184,12 @@ def matches(arguments: Mapping[str, Any], payload: Any) -> bool:
 class Broker:
     """Routes published mutation results to active subscriptions."""
 
-    def __init__(self, schema: GraphQLSchema) -> None:
+    def __init__(self, schema: GraphQLSchema, payload_limit: int = SUBSCRIPTION_PAYLOAD_BYTES) -> None:
         self._schema = schema
+        #: AppSync's subscription payload size quota (bytes of the published JSON).
+        self.payload_limit = payload_limit
+        #: publishes dropped for exceeding it (AppSync's InboundMessageError)
+        self.oversized = 0
         self._by_mutation: dict[str, list[str]] = {}
         for sub_field, mutations in subscription_sources(schema).items():
             for mutation in mutations:
@@ -278,7 +283,18 @@ class Broker:
         # Subscribers that sent the same document (parsed once, so the same AST) and the
         # same variables get the same body: it is built once per publish.
         bodies: dict[tuple[int, str], dict[str, Any]] = {}
-        for sub_field in self._by_mutation.get(mutation_field, ()):
+        sub_fields = self._by_mutation.get(mutation_field, ())
+        if not any(self._subs.get(name) for name in sub_fields):
+            return 0
+        size = payload_bytes(payload)
+        if self.payload_limit and size > self.payload_limit:
+            # AppSync drops such a message for every subscriber and tells nobody
+            # (aws/aws-appsync-community#33); the mutation itself succeeded.
+            self.oversized += 1
+            log.warning("%s published %d bytes, over the %d-byte subscription payload "
+                        "quota: delivered to no subscriber", mutation_field, size, self.payload_limit)
+            return 0
+        for sub_field in sub_fields:
             field_def = subscription_type.fields[sub_field]
             for sub in list(self._subs.get(sub_field, {}).values()):
                 if not matches(sub.arguments, payload):
@@ -301,8 +317,9 @@ class Broker:
         """A data frame's payload: the subscriber's selection of the mutation's result."""
         value, errors = project(self._schema, payload, sub.field_nodes, field_type, type_name,
                                 sub.fragments, sub.variables)
-        key = (sub.field_nodes[0].alias or sub.field_nodes[0].name).value
-        data: dict[str, Any] | None = {key: value}
+        # Under the field's name even if the subscriber aliased it, as publicly reported of
+        # AppSync (aws-amplify/amplify-js#3213, graphql/graphql-js#1846).
+        data: dict[str, Any] | None = {sub.field_nodes[0].name.value: value}
         if value is None and isinstance(field_type, GraphQLNonNull):
             data = None
         body: dict[str, Any] = {"data": data}

@@ -44,6 +44,12 @@ from ._events import FieldError, build_event
 from ._execute import UNAUTHORIZED, Engine
 from ._messages import syntax_error, validation_errors, variable_error
 from ._pubsub import ActiveSubscription, Outbox, check_filter
+from ._quotas import (
+    EXECUTION_TIMEOUT,
+    EXECUTION_TIMEOUT_MESSAGE,
+    MAX_SUBSCRIPTIONS_REACHED,
+    max_subscriptions_message,
+)
 from ._selection import collect_fields, fragments_of
 
 log = logging.getLogger("cloudchat_local.emulator.realtime")
@@ -216,6 +222,13 @@ class RealtimeConnection:
                 )
             )
             return
+        limit = self.engine.config.max_subscriptions_per_connection
+        if limit and len(self.pending) + len(self.active) >= limit:
+            # AppSync's "Subscriptions per connection" quota (aws-amplify/amplify-cli#7427).
+            self.outbox.control(
+                _error_frame(sub_id, [_error(MAX_SUBSCRIPTIONS_REACHED, max_subscriptions_message(limit))])
+            )
+            return
         self.pending[sub_id] = asyncio.create_task(self._run_start(sub_id, payload))
 
     def _stop(self, sub_id: str | None) -> None:
@@ -234,10 +247,17 @@ class RealtimeConnection:
 
     async def _run_start(self, sub_id: str, payload: Any) -> None:
         try:
-            subscription = await self._prepare(sub_id, payload)
+            subscription = await asyncio.wait_for(
+                self._prepare(sub_id, payload), self.engine.config.request_timeout_s
+            )
         except _StartRejected as rejected:
             if self.pending.pop(sub_id, None) is not None:
                 self.outbox.control(_error_frame(sub_id, rejected.errors))
+            return
+        except TimeoutError:  # AppSync's request execution time covers subscriptions too
+            if self.pending.pop(sub_id, None) is not None:
+                timed_out = _error(EXECUTION_TIMEOUT, EXECUTION_TIMEOUT_MESSAGE)
+                self.outbox.control(_error_frame(sub_id, [timed_out]))
             return
         except asyncio.CancelledError:
             raise

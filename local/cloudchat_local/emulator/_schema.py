@@ -1,8 +1,9 @@
 """Loading an AppSync schema file unchanged, and printing back what is served.
 
 AppSync predefines its scalars (``AWSDateTime``...) and directives (``@aws_subscribe``,
-``@aws_iam``...), so schema files use them without declaring them. :func:`build_appsync_schema`
-adds the declarations a file does not already contain, builds the schema with graphql-core,
+``@aws_iam``...), so schema files use them without declaring them (declaring one is refused,
+as AppSync refuses it: see :mod:`._appsync_rules`, which :func:`build_appsync_schema` applies
+first). :func:`build_appsync_schema` adds the declarations, builds the schema with graphql-core,
 and gives the scalars AppSync's validation. :func:`print_schema_sdl` prints the served
 schema back as SDL, applied directives included, without the AppSync built-ins, so it can
 be compared with the file.
@@ -16,7 +17,6 @@ from typing import Any, Final
 from graphql import (
     ConstDirectiveNode,
     DefinitionNode,
-    DirectiveDefinitionNode,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
@@ -50,7 +50,6 @@ from graphql import (
     ScalarTypeDefinitionNode,
     SchemaDefinitionNode,
     StringValueNode,
-    TypeDefinitionNode,
     TypeNode,
     UnionTypeDefinitionNode,
     ValueNode,
@@ -61,6 +60,7 @@ from graphql import (
 )
 from graphql.language import Node
 
+from ._appsync_rules import appsync_violations
 from ._errors import SchemaError
 from ._scalars import APPSYNC_SCALARS, install_scalar
 
@@ -96,14 +96,11 @@ def build_appsync_schema(sdl: str, *, source_name: str = "schema.graphql") -> Gr
         document = parse(sdl)
     except GraphQLError as exc:
         raise SchemaError(f"{source_name}: {exc.message} {exc.locations or ''}".strip()) from exc
-    declared = {
-        definition.name.value
-        for definition in document.definitions
-        if isinstance(definition, TypeDefinitionNode | DirectiveDefinitionNode)
-    }
-    builtins = [f"scalar {name}" for name in APPSYNC_SCALARS if name not in declared]
-    builtins += [sdl for name, sdl in APPSYNC_DIRECTIVES_SDL.items() if name not in declared]
-    builtin_doc = parse("\n".join(builtins)) if builtins else DocumentNode(definitions=())
+    violations = appsync_violations(sdl, document)
+    if violations:
+        raise SchemaError("\n".join(v.render(source_name) for v in violations))
+    builtins = [f"scalar {name}" for name in APPSYNC_SCALARS]
+    builtin_doc = parse("\n".join([*builtins, *APPSYNC_DIRECTIVES_SDL.values()]))
     merged = DocumentNode(definitions=(*builtin_doc.definitions, *document.definitions))
     try:
         schema = build_ast_schema(merged)

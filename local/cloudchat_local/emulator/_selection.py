@@ -3,9 +3,11 @@
 AppSync publishes what a mutation *returned to its caller* and shapes it with each
 subscription's selection set:
 
-* :func:`published_payload` turns the mutation's response value (keyed by response names,
-  aliases included) into the published object keyed by *field* names, holding only what
-  the mutation selected.
+* :func:`published_payload` turns the mutation's response value into the published object,
+  holding only what the mutation selected. It stays keyed by the mutation's *response*
+  names: a field the mutation aliased is published under its alias, so subscribers, who
+  read field names, get null for it, as publicly reported of AppSync
+  (aws/aws-appsync-community#160).
 * :func:`project` resolves a subscription's selection set against that object. A field the
   mutation did not select is null; a null in a non-null position becomes AppSync's
   ``Cannot return null for non-nullable type: 'T' within parent 'P' (/a/b)`` error and the
@@ -137,7 +139,8 @@ def published_payload(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
 ) -> Any:
-    """The mutation's response value re-keyed by field name (what AppSync publishes)."""
+    """What AppSync publishes of the mutation's response value: only what the mutation
+    selected, under the mutation's response keys (an aliased field under its alias)."""
     if value is None:
         return None
     if isinstance(type_, GraphQLNonNull):
@@ -155,15 +158,15 @@ def published_payload(
     fields = collect_fields(schema, runtime, _sub_selections(field_nodes), fragments, variables)
     for key, nodes in fields.items():
         name = nodes[0].name.value
-        if key not in value or name in out:
+        if key not in value:
             continue
         if name == "__typename":
-            out[name] = value[key]
+            out[key] = value[key]
             continue
         field = runtime.fields.get(name)
         if field is None:
             continue
-        out[name] = published_payload(schema, value[key], nodes, field.type, fragments, variables)
+        out[key] = published_payload(schema, value[key], nodes, field.type, fragments, variables)
     if is_abstract_type(get_named_type(type_)):
         out.setdefault("__typename", runtime.name)
     return out
@@ -184,7 +187,7 @@ def project(
 ) -> tuple[Any, list[dict[str, Any]]]:
     """``(value, errors)`` of the subscription field for one published ``payload``."""
     errors: list[dict[str, Any]] = []
-    response_key = (field_nodes[0].alias or field_nodes[0].name).value
+    response_key = field_nodes[0].name.value  # AppSync ignores a subscription field's alias
 
     def null_error(type_: GraphQLOutputType, parent: str, path: list[str | int]) -> None:
         shown = "/" + "/".join(str(p) for p in path)
