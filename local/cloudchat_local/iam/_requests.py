@@ -14,6 +14,7 @@ keys), SNS and SQS, Cognito user pools, Secrets Manager (JSON/query), S3 in :mod
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -169,10 +170,11 @@ def _ciphertext_key(blob_b64: str) -> str | None:
     try:
         from moto.kms.utils import _deserialize_ciphertext_blob
 
-        blob = base64.b64decode(blob_b64)
-        return str(_deserialize_ciphertext_blob(blob).key_id.decode("ascii"))
+        key_id = _deserialize_ciphertext_blob(base64.b64decode(blob_b64)).key_id
     except Exception:
         return None
+    text = key_id.decode("ascii", "replace") if isinstance(key_id, bytes) else str(key_id)
+    return text if re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", text) else None
 
 
 def _kms(ctx: _Ctx, op: str, body: dict[str, Any], call: MappedCall) -> None:

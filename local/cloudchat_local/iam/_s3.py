@@ -111,7 +111,7 @@ def _form_key(form: Mapping[str, str]) -> str:
 def map_s3(ctx: _Ctx, environ: Mapping[str, Any], body: bytes,
            form: Mapping[str, str] | None) -> MappedCall:
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-    path = urllib.parse.unquote(str(environ.get("PATH_INFO", "/")))
+    path = str(environ.get("PATH_INFO", "/"))  # WSGI: already percent-decoded
     query = urllib.parse.parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
     bucket, _, key = path.lstrip("/").partition("/")
     subs = [name for name in query if name not in _NEUTRAL]
