@@ -211,6 +211,7 @@ def _confirm_sign_up(stack: IamStack) -> Any:
     ("ConversationsFunction", "ConversationKeys", _create_conversation, "kms:GenerateDataKey"),
     ("ConversationsFunction", "Table", _create_conversation, "dynamodb:"),
     ("ReceiptsFunction", "Table", _mark_read, "dynamodb:"),
+    ("ReceiptsFunction", "TableEncryptionAtRest", _mark_read, "kms:Decrypt"),
     ("UsersFunction", "CreateUsers", _admin_create_user, "cognito-idp:AdminCreateUser"),
     ("MessagesFunction", "ConversationKeys", _send_message, "kms:Decrypt"),
     ("CognitoTriggerFunction", "Table", _confirm_sign_up, "dynamodb:PutItem"),

@@ -299,3 +299,21 @@ def test_requests_without_credentials_have_no_caller() -> None:
     assert caller_of(environ("GET", f"{ENDPOINT}/media/k", {}, b""), b"", None) is None
     token = base64.b64encode(json.dumps({"a": 1}).encode()).decode()
     assert caller_of(environ("GET", f"{ENDPOINT}/x?token={token}", {}, b""), b"", None) is None
+
+
+def test_dynamodb_on_a_table_with_a_customer_managed_key_also_needs_kms_via_dynamodb() -> None:
+    global POLICIES
+    saved = POLICIES
+    POLICIES = PolicyMap(ACCOUNT, REGION, {}, table_keys={"t": KEY_ARN})
+    try:
+        call = mapped("dynamodb", lambda c: c.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "t", "Item": KEY}}, {"Delete": {"TableName": "t", "Key": KEY}}]))
+        assert checks(call) == [("dynamodb:PutItem", TABLE), ("dynamodb:DeleteItem", TABLE),
+                                ("kms:Decrypt", KEY_ARN)]
+        assert call.checks[-1].context["kms:viaservice"] == f"dynamodb.{REGION}.amazonaws.com"
+        call = mapped("dynamodb", lambda c: c.describe_table(TableName="t"))
+        assert checks(call) == [("dynamodb:DescribeTable", TABLE)]  # no table data: no key
+        call = mapped("dynamodb", lambda c: c.get_item(TableName="u", Key=KEY))
+        assert checks(call) == [("dynamodb:GetItem", TABLE.replace("table/t", "table/u"))]
+    finally:
+        POLICIES = saved

@@ -7,8 +7,10 @@ the error shape) and every :class:`~._policy.AuthzRequest` that must be allowed.
 it cannot map has ``checks == []`` and a ``problem``: the middleware then denies it (strict).
 
 Services: DynamoDB (per item for transactions, per table for batches, ``table/X/index/Y``
-for index reads), KMS (key ARN from key id, key ARN, alias or ciphertext; encryption context
-keys), SNS and SQS, Cognito user pools, Secrets Manager (JSON/query), S3 in :mod:`._s3`.
+for index reads; on a table encrypted with a customer managed key, also ``kms:Decrypt`` on
+that key via DynamoDB, which uses the key on the caller's behalf), KMS (key ARN from key id,
+key ARN, alias or ciphertext; encryption context keys), SNS and SQS, Cognito user pools,
+Secrets Manager (JSON/query), S3 in :mod:`._s3`.
 """
 
 from __future__ import annotations
@@ -121,7 +123,31 @@ def _table_arn(ctx: _Ctx, name: str) -> str:
     return name if name.startswith("arn:") else ctx.arn("dynamodb", f"table/{name}")
 
 
+#: Operations that read or write table data: on a table encrypted with a customer managed
+#: key, DynamoDB uses the key on the caller's behalf (kms:ViaService dynamodb).
+_DATA_PLANE: Final = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "ExecuteStatement",
+})
+
+
 def _dynamodb(ctx: _Ctx, op: str, body: dict[str, Any], call: MappedCall) -> None:
+    _dynamodb_checks(ctx, op, body, call)
+    if op not in _DATA_PLANE or call.problem:
+        return
+    keys = {}
+    for check in call.checks:
+        table = check.resource.split(":table/", 1)[-1].split("/", 1)[0]
+        key = ctx.policies.table_keys.get(table)
+        if key:
+            keys[key] = table
+    for key in keys:
+        call.checks.append(ctx.check("kms:Decrypt", key, **{
+            "kms:ViaService": f"dynamodb.{ctx.caller.region}.amazonaws.com",
+            "kms:CallerAccount": ctx.policies.account_id}))
+
+
+def _dynamodb_checks(ctx: _Ctx, op: str, body: dict[str, Any], call: MappedCall) -> None:
     call.json_version = "1.0"
     if op in ("TransactWriteItems", "TransactGetItems"):
         for item in body.get("TransactItems") or []:

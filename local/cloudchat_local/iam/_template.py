@@ -76,6 +76,8 @@ class PolicyMap:
     secrets: Mapping[str, str] = field(default_factory=dict)
     #: The GraphQL API's ARN (``arn:aws:appsync:<region>:<account>:apis/<id>``), if any.
     appsync_api_arn: str | None = None
+    #: table name -> the customer managed KMS key it is encrypted at rest with.
+    table_keys: Mapping[str, str] = field(default_factory=dict)
 
     def by_logical_id(self, logical_id: str) -> FunctionPolicy:
         for function in self.functions.values():
@@ -90,6 +92,7 @@ class PolicyMap:
             "kms_aliases": dict(self.kms_aliases),
             "bucket_keys": {k: dict(v) for k, v in self.bucket_keys.items()},
             "secrets": dict(self.secrets), "appsync_api_arn": self.appsync_api_arn,
+            "table_keys": dict(self.table_keys),
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class PolicyMap:
             bucket_keys=dict(data.get("bucket_keys") or {}),
             secrets=dict(data.get("secrets") or {}),
             appsync_api_arn=data.get("appsync_api_arn"),
+            table_keys=dict(data.get("table_keys") or {}),
         )
 
 
@@ -177,6 +181,15 @@ def build_policy_map(template: Template, resolve: Mapping[str, str]) -> PolicyMa
         arn = resolve.get(secret_resource.logical_id)
         if arn and arn.startswith("arn:"):
             secrets[arn.split(":secret:", 1)[-1].rsplit("-", 1)[0]] = arn
+    table_keys: dict[str, str] = {}
+    for table in template.resources("AWS::DynamoDB::Table"):
+        sse = table.properties.get("SSESpecification") or {}
+        if sse.get("SSEEnabled") in (True, "true", "True") and sse.get("KMSMasterKeyId"):
+            key = str(template.evaluate(sse["KMSMasterKeyId"], resolve, where=table.logical_id))
+            key = aliases.get(key, key)
+            if not key.startswith("arn:"):
+                key = f"arn:aws:kms:{region}:{account}:key/{key}"
+            table_keys[str(resolve.get(table.logical_id, table.logical_id))] = key
     apis = template.resources("AWS::Serverless::GraphQLApi") + template.resources("AWS::AppSync::GraphQLApi")
     api_arn = resolve.get(f"{apis[0].logical_id}.Arn") if len(apis) == 1 else None
-    return PolicyMap(account, region, functions, aliases, bucket_keys, secrets, api_arn)
+    return PolicyMap(account, region, functions, aliases, bucket_keys, secrets, api_arn, table_keys)
