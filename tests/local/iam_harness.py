@@ -50,6 +50,7 @@ class IamStack:
         self.usage_path = usage_path
         self.template = load_template()
         self.policies: PolicyMap | None = None
+        self.overrides = {}
 
     def enforce(self, template: Template | None = None) -> PolicyMap:
         self.policies = enforce(self.moto.endpoint, template or self.template, self.prov.resolved,
@@ -81,10 +82,14 @@ class IamStack:
             boto3.DEFAULT_SESSION = None
             api.reset()
 
+    #: Environment overrides by function (a deployment parameter, say), for as_function.
+    overrides: dict[str, dict[str, str]]
+
     def as_function(self, logical_id: str) -> contextlib.AbstractContextManager[None]:
         """This process acts as the function: its template environment, its credentials."""
         key, secret = credentials_for(logical_id)
-        return self.environment(key, secret, dict(self.prov.function_env[logical_id]))
+        env = {**self.prov.function_env[logical_id], **self.overrides.get(logical_id, {})}
+        return self.environment(key, secret, env)
 
     def as_admin(self) -> contextlib.AbstractContextManager[None]:
         env = dict(self.prov.function_env["MessagesFunction"])

@@ -121,6 +121,16 @@ def test_the_full_template_allows_every_operation_the_events_exercise(stack: Iam
                   "Subscription.onUserEvent.own"):
         ok(call(stack, "users", event))
     ok(call(stack, "users", "Mutation.adminCreateUser.admin", "root"))
+    with stack.as_admin():
+        import boto3
+
+        app = boto3.client("sns").create_platform_application(
+            Name="ios", Platform="APNS", Attributes={})["PlatformApplicationArn"]
+    stack.overrides["UsersFunction"] = {"PUSH_PLATFORM_APPLICATIONS": f"APNS={app}"}
+    try:
+        ok(call(stack, "users", "Mutation.registerDevice.apns", "bob"))
+    finally:
+        stack.overrides.clear()
     direct = ok(call(stack, "conversations", "Mutation.createConversation.direct", "alice",
                      {"input": {"memberIds": [USERS["mallory"]]}}, replace_args=True))["id"]
     ok(call(stack, "conversations", "Query.conversation.ok", "alice", {"id": cid}))

@@ -101,6 +101,11 @@ def test_the_admin_key_passes_unchecked(stack: IamStack) -> None:
     client(stack, "kms").describe_key(KeyId=stack.prov.kms_key_arn)
 
 
+def test_get_caller_identity_needs_no_permission(stack: IamStack) -> None:
+    identity = client(stack, "sts", "ReceiptsFunction").get_caller_identity()
+    assert identity["Account"] == stack.prov.account_id
+
+
 def test_an_unknown_function_key_is_denied(stack: IamStack) -> None:
     with pytest.raises(ClientError) as denied:
         client(stack, "dynamodb", key=("LKIA0000000000000000", "x")).get_item(

@@ -191,6 +191,8 @@ class IamMiddleware:
             log.warning("AccessDenied: %s", message)
             return deny(call, message, start_response)
         call = map_request(caller, environ, body, form, policies)
+        if call.always_allowed:
+            return self.app(environ, start_response)
         if not caller.sigv4:
             call.problem, call.checks = "a function signed without SigV4", []
         if call.problem or not call.checks:

@@ -45,6 +45,8 @@ class MappedCall:
     problem: str | None = None
     #: S3 GetObject/HeadObject: without this (s3:ListBucket), a missing key answers 403.
     list_bucket: AuthzRequest | None = None
+    #: AWS authorizes this call for every principal (sts:GetCallerIdentity).
+    always_allowed: bool = False
     #: JSON protocol details for the error shape.
     json_version: str = "1.1"
     query_compatible: bool = False
@@ -312,7 +314,7 @@ def map_request(
         call = MappedCall(caller.service, "json", target)
         _JSON[caller.service](ctx, target, _json_body(body), call)
         return call
-    if caller.service in ("sns", "sqs") and (
+    if caller.service in ("sns", "sqs", "sts") and (
         "x-www-form-urlencoded" in content_type or environ.get("QUERY_STRING")
     ):
         params = {k: v[0] for k, v in urllib.parse.parse_qs(
@@ -320,10 +322,15 @@ def map_request(
             keep_blank_values=True).items()}
         op = params.get("Action", "")
         call = MappedCall(caller.service, "query", op)
+        if caller.service == "sts" and op == "GetCallerIdentity":
+            call.always_allowed = True  # "No permissions are required to perform this operation."
+            return call
         if not op:
             call.problem = "a query request without Action"
         elif caller.service == "sns":
             _sns(ctx, op, params, call)
+        elif caller.service == "sts":
+            call.problem = f"sts:{op} is not mapped"
         else:
             _sqs(ctx, op, params, call)
             call.query_compatible = False
