@@ -81,3 +81,36 @@ def test_the_handshake_body_has_no_fields_to_check(tmp_path: Path) -> None:
     SigV4Auth(Credentials(*credentials_for("MessagesFunction")), "appsync", "us-east-1").add_auth(request)
     headers = CaseInsensitiveHeaders.of({**dict(request.headers.items()), "host": "127.0.0.1:4000"})
     verifier(tmp_path).verify(SignedRequest("POST", "/graphql/connect", "", headers, body))
+
+
+def test_the_stream_functions_publisher_against_the_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real publisher (SigV4 with the function's credentials) and the real emulator."""
+    import boto3
+
+    from cloudchat import aws
+    from cloudchat.publisher import AppSyncPublisher, PublishError
+    from cloudchat_local.emulator import NONE_DATA_SOURCE, EmulatorConfig, run_in_thread
+
+    template = load_template()
+    policies = build_policy_map(template, _resolve(template))
+    config = EmulatorConfig(
+        schema_path=template.schema_path(),
+        resolvers={("Mutation", "publishUserEvent"): NONE_DATA_SOURCE},
+        iam=IamConfig(appsync_credentials(policies, tmp_path / "iam-usage.json")),
+    )
+    event = {"userId": "11111111-1111-4111-8111-111111111111", "type": "MESSAGE"}
+    with run_in_thread(config) as running:
+        for function, allowed in (("StreamFunction", True), ("MessagesFunction", False)):
+            key, secret = credentials_for(function)
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+            boto3.DEFAULT_SESSION = None
+            aws.reset()
+            publisher = AppSyncPublisher(running.graphql_url, "us-east-1")
+            if allowed:
+                publisher.publish_user_events([event])
+            else:
+                with pytest.raises(PublishError, match="401.*Permission denied"):
+                    publisher.publish_user_events([event])
+    boto3.DEFAULT_SESSION = None
+    aws.reset()
