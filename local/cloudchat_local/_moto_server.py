@@ -31,6 +31,8 @@ Protocol with the parent: exactly one line on stdout, then nothing more::
 The server runs until SIGTERM/SIGINT, until its stdin reaches end of file (``--watch-stdin``:
 the parent closed it, or died), or until ``POST /_cloudchat/shutdown``; then it saves its
 state and exits 0. ``POST /_cloudchat/snapshot`` saves the state now (200 when done).
+Requests signed with a template function's access key are checked against its IAM policies
+(:class:`cloudchat_local.iam.IamMiddleware`; ``POST /_cloudchat/iam`` loads them).
 
 :class:`MotoProcess` is the parent's side: it starts this module, waits for ``READY`` and
 stops it (closing stdin, then SIGTERM, then SIGKILL as a last resort).
@@ -628,6 +630,9 @@ def serve(
     gate = _Gate()
     keeper = _StateKeeper(state_file, gate)
     app = _wsgi_app(DomainDispatcherApplication(create_backend_app), gate, keeper, stop)
+    from cloudchat_local.iam import IamMiddleware
+
+    app = IamMiddleware(app)  # each function's IAM policies (loaded by POST /_cloudchat/iam)
     server = make_server(
         host, sock.getsockname()[1], app, threaded=True, request_handler=_keep_alive_handler(),
         fd=sock.fileno(),

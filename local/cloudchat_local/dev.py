@@ -76,6 +76,9 @@ from cloudchat_local._outputs import banner, build_outputs, write_outputs
 from cloudchat_local._runtime import HandlerError, configure_logging, load_handler
 from cloudchat_local._seed import SeedError, seed_demo_conversation
 from cloudchat_local._streams import StreamEventSource, stream_event_sources
+from cloudchat_local.iam import USAGE_FILE as IAM_USAGE_FILE
+from cloudchat_local.iam import appsync_credentials, build_policy_map
+from cloudchat_local.iam import enforce as enforce_iam
 from cloudchat_local.provision import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -448,6 +451,9 @@ class LocalStack:
             template=template,
             api_url=_api_url(port),
         )
+        # Every AWS call of a function is checked against its policies in template.yaml.
+        enforce_iam(self.moto.endpoint, template, self.provisioned.resolved,
+                    usage_path=self.state_dir / IAM_USAGE_FILE)
         api_resolve: dict[str, str] = {}
         from cloudchat_local.emulator import PortInUseError
 
@@ -567,7 +573,9 @@ class LocalStack:
         iam = None
         if "AWS_IAM" in auth_types:
             iam = IamConfig((IamCredential(prov.access_key_id, prov.secret_access_key,
-                                           account_id=prov.account_id),))
+                                           account_id=prov.account_id),
+                             *appsync_credentials(build_policy_map(template, self.resolve),
+                                                  self.state_dir / IAM_USAGE_FILE)))
         from cloudchat_local.web_config import local_config
 
         scheme, web_port = ("https", tls_port) if tls_port is not None else ("http", port)

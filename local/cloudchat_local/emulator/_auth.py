@@ -10,6 +10,8 @@ frame's ``extensions.authorization``) into a :class:`Principal`, or raises
 * SigV4 with an unknown access key: 403 ``UnrecognizedClientException``
   ("The security token included in the request is invalid.")
 * SigV4 with a wrong signature: 403 ``InvalidSignatureException``
+* SigV4 whose caller's IAM policies do not allow ``appsync:GraphQL`` on a root field
+  (``IamCredential.authorize``): 401 ``UnauthorizedException`` ("Permission denied")
 
 Cognito tokens are verified with RS256 against the pool's JWKS (fetched over HTTP, cached,
 refetched when an unknown ``kid`` shows up), and must carry the pool's issuer, an unexpired
@@ -51,6 +53,8 @@ BAD_SIGNATURE: Final = (
     "documentation for details."
 )
 SIGV4_ALGORITHM: Final = "AWS4-HMAC-SHA256"
+#: The caller's IAM policies do not allow appsync:GraphQL on a root field it selects.
+PERMISSION_DENIED: Final = "Permission denied"
 
 
 class AuthError(Exception):
@@ -303,6 +307,8 @@ class SigV4Verifier:
         expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, parts["Signature"]):
             raise AuthError(403, "InvalidSignatureException", BAD_SIGNATURE)
+        if credential.authorize is not None and not credential.authorize(request.body):
+            raise AuthError(401, "UnauthorizedException", PERMISSION_DENIED)
         identity: dict[str, Any] = {
             "accountId": credential.account_id,
             "cognitoIdentityPoolId": None,

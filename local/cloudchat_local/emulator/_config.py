@@ -151,6 +151,9 @@ class IamCredential:
     user_arn: str | None = None
     username: str | None = None
     session_token: str | None = None
+    #: IAM policy check of a signed request's body (the GraphQL request): False refuses it as
+    #: AppSync does (401 "Permission denied"). See cloudchat_local.iam.appsync_credentials.
+    authorize: Callable[[bytes], bool] | None = field(default=None, compare=False, repr=False)
 
     @property
     def arn(self) -> str:
