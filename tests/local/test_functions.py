@@ -325,3 +325,14 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     assert not any(_alive(pid) for pid in pids)
     outcome = pool({}, _context())  # a stopped pool starts nothing
     assert outcome.error is not None and "stopping" in outcome.error["errorMessage"]
+
+
+def test_a_lambda_resolver_has_a_handler_or_an_invoker(tmp_path: Path) -> None:
+    from cloudchat_local.emulator import ConfigError, LambdaResolver
+
+    pool = _pool(tmp_path)
+    assert LambdaResolver(invoker=pool).invoker is pool
+    with pytest.raises(ConfigError):
+        LambdaResolver()
+    with pytest.raises(ConfigError):
+        LambdaResolver(lambda event, context: None, invoker=pool)

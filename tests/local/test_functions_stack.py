@@ -106,10 +106,10 @@ def test_the_stream_functions_key_may_publish_user_events(tmp_path: Path) -> Non
             request = AWSRequest(method="POST", url=stack.graphql_url, data=body,
                                  headers={"content-type": "application/json"})
             SigV4Auth(Credentials(key, secret), "appsync", stack.region).add_auth(request)
-            sent = urllib.request.Request(stack.graphql_url, data=body, method="POST",  # noqa: S310
+            sent = urllib.request.Request(stack.graphql_url, data=body, method="POST",
                                           headers=dict(request.headers.items()))
             try:
-                with urllib.request.urlopen(sent, timeout=30) as response:  # noqa: S310
+                with urllib.request.urlopen(sent, timeout=30) as response:
                     return response.status, json.load(response)
             except urllib.error.HTTPError as exc:
                 return exc.code, json.loads(exc.read() or b"{}")
