@@ -247,8 +247,8 @@ class _Worker:
             code = self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return "no answer"
-        if code < 0:
-            return f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+        if code < 0:  # Lambda's wording: "signal: killed", "signal: segmentation fault"
+            return f"signal: {(signal.strsignal(-code) or str(-code)).lower()}"
         return f"exit status {code}"
 
     def alive(self) -> bool:

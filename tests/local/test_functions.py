@@ -321,6 +321,7 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     caller.join(10)
     assert not caller.is_alive()
     assert busy[0].error["errorType"] == "Runtime.ExitError"
+    assert busy[0].error["errorMessage"] == "Runtime exited with error: signal: killed"
     assert pool.pids == []
     assert not any(_alive(pid) for pid in pids)
     outcome = pool({}, _context())  # a stopped pool starts nothing
