@@ -217,3 +217,8 @@ def test_the_stack_reports_a_dead_stream_consumers_process(
         consumer.process.kill()
         reason = stack.wait(threading.Event(), check_interval=0.05)
     assert reason is not None and "stream consumers" in reason and "FakeStreamFunction" in reason
+
+
+def test_max_concurrency_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert dev.main(["--max-concurrency", "0"]) == 2
+    assert "--max-concurrency must be at least 1" in capsys.readouterr().err
