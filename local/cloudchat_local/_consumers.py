@@ -1,12 +1,13 @@
-"""The stream consumers' own process: template.yaml's DynamoDB stream functions run apart
-from the resolvers, as on Lambda.
+"""A stream function's own process: each of template.yaml's DynamoDB stream functions runs
+apart from the resolvers and from the others, as on Lambda.
 
 Lambda runs a stream consumer in containers of its own: it shares no memory (caches, clients,
-module state) with the API's resolvers and no CPU with them. The local stack does the same:
-:class:`ConsumerProcess` starts this module as a child process, which polls the streams
-(:class:`cloudchat_local._streams.StreamPoller`) and invokes the handlers. In one process
-with the emulator, the consumer's work (its DynamoDB requests, decrypting previews, signing
-publishes) competed with every API request for the interpreter lock.
+module state) with the API's resolvers and no CPU with them, and sees only its own
+environment. The local stack does the same: :class:`ConsumerProcess` starts this module as a
+child process per stream function, with exactly that function's environment and credentials
+(built by the parent: :func:`cloudchat_local._functions.function_config`), which polls its
+streams (:class:`cloudchat_local._streams.StreamPoller`, Lambda's event source mapping: it
+reads with the stack's own credentials, given in the spec) and invokes the handler.
 
 The parent writes what the child needs to a JSON file (the template, resolved references, the
 moto endpoint and credentials, where checkpoints go); the child opens its shard iterators
@@ -74,7 +75,8 @@ def _start_pollers(spec: Mapping[str, Any]) -> list[StreamPoller]:
     from cloudchat_local.template import Template
 
     template = Template(spec["document"], Path(spec["template_path"]))
-    sources = stream_event_sources(template, spec["resolve"])
+    sources = [source for source in stream_event_sources(template, spec["resolve"])
+               if spec.get("function") in (None, source.function_logical_id)]
     clients = _client_factory(spec)
     checkpoints = CheckpointStore(Path(spec["checkpoints"]))
     pollers: list[StreamPoller] = []
@@ -131,21 +133,27 @@ class ConsumerProcess:
     process: subprocess.Popen[bytes]
     sources: tuple[StreamEventSource, ...]
 
+    @property
+    def function(self) -> str:
+        """The stream function's logical id (of its first source)."""
+        return self.sources[0].function_logical_id if self.sources else ""
+
     @classmethod
     def start(cls, *, spec: Mapping[str, Any], spec_path: Path,
               sources: Sequence[StreamEventSource], timeout: float = 60.0,
-              python: str = sys.executable) -> ConsumerProcess:
-        """Writes ``spec`` to ``spec_path``, starts the child and returns once its pollers
-        have opened their shard iterators. ConsumerStartError if it cannot."""
+              python: str = sys.executable, env: Mapping[str, str] | None = None) -> ConsumerProcess:
+        """Writes ``spec`` to ``spec_path``, starts the child with ``env`` as its whole
+        environment (default: this process's) and returns once its pollers have opened their
+        shard iterators. ConsumerStartError if it cannot."""
         spec_path.parent.mkdir(parents=True, exist_ok=True)
         spec_path.write_text(json.dumps(
             {"sys_path": list(sys.path), "log_level": logging.getLogger("cloudchat_local")
              .getEffectiveLevel(), **spec}), encoding="utf-8")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
+        environment = dict(os.environ if env is None else env)
+        environment["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             [python, "-m", "cloudchat_local._consumers", str(spec_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops us in order
         )
         consumer = cls(process, tuple(sources))

@@ -10,13 +10,15 @@ What it does, in order (:class:`LocalStack`, which tests use too):
    ``<state-dir>/moto-state.pickle``);
 2. provisions it from template.yaml (:func:`cloudchat_local.provision.provision`, idempotent)
    and creates the demo users;
-3. sets the functions' environment (template ``Environment`` resolved against the local
-   resources, ``AWS_ENDPOINT_URL`` = moto, dummy credentials, region, Powertools tracing and
-   metrics off) *before* importing the handler modules, then serves schema.graphql with the
-   template's field wiring in the AppSync emulator (Cognito JWTs verified against moto's
-   JWKS; IAM SigV4 with the local credentials);
-4. polls the table stream for every function with a ``Type: DynamoDB`` event
-   (:mod:`cloudchat_local._streams`);
+3. serves schema.graphql with the template's field wiring in the AppSync emulator (Cognito
+   JWTs verified against moto's JWKS; IAM SigV4 with the local credentials and each
+   function's own); each wired function runs isolated, as on Lambda, in worker processes of
+   its own with exactly its template environment and its own credentials
+   (:mod:`cloudchat_local._functions`; one worker per function is started at once, in
+   parallel, more when all are busy, up to ``--max-concurrency``);
+4. polls the table stream for every function with a ``Type: DynamoDB`` event, in a process
+   per function with that function's environment (:mod:`cloudchat_local._consumers`,
+   :mod:`cloudchat_local._streams`);
 5. creates the demo "Welcome" conversation through the API (once);
 6. writes ``outputs.json`` (default: next to the state dir, ``.cloudchat/outputs.json``) and
    prints the banner.
@@ -38,13 +40,15 @@ State (``--state-dir``, default ``.cloudchat/state``, gitignored):
   queues ...), restored when moto starts and saved when it stops (also when this process is
   killed: moto notices and saves), plus every 5 s after a change, so even a moto killed
   with ``kill -9`` loses only its last seconds; see :mod:`._moto_server`;
-* ``stream-checkpoints.json``: how far each stream consumer got, so a restart resumes there;
+* ``stream-checkpoints-<Function>.json``: how far each stream consumer got, so a restart
+  resumes there;
 * ``tls/``: the self-signed certificate (kept by ``--fresh``, so a browser trusts it once);
 * ``moto.log``: moto's own log. ``--fresh`` deletes the AWS state and the checkpoints.
 
-Ctrl-C or SIGTERM stops the stream pollers, the emulator and moto (which saves its state), in
-that order. A busy port or state dir is reported in one line, with exit code 2. moto also
-stops by itself if this process dies (it watches its stdin), so nothing is left running.
+Ctrl-C or SIGTERM stops the stream pollers, the emulator, the functions' workers and moto
+(which saves its state), in that order. A busy port or state dir is reported in one line,
+with exit code 2. moto, the workers and the stream consumers also stop by themselves if this
+process dies (they watch their stdin), so nothing is left running.
 ``kill -USR1 <pid>`` prints every thread's stack (a stuck handler, say).
 """
 
@@ -65,15 +69,25 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from cloudchat_local._consumers import ConsumerProcess, ConsumerStartError
+from cloudchat_local._functions import (
+    DEFAULT_MAX_CONCURRENCY,
+    FunctionConfig,
+    FunctionPool,
+    FunctionPools,
+    FunctionStartError,
+    function_config,
+    worker_environment,
+)
 from cloudchat_local._gc import settle
 from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
 from cloudchat_local._outputs import banner, build_outputs, write_outputs
-from cloudchat_local._runtime import HandlerError, configure_logging, load_handler
+from cloudchat_local._runtime import configure_logging
 from cloudchat_local._seed import SeedError, seed_demo_conversation
 from cloudchat_local._streams import StreamEventSource, stream_event_sources
 from cloudchat_local.iam import USAGE_FILE as IAM_USAGE_FILE
@@ -119,8 +133,10 @@ DEFAULT_STATE_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / ".cloudchat" / "state"
 DEFAULT_WEB_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / "web" / "dist"
 HOST: Final = "127.0.0.1"
 MOTO_STATE_FILE: Final = "moto-state.pickle"
-STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"
-CONSUMERS_SPEC_FILE: Final = "consumers.json"  # what the stream consumers' process is given
+#: A stream function's checkpoints: ``stream-checkpoints-<Function>.json`` (one process each).
+STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints-{function}.json"
+LEGACY_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"  # all functions' (before isolation)
+CONSUMERS_SPEC_FILE: Final = "consumers-{function}.json"  # what a consumers' process is given
 READY_LINE: Final = "CloudChat local stack ready"
 _PORT_ATTEMPTS: Final = 5
 
@@ -186,56 +202,11 @@ def _auth_settings(template: Template) -> tuple[set[str], str | None]:
     return types, str(regex) if regex else None
 
 
-def _function_environment(
-    template: Template, provisioned: Provisioned, resolve: Mapping[str, str]
-) -> dict[str, str]:
-    """Every function's environment merged (all handlers share this process)."""
-    merged: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for function in template.functions():
-        env = template.function_environment(function.logical_id, resolve)
-        for name, value in env.items():
-            if name in merged and merged[name] != value:
-                log.warning(
-                    "%s sets %s=%r but %s set it to %r: the local stack runs every function in "
-                    "one process, so the first value wins", function.logical_id, name, value,
-                    owner[name], merged[name],
-                )
-                continue
-            merged[name] = value
-            owner.setdefault(name, function.logical_id)
-    merged.update(provisioned.aws_environment())
-    merged["POWERTOOLS_TRACE_DISABLED"] = "true"
-    merged["POWERTOOLS_METRICS_DISABLED"] = "true"
-    loopback = "127.0.0.1,localhost,::1"
-    existing = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    merged["NO_PROXY"] = merged["no_proxy"] = f"{existing},{loopback}" if existing else loopback
-    return merged
-
-
-def _apply_environment(env: Mapping[str, str]) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
-        os.environ.pop(name, None)
-    os.environ.update(env)
-    # A second stack in one process (tests): drop what the domain package cached from the
-    # previous environment (settings, clients, the service and its data-key cache).
-    api = sys.modules.get("cloudchat.api")
-    if api is not None and hasattr(api, "reset"):
-        api.reset()
-
-
 def _resolver_code(wiring: Any) -> str | None:
     """The file name of a resolver's own code (appsync/subscribe.js, appsync/revoke.js), whose
     rule the emulator applies; None for SAM's default pass-through code."""
     path = wiring.resolver_code_path
     return None if path is None else str(path.name)
-
-
-def _load_handler(module: str, attr: str) -> Callable[[dict[str, Any], Any], Any]:
-    try:
-        return load_handler(module, attr)
-    except HandlerError as exc:
-        raise LocalStackError(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -272,7 +243,8 @@ class LocalStack:
         with LocalStack(state_dir, port=0, tls_port=None, moto_port=0) as stack:
             stack.graphql_url, stack.realtime_url, stack.outputs, stack.demo_users
 
-    Starting sets this process's environment for the resolvers (see the module docstring).
+    Nothing is set in this process's environment: each function runs in processes of its
+    own (see the module docstring).
     """
 
     def __init__(
@@ -291,6 +263,7 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         autosave_interval: float = 5.0,
         stream_poll_interval: float = 0.2,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
@@ -307,13 +280,15 @@ class LocalStack:
         self.region = region
         self.autosave_interval = autosave_interval
         self.stream_poll_interval = stream_poll_interval
+        self.max_concurrency = max_concurrency
         self._say = say or (lambda text: None)
 
         self.template: Template | None = template
         self.moto: MotoProcess | None = None
         self.provisioned: Provisioned | None = None
         self.emulator: RunningEmulator | None = None
-        self.consumers: ConsumerProcess | None = None  # the stream consumers' process
+        self.consumers: list[ConsumerProcess] = []  # one process per stream function
+        self.functions = FunctionPools()  # the wired functions' workers, by logical id
         self.outputs: dict[str, Any] = {}
         self.demo_conversation_id: str | None = None
         self.resolve: dict[str, str] = {}
@@ -373,14 +348,17 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stops pollers, emulator and moto (which saves its state). Idempotent."""
+        """Stops pollers, emulator, workers and moto (which saves its state). Idempotent."""
         if self._stopped:
             return
         self._stopped = True
         try:
-            if self.consumers is not None:
-                self.consumers.stop()
-            self._exit.close()
+            try:
+                for consumer in self.consumers:
+                    consumer.stop()
+                self._exit.close()
+            finally:
+                self.functions.stop()
         finally:
             try:
                 if self.moto is not None:
@@ -394,15 +372,17 @@ class LocalStack:
         self.moto.snapshot()
 
     def wait(self, stop: threading.Event, *, check_interval: float = 0.5) -> str | None:
-        """Blocks until ``stop`` is set (None) or moto or the stream consumers' process dies
-        (the reason)."""
+        """Blocks until ``stop`` is set (None) or moto or a stream consumers' process dies
+        (the reason). A function's worker that dies is replaced, as on Lambda."""
         while not stop.wait(check_interval):
             if self.moto is not None and not self.moto.alive():
                 code = self.moto.process.returncode
                 return f"moto exited unexpectedly (code {code}); see {self.moto.log_path}"
-            if self.consumers is not None and not self.consumers.alive():
-                code = self.consumers.process.returncode
-                return f"the stream consumers' process exited unexpectedly (code {code})"
+            for consumer in self.consumers:
+                if not consumer.alive():
+                    code = consumer.process.returncode
+                    return (f"the stream consumers' process of {consumer.function} exited "
+                            f"unexpectedly (code {code})")
         return None
 
     # -- start -----------------------------------------------------------------------------
@@ -417,9 +397,9 @@ class LocalStack:
         self.template = template
         self._lock.enter_context(_state_lock(self.state_dir))
         if self.fresh:
-            for name in (MOTO_STATE_FILE, STREAM_CHECKPOINTS_FILE):
+            for path in (self.state_dir / MOTO_STATE_FILE, *self.state_dir.glob("stream-checkpoints*.json")):
                 with contextlib.suppress(FileNotFoundError):
-                    (self.state_dir / name).unlink()
+                    path.unlink()
         with contextlib.suppress(FileNotFoundError):
             self.outputs_path.unlink()  # never leave a stale file that looks current
 
@@ -459,7 +439,6 @@ class LocalStack:
 
         for attempt in range(_PORT_ATTEMPTS):
             self.resolve = {**self.provisioned.resolved, **api_resolve}
-            _apply_environment(_function_environment(template, self.provisioned, self.resolve))
             try:
                 self.emulator = self._exit.enter_context(self._emulator(template, port, tls_port))
                 break
@@ -478,7 +457,17 @@ class LocalStack:
                 api_resolve = graphql_api_resolve(template, _api_url(port), region=self.region,
                                                   account_id=self.provisioned.account_id)
 
-        self._start_consumers(template)
+        # The functions' first workers start while the stream consumers do (cold starts in
+        # parallel: a few seconds in all).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prewarm") as background:
+            prewarm = background.submit(self.functions.prewarm)
+            try:
+                self._start_consumers(template)
+            finally:
+                try:
+                    prewarm.result()
+                except FunctionStartError as exc:
+                    raise LocalStackError(f"a function cannot start: {exc}") from exc
         if self.seed:
             try:
                 self.demo_conversation_id, created = seed_demo_conversation(
@@ -504,7 +493,7 @@ class LocalStack:
             web_dir=DEFAULT_WEB_DIR,
             stream_consumers=[
                 {"function": source.function_logical_id, "stream": source.stream_arn}
-                for source in (self.consumers.sources if self.consumers else ())
+                for consumer in self.consumers for source in consumer.sources
             ],
         )
         write_outputs(self.outputs_path, self.outputs)
@@ -539,20 +528,23 @@ class LocalStack:
         assert self.provisioned is not None
         prov = self.provisioned
         resolvers: dict[tuple[str, str], Any] = {}
+        self.functions = FunctionPools()  # nothing started yet: see prewarm in _start
         for wiring in template.field_wiring():
             key = (wiring.type_name, wiring.field_name)
             if wiring.data_source_kind == "NONE":
                 resolvers[key] = NONE_DATA_SOURCE
                 continue
             assert wiring.function_logical_id is not None
-            assert wiring.module is not None
-            assert wiring.handler_attr is not None
-            function = template.function(wiring.function_logical_id)
+            pool = self.functions.get(wiring.function_logical_id)
+            if pool is None:
+                pool = self.functions[wiring.function_logical_id] = FunctionPool(
+                    self._function_config(template, wiring.function_logical_id),
+                    max_concurrency=self.max_concurrency)
             resolvers[key] = LambdaResolver(
-                handler=_load_handler(wiring.module, wiring.handler_attr),
-                function_name=str(prov.resolved.get(function.logical_id, function.logical_id)),
-                memory_limit_in_mb=int(function.properties.get("MemorySize", 128)),
-                timeout_s=float(function.properties.get("Timeout", 3)),
+                invoker=pool,
+                function_name=pool.config.function_name,
+                memory_limit_in_mb=pool.config.memory_limit_in_mb,
+                timeout_s=pool.config.timeout_s,
                 sets_subscription_filter=_resolver_code(wiring) == "subscribe.js",
                 revokes_subscriptions=_resolver_code(wiring) == "revoke.js",
             )
@@ -572,6 +564,9 @@ class LocalStack:
             )
         iam = None
         if "AWS_IAM" in auth_types:
+            # The stack's own key, and each function's (its execution role: the stream
+            # function signs its publishUserEvent mutations with it), each checked against
+            # its function's appsync:GraphQL grants.
             iam = IamConfig((IamCredential(prov.access_key_id, prov.secret_access_key,
                                            account_id=prov.account_id),
                              *appsync_credentials(build_policy_map(template, self.resolve),
@@ -600,27 +595,42 @@ class LocalStack:
         )
         return run_in_thread(config)
 
+    def _function_config(self, template: Template, logical_id: str) -> FunctionConfig:
+        prov = self.provisioned
+        assert prov is not None
+        return function_config(template, logical_id, self.resolve, endpoint=prov.endpoint,
+                               region=prov.region, account_id=prov.account_id)
+
     def _start_consumers(self, template: Template) -> None:
-        """Template.yaml's stream consumers, in a process of their own (as on Lambda: see
-        cloudchat_local._consumers)."""
+        """Template.yaml's stream consumers, in a process of their own per function, with
+        that function's environment (as on Lambda: see cloudchat_local._consumers)."""
         prov = self.provisioned
         assert prov is not None
         sources: list[StreamEventSource] = stream_event_sources(template, self.resolve)
-        if not sources:
-            return
-        spec = {
-            "document": template.document, "template_path": str(template.path),
-            "resolve": self.resolve, "endpoint": prov.endpoint, "region": prov.region,
-            "account_id": prov.account_id, "access_key_id": prov.access_key_id,
-            "secret_access_key": prov.secret_access_key,
-            "checkpoints": str(self.state_dir / STREAM_CHECKPOINTS_FILE),
-            "poll_interval_s": self.stream_poll_interval,
-        }
-        try:
-            self.consumers = ConsumerProcess.start(
-                spec=spec, spec_path=self.state_dir / CONSUMERS_SPEC_FILE, sources=sources)
-        except ConsumerStartError as exc:
-            raise LocalStackError(str(exc)) from exc
+        for logical_id in dict.fromkeys(source.function_logical_id for source in sources):
+            checkpoints = self.state_dir / STREAM_CHECKPOINTS_FILE.format(function=logical_id)
+            legacy = self.state_dir / LEGACY_CHECKPOINTS_FILE
+            if legacy.is_file() and not checkpoints.exists():  # keys are per function: reusable
+                checkpoints.write_bytes(legacy.read_bytes())
+            spec = {
+                "document": template.document, "template_path": str(template.path),
+                "resolve": self.resolve, "endpoint": prov.endpoint, "region": prov.region,
+                "account_id": prov.account_id, "access_key_id": prov.access_key_id,
+                "secret_access_key": prov.secret_access_key,
+                "checkpoints": str(checkpoints),
+                "poll_interval_s": self.stream_poll_interval,
+                "function": logical_id,
+            }
+            try:
+                self.consumers.append(ConsumerProcess.start(
+                    spec=spec,
+                    spec_path=self.state_dir / CONSUMERS_SPEC_FILE.format(function=logical_id),
+                    sources=[s for s in sources if s.function_logical_id == logical_id],
+                    env=worker_environment(self._function_config(template, logical_id))))
+            except ConsumerStartError as exc:
+                raise LocalStackError(str(exc)) from exc
+        with contextlib.suppress(FileNotFoundError):
+            (self.state_dir / LEGACY_CHECKPOINTS_FILE).unlink()
 
 
 def start(
@@ -659,6 +669,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="start with empty AWS state")
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo conversation")
     parser.add_argument("--template", type=Path, default=None, help="template.yaml to run")
+    parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY,
+                        help="worker processes per function at most, as Lambda's concurrency "
+                             f"(default {DEFAULT_MAX_CONCURRENCY})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -676,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= value <= 65535:
             print(f"cloudchat dev: {name} must be 0..65535", file=sys.stderr)
             return 2
+    if args.max_concurrency < 1:
+        print("cloudchat dev: --max-concurrency must be at least 1", file=sys.stderr)
+        return 2
     chosen = [value for _, value in ports if value]
     if len(chosen) != len(set(chosen)):
         print("cloudchat dev: --port, --tls-port and --moto-port must differ", file=sys.stderr)
@@ -707,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=not args.no_seed,
         outputs_path=args.outputs,
         template_path=args.template,
+        max_concurrency=args.max_concurrency,
         say=say,
     )
     say("Starting the CloudChat local stack ...")

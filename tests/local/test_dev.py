@@ -1,21 +1,23 @@
 """cloudchat_local.dev: the programmatic LocalStack (in this process) and its helpers.
 
 The CLI is driven end to end as a subprocess in tests/e2e; here the same LocalStack runs
-in-process, with a throwaway stream consumer added to a copy of template.yaml."""
+in-process, with a throwaway stream consumer added to a copy of template.yaml. (Each
+function's isolation: tests/local/test_functions*.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cloudchat_local import dev
 from cloudchat_local._outputs import banner, template_outputs
-from cloudchat_local.template import load_template
+from cloudchat_local.template import Template, load_template
 
 from . import fake_stream_handler as fake
 from .test_streams import template_with_consumer
@@ -23,33 +25,38 @@ from .test_streams import template_with_consumer
 
 @pytest.fixture
 def restored_environment() -> Iterator[None]:
-    """LocalStack points this process's environment at its moto: put it back afterwards."""
+    """LocalStack must leave this process's environment alone: checked, and put back."""
     saved = dict(os.environ)
     try:
         yield
+        now = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+        assert now == {k: v for k, v in saved.items() if k != "PYTEST_CURRENT_TEST"}
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        api = sys.modules.get("cloudchat.api")
-        if api is not None:
-            api.reset()
+
+
+def _logging_consumer(log: Path, **properties: Any) -> Template:
+    """template_with_consumer() whose fake function logs its invocations to ``log`` (its
+    environment is its template's: a variable set here would not reach it)."""
+    template = template_with_consumer(**properties)
+    fn = template.document["Resources"]["FakeStreamFunction"]["Properties"]  # type: ignore[index]
+    fn["Environment"] = {"Variables": {"FAKE_STREAM_LOG": str(log)}}
+    return template
 
 
 def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
-    tmp_path: Path, restored_environment: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, restored_environment: None
 ) -> None:
     fake.reset()
     log = tmp_path / "consumer.jsonl"
-    monkeypatch.setenv("FAKE_STREAM_LOG", str(log))
-    template = template_with_consumer(StartingPosition="TRIM_HORIZON", BatchSize=100)
+    template = _logging_consumer(log, StartingPosition="TRIM_HORIZON", BatchSize=100)
     with dev.start(tmp_path / "state", template=template) as stack:
         assert stack.graphql_url.startswith("http://127.0.0.1:")
         assert stack.realtime_url.startswith("ws://127.0.0.1:")
         assert stack.https_graphql_url is None  # no TLS unless asked
         assert {u.name for u in stack.demo_users} == {"alice", "bob", "carol", "mod"}
-        assert os.environ["AWS_ENDPOINT_URL"] == stack.moto_endpoint
-        assert os.environ["TABLE_NAME"] == stack.provisioned.table_name  # type: ignore[union-attr]
-        assert os.environ["POWERTOOLS_TRACE_DISABLED"] == "true"
+        assert "TABLE_NAME" not in os.environ  # the functions' environments are their own
         outputs = stack.outputs
         assert outputs["GraphQLApiUrl"] == stack.graphql_url
         assert outputs["DemoConversationId"]
@@ -60,7 +67,9 @@ def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
 
         # The demo conversation was written through the real resolvers; its messages reach
         # the consumer as stream records (and so does everything else written to the table),
-        # in the stream consumers' own process, as on Lambda.
+        # in the stream function's own process, as on Lambda.
+        [consumer] = [c for c in stack.consumers if c.function == "FakeStreamFunction"]
+        assert {c.function for c in stack.consumers} == {"FakeStreamFunction", "StreamFunction"}
         conv = f"CONV#{outputs['DemoConversationId']}"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and sum(
@@ -70,14 +79,35 @@ def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
         assert sum(k == conv for call in calls for k in call["keys"]) >= 3
         assert calls[0]["eventSourceARN"] == stack.provisioned.table_stream_arn  # type: ignore[union-attr]
         assert calls[0]["function_name"] == "cloudchat-local-FakeStreamFunction"
-        assert {call["pid"] for call in calls} == {stack.consumers.process.pid}  # type: ignore[union-attr]
-        assert stack.consumers.process.pid != os.getpid()  # type: ignore[union-attr]
+        assert {call["pid"] for call in calls} == {consumer.process.pid}
+        assert consumer.process.pid != os.getpid()
         assert fake.CALLS == []  # nothing ran in this process
         consumers = stack.consumers
+        workers = [pid for pool in stack.functions.values() for pid in pool.pids]
+        assert workers and os.getpid() not in workers
     assert not stack.moto.alive()  # type: ignore[union-attr]
-    assert consumers is not None and not consumers.alive()
+    assert not any(c.alive() for c in consumers)
+    assert all(pool.pids == [] for pool in stack.functions.values())
     assert (tmp_path / "state" / dev.MOTO_STATE_FILE).is_file()
-    assert (tmp_path / "state" / dev.STREAM_CHECKPOINTS_FILE).is_file()
+    for function in ("FakeStreamFunction", "StreamFunction"):
+        assert (tmp_path / "state" / dev.STREAM_CHECKPOINTS_FILE.format(function=function)).is_file()
+
+
+def test_legacy_checkpoints_carry_over_and_fresh_deletes_them(tmp_path: Path) -> None:
+    """stream-checkpoints.json (every function's, from before one process per function) is
+    taken over by each function's own file; --fresh deletes them all."""
+    state = tmp_path / "state"
+    state.mkdir()
+    legacy = {"version": 1, "checkpoints": {"StreamFunction/TableStream": {
+        "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/old/stream/x", "shards": {}}}}
+    (state / dev.LEGACY_CHECKPOINTS_FILE).write_text(json.dumps(legacy))
+    with dev.start(state, seed=False):
+        pass
+    own = state / dev.STREAM_CHECKPOINTS_FILE.format(function="StreamFunction")
+    assert json.loads(own.read_text())["checkpoints"]["StreamFunction/TableStream"] is not None
+    assert not (state / dev.LEGACY_CHECKPOINTS_FILE).exists()
+    with dev.start(state, seed=False, fresh=True):
+        assert not own.exists()
 
 
 def test_a_second_stack_cannot_share_the_state_dir(tmp_path: Path) -> None:
@@ -100,15 +130,12 @@ def test_a_busy_port_fails_before_anything_starts(tmp_path: Path) -> None:
     assert stack.moto is None
 
 
-def test_function_environments_are_merged_with_the_local_aws_settings() -> None:
+def test_each_function_gets_its_own_template_environment() -> None:
     template = load_template()
 
-    class Fake:
-        def aws_environment(self) -> dict[str, str]:
-            return {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_REGION": "us-east-1"}
-
     class Anything(dict[str, str]):
-        """Resolves every reference (the template grows; this test is about merging)."""
+        """Resolves every reference (the template grows; this test is about which function
+        gets which variable)."""
 
         def __contains__(self, key: object) -> bool:
             return True
@@ -118,11 +145,21 @@ def test_function_environments_are_merged_with_the_local_aws_settings() -> None:
 
     resolve = Anything(dev.graphql_api_resolve(template, "http://127.0.0.1:4000/graphql"))
     resolve["Table"] = "t"
-    env = dev._function_environment(template, Fake(), resolve)  # type: ignore[arg-type]
-    assert env["TABLE_NAME"] == "t"
-    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
-    assert env["POWERTOOLS_TRACE_DISABLED"] == env["POWERTOOLS_METRICS_DISABLED"] == "true"
-    assert "127.0.0.1" in env["NO_PROXY"]
+    resolve["UsersFunction"] = "cc-users"
+
+    def env(logical_id: str) -> Any:
+        return dev.function_config(template, logical_id, resolve, endpoint="http://127.0.0.1:1",
+                                   region="us-east-1", account_id="123456789012").environment
+
+    users, messages, stream = env("UsersFunction"), env("MessagesFunction"), env("StreamFunction")
+    assert users["TABLE_NAME"] == messages["TABLE_NAME"] == stream["TABLE_NAME"] == "t"  # Globals
+    assert "USER_POOL_ID" in users and "USER_POOL_ID" not in messages
+    assert stream["APPSYNC_URL"] == "http://127.0.0.1:4000/graphql" and "APPSYNC_URL" not in users
+    assert users["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert users["POWERTOOLS_TRACE_DISABLED"] == users["POWERTOOLS_METRICS_DISABLED"] == "true"
+    assert "127.0.0.1" in users["NO_PROXY"]
+    assert users["AWS_LAMBDA_FUNCTION_NAME"] == "cc-users"
+    assert users["AWS_ACCESS_KEY_ID"] != messages["AWS_ACCESS_KEY_ID"]
 
 
 def test_auth_settings_follow_the_template() -> None:
@@ -175,7 +212,13 @@ def test_the_stack_reports_a_dead_stream_consumers_process(
     import threading
 
     with dev.start(tmp_path / "state", template=template_with_consumer(), seed=False) as stack:
-        assert stack.consumers is not None and stack.consumers.alive()
-        stack.consumers.process.kill()
+        [consumer] = [c for c in stack.consumers if c.function == "FakeStreamFunction"]
+        assert consumer.alive()
+        consumer.process.kill()
         reason = stack.wait(threading.Event(), check_interval=0.05)
-    assert reason is not None and "stream consumers" in reason
+    assert reason is not None and "stream consumers" in reason and "FakeStreamFunction" in reason
+
+
+def test_max_concurrency_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert dev.main(["--max-concurrency", "0"]) == 2
+    assert "--max-concurrency must be at least 1" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """An AppSync emulator: the project's schema, auth and real-time protocol, served locally
-with the real Python Lambda handlers running in-process.
+with the real Python Lambda handlers (in-process, or through an invoker: the local stack runs
+each function in worker processes of its own).
 
 Wiring is plain data, ``{(type_name, field_name): resolver}``::
 

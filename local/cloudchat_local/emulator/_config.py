@@ -1,9 +1,11 @@
 """Configuration: what to serve, how to wire fields to handlers, how to authenticate.
 
 The engine takes its wiring as plain data: a mapping ``{(type_name, field_name): resolver}``
-where a resolver is a :class:`LambdaResolver` (a Direct Lambda resolver running a Python
-handler in-process), :data:`NONE_DATA_SOURCE` (a NONE data source: the field resolves to
-its arguments), or a bare handler callable (shorthand for ``LambdaResolver(handler)``).
+where a resolver is a :class:`LambdaResolver` (a Direct Lambda resolver: a Python handler
+run in-process, or an :data:`Invoker` that runs the function elsewhere, as the local stack's
+per-function worker processes do), :data:`NONE_DATA_SOURCE` (a NONE data source: the field
+resolves to its arguments), or a bare handler callable (shorthand for
+``LambdaResolver(handler)``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,25 @@ Handler: TypeAlias = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass(frozen=True)
-class LambdaResolver:
-    """A field backed by a Lambda function (AppSync Direct Lambda / invoke.js resolver)."""
+class Invocation:
+    """What Lambda's Invoke returns: the function's result (JSON), or, for a failed
+    invocation, Lambda's error payload ``{"errorType", "errorMessage", "stackTrace"}``."""
 
-    handler: Handler
+    result: Any = None
+    error: Mapping[str, Any] | None = None
+
+
+Invoker: TypeAlias = Callable[[dict[str, Any], Any], Invocation]
+"""Invokes a function that runs elsewhere: ``invoker(event, context) -> Invocation``
+(synchronous; it enforces the function's timeout itself)."""
+
+
+@dataclass(frozen=True)
+class LambdaResolver:
+    """A field backed by a Lambda function (AppSync Direct Lambda / invoke.js resolver):
+    exactly one of ``handler`` (run in-process, in a worker thread) and ``invoker``."""
+
+    handler: Handler | None = None
     function_name: str = "cloudchat-local-function"
     memory_limit_in_mb: int = 512
     timeout_s: float = 30.0
@@ -44,6 +61,11 @@ class LambdaResolver:
     #: A mutation whose resolver code is appsync/revoke.js: a result with ``action``
     #: REMOVED/LEFT invalidates those members' subscriptions on the conversation.
     revokes_subscriptions: bool = False
+    invoker: Invoker | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.invoker is None):
+            raise ConfigError("a LambdaResolver has either a handler or an invoker")
 
     @classmethod
     def from_module(

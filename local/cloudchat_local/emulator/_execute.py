@@ -41,7 +41,7 @@ from graphql.utilities import get_operation_ast
 from . import _quotas as quotas
 from ._auth import Authenticator, Principal
 from ._authz import Authorizer
-from ._config import EmulatorConfig, LambdaResolver, NoneDataSource, normalize_resolver
+from ._config import EmulatorConfig, Invocation, LambdaResolver, NoneDataSource, normalize_resolver
 from ._errors import ConfigError
 from ._events import (
     LAMBDA_UNHANDLED,
@@ -50,6 +50,7 @@ from ._events import (
     LambdaContext,
     build_event,
     invoke_handler,
+    lambda_outcome,
 )
 from ._messages import VALIDATION_ERROR, request_error, syntax_error, validation_errors, variable_error
 from ._pubsub import Broker
@@ -115,6 +116,23 @@ class _AuthMiddleware:
         if self._depth_limit and quotas.query_depth(info.path) > self._depth_limit:
             raise ResolverError(quotas.depth_limit_message(self._depth_limit), quotas.LIMIT_EXCEEDED)
         return next_(root, info, **args)
+
+
+def invocation_outcome(
+    invocation: Invocation, event: dict[str, Any], context: LambdaContext
+) -> FieldValue | FieldError:
+    """invoke.js's ``response()`` for an invocation made elsewhere: a failed invocation (the
+    function's unhandled error, a timeout, a crash) is ``Lambda:Unhandled`` with Lambda's
+    errorMessage, as :func:`invoke_handler` reports an exception raised in-process."""
+    error = invocation.error
+    if error is None:
+        return lambda_outcome(result=invocation.result)
+    info = event.get("info") or {}
+    log.error("%s failed for %s.%s (request %s): %s: %s", context.function_name,
+              info.get("parentTypeName"), info.get("fieldName"), context.aws_request_id,
+              error.get("errorType"), error.get("errorMessage"))
+    message = error.get("errorMessage") or error.get("errorType") or "Unknown error"
+    return lambda_outcome(error={"message": message, "type": LAMBDA_UNHANDLED})
 
 
 @dataclass(frozen=True)
@@ -227,13 +245,17 @@ class Engine:
 
     async def invoke(self, resolver: LambdaResolver, event: dict[str, Any]) -> FieldValue | FieldError:
         """Runs the handler in a worker thread, as a Lambda invocation, within its timeout
-        (a timed-out handler's thread cannot be stopped; its result is dropped)."""
+        (a timed-out handler's thread cannot be stopped; its result is dropped); or calls
+        the resolver's invoker (which enforces the timeout itself) in a worker thread."""
         context = LambdaContext(
             function_name=resolver.function_name,
             memory_limit_in_mb=resolver.memory_limit_in_mb,
             timeout_s=resolver.timeout_s,
         )
         loop = asyncio.get_running_loop()
+        if resolver.invoker is not None:
+            invocation = await loop.run_in_executor(self._executor, resolver.invoker, event, context)
+            return invocation_outcome(invocation, event, context)
         future = loop.run_in_executor(self._executor, invoke_handler, resolver.handler, event, context)
         try:
             return await asyncio.wait_for(future, timeout=resolver.timeout_s)
