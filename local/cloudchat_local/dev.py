@@ -288,6 +288,7 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         autosave_interval: float = 5.0,
         stream_poll_interval: float = 0.2,
+        stream_lag_s: float = 0.0,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
@@ -304,6 +305,7 @@ class LocalStack:
         self.region = region
         self.autosave_interval = autosave_interval
         self.stream_poll_interval = stream_poll_interval
+        self.stream_lag_s = stream_lag_s  # stream records reach the consumers this much later
         self._say = say or (lambda text: None)
 
         self.template: Template | None = template
@@ -606,7 +608,7 @@ class LocalStack:
             "account_id": prov.account_id, "access_key_id": prov.access_key_id,
             "secret_access_key": prov.secret_access_key,
             "checkpoints": str(self.state_dir / STREAM_CHECKPOINTS_FILE),
-            "poll_interval_s": self.stream_poll_interval,
+            "poll_interval_s": self.stream_poll_interval, "stream_lag_s": self.stream_lag_s,
         }
         try:
             self.consumers = ConsumerProcess.start(
@@ -651,6 +653,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="start with empty AWS state")
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo conversation")
     parser.add_argument("--template", type=Path, default=None, help="template.yaml to run")
+    parser.add_argument("--stream-lag", type=float, default=0.0, metavar="SECONDS",
+                        help="deliver each stream record to its consumer no sooner than this "
+                             "after it was written, as Lambda lags the table (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -668,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= value <= 65535:
             print(f"cloudchat dev: {name} must be 0..65535", file=sys.stderr)
             return 2
+    if args.stream_lag < 0:
+        print("cloudchat dev: --stream-lag must be >= 0", file=sys.stderr)
+        return 2
     chosen = [value for _, value in ports if value]
     if len(chosen) != len(set(chosen)):
         print("cloudchat dev: --port, --tls-port and --moto-port must differ", file=sys.stderr)
@@ -699,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=not args.no_seed,
         outputs_path=args.outputs,
         template_path=args.template,
+        stream_lag_s=args.stream_lag,
         say=say,
     )
     say("Starting the CloudChat local stack ...")
