@@ -585,6 +585,14 @@ def _watched(template: Template, namespace: str, metric: str) -> list[dict[str, 
     ]
 
 
+def _runbook_anchor(props: dict[str, Any]) -> str:
+    import re
+
+    found = re.search(r"docs/operations\.md#([a-z0-9-]+)", props["AlarmDescription"])
+    assert found, props["AlarmDescription"]
+    return found.group(1)
+
+
 def test_alarms_watch_the_stream_consumer(template: Template) -> None:
     assert _watched(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible") == [
         {"QueueName": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}]
@@ -637,7 +645,7 @@ def test_every_alarm_notifies_the_alarm_topic_and_chooses_missing_data(template:
         assert props["AlarmActions"] == [ALARM_TARGET], name
         assert props["OKActions"] == [ALARM_TARGET], name
         assert props["TreatMissingData"] in ("notBreaching", "breaching", "ignore", "missing"), name
-        assert props["AlarmDescription"].rstrip(")").split("docs/operations.md#")[1], name
+        assert _runbook_anchor(props), name
         if "Metrics" in props:  # metric math: one expression returned over all its inputs
             returned = [m for m in props["Metrics"] if m["ReturnData"]]
             assert len(returned) == 1 and returned[0]["Expression"] == "SUM(FILL(METRICS(), 0))", name
@@ -651,7 +659,7 @@ def test_each_alarm_has_a_runbook_entry(template: Template) -> None:
     anchors = {line.lstrip("#").strip().lower().replace(" ", "-")
                for line in runbook.splitlines() if line.startswith("#")}
     for name, props in _alarms(template).items():
-        anchor = props["AlarmDescription"].rstrip(")").split("docs/operations.md#")[1]
+        anchor = _runbook_anchor(props)
         assert anchor in anchors, (name, anchor)
 
 
