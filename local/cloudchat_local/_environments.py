@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -52,8 +54,23 @@ class InProcessEnvironment:
 _handler: Handler | None = None
 
 
+def _exit_with_parent() -> None:
+    """A worker of ProcessPoolExecutor holds its queue's write end too, so it never sees its
+    parent go: it would outlive a killed stream consumers' process. Watch the parent."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _initialize(module: str, attr: str, path: list[str], level: int) -> None:
     global _handler
+    _exit_with_parent()
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -92,6 +109,10 @@ class ProcessEnvironment:
 
     def invoke(self, event: dict[str, Any], context: Any) -> Any:
         return self._pool.submit(_invoke, event, context).result()
+
+    def pid(self) -> int:
+        """The environment's process id."""
+        return int(self._pool.submit(os.getpid).result())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
