@@ -524,7 +524,8 @@ class StreamPoller:
         self._wake = threading.Event()  # a batch finished, or stop
         self._finished: queue.SimpleQueue[tuple[_Shard, _Lane, list[dict[str, Any]], _Outcome]] = \
             queue.SimpleQueue()
-        self._workers: set[threading.Thread] = set()
+        self._workers: set[threading.Thread] = set()  # batches in flight
+        self._workers_lock = threading.Lock()
         self._environments: dict[tuple[str, int], Environment] = {}
         self._thread: threading.Thread | None = None
 
@@ -546,10 +547,12 @@ class StreamPoller:
         deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()))
-        for worker in list(self._workers):
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         if (self._thread is not None and self._thread.is_alive()) or any(
-                w.is_alive() for w in self._workers):
+                w.is_alive() for w in workers):
             log.warning("%s: the stream handler is still running", self.source.key)
             return
         with contextlib.suppress(Exception):
@@ -690,11 +693,13 @@ class StreamPoller:
                 outcome = _Outcome(0, function_error=True)
             self._finished.put((shard, lane, batch, outcome))
             self._wake.set()
-            self._workers.discard(threading.current_thread())
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
 
         worker = threading.Thread(target=work, daemon=True,
                                   name=f"stream-{source.function_logical_id}-{lane.index}")
-        self._workers.add(worker)
+        with self._workers_lock:
+            self._workers.add(worker)
         worker.start()
         return True
 
