@@ -34,9 +34,8 @@ when records are older than ``MaximumRecordAgeInSeconds``, the failed records ar
 logged, and described to the ``DestinationConfig.OnFailure`` SQS queue or SNS topic as Lambda
 does (``requestContext``, ``responseContext``, ``DDBStreamBatchInfo``), when there is one.
 Records that do not match ``FilterCriteria`` (:mod:`cloudchat_local._stream_filters`) are
-dropped before batching. The checkpoint (last
-sequence number done) is kept per source in a JSON file, so a restarted stack resumes where it
-stopped instead of replaying the stream.
+dropped before batching. The checkpoint (last sequence number done) is kept per source in a
+JSON file, so a restarted stack resumes where it stopped instead of replaying the stream.
 
 Not emulated: ``TumblingWindowInSeconds`` (no window state), the function's timeout (a
 handler is never cut off), S3 on-failure destinations.
