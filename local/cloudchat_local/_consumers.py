@@ -87,6 +87,7 @@ def _start_pollers(spec: Mapping[str, Any]) -> list[StreamPoller]:
                 client=clients("dynamodbstreams"), checkpoints=checkpoints,
                 region=spec["region"], account_id=spec["account_id"],
                 poll_interval_s=float(spec["poll_interval_s"]), clients=clients,
+                latency_s=float(spec.get("stream_lag_s", 0.0)), isolate=True,
             ).start())
     except BaseException:
         stop_all(pollers)

@@ -4,10 +4,11 @@ template.yaml subscribes to a table stream.
 :func:`stream_event_sources` reads every ``AWS::Serverless::Function`` event of ``Type:
 DynamoDB`` (``Stream``, ``StartingPosition``, ``BatchSize``, ``MaximumBatchingWindowInSeconds``,
 ``FunctionResponseTypes``, ``MaximumRetryAttempts``, ``BisectBatchOnFunctionError``,
-``MaximumRecordAgeInSeconds``, ``FilterCriteria``, ``Enabled``). A :class:`StreamPoller` per
-source reads the stream from moto (DescribeStream, GetShardIterator, GetRecords, as Lambda's
-poller does) and invokes the handler in its own process (the local stack runs the pollers in
-a process of their own: :mod:`cloudchat_local._consumers`) with Lambda's event::
+``MaximumRecordAgeInSeconds``, ``FilterCriteria``, ``ParallelizationFactor``, ``Enabled``).
+A :class:`StreamPoller` per source reads the stream from moto (DescribeStream,
+GetShardIterator, GetRecords, as Lambda's poller does) and invokes the handler in its own
+process (the local stack runs the pollers in a process of their own:
+:mod:`cloudchat_local._consumers`) with Lambda's event::
 
     {"Records": [{"eventID", "eventName", "eventVersion", "eventSource": "aws:dynamodb",
                   "awsRegion", "eventSourceARN": <stream arn>,
@@ -16,7 +17,15 @@ a process of their own: :mod:`cloudchat_local._consumers`) with Lambda's event::
                                "StreamViewType"}}, ...]}
 
 Delivery follows Lambda's rules for a shard: records in order, one batch at a time, at least
-once. A batch that raises is retried whole (halved first with ``BisectBatchOnFunctionError``);
+once. With ``ParallelizationFactor`` N, up to N batches of a shard run at once: each record
+goes to one of N lanes by its item's key (partition and sort key: Lambda keeps order per item
+and promises nothing wider, so two items of one partition may be processed out of order),
+each lane delivers in order with one batch in flight and its own retries, and the shard's
+checkpoint stops before the lowest record any lane has not finished. Concurrent batches run
+in separate processes in the local stack (:mod:`cloudchat_local._environments`), as Lambda
+runs them in separate execution environments. A poller can hold each record back until its
+``ApproximateCreationDateTime`` plus a delivery latency (``latency_s``), as Lambda lags the
+table. A batch that raises is retried whole (halved first with ``BisectBatchOnFunctionError``);
 with ``ReportBatchItemFailures`` the response ``{"batchItemFailures": [{"itemIdentifier":
 <SequenceNumber>}]}`` checkpoints before the lowest failed record and retries from it (an
 empty or null list is success; an empty, null or unknown identifier fails the whole batch).
@@ -24,13 +33,12 @@ Retries back off exponentially; after ``MaximumRetryAttempts`` (default -1: fore
 when records are older than ``MaximumRecordAgeInSeconds``, the failed records are discarded:
 logged, and described to the ``DestinationConfig.OnFailure`` SQS queue or SNS topic as Lambda
 does (``requestContext``, ``responseContext``, ``DDBStreamBatchInfo``), when there is one.
-Records that do not match ``FilterCriteria`` are dropped before batching. The checkpoint (last
-sequence number done) is kept per source in a JSON file, so a restarted stack resumes where it
-stopped instead of replaying the stream.
+Records that do not match ``FilterCriteria`` (:mod:`cloudchat_local._stream_filters`) are
+dropped before batching. The checkpoint (last sequence number done) is kept per source in a
+JSON file, so a restarted stack resumes where it stopped instead of replaying the stream.
 
-Not emulated: ``TumblingWindowInSeconds`` (no window state), ``ParallelizationFactor``
-(one batch at a time per shard), the function's timeout (a handler is never cut off), S3
-on-failure destinations.
+Not emulated: ``TumblingWindowInSeconds`` (no window state), the function's timeout (a
+handler is never cut off), S3 on-failure destinations.
 """
 
 from __future__ import annotations
@@ -41,14 +49,24 @@ import datetime as dt
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
+import zlib
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from cloudchat_local._environments import (
+    Environment,
+    InProcessEnvironment,
+    InvocationFailed,
+    ProcessEnvironment,
+)
+from cloudchat_local._stream_filters import FilterPattern
 from cloudchat_local.template import Template, TemplateError, UnresolvedReference
 
 __all__ = [
@@ -63,151 +81,9 @@ __all__ = [
 log = logging.getLogger("cloudchat_local.streams")
 
 REPORT_BATCH_ITEM_FAILURES: Final = "ReportBatchItemFailures"
-_UNSUPPORTED_WARN: Final = ("TumblingWindowInSeconds", "ParallelizationFactor")
+_UNSUPPORTED_WARN: Final = ("TumblingWindowInSeconds",)
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-# =========================================================================== filtering
-
-
-class FilterPattern:
-    """One Lambda event filter pattern (the EventBridge pattern syntax), matched against a
-    record as the function would receive it.
-
-    Supported: nested objects; lists of alternatives; literal strings, numbers, booleans and
-    null; ``prefix``, ``suffix``, ``equals-ignore-case``, ``anything-but`` (values, a list,
-    or ``prefix``/``suffix``), ``numeric`` (``=``, ``<``, ``<=``, ``>``, ``>=`` pairs),
-    ``exists``, ``wildcard``, and ``$or``. Anything else raises TemplateError at startup.
-    """
-
-    def __init__(self, pattern: Any, where: str = "") -> None:
-        if isinstance(pattern, str):
-            try:
-                pattern = json.loads(pattern)
-            except ValueError as exc:
-                raise TemplateError(f"{where}: filter pattern is not JSON: {exc}") from exc
-        if not isinstance(pattern, Mapping):
-            raise TemplateError(f"{where}: a filter pattern must be a JSON object")
-        self.pattern = dict(pattern)
-        self.where = where
-        self._check(self.pattern)
-
-    def matches(self, record: Mapping[str, Any]) -> bool:
-        return _match_object(self.pattern, record)
-
-    def _check(self, pattern: Mapping[str, Any]) -> None:
-        for key, value in pattern.items():
-            if key == "$or":
-                if not isinstance(value, list) or not all(isinstance(p, Mapping) for p in value):
-                    raise TemplateError(f"{self.where}: $or takes a list of patterns")
-                for sub in value:
-                    self._check(sub)
-            elif isinstance(value, Mapping):
-                self._check(value)
-            elif isinstance(value, list):
-                for matcher in value:
-                    if isinstance(matcher, Mapping):
-                        _check_matcher(matcher, self.where)
-            else:
-                raise TemplateError(f"{self.where}: {key!r} must map to an object or a list")
-
-
-_MATCHERS: Final = {
-    "prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists", "wildcard",
-}
-
-
-def _check_matcher(matcher: Mapping[str, Any], where: str) -> None:
-    if len(matcher) != 1 or next(iter(matcher)) not in _MATCHERS:
-        raise TemplateError(f"{where}: unsupported filter matcher {dict(matcher)!r}")
-    (name, arg), = matcher.items()
-    if name == "numeric" and (not isinstance(arg, list) or len(arg) % 2):
-        raise TemplateError(f"{where}: numeric takes [op, value, ...]")
-
-
-_MISSING: Final = object()
-
-
-def _match_object(pattern: Mapping[str, Any], value: Any) -> bool:
-    for key, expected in pattern.items():
-        if key == "$or":
-            if not any(_match_object(sub, value) for sub in expected):
-                return False
-            continue
-        actual = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
-        if isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not _match_object(expected, actual):
-                return False
-        elif not _match_leaf(expected, actual):
-            return False
-    return True
-
-
-def _match_leaf(matchers: Sequence[Any], actual: Any) -> bool:
-    if actual is _MISSING:
-        return any(isinstance(m, Mapping) and m.get("exists") is False for m in matchers)
-    values = actual if isinstance(actual, list) else [actual]
-    return any(_match_one(m, v) for m in matchers for v in values)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _match_one(matcher: Any, value: Any) -> bool:
-    if not isinstance(matcher, Mapping):
-        if isinstance(matcher, int | float) and not isinstance(matcher, bool):
-            return _number(value) == float(matcher) and not isinstance(value, str | bool)
-        return bool(matcher == value and type(matcher) is type(value)) or (matcher is None and value is None)
-    (name, arg), = matcher.items()
-    if name == "exists":
-        return bool(arg)
-    if isinstance(value, Mapping | list):
-        return False
-    if name == "prefix":
-        if isinstance(arg, Mapping):
-            return isinstance(value, str) and value.lower().startswith(str(arg["equals-ignore-case"]).lower())
-        return isinstance(value, str) and value.startswith(str(arg))
-    if name == "suffix":
-        if isinstance(arg, Mapping):
-            return isinstance(value, str) and value.lower().endswith(str(arg["equals-ignore-case"]).lower())
-        return isinstance(value, str) and value.endswith(str(arg))
-    if name == "equals-ignore-case":
-        return isinstance(value, str) and value.lower() == str(arg).lower()
-    if name == "wildcard":
-        import fnmatch
-
-        glob = str(arg).replace("[", "[[]").replace("?", "[?]")  # only * is special
-        return isinstance(value, str) and fnmatch.fnmatchcase(value, glob)
-    if name == "anything-but":
-        if isinstance(arg, Mapping):
-            return not _match_one(arg, value)
-        excluded = arg if isinstance(arg, list) else [arg]
-        return not any(_match_one(e, value) for e in excluded)
-    if name == "numeric":
-        number = _number(value) if not isinstance(value, str) else None
-        if number is None:
-            return False
-        ops: dict[str, Callable[[float, float], bool]] = {
-            "=": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-        }
-        for i in range(0, len(arg), 2):
-            op, bound = arg[i], _number(arg[i + 1])
-            if op not in ops or bound is None or not ops[op](number, bound):
-                return False
-        return True
-    return False
 
 
 # =========================================================================== template
@@ -235,6 +111,8 @@ class StreamEventSource:
     memory_limit_in_mb: int = 128
     #: ``DestinationConfig.OnFailure.Destination``: an SQS queue or SNS topic ARN.
     on_failure_destination: str | None = None
+    #: ``ParallelizationFactor``: batches of one shard processed at the same time (1..10).
+    parallelization_factor: int = 1
 
     @property
     def key(self) -> str:
@@ -285,6 +163,9 @@ def stream_event_sources(template: Template, resolve: Mapping[str, str]) -> list
             batch_size = int(props.get("BatchSize", 100))
             if not 1 <= batch_size <= 10_000:
                 raise TemplateError(f"{where}: BatchSize must be 1..10000")
+            factor = int(props.get("ParallelizationFactor", 1))
+            if not 1 <= factor <= 10:
+                raise TemplateError(f"{where}: ParallelizationFactor must be 1..10")
             sources.append(
                 StreamEventSource(
                     function_logical_id=function.logical_id,
@@ -305,6 +186,7 @@ def stream_event_sources(template: Template, resolve: Mapping[str, str]) -> list
                     timeout_s=float(function.properties.get("Timeout", 3)),
                     memory_limit_in_mb=int(function.properties.get("MemorySize", 128)),
                     on_failure_destination=destination,
+                    parallelization_factor=factor,
                 )
             )
     return sources
@@ -403,17 +285,34 @@ class CheckpointStore:
 
 
 @dataclass
-class _Shard:
-    shard_id: str
-    iterator: str | None = None
+class _Lane:
+    """One of a shard's ``ParallelizationFactor`` lanes: the records of the items hashed to it,
+    in stream order, and at most one batch of them in flight."""
+
+    index: int
     pending: list[dict[str, Any]] = field(default_factory=list)
-    fetched_upto: str | None = None  # last sequence number read from the stream
-    done_upto: str | None = None  # last sequence number checkpointed
     first_pending_at: float | None = None
     attempts: int = 0
     limit: int | None = None  # bisected batch size
     retry_at: float = 0.0
+    in_flight: bool = False
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    lanes: list[_Lane]
+    iterator: str | None = None
+    #: Read from the stream, not yet due (``latency_s``): (due at, epoch seconds; record).
+    transit: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
+    fetched_upto: str | None = None  # last sequence number read from the stream
+    done_upto: str | None = None  # last sequence number checkpointed
     closed: bool = False
+
+    def outstanding(self) -> list[int]:
+        """The lowest unfinished sequence number of the transit queue and of each lane."""
+        firsts = [_seq(self.transit[0][1])] if self.transit else []
+        return firsts + [_seq(lane.pending[0]) for lane in self.lanes if lane.pending]
 
 
 @dataclass(frozen=True)
@@ -424,8 +323,25 @@ class _Outcome:
     function_error: bool = False
 
 
+def _lane_of(record: Mapping[str, Any], lanes: int) -> int:
+    """The lane of a record's item. Lambda keeps order per item (partition and sort key) when
+    it runs a shard's batches concurrently, and promises nothing wider: lanes by item."""
+    if lanes == 1:
+        return 0
+    keys = json.dumps(record["dynamodb"].get("Keys") or {}, sort_keys=True)
+    return zlib.crc32(keys.encode("utf-8")) % lanes
+
+
 class StreamPoller:
-    """Polls one stream for one mapping on a background thread and invokes ``handler``."""
+    """Polls one stream for one mapping on a background thread and invokes ``handler``.
+
+    ``latency_s`` delays each record until its ``ApproximateCreationDateTime`` plus that
+    many seconds, as Lambda's delivery lags the table. ``isolate``: with a
+    ``ParallelizationFactor`` above 1, each lane's batches run in a process of their own
+    (:class:`~cloudchat_local._environments.ProcessEnvironment`, loading the source's
+    handler), as Lambda runs concurrent batches in separate execution environments;
+    otherwise ``handler`` is called in this process (from one thread per lane: it must be
+    thread-safe when batches run concurrently)."""
 
     def __init__(
         self,
@@ -441,7 +357,11 @@ class StreamPoller:
         retry_max_s: float = 5.0,
         context_factory: Callable[[StreamEventSource], Any] | None = None,
         clients: Callable[[str], Any] | None = None,
+        latency_s: float = 0.0,
+        isolate: bool = False,
     ) -> None:
+        if latency_s < 0:
+            raise ValueError("latency_s must be >= 0")
         self.source = source
         self.handler = handler
         self.client = client
@@ -453,11 +373,19 @@ class StreamPoller:
         self.retry_max_s = retry_max_s
         self.context_factory = context_factory or self._default_context
         self.clients = clients
+        self.latency_s = latency_s
+        self.isolate = isolate and source.parallelization_factor > 1
         self.invocations = 0
         self.discarded = 0
         self._page = min(1000, max(100, source.batch_size))  # GetRecords Limit
         self._shards: dict[str, _Shard] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a batch finished, or stop
+        self._finished: queue.SimpleQueue[tuple[_Shard, _Lane, list[dict[str, Any]], _Outcome]] = \
+            queue.SimpleQueue()
+        self._workers: set[threading.Thread] = set()  # batches in flight
+        self._workers_lock = threading.Lock()
+        self._environments: dict[tuple[str, int], Environment] = {}
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -472,21 +400,36 @@ class StreamPoller:
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Stops polling; batches in flight finish (a handler is never cut off)."""
         self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("%s: the stream handler is still running", self.source.key)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if (self._thread is not None and self._thread.is_alive()) or any(
+                w.is_alive() for w in workers):
+            log.warning("%s: the stream handler is still running", self.source.key)
+            return
+        with contextlib.suppress(Exception):
+            self._collect()  # checkpoints the batches that finished since the last round
+        for environment in self._environments.values():
+            with contextlib.suppress(Exception):
+                environment.close()
 
     # -- loop ------------------------------------------------------------------------------
 
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            self._wake.clear()
             try:
                 if not self._shards:
                     self._discover()
-                busy = False
+                busy = self._collect()
                 for shard in list(self._shards.values()):
                     busy = self._step(shard) or busy
                 failures = 0
@@ -498,17 +441,22 @@ class StreamPoller:
                 self._stop.wait(min(self.retry_max_s, self.poll_interval_s * 2**min(failures, 6)))
                 continue
             if not busy:
-                self._stop.wait(self._idle_wait())
+                self._wake.wait(self._idle_wait())
 
     def _idle_wait(self) -> float:
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         wait = self.poll_interval_s
         window = self.source.maximum_batching_window_s
         for shard in self._shards.values():
-            if shard.pending and shard.retry_at > now:
-                wait = min(wait, shard.retry_at - now)
-            if shard.pending and window > 0 and shard.first_pending_at is not None:
-                wait = min(wait, shard.first_pending_at + window - now)  # the batch is due
+            if shard.transit:
+                wait = min(wait, shard.transit[0][0] - wall)  # the next record is due
+            for lane in shard.lanes:
+                if not lane.pending or lane.in_flight:
+                    continue
+                if lane.retry_at > now:
+                    wait = min(wait, lane.retry_at - now)
+                if window > 0 and lane.first_pending_at is not None:
+                    wait = min(wait, lane.first_pending_at + window - now)  # the batch is due
         return max(0.0, wait)
 
     def _discover(self) -> None:
@@ -516,21 +464,25 @@ class StreamPoller:
         for raw in description.get("Shards") or []:
             shard_id = str(raw["ShardId"])
             if shard_id not in self._shards:
-                shard = _Shard(shard_id)
+                lanes = [_Lane(i) for i in range(self.source.parallelization_factor)]
+                shard = _Shard(shard_id, lanes)
                 shard.done_upto = self.checkpoints.get(self.source.key, self.source.stream_arn, shard_id)
-                shard.iterator = self._open(shard)
+                shard.iterator = self._open(shard, shard.done_upto)
                 self._shards[shard_id] = shard
+                if self.isolate:
+                    for lane in lanes:
+                        self._environment(shard, lane)
 
-    def _open(self, shard: _Shard) -> str:
+    def _open(self, shard: _Shard, after: str | None) -> str:
         kwargs: dict[str, Any] = {"StreamArn": self.source.stream_arn, "ShardId": shard.shard_id}
-        if shard.done_upto is not None:
+        if after is not None:
             try:
                 return str(self.client.get_shard_iterator(
-                    ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.done_upto, **kwargs
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after, **kwargs
                 )["ShardIterator"])
             except Exception as exc:
                 log.warning("%s: cannot resume after %s (%s): reading from the oldest record",
-                            self.source.key, shard.done_upto, exc)
+                            self.source.key, after, exc)
                 return str(self.client.get_shard_iterator(
                     ShardIteratorType="TRIM_HORIZON", **kwargs)["ShardIterator"])
         return str(self.client.get_shard_iterator(
@@ -538,60 +490,125 @@ class StreamPoller:
 
     def _step(self, shard: _Shard) -> bool:
         """One round for a shard; True when it should be polled again at once: a batch was
-        invoked, or a full page came back (more records are waiting). A batch still filling
+        started, or a full page came back (more records are waiting). A batch still filling
         within its batching window waits for the next poll, as Lambda's poller does (about
-        four GetRecords per second and shard), instead of reading the stream in a loop."""
+        four GetRecords per second and shard), instead of reading the stream in a loop.
+        Reading ahead stops at ``BatchSize`` records per lane."""
         source = self.source
         fetched = 0
-        if len(shard.pending) < source.batch_size and shard.iterator and not shard.closed:
+        buffered = len(shard.transit) + sum(len(lane.pending) for lane in shard.lanes)
+        if buffered < source.batch_size * len(shard.lanes) and shard.iterator and not shard.closed:
             fetched = self._fetch(shard)
         more = fetched >= self._page
-        if not shard.pending:
+        self._deliver(shard)
+        if not shard.outstanding():
             if shard.fetched_upto is not None and shard.fetched_upto != shard.done_upto:
                 self._checkpoint(shard, shard.fetched_upto)
             return more
+        started = False
+        for lane in shard.lanes:
+            if not lane.in_flight:
+                started = self._dispatch(shard, lane) or started
+        return more or started
+
+    def _deliver(self, shard: _Shard) -> None:
+        """Records whose delivery latency has passed go to their lanes, in stream order."""
+        now = time.time()
+        while shard.transit and shard.transit[0][0] <= now:
+            _, record = shard.transit.popleft()
+            lane = shard.lanes[_lane_of(record, len(shard.lanes))]
+            if not lane.pending:
+                lane.first_pending_at = time.monotonic()
+            lane.pending.append(record)
+
+    def _dispatch(self, shard: _Shard, lane: _Lane) -> bool:
+        """Starts the lane's next batch if it is due; True if it did (or dropped records)."""
+        source = self.source
+        if not lane.pending:
+            return False
         now = time.monotonic()
         if (
             source.maximum_batching_window_s > 0
-            and len(shard.pending) < source.batch_size
-            and shard.first_pending_at is not None
-            and now - shard.first_pending_at < source.maximum_batching_window_s
+            and len(lane.pending) < source.batch_size
+            and lane.first_pending_at is not None
+            and now - lane.first_pending_at < source.maximum_batching_window_s
         ):
-            return more
-        if now < shard.retry_at:
-            return more
-        self._drop_expired(shard)
-        if not shard.pending:
+            return False
+        if now < lane.retry_at:
+            return False
+        if self._drop_expired(shard, lane) and not lane.pending:
             return True
-        size = min(source.batch_size, shard.limit or source.batch_size)
-        batch = shard.pending[:size]
-        outcome = self._invoke(batch)
+        size = min(source.batch_size, lane.limit or source.batch_size)
+        batch = lane.pending[:size]
+        lane.in_flight = True
+        self.invocations += 1
+        environment = self._environment(shard, lane)
+
+        def work() -> None:
+            try:
+                outcome = self._invoke(batch, environment)
+            except BaseException:  # never lose the lane: a crash of ours is a function error
+                log.exception("%s: invoking a batch failed", source.key)
+                outcome = _Outcome(0, function_error=True)
+            self._finished.put((shard, lane, batch, outcome))
+            self._wake.set()
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
+
+        worker = threading.Thread(target=work, daemon=True,
+                                  name=f"stream-{source.function_logical_id}-{lane.index}")
+        with self._workers_lock:
+            self._workers.add(worker)
+        worker.start()
+        return True
+
+    def _environment(self, shard: _Shard, lane: _Lane) -> Environment:
+        key = (shard.shard_id, lane.index)
+        if key not in self._environments:
+            self._environments[key] = (
+                ProcessEnvironment(self.source.module, self.source.handler_attr) if self.isolate
+                else InProcessEnvironment(self.handler))
+        return self._environments[key]
+
+    def _collect(self) -> bool:
+        """Applies the outcome of every batch that finished; True if there was one."""
+        collected = False
+        while True:
+            try:
+                shard, lane, batch, outcome = self._finished.get_nowait()
+            except queue.Empty:
+                return collected
+            collected = True
+            lane.in_flight = False
+            self._settle(shard, lane, batch, outcome)
+
+    def _settle(self, shard: _Shard, lane: _Lane, batch: list[dict[str, Any]], outcome: _Outcome) -> None:
+        source = self.source
         if outcome.retry_from is None:
-            self._advance(shard, len(batch))
-            return True
+            self._advance(shard, lane, len(batch))
+            return
         if outcome.retry_from > 0:
-            self._advance(shard, outcome.retry_from)
-            shard.limit = None
-            self._schedule_retry(shard)
-            return True
+            self._advance(shard, lane, outcome.retry_from)
+            lane.limit = None
+            self._schedule_retry(lane)
+            return
         # Nothing in the batch succeeded.
         if outcome.function_error and source.bisect_on_error and len(batch) > 1:
-            shard.limit = max(1, len(batch) // 2)  # halving does not count as a retry
-            return True
-        shard.attempts += 1
-        if 0 <= source.maximum_retry_attempts < shard.attempts:
+            lane.limit = max(1, len(batch) // 2)  # halving does not count as a retry
+            return
+        lane.attempts += 1
+        if 0 <= source.maximum_retry_attempts < lane.attempts:
             log.error(
                 "%s: discarding %d record(s) (sequence numbers %s..%s) after %d retries",
                 source.key, len(batch), batch[0]["dynamodb"]["SequenceNumber"],
                 batch[-1]["dynamodb"]["SequenceNumber"], source.maximum_retry_attempts,
             )
-            self._on_failure(shard, batch, "RetryAttemptsExhausted", shard.attempts,
+            self._on_failure(shard, batch, "RetryAttemptsExhausted", lane.attempts,
                              "Unhandled" if outcome.function_error else None)
             self.discarded += len(batch)
-            self._advance(shard, len(batch))
-            return True
-        self._schedule_retry(shard, attempts=shard.attempts)
-        return True
+            self._advance(shard, lane, len(batch))
+            return
+        self._schedule_retry(lane, attempts=lane.attempts)
 
     def _fetch(self, shard: _Shard) -> int:
         source = self.source
@@ -601,14 +618,9 @@ class StreamPoller:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
             if code in ("ExpiredIteratorException", "TrimmedDataAccessException", "InternalFailure",
                         "ResourceNotFoundException") or "500" in str(exc):
+                # Everything read so far is kept (in transit or in a lane): go on after it.
                 log.info("%s: reopening shard %s (%s)", source.key, shard.shard_id, code or exc)
-                resume = shard.pending[0] if shard.pending else None
-                shard.pending.clear()
-                shard.first_pending_at = None
-                shard.fetched_upto = None
-                if resume is not None:
-                    shard.done_upto = str(_seq(resume) - 1)
-                shard.iterator = self._open(shard)
+                shard.iterator = self._open(shard, shard.fetched_upto or shard.done_upto)
                 return 0
             raise
         shard.iterator = response.get("NextShardIterator")
@@ -619,18 +631,18 @@ class StreamPoller:
             record = lambda_record(raw, source.stream_arn, self.region)
             shard.fetched_upto = record["dynamodb"]["SequenceNumber"]
             if source.accepts(record):
-                if not shard.pending:
-                    shard.first_pending_at = time.monotonic()
-                shard.pending.append(record)
+                created = (raw.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+                at = created.timestamp() if isinstance(created, dt.datetime) else time.time()
+                shard.transit.append((at + self.latency_s, record))
         return len(records)
 
-    def _drop_expired(self, shard: _Shard) -> None:
+    def _drop_expired(self, shard: _Shard, lane: _Lane) -> bool:
         max_age = self.source.maximum_record_age_s
         if max_age < 0:
-            return
+            return False
         cutoff = time.time() - max_age
         expired = 0
-        for record in shard.pending:
+        for record in lane.pending:
             created = record["dynamodb"].get("ApproximateCreationDateTime")
             if isinstance(created, int | float) and created < cutoff:
                 expired += 1
@@ -638,41 +650,45 @@ class StreamPoller:
                 break
         if expired:
             log.warning("%s: discarding %d record(s) older than %d s", self.source.key, expired, max_age)
-            self._on_failure(shard, shard.pending[:expired], "RecordAgeExceeded", shard.attempts, None)
+            self._on_failure(shard, lane.pending[:expired], "RecordAgeExceeded", lane.attempts, None)
             self.discarded += expired
-            self._advance(shard, expired)
+            self._advance(shard, lane, expired)
+        return expired > 0
 
-    def _advance(self, shard: _Shard, count: int) -> None:
-        done = shard.pending[:count]
-        del shard.pending[:count]
-        shard.attempts = 0
-        shard.retry_at = 0.0
-        shard.limit = None
-        if not shard.pending:
-            shard.first_pending_at = None
-        if done:
-            self._checkpoint(shard, done[-1]["dynamodb"]["SequenceNumber"])
+    def _advance(self, shard: _Shard, lane: _Lane, count: int) -> None:
+        del lane.pending[:count]
+        lane.attempts = 0
+        lane.retry_at = 0.0
+        lane.limit = None
+        if not lane.pending:
+            lane.first_pending_at = None
+        # The shard's checkpoint stops before the lowest record not done in any lane.
+        outstanding = shard.outstanding()
+        upto = str(min(outstanding) - 1) if outstanding else shard.fetched_upto
+        if upto is not None and (shard.done_upto is None or int(upto) > int(shard.done_upto)):
+            self._checkpoint(shard, upto)
 
     def _checkpoint(self, shard: _Shard, sequence_number: str) -> None:
         shard.done_upto = sequence_number
         self.checkpoints.put(self.source.key, self.source.stream_arn, shard.shard_id, sequence_number)
 
-    def _schedule_retry(self, shard: _Shard, attempts: int = 1) -> None:
+    def _schedule_retry(self, lane: _Lane, attempts: int = 1) -> None:
         delay = min(self.retry_max_s, self.retry_initial_s * 2 ** max(0, attempts - 1))
-        shard.retry_at = time.monotonic() + delay
+        lane.retry_at = time.monotonic() + delay
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
+    def _invoke(self, batch: list[dict[str, Any]], environment: Environment) -> _Outcome:
         source = self.source
         event = {"Records": json.loads(json.dumps(batch))}
         context = self.context_factory(source)
-        self.invocations += 1
         try:
-            response = self.handler(event, context)
+            response = environment.invoke(event, context)
             response = json.loads(json.dumps(response)) if response is not None else None
-        except Exception:
-            log.exception("%s: %s failed on %d record(s) (sequence numbers %s..%s); retrying",
-                          source.key, source.function_name, len(batch),
-                          batch[0]["dynamodb"]["SequenceNumber"], batch[-1]["dynamodb"]["SequenceNumber"])
+        except Exception as exc:
+            isolated = isinstance(exc, InvocationFailed)  # its environment logged the traceback
+            log.error("%s: %s failed on %d record(s) (sequence numbers %s..%s); retrying%s",
+                      source.key, source.function_name, len(batch),
+                      batch[0]["dynamodb"]["SequenceNumber"], batch[-1]["dynamodb"]["SequenceNumber"],
+                      f" ({exc})" if isolated else "", exc_info=not isolated)
             return _Outcome(0, function_error=True)
         if not source.report_batch_item_failures or not isinstance(response, Mapping):
             return _Outcome(None)

@@ -264,6 +264,7 @@ class LocalStack:
         autosave_interval: float = 5.0,
         stream_poll_interval: float = 0.2,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        stream_lag_s: float = 0.0,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
@@ -281,6 +282,7 @@ class LocalStack:
         self.autosave_interval = autosave_interval
         self.stream_poll_interval = stream_poll_interval
         self.max_concurrency = max_concurrency
+        self.stream_lag_s = stream_lag_s  # stream records reach the consumers this much later
         self._say = say or (lambda text: None)
 
         self.template: Template | None = template
@@ -618,7 +620,7 @@ class LocalStack:
                 "account_id": prov.account_id, "access_key_id": prov.access_key_id,
                 "secret_access_key": prov.secret_access_key,
                 "checkpoints": str(checkpoints),
-                "poll_interval_s": self.stream_poll_interval,
+                "poll_interval_s": self.stream_poll_interval, "stream_lag_s": self.stream_lag_s,
                 "function": logical_id,
             }
             try:
@@ -672,6 +674,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY,
                         help="worker processes per function at most, as Lambda's concurrency "
                              f"(default {DEFAULT_MAX_CONCURRENCY})")
+    parser.add_argument("--stream-lag", type=float, default=0.0, metavar="SECONDS",
+                        help="deliver each stream record to its consumer no sooner than this "
+                             "after it was written, as Lambda lags the table (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -691,6 +696,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.max_concurrency < 1:
         print("cloudchat dev: --max-concurrency must be at least 1", file=sys.stderr)
+        return 2
+    if args.stream_lag < 0:
+        print("cloudchat dev: --stream-lag must be >= 0", file=sys.stderr)
         return 2
     chosen = [value for _, value in ports if value]
     if len(chosen) != len(set(chosen)):
@@ -724,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs_path=args.outputs,
         template_path=args.template,
         max_concurrency=args.max_concurrency,
+        stream_lag_s=args.stream_lag,
         say=say,
     )
     say("Starting the CloudChat local stack ...")

@@ -14,6 +14,11 @@ It is idempotent: resources are found by name (tables, pools, clients, buckets, 
 secrets, aliases) or by tag (KMS keys without an alias) and reused, so a moto that keeps its
 state across restarts keeps its users, messages and token secret.
 
+A resource whose ``Condition`` is false for the parameters given is not created, as
+CloudFormation would not create it. Resource types moto does not stand in for (alarms,
+dashboards, metric filters, e-mail subscriptions, WAF, log groups, the layer ...) are skipped
+with a DEBUG log naming each: the local stack serves the API and runs the functions itself.
+
 :func:`create_demo_users` creates (or resets) alice, bob, carol and mod (group ``moderator``)
 as ``<name>@example.com`` with :data:`DEMO_PASSWORD`, confirmed and ``email_verified``.
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import logging
 import secrets
 import string
 from collections.abc import Mapping, Sequence
@@ -64,6 +70,8 @@ __all__ = [
     "graphql_api_resolve",
     "provision",
 ]
+
+log = logging.getLogger("cloudchat_local.provision")
 
 DEFAULT_STACK_NAME = "cloudchat-local"
 DEFAULT_REGION = "us-east-1"
@@ -215,9 +223,10 @@ def provision(
         issuer=f"https://cognito-idp.{region}.amazonaws.com/{p.user_pool_id}",
         jwks_url=f"{endpoint.rstrip('/')}/{p.user_pool_id}/.well-known/jwks.json",
         token_secret=token_secret,
-        buckets={r.logical_id: p.resolve[r.logical_id] for r in template.buckets()},
-        topics={r.logical_id: p.resolve[r.logical_id] for r in template.topics()},
-        queues={r.logical_id: p.resolve[r.logical_id] for r in template.resources(SQS_QUEUE)},
+        buckets={r.logical_id: p.resolve[r.logical_id] for r in p.wanted(template.buckets(), say=False)},
+        topics={r.logical_id: p.resolve[r.logical_id] for r in p.wanted(template.topics(), say=False)},
+        queues={r.logical_id: p.resolve[r.logical_id]
+                for r in p.wanted(template.resources(SQS_QUEUE), say=False)},
         resolved=dict(p.resolve),
         function_env=function_env,
         demo_users=users,
@@ -388,26 +397,45 @@ class _Provisioner:
         # Order follows the references: function names and ARNs first (a user pool's
         # LambdaConfig names its triggers), keys before what they encrypt, the pool before its
         # groups and clients; secrets early, since function environments resolve them.
-        for function in self.template.resources(SERVERLESS_FUNCTION):
+        self._skip_not_emulated()
+        for function in self.wanted(self.template.resources(SERVERLESS_FUNCTION)):
             self.lambda_function(function)
-        for key in self.template.kms_keys():
+        for key in self.wanted(self.template.kms_keys()):
             self.kms_key(key)
-        for alias in self.template.kms_aliases():
+        for alias in self.wanted(self.template.kms_aliases()):
             self.kms_alias(alias)
-        for secret in self.template.secrets():
+        for secret in self.wanted(self.template.secrets()):
             self.secret(secret)
         self.table(self.template.table())
         self.user_pool(self.template.user_pool())
-        for group in self.template.user_pool_groups():
+        for group in self.wanted(self.template.user_pool_groups()):
             self.user_pool_group(group)
-        for client in self.template.user_pool_clients():
+        for client in self.wanted(self.template.user_pool_clients()):
             self.user_pool_client(client)
-        for bucket in self.template.buckets():
+        for bucket in self.wanted(self.template.buckets()):
             self.bucket(bucket)
-        for topic in self.template.topics():
+        for topic in self.wanted(self.template.topics()):
             self.topic(topic)
-        for queue in self.template.resources(SQS_QUEUE):
+        for queue in self.wanted(self.template.resources(SQS_QUEUE)):
             self.queue(queue)
+
+    def wanted(self, resources: Sequence[Resource], *, say: bool = True) -> list[Resource]:
+        """The resources whose ``Condition`` (if any) holds for these parameters."""
+        wanted = []
+        for resource in resources:
+            condition = resource.definition.get("Condition")
+            if condition is not None and not self.template.condition(str(condition), self.resolve):
+                if say:
+                    log.debug("%s: condition %s is false: not created", resource.logical_id, condition)
+                continue
+            wanted.append(resource)
+        return wanted
+
+    def _skip_not_emulated(self) -> None:
+        for logical_id, definition in self.template.document["Resources"].items():
+            type_name = str(definition.get("Type")) if isinstance(definition, Mapping) else "?"
+            if type_name not in _PROVISIONED_TYPES:
+                log.debug("%s (%s) is not emulated in moto: skipped", logical_id, type_name)
 
     # ------------------------------------------------------------------ KMS
 
@@ -691,6 +719,13 @@ class _Provisioner:
 #: says ExposedHeaders / Id / MaxAge, the API ExposeHeaders / ID / MaxAgeSeconds).
 _CORS_RULE_KEYS = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
 SQS_QUEUE = "AWS::SQS::Queue"
+#: What :class:`_Provisioner` creates (functions: names and ARNs only). Everything else is
+#: skipped with a DEBUG log.
+_PROVISIONED_TYPES = frozenset({
+    SERVERLESS_FUNCTION, "AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SecretsManager::Secret",
+    "AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolGroup",
+    "AWS::Cognito::UserPoolClient", "AWS::S3::Bucket", "AWS::SNS::Topic", SQS_QUEUE,
+})
 #: AWS::SQS::Queue properties that are SetQueueAttributes attributes (same names).
 _SQS_ATTRIBUTES = frozenset({
     "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue",

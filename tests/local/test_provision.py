@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -279,3 +280,42 @@ def test_refuses_anything_but_loopback() -> None:
     with pytest.raises(ProvisionError, match="loopback"):
         provision("https://dynamodb.us-east-1.amazonaws.com")
 
+
+
+NOT_EMULATED = {
+    "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Logs::MetricFilter",
+    "AWS::SNS::Subscription", "AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation",
+}
+
+
+def test_operations_resources_are_skipped_with_a_debug_log(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alarms, the dashboard, metric filters, the e-mail subscription and the WAF (turned on
+    here) are not emulated: provisioning names each at DEBUG and goes on."""
+    template = load_template()
+    assert {r["Type"] for r in template.document["Resources"].values()} >= NOT_EMULATED
+    with caplog.at_level(logging.DEBUG, logger="cloudchat_local.provision"):
+        stack = provision(moto_endpoint, stack_name="with-ops", template=template, demo_users=False,
+                          api_url=API_URL,
+                          parameters={"EnableWaf": "true", "AlarmEmail": "ops@example.com"})
+    skipped = {r.args[1] for r in caplog.records  # type: ignore[index]
+               if r.levelno == logging.DEBUG and "not emulated" in r.getMessage()}
+    assert skipped >= NOT_EMULATED
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert stack.topics["AlarmTopic"].endswith(":with-ops-AlarmTopic")  # the topic is emulated
+
+
+def test_resources_whose_condition_is_false_are_not_created(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pager = "arn:aws:sns:us-east-1:123456789012:pager"
+    with caplog.at_level(logging.DEBUG, logger="cloudchat_local.provision"):
+        stack = provision(moto_endpoint, stack_name="own-pager", demo_users=False, api_url=API_URL,
+                          parameters={"AlarmTopicArn": pager})
+    assert "AlarmTopic" not in stack.topics
+    assert not [t for t in stack.client("sns").list_topics()["Topics"]
+                if t["TopicArn"].endswith(":own-pager-AlarmTopic")]
+    assert any("AlarmTopic" in r.getMessage() and "CreateAlarmTopic" in r.getMessage()
+               for r in caplog.records)
+    assert stack.topics["NotificationsTopic"]  # unconditional resources still are

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -437,3 +440,222 @@ def test_a_batch_filling_in_its_window_is_polled_like_lambda_not_in_a_loop(
         poller.stop()
     assert len(fake.batches()) == 1  # one batch, when its window closed
     assert polled <= elapsed / 0.1 + 3, (polled, puts)  # ~10 polls, not one per put
+
+
+# --------------------------------------------------------------------------- parallelization and latency
+
+
+def test_the_parallelization_factor_comes_from_the_template() -> None:
+    arn = "arn:aws:dynamodb:us-east-1:1:table/t/stream/b"
+    (source,) = fake_sources(template_with_consumer(ParallelizationFactor=3), {"Table.StreamArn": arn})
+    assert source.parallelization_factor == 3
+    (default,) = fake_sources(template_with_consumer(), {"Table.StreamArn": arn})
+    assert default.parallelization_factor == 1
+    (stream,) = [s for s in stream_event_sources(load_template(), {"Table.StreamArn": arn})
+                 if s.function_logical_id == "StreamFunction"]
+    (event,) = load_template().function("StreamFunction").properties["Events"].values()
+    assert stream.parallelization_factor == event["Properties"]["ParallelizationFactor"] > 1
+    for bad in (0, 11):
+        with pytest.raises(TemplateError, match="ParallelizationFactor"):
+            fake_sources(template_with_consumer(ParallelizationFactor=bad), {"Table.StreamArn": arn})
+
+
+class Recorder:
+    """A thread-safe handler: records each batch, how many run at once; raises on ``poison``."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.lock = threading.Condition()
+        self.active = 0
+        self.peak = 0
+        self.calls: list[tuple[float, list[dict[str, Any]]]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.calls.append((time.time(), event["Records"]))
+            self.lock.notify_all()
+        try:
+            time.sleep(self.delay_s)
+            if any(fake.keys([r]) == ["poison"] for r in event["Records"]):
+                raise RuntimeError("poison")
+            return {"batchItemFailures": []}
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def records(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for _, batch in self.calls for r in batch]
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> bool:
+        with self.lock:
+            return self.lock.wait_for(predicate, timeout)
+
+
+@pytest.fixture
+def start_poller(moto: MotoProcess) -> Iterator[Any]:
+    started: list[StreamPoller] = []
+
+    def start(table: Table, handler: Any, *, checkpoints: CheckpointStore | None = None,
+              latency_s: float = 0.0, isolate: bool = False, **properties: Any) -> StreamPoller:
+        (source,) = fake_sources(template_with_consumer(**properties),
+                                 {"Table.StreamArn": table.stream_arn, "FakeStreamFunction": "fake-fn"})
+        poller = StreamPoller(
+            source, handler, client=_client(moto, "dynamodbstreams"), checkpoints=checkpoints,
+            region=REGION, poll_interval_s=0.05, retry_initial_s=0.05, retry_max_s=0.2,
+            latency_s=latency_s, isolate=isolate, clients=lambda service: _client(moto, service),
+        )
+        started.append(poller.start())
+        return poller
+
+    yield start
+    for poller in started:
+        poller.stop()
+
+
+def _lane(key: str, lanes: int) -> int:
+    from cloudchat_local._streams import _lane_of
+
+    return _lane_of({"dynamodb": {"Keys": {"PK": {"S": key}, "SK": {"S": "ITEM"}}}}, lanes)
+
+
+def _history(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per item, what it went through, in delivery order."""
+    seen: dict[str, list[str]] = {}
+    for r in records:
+        new = r["dynamodb"].get("NewImage") or {}
+        seen.setdefault(fake.keys([r])[0], []).append(new.get("v", {}).get("S", r["eventName"]))
+    return seen
+
+
+def test_parallel_batches_run_concurrently_and_keep_each_items_order(
+        table: Table, start_poller: Any) -> None:
+    keys = [f"k{i}" for i in range(8)]
+    assert len({_lane(k, 4) for k in keys}) > 1
+    recorder = Recorder(delay_s=0.15)
+    start_poller(table, recorder, ParallelizationFactor=4, BatchSize=2)
+    for version in ("INSERT", "v1", "v2", "v3"):
+        for key in keys:  # interleaved: each batch of the shard mixes items
+            table.put(key) if version == "INSERT" else table.update(key, version)
+    assert recorder.wait_for(lambda: len(recorder.records()) == 32), len(recorder.records())
+    history = _history(recorder.records())
+    assert history == {k: ["INSERT", "v1", "v2", "v3"] for k in keys}
+    assert 1 < recorder.peak <= 4  # batches ran at once, never more than the factor
+    for _, batch in recorder.calls:  # a batch holds the items of one lane only
+        assert len({_lane(k, 4) for k in fake.keys(batch)}) == 1
+
+
+def test_one_batch_at_a_time_without_parallelization(table: Table, start_poller: Any) -> None:
+    recorder = Recorder(delay_s=0.05)
+    start_poller(table, recorder, BatchSize=1)
+    for i in range(6):
+        table.put(f"s{i}")
+    assert recorder.wait_for(lambda: len(recorder.records()) == 6)
+    assert recorder.peak == 1
+    assert [fake.keys([r])[0] for r in recorder.records()] == [f"s{i}" for i in range(6)]
+
+
+def test_a_failing_lane_holds_the_checkpoint_but_not_the_other_lanes(
+        table: Table, start_poller: Any, tmp_path: Path) -> None:
+    others = [k for k in (f"o{i}" for i in range(20)) if _lane(k, 2) != _lane("poison", 2)][:3]
+    recorder = Recorder()
+    store = CheckpointStore(tmp_path / "checkpoints.json")
+    table.put("first")
+    poller = start_poller(table, recorder, checkpoints=store, ParallelizationFactor=2,
+                          MaximumBatchingWindowInSeconds=0)
+    assert recorder.wait_for(lambda: "first" in fake.keys(recorder.records()))
+    table.put("poison")
+    for key in others:
+        table.put(key)
+    assert recorder.wait_for(lambda: all(k in fake.keys(recorder.records()) for k in others))
+    assert recorder.wait_for(lambda: fake.keys(recorder.records()).count("poison") >= 2)  # retried
+    poller.stop()
+    poison_seq = next(r["dynamodb"]["SequenceNumber"] for r in recorder.records()
+                      if fake.keys([r]) == ["poison"])
+    (shard_id,) = json.loads((tmp_path / "checkpoints.json").read_text())["checkpoints"][
+        "FakeStreamFunction/TableStream"]["shards"]
+    upto = store.get("FakeStreamFunction/TableStream", table.stream_arn, shard_id)
+    assert upto is not None and int(upto) < int(poison_seq)  # a restart redelivers from poison
+    first_seq = recorder.records()[0]["dynamodb"]["SequenceNumber"]
+    assert int(upto) >= int(first_seq)  # ... but not what was done before it
+
+
+def test_records_are_delivered_no_sooner_than_the_stream_latency(
+        table: Table, start_poller: Any) -> None:
+    recorder = Recorder()
+    start_poller(table, recorder, latency_s=0.8, MaximumBatchingWindowInSeconds=0)
+    put_at = time.time()
+    table.put("late")
+    assert recorder.wait_for(lambda: len(recorder.calls) == 1)
+    delivered_at, _ = recorder.calls[0]
+    assert delivered_at - put_at >= 0.8
+    with pytest.raises(ValueError, match="latency_s"):
+        StreamPoller(fake_sources(template_with_consumer(), {"Table.StreamArn": table.stream_arn})[0],
+                     recorder, client=None, latency_s=-1)
+
+
+def test_concurrent_batches_run_in_separate_processes_when_isolated(
+        table: Table, start_poller: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Lambda runs concurrent batches in separate execution environments: the handler is
+    loaded in a process per lane (nothing shared with this process or the other lanes)."""
+    log = tmp_path / "invocations.jsonl"
+    monkeypatch.setenv("FAKE_STREAM_LOG", str(log))
+    keys = [f"p{i}" for i in range(8)]
+    assert {_lane(k, 2) for k in keys} == {0, 1}
+    start_poller(table, fake.handler, isolate=True, ParallelizationFactor=2, BatchSize=1)
+    for key in keys:
+        table.put(key)
+    for key in keys:
+        table.update(key, "v1")
+    deadline = time.monotonic() + 60
+    while sum(len(e["keys"]) for e in fake.logged(str(log))) < 16:
+        assert time.monotonic() < deadline, fake.logged(str(log))
+        time.sleep(0.1)
+    entries = fake.logged(str(log))
+    pids = {e["pid"] for e in entries}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert fake.CALLS == []  # nothing ran in this process
+    lane_pids: dict[int, set[int]] = {}
+    for entry in entries:
+        for key in entry["keys"]:
+            lane_pids.setdefault(_lane(key, 2), set()).add(entry["pid"])
+    assert all(len(p) == 1 for p in lane_pids.values())  # one warm environment per lane
+    order: dict[str, int] = {}
+    for entry in entries:
+        for key in entry["keys"]:
+            order[key] = order.get(key, 0) + 1
+    assert order == {k: 2 for k in keys}
+
+
+def test_the_consumers_process_applies_the_stream_lag_and_isolates_lanes(
+        moto: MotoProcess, table: Table, tmp_path: Path) -> None:
+    from cloudchat_local._consumers import _start_pollers
+    from cloudchat_local._streams import stop_all
+
+    template = template_with_consumer(ParallelizationFactor=2)
+    resolve = {"Table.StreamArn": table.stream_arn, "FakeStreamFunction": "fake-fn"}
+    spec = {
+        "document": template.document, "template_path": str(template.path),
+        "resolve": resolve, "endpoint": moto.endpoint, "region": REGION,
+        "account_id": "123456789012", "access_key_id": "testing", "secret_access_key": "testing",
+        "checkpoints": str(tmp_path / "checkpoints.json"), "poll_interval_s": 0.05,
+        "stream_lag_s": 0.5,
+    }
+    pollers = _start_pollers(spec)
+    try:
+        fake_pollers = [p for p in pollers if p.source.function_logical_id == "FakeStreamFunction"]
+        assert [(p.latency_s, p.isolate) for p in fake_pollers] == [(0.5, True)]
+    finally:
+        stop_all(pollers)
+
+
+def test_dev_takes_the_stream_lag_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from cloudchat_local import dev
+
+    assert dev._parser().parse_args(["--stream-lag", "0.25"]).stream_lag == 0.25
+    assert dev._parser().parse_args([]).stream_lag == 0.0
+    assert dev.main(["--stream-lag", "-1"]) == 2
+    assert "--stream-lag" in capsys.readouterr().err
+    assert dev.LocalStack(stream_lag_s=0.5).stream_lag_s == 0.5

@@ -556,3 +556,226 @@ def test_every_reference_points_at_something(template: Template) -> None:
         assert target[0] in template.document["Resources"], target
     for function in template.resources(SERVERLESS_FUNCTION):
         assert (ROOT / template.function(function.logical_id).code_uri).is_dir()
+
+
+# --------------------------------------------------------------------------- operations
+
+ALARM_TARGET = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+FUNCTIONS = set(DYNAMODB_ACTIONS)
+
+
+def _alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {r.logical_id: r.properties for r in template.resources("AWS::CloudWatch::Alarm")}
+
+
+def _alarm_metrics(props: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each metric an alarm reads: {Namespace, MetricName, Dimensions}."""
+    if "MetricName" in props:
+        return [{k: props.get(k) for k in ("Namespace", "MetricName", "Dimensions")}]
+    return [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+
+
+def _watched(template: Template, namespace: str, metric: str) -> list[dict[str, Any]]:
+    """The dimensions of every alarmed metric ``namespace``/``metric``, as {name: value}."""
+    return [
+        {d["Name"]: d["Value"] for d in m.get("Dimensions") or []}
+        for props in _alarms(template).values()
+        for m in _alarm_metrics(props)
+        if m["Namespace"] == namespace and m["MetricName"] == metric
+    ]
+
+
+def _runbook_anchor(props: dict[str, Any]) -> str:
+    import re
+
+    found = re.search(r"docs/operations\.md#([a-z0-9-]+)", props["AlarmDescription"])
+    assert found, props["AlarmDescription"]
+    return found.group(1)
+
+
+def test_alarms_watch_the_stream_consumer(template: Template) -> None:
+    assert _watched(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible") == [
+        {"QueueName": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}]
+    (on_failure,) = [e["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+                     for e in template.function("StreamFunction").properties["Events"].values()]
+    assert on_failure == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}  # the queue alarmed on
+    assert _watched(template, "AWS/Lambda", "IteratorAge") == [{"FunctionName": {"Ref": "StreamFunction"}}]
+    age = _alarms(template)["StreamIteratorAgeAlarm"]
+    assert (age["Statistic"], age["Threshold"], age["EvaluationPeriods"]) == ("Maximum", 60000, 5)
+    queue = _alarms(template)["StreamFailuresAlarm"]
+    assert (queue["Statistic"], queue["Threshold"], queue["ComparisonOperator"]) == (
+        "Maximum", 0, "GreaterThanThreshold")  # one discarded batch is enough
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_alarms_watch_every_function(template: Template, metric: str) -> None:
+    watched = [d["FunctionName"]["Ref"] for d in _watched(template, "AWS/Lambda", metric)]
+    assert sorted(watched) == sorted(FUNCTIONS) == sorted(f.logical_id for f in template.functions())
+
+
+def test_alarms_watch_logged_errors_of_every_function(template: Template) -> None:
+    filters = template.resources("AWS::Logs::MetricFilter")
+    groups = {f.properties["LogGroupName"]["Ref"] for f in filters}
+    assert groups == {template.function(f).properties["LoggingConfig"]["LogGroup"]["Ref"] for f in FUNCTIONS}
+    transformations = {json.dumps(f.properties["MetricTransformations"], sort_keys=True) for f in filters}
+    (only,) = transformations  # every filter feeds the one metric the alarm reads
+    (transformation,) = json.loads(only)
+    assert {f.properties["FilterPattern"] for f in filters} == {'{ $.level = "ERROR" }'}
+    (alarmed,) = [p for p in _alarms(template).values() if p.get("MetricName") == "LoggedErrors"]
+    assert alarmed["Namespace"] == transformation["MetricNamespace"]
+
+
+def test_alarms_watch_appsync_5xx_by_api_id(template: Template) -> None:
+    assert _watched(template, "AWS/AppSync", "5XXError") == [
+        {"GraphQLAPIId": {"Fn::GetAtt": ["GraphQLApi", "ApiId"]}}]
+
+
+def test_alarms_watch_table_and_index_throttling(template: Template) -> None:
+    indexes = [i["IndexName"] for i in template.table().properties["GlobalSecondaryIndexes"]]
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+        watched = _watched(template, "AWS/DynamoDB", metric)
+        assert {"TableName": {"Ref": "Table"}} in watched
+        assert sorted(d.get("GlobalSecondaryIndexName", "") for d in watched) == ["", *sorted(indexes)]
+
+
+def test_every_alarm_notifies_the_alarm_topic_and_chooses_missing_data(template: Template) -> None:
+    alarms = _alarms(template)
+    assert len(alarms) == 7
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [ALARM_TARGET], name
+        assert props["OKActions"] == [ALARM_TARGET], name
+        assert props["TreatMissingData"] in ("notBreaching", "breaching", "ignore", "missing"), name
+        assert _runbook_anchor(props), name
+        if "Metrics" in props:  # metric math: one expression returned over all its inputs
+            returned = [m for m in props["Metrics"] if m["ReturnData"]]
+            assert len(returned) == 1 and returned[0]["Expression"] == "SUM(FILL(METRICS(), 0))", name
+            assert all(m["ReturnData"] is False for m in props["Metrics"] if "MetricStat" in m), name
+            periods = {m["MetricStat"]["Period"] for m in props["Metrics"] if "MetricStat" in m}
+            assert len(periods) == 1, name
+
+
+def test_each_alarm_has_a_runbook_entry(template: Template) -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {line.lstrip("#").strip().lower().replace(" ", "-")
+               for line in runbook.splitlines() if line.startswith("#")}
+    for name, props in _alarms(template).items():
+        anchor = _runbook_anchor(props)
+        assert anchor in anchors, (name, anchor)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "created", "subscribed", "target"),
+    [
+        ({}, True, False, "AlarmTopic"),
+        ({"AlarmEmail": "ops@example.com"}, True, True, "AlarmTopic"),
+        ({"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:pager"}, False, False,
+         "arn:aws:sns:us-east-1:123456789012:pager"),
+    ],
+)
+def test_the_alarm_topic_is_created_unless_given(
+    template: Template, parameters: dict[str, str], created: bool, subscribed: bool, target: str
+) -> None:
+    resolve = {**parameters, "AlarmTopic": "AlarmTopic"}
+    assert template.resource("AlarmTopic").definition["Condition"] == "CreateAlarmTopic"
+    assert template.condition("CreateAlarmTopic", resolve) is created
+    subscription = template.resource("AlarmEmailSubscription")
+    assert subscription.definition["Condition"] == "SubscribeAlarmEmail"
+    assert template.condition("SubscribeAlarmEmail", resolve) is subscribed
+    assert subscription.properties["Protocol"] == "email"
+    assert subscription.properties["TopicArn"] == ALARM_TARGET
+    assert template.evaluate(ALARM_TARGET, resolve) == target
+    assert template.outputs["AlarmTopicArn"]["Value"] == ALARM_TARGET
+
+
+def test_the_alarm_parameters_reject_malformed_values(template: Template) -> None:
+    import re
+
+    email = re.compile(template.parameters["AlarmEmail"]["AllowedPattern"])
+    topic = re.compile(template.parameters["AlarmTopicArn"]["AllowedPattern"])
+    assert email.fullmatch("") and email.fullmatch("ops@example.com")
+    assert not email.fullmatch("ops") and not email.fullmatch("a b@example.com")
+    assert topic.fullmatch("") and topic.fullmatch("arn:aws:sns:eu-west-1:123456789012:pager")
+    assert not topic.fullmatch("arn:aws:sqs:eu-west-1:123456789012:pager")
+
+
+def _sub_names(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\$\{([^}!]+)\}", text))
+
+
+def test_the_dashboard_body_is_json_with_every_signal(template: Template) -> None:
+    dashboard = template.single("AWS::CloudWatch::Dashboard")
+    body = dashboard.properties["DashboardBody"]["Fn::Sub"]
+    resolve = {name: f"<{name}>" for name in _sub_names(body)}
+    resolve["AWS::Region"] = "eu-west-1"
+    document = json.loads(template.evaluate(dashboard.properties["DashboardBody"], resolve))
+    widgets = document["widgets"]
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(
+        f"<{name}.Arn>" for name in _alarms(template))
+    shown = json.dumps([w["properties"].get("metrics") for w in widgets if w["type"] == "metric"])
+    for needle in ("ApproximateNumberOfMessagesVisible", "<StreamFailureQueue.QueueName>",
+                   "IteratorAge", "5XXError", "<GraphQLApi.ApiId>", "ReadThrottleEvents",
+                   "WriteThrottleEvents", "<Table>", "LoggedErrors", "Throttles", "Errors"):
+        assert needle in shown, needle
+    for function in FUNCTIONS:
+        assert f"<{function}>" in shown, function
+    assert all(w["properties"].get("region", "eu-west-1") == "eu-west-1" for w in widgets)
+
+
+def test_the_stream_mapping_runs_batches_in_parallel(template: Template) -> None:
+    (event,) = template.function("StreamFunction").properties["Events"].values()
+    factor = event["Properties"]["ParallelizationFactor"]
+    assert isinstance(factor, int) and 2 <= factor <= 10  # Lambda's range is 1..10
+
+
+@pytest.mark.parametrize("logical_id", ["UserPool", "AdminGroup", "ModeratorGroup", "UserPoolClient",
+                                        "Table", "ChatKey", "AttachmentsBucket"])
+def test_user_data_is_retained_on_delete_and_replace(template: Template, logical_id: str) -> None:
+    definition = template.resource(logical_id).definition
+    assert definition["DeletionPolicy"] == "Retain"
+    assert definition["UpdateReplacePolicy"] == "Retain"
+
+
+def test_waf_is_optional_and_off_by_default(template: Template) -> None:
+    assert template.parameters["EnableWaf"]["Default"] == "false"
+    assert template.condition("WafEnabled", {}) is False
+    assert template.condition("WafEnabled", {"EnableWaf": "true"}) is True
+    waf = [r for r in template.document["Resources"].values() if r["Type"].startswith("AWS::WAFv2::")]
+    assert len(waf) == 2 and all(r["Condition"] == "WafEnabled" for r in waf)
+    for name, output in template.outputs.items():
+        if "ApiWebAcl" in json.dumps(output["Value"]):
+            assert output.get("Condition") == "WafEnabled", name
+
+
+def test_the_web_acl_rate_limits_each_ip_in_front_of_the_api(template: Template) -> None:
+    acl = template.single("AWS::WAFv2::WebACL").properties
+    assert acl["Scope"] == "REGIONAL"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    (rule,) = acl["Rules"]
+    assert rule["Action"] == {"Block": {}}
+    assert rule["Statement"]["RateBasedStatement"] == {
+        "Limit": {"Ref": "WafRateLimit"}, "EvaluationWindowSec": 300, "AggregateKeyType": "IP"}
+    for config in (acl["VisibilityConfig"], rule["VisibilityConfig"]):
+        assert config["CloudWatchMetricsEnabled"] is True and config["SampledRequestsEnabled"] is True
+    assert template.parameters["WafRateLimit"]["MinValue"] >= 10  # WAF's smallest limit
+    association = template.single("AWS::WAFv2::WebACLAssociation").properties
+    assert association == {"ResourceArn": {"Fn::GetAtt": ["GraphQLApi", "Arn"]},
+                           "WebACLArn": {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}}
+
+
+def test_cfn_lint_checks_are_ignored_only_where_sam_hides_graphql_api_attributes(
+        template: Template) -> None:
+    ignored = {
+        logical_id: definition["Metadata"]["cfn-lint"]["config"]["ignore_checks"]
+        for logical_id, definition in template.document["Resources"].items()
+        if "cfn-lint" in (definition.get("Metadata") or {})
+    }
+    assert ignored == {"Api5xxAlarm": ["E1010"], "OperationsDashboard": ["E1019"],
+                       "ApiWebAclAssociation": ["E1010"]}
+    for logical_id in ignored:
+        properties = template.resource(logical_id).properties
+        targets = [t[0] for t in iter_intrinsics(properties, "Fn::GetAtt")]
+        subs = "".join(str(s) for s in iter_intrinsics(properties, "Fn::Sub"))
+        assert "GraphQLApi" in targets or "${GraphQLApi." in subs, logical_id
