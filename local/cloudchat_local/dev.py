@@ -111,6 +111,12 @@ __all__ = [
 DEFAULT_PORT: Final = 4000
 DEFAULT_TLS_PORT: Final = 4443
 DEFAULT_MOTO_PORT: Final = 4010
+#: GSI reads lag the table by this much in ``make dev``. DynamoDB propagates a write to
+#: its GSIs "within a fraction of a second" normally (within 1 s, AWS Knowledge Center),
+#: and never promises read-after-write through one. 0.2 s is well above a client's time
+#: from a write to its next read, so code that reads its own write through an index fails
+#: locally every time, and short enough that nobody waits on it by hand.
+DEFAULT_GSI_LAG_S: Final = 0.2
 DEFAULT_STATE_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / ".cloudchat" / "state"
 #: The built web client (``make web``), served by the emulator at ``/app/``.
 DEFAULT_WEB_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / "web" / "dist"
@@ -289,6 +295,7 @@ class LocalStack:
         autosave_interval: float = 5.0,
         stream_poll_interval: float = 0.2,
         say: Callable[[str], None] | None = None,
+        gsi_lag_s: float = DEFAULT_GSI_LAG_S,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.outputs_path = Path(outputs_path).resolve() if outputs_path else (
@@ -304,6 +311,7 @@ class LocalStack:
         self.region = region
         self.autosave_interval = autosave_interval
         self.stream_poll_interval = stream_poll_interval
+        self.gsi_lag_s = gsi_lag_s
         self._say = say or (lambda text: None)
 
         self.template: Template | None = template
@@ -432,6 +440,7 @@ class LocalStack:
                 state_file=self.state_dir / MOTO_STATE_FILE,
                 log_path=self.state_dir / "moto.log",
                 autosave_interval=self.autosave_interval,
+                gsi_lag_s=self.gsi_lag_s,
             )
         except PortBusyError as exc:
             raise PortInUse(self.moto_port, "moto", "--moto-port") from exc
@@ -651,6 +660,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="start with empty AWS state")
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo conversation")
     parser.add_argument("--template", type=Path, default=None, help="template.yaml to run")
+    parser.add_argument("--gsi-lag", type=float, default=DEFAULT_GSI_LAG_S, metavar="SECONDS",
+                        help="GSI reads lag the table by this much, as they may on AWS "
+                             f"(default {DEFAULT_GSI_LAG_S}; 0: always current)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -668,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= value <= 65535:
             print(f"cloudchat dev: {name} must be 0..65535", file=sys.stderr)
             return 2
+    if args.gsi_lag < 0:
+        print("cloudchat dev: --gsi-lag must be >= 0", file=sys.stderr)
+        return 2
     chosen = [value for _, value in ports if value]
     if len(chosen) != len(set(chosen)):
         print("cloudchat dev: --port, --tls-port and --moto-port must differ", file=sys.stderr)
@@ -700,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs_path=args.outputs,
         template_path=args.template,
         say=say,
+        gsi_lag_s=args.gsi_lag,
     )
     say("Starting the CloudChat local stack ...")
     started = time.monotonic()

@@ -675,3 +675,42 @@ def test_gsi_lag_refuses_another_moto_version(monkeypatch: Any) -> None:
     monkeypatch.undo()
     gsi_lag(0)
     assert _gsi_lag.MOTO_VERSION in (REPO / "requirements-dev.txt").read_text()
+
+
+def test_the_moto_server_process_lags_its_gsis_when_asked(tmp_path: Path) -> None:
+    """``MotoProcess.start(gsi_lag_s=...)`` (what ``dev --gsi-lag`` passes on): over HTTP,
+    a write reaches the table at once and the index only after the lag."""
+    import time
+
+    from cloudchat_local._moto_server import MotoProcess
+
+    moto = MotoProcess.start(log_path=tmp_path / "moto.log", autosave_interval=0, gsi_lag_s=1.0)
+    try:
+        ddb = boto3.client("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
+                           aws_access_key_id="x", aws_secret_access_key="x")
+        _gsi_table(ddb)
+        ddb.put_item(TableName="g", Item=_item("a", "g", "1", "x"))
+        written = time.monotonic()
+
+        def indexed() -> int:
+            return int(ddb.query(TableName="g", IndexName="GSI", KeyConditionExpression="G = :g",
+                                 ExpressionAttributeValues={":g": {"S": "g"}})["Count"])
+
+        assert indexed() == 0
+        assert ddb.get_item(TableName="g", Key={"PK": {"S": "a"}, "SK": {"S": "S"}},
+                            ConsistentRead=True)["Item"]["v"] == {"S": "x"}
+        while not indexed():
+            assert time.monotonic() - written < 10, "the index never caught up"
+            time.sleep(0.05)
+        assert time.monotonic() - written >= 1.0
+    finally:
+        moto.stop()
+
+
+def test_dev_takes_a_gsi_lag_and_refuses_a_negative_one(capsys: Any) -> None:
+    from cloudchat_local import dev
+
+    assert dev._parser().parse_args([]).gsi_lag == dev.DEFAULT_GSI_LAG_S > 0
+    assert dev._parser().parse_args(["--gsi-lag", "0.5"]).gsi_lag == 0.5
+    assert dev.main(["--gsi-lag", "-1"]) == 2
+    assert "--gsi-lag must be >= 0" in capsys.readouterr().err
