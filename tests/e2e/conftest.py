@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,18 +167,18 @@ class AckingTransport(cli_client.AckingTransport):
         raise TimeoutError(f"no start_ack within {timeout} s")
 
 
-def eventually(read: Callable[[], T], ok: Callable[[T], bool],
-               timeout: float = GSI_LAG_S * 10) -> T:
-    """``read()`` until ``ok`` of its answer, as a client waits for an eventually
+async def eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
+                     timeout: float = GSI_LAG_S * 10) -> T:
+    """``await read()`` until ``ok`` of its answer, as a client waits for an eventually
     consistent read (a GSI's) to show a write: polled, and bounded."""
     deadline = time.monotonic() + timeout
     while True:
-        got = read()
+        got = await read()
         if ok(got):
             return got
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout} s: last answer {got!r}")
-        time.sleep(GSI_LAG_S / 5)
+        await asyncio.sleep(GSI_LAG_S / 5)
 
 
 def run(coro: Any, timeout: float = 60.0) -> Any:
