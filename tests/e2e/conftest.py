@@ -181,6 +181,18 @@ async def eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
         await asyncio.sleep(GSI_LAG_S / 5)
 
 
+def poll(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = GSI_LAG_S * 10) -> T:
+    """:func:`eventually` for a blocking ``read()`` (browser tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = read()
+        if ok(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: last answer {got!r}")
+        time.sleep(GSI_LAG_S / 5)
+
+
 def run(coro: Any, timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
