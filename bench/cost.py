@@ -47,7 +47,7 @@ class Op:
 CLOUDCHAT = {
     "sendMessage": Op(wru=12, lambda_ms=40),
     "messages page (50)": Op(rru=52, lambda_ms=60),          # one strongly consistent BatchGet
-    "conversations page (20)": Op(rru=10 + 20, lambda_ms=60),  # GSI query + BatchGet
+    "conversations page (20)": Op(rru=10 + 40, lambda_ms=60),  # GSI query + BatchGet (20 + 20 members)
     "markRead": Op(wru=2 * 1 + 2 * 1, lambda_ms=30),        # transaction: check + update
     "addReaction": Op(wru=2 * 2, rru=2, lambda_ms=40),      # transaction + consistent read-back
     # the stream consumer, per message to a 5-member conversation: confirm read, members

@@ -8,7 +8,8 @@ Run by :mod:`cloudchat_local.dev` (never by hand, though it works)::
 * :func:`~cloudchat_local.moto_patches.serialize_dynamodb` is applied in *this* process, where
   the DynamoDB backend lives (atomic, isolated transactions), and
   :func:`~cloudchat_local.moto_patches.server_speedups` (answers without moto's slow generic
-  serializer, partition-only queries).
+  serializer, partition-only queries), and :func:`~cloudchat_local.moto_patches.gsi_lag`
+  with ``--gsi-lag`` (global secondary index reads lag the table, as on AWS).
 * **State** (moto 5.2.5 has no persistence of its own): on startup the backends pickled in
   ``--state-file`` are put back into moto's backend registries before the first request; on
   shutdown, and every ``--autosave-interval`` seconds after a write (longer once snapshots get
@@ -595,6 +596,7 @@ def serve(
     *,
     autosave_interval: float,
     watch_stdin: bool,
+    gsi_lag_s: float = 0.0,
 ) -> int:
     """The child process: patch, restore, serve, save. Returns the exit code."""
     if host not in _LOOPBACK:
@@ -616,10 +618,11 @@ def serve(
     from werkzeug.serving import make_server
 
     from cloudchat_local._gc import settle
-    from cloudchat_local.moto_patches import serialize_dynamodb, server_speedups
+    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb, server_speedups
 
     serialize_dynamodb()
     server_speedups()
+    gsi_lag(gsi_lag_s)
     bound_shard_iterators()
     notes: list[str] = []
     if state_file is not None:
@@ -678,9 +681,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between saves after a change (0: only on shutdown)")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="shut down (saving state) when stdin reaches end of file")
+    parser.add_argument("--gsi-lag", type=float, default=0.0,
+                        help="seconds global secondary index reads lag the table (0: none)")
     args = parser.parse_args(argv)
     return serve(args.host, args.port, args.state_file,
-                 autosave_interval=args.autosave_interval, watch_stdin=args.watch_stdin)
+                 autosave_interval=args.autosave_interval, watch_stdin=args.watch_stdin,
+                 gsi_lag_s=args.gsi_lag)
 
 
 # =========================================================================== parent side
@@ -712,10 +718,12 @@ class MotoProcess:
         autosave_interval: float = 5.0,
         timeout: float = 60.0,
         python: str = sys.executable,
+        gsi_lag_s: float = 0.0,
     ) -> MotoProcess:
         """Starts the server; returns once it serves. PortBusyError if ``port`` is taken."""
         command = [python, "-m", "cloudchat_local._moto_server", "--host", host, "--port", str(port),
-                   "--autosave-interval", str(autosave_interval), "--watch-stdin"]
+                   "--autosave-interval", str(autosave_interval), "--watch-stdin",
+                   "--gsi-lag", repr(float(gsi_lag_s))]
         if state_file is not None:
             command += ["--state-file", str(state_file)]
         log_file: IO[bytes] | int = subprocess.DEVNULL

@@ -128,6 +128,12 @@ __all__ = [
 DEFAULT_PORT: Final = 4000
 DEFAULT_TLS_PORT: Final = 4443
 DEFAULT_MOTO_PORT: Final = 4010
+#: GSI reads lag the table by this much in ``make dev``. DynamoDB propagates a write to
+#: its GSIs "within a fraction of a second" normally (within 1 s, AWS Knowledge Center),
+#: and never promises read-after-write through one. 0.2 s is well above a client's time
+#: from a write to its next read, so code that reads its own write through an index fails
+#: locally every time, and short enough that nobody waits on it by hand.
+DEFAULT_GSI_LAG_S: Final = 0.2
 DEFAULT_STATE_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / ".cloudchat" / "state"
 #: The built web client (``make web``), served by the emulator at ``/app/``.
 DEFAULT_WEB_DIR: Final = DEFAULT_TEMPLATE_PATH.parent / "web" / "dist"
@@ -266,6 +272,7 @@ class LocalStack:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         stream_lag_s: float = 0.0,
         say: Callable[[str], None] | None = None,
+        gsi_lag_s: float = DEFAULT_GSI_LAG_S,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.outputs_path = Path(outputs_path).resolve() if outputs_path else (
@@ -283,6 +290,7 @@ class LocalStack:
         self.stream_poll_interval = stream_poll_interval
         self.max_concurrency = max_concurrency
         self.stream_lag_s = stream_lag_s  # stream records reach the consumers this much later
+        self.gsi_lag_s = gsi_lag_s
         self._say = say or (lambda text: None)
 
         self.template: Template | None = template
@@ -417,6 +425,7 @@ class LocalStack:
                 state_file=self.state_dir / MOTO_STATE_FILE,
                 log_path=self.state_dir / "moto.log",
                 autosave_interval=self.autosave_interval,
+                gsi_lag_s=self.gsi_lag_s,
             )
         except PortBusyError as exc:
             raise PortInUse(self.moto_port, "moto", "--moto-port") from exc
@@ -677,6 +686,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stream-lag", type=float, default=0.0, metavar="SECONDS",
                         help="deliver each stream record to its consumer no sooner than this "
                              "after it was written, as Lambda lags the table (default 0)")
+    parser.add_argument("--gsi-lag", type=float, default=DEFAULT_GSI_LAG_S, metavar="SECONDS",
+                        help="GSI reads lag the table by this much, as they may on AWS "
+                             f"(default {DEFAULT_GSI_LAG_S}; 0: always current)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -699,6 +711,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.stream_lag < 0:
         print("cloudchat dev: --stream-lag must be >= 0", file=sys.stderr)
+        return 2
+    if args.gsi_lag < 0:
+        print("cloudchat dev: --gsi-lag must be >= 0", file=sys.stderr)
         return 2
     chosen = [value for _, value in ports if value]
     if len(chosen) != len(set(chosen)):
@@ -734,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
         stream_lag_s=args.stream_lag,
         say=say,
+        gsi_lag_s=args.gsi_lag,
     )
     say("Starting the CloudChat local stack ...")
     started = time.monotonic()

@@ -17,6 +17,10 @@ the service model; in the local stack that was most of the moto process's time. 
 are already DynamoDB JSON, so they are dumped the way moto's DynamoDB responses are.
 :func:`cache_backend_modules`: moto's request routing lists its package directory twice per
 request. :func:`partition_queries`: moto's ``Query`` sorts the whole table on every call.
+
+:func:`gsi_lag`: moto's global secondary indexes are always current; DynamoDB's are
+eventually consistent. With a lag, index queries answer from the table as it was that many
+seconds ago (see :mod:`cloudchat_local._gsi_lag`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,15 @@ def serialize_dynamodb() -> None:
                 continue
             setattr(DynamoDBBackend, name, _locked(value))
         _PATCHED = True
+
+
+def gsi_lag(seconds: float, clock: Callable[[], float] | None = None) -> None:
+    """Global secondary index reads lag the table by ``seconds`` (0: moto's own, always
+    current answers). ``clock`` (default ``time.monotonic``) is for tests. Resets what was
+    recorded; raises RuntimeError on a moto other than the pinned one."""
+    from cloudchat_local import _gsi_lag
+
+    _gsi_lag.configure(seconds, clock)
 
 
 def server_speedups() -> None:

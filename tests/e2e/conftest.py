@@ -12,9 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -24,10 +24,17 @@ from gql.transport.appsync_auth import AppSyncJWTAuthentication
 
 from cloudchat_cli import client as cli_client
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 READY = "CloudChat local stack ready"
 START_TIMEOUT = 90.0
 TIMEOUT = 15.0
+#: Every e2e stack runs with GSI reads lagging the table by this much (``--gsi-lag``).
+#: AWS propagates writes to a GSI "within a fraction of a second" normally, within 1 s
+#: (AWS Knowledge Center); 0.5 s is longer than any client's write-then-read here, so a
+#: read-after-write through an index fails every time, yet short enough for the tests
+#: that wait for an index (``eventually``) to stay quick.
+GSI_LAG_S = 0.5
 
 MESSAGE_FIELDS = "id conversationId seq senderId kind body createdAt clientMessageId version"
 
@@ -41,7 +48,7 @@ class DevStack:
         self.args = [
             sys.executable, "-m", "cloudchat_local.dev", "--port", "0", "--tls-port", "0",
             "--moto-port", "0", "--state-dir", str(state_dir), "--outputs", str(self.outputs_path),
-            *extra_args,
+            "--gsi-lag", str(GSI_LAG_S), *extra_args,
         ]
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
@@ -158,6 +165,32 @@ class AckingTransport(cli_client.AckingTransport):
             first.result()  # raises the subscription's error
             raise AssertionError(f"a result arrived before start_ack: {first.result()}")
         raise TimeoutError(f"no start_ack within {timeout} s")
+
+
+async def eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
+                     timeout: float = GSI_LAG_S * 10) -> T:
+    """``await read()`` until ``ok`` of its answer, as a client waits for an eventually
+    consistent read (a GSI's) to show a write: polled, and bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await read()
+        if ok(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: last answer {got!r}")
+        await asyncio.sleep(GSI_LAG_S / 5)
+
+
+def poll(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = GSI_LAG_S * 10) -> T:
+    """:func:`eventually` for a blocking ``read()`` (browser tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = read()
+        if ok(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: last answer {got!r}")
+        time.sleep(GSI_LAG_S / 5)
 
 
 def run(coro: Any, timeout: float = 60.0) -> Any:

@@ -14,7 +14,7 @@ import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
-from .conftest import TIMEOUT, DevStack, run
+from .conftest import TIMEOUT, DevStack, eventually, run
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,14 @@ async def error_type(stack: DevStack, token: str, query: str, **variables: Any) 
     with pytest.raises(TransportQueryError) as exc:
         await gql(stack, token, query, **variables)
     return str((exc.value.errors or [{}])[0].get("errorType"))
+
+
+async def gql_or_error(stack: DevStack, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The data, or ``{"errorType": ...}`` (for polling an answer that may be refused first)."""
+    try:
+        return await gql(stack, token, query, **variables)
+    except TransportQueryError as exc:
+        return {"errorType": (exc.errors or [{}])[0].get("errorType")}
 
 
 async def group(stack: DevStack, token: str, *members: str, title: str) -> str:
@@ -115,10 +123,13 @@ def test_threads_reactions_edits_and_deletes_arrive_live(stack: DevStack, tokens
                 c=cid, m=reply["id"]))["deleteMessage"]  # the owner deletes bob's reply
             gone = await live.next()
             assert gone == deleted and gone["body"] is None and gone["deletedBy"] == sub(stack, "alice")
-        thread = await gql(stack, tokens["bob"], """query($c: ID!, $r: ID!) {
-            thread(conversationId: $c, rootId: $r) { items { seq deletedAt } nextToken } }""",
-            c=cid, r=root["id"])
+        thread = await eventually(  # a thread is read through GSI3: eventually consistent
+            lambda: gql(stack, tokens["bob"], """query($c: ID!, $r: ID!) {
+                thread(conversationId: $c, rootId: $r) { items { seq deletedAt } nextToken } }""",
+                c=cid, r=root["id"]),
+            lambda got: bool(got["thread"]["items"]))
         assert [m["seq"] for m in thread["thread"]["items"]] == [reply["seq"]]
+        assert thread["thread"]["items"][0]["deletedAt"]  # as it is now, not as indexed
         history = await gql(stack, tokens["alice"], """query($c: ID!, $m: ID!) {
             editHistory(conversationId: $c, messageId: $m) { version body } }""", c=cid, m=root["id"])
         assert [v["body"] for v in history["editHistory"]] == ["root", "root, edited"]
@@ -192,8 +203,10 @@ def test_user_channel_carries_new_message_previews(stack: DevStack, tokens: dict
             async with Live(stack, tokens["bob"], q, u=sub(stack, "alice")):
                 pass
         assert "Forbidden" in str(denied.value), denied.value.errors
-        listing = await gql(stack, tokens["bob"], "query { conversations(limit: 5) { items { id } } }")
-        assert listing["conversations"]["items"][0]["id"] == cid  # the consumer moved it to the top
+        # the consumer moved it to the top (of GSI1, which shows it after its lag)
+        await eventually(
+            lambda: gql(stack, tokens["bob"], "query { conversations(limit: 5) { items { id } } }"),
+            lambda got: got["conversations"]["items"][0]["id"] == cid)
 
     run(scenario(), timeout=90)
 
@@ -201,11 +214,18 @@ def test_user_channel_carries_new_message_previews(stack: DevStack, tokens: dict
 def test_profiles_directory_and_presence(stack: DevStack, tokens: dict[str, str]) -> None:
     async def scenario() -> None:
         me = (await gql(stack, tokens["carol"], 'mutation { updateProfile(displayName: "Carol Danvers") { id displayName } }'))["updateProfile"]
-        found = await gql(stack, tokens["alice"], 'query { users(query: "carol d") { items { id displayName email } } }')
+        found = await eventually(  # the directory is GSI2: a new name is found after the lag
+            lambda: gql(stack, tokens["alice"], 'query { users(query: "carol d") { items { id displayName email } } }'),
+            lambda got: bool(got["users"]["items"]))
         assert found["users"]["items"] == [{"id": me["id"], "displayName": "Carol Danvers", "email": None}]
         await group(stack, tokens["alice"], "carol", title="presence")
         await gql(stack, tokens["carol"], "mutation { heartbeat { online } }")
-        p = await gql(stack, tokens["alice"], "query($u: [ID!]!) { presence(userIds: $u) { userId online } }", u=[me["id"]])
+        # Contacts are found through GSI1: a contact made this instant may be refused
+        # (fails closed) until the index has the new membership.
+        p = await eventually(
+            lambda: gql_or_error(stack, tokens["alice"], "query($u: [ID!]!) { presence(userIds: $u) { userId online } }",
+                                 u=[me["id"]]),
+            lambda got: "presence" in got)
         assert p["presence"] == [{"userId": me["id"], "online": True}]
 
     run(scenario())
@@ -247,7 +267,9 @@ def test_reports_reach_moderators(stack: DevStack, tokens: dict[str, str]) -> No
         bad = await send(stack, tokens["bob"], cid, "spam spam spam")
         await gql(stack, tokens["alice"], 'mutation($c: ID!, $m: ID!) { reportMessage(conversationId: $c, messageId: $m, reason: "spam") { reason } }',
                   c=cid, m=bad["id"])
-        reports = await gql(stack, tokens["mod"], "query { reportedMessages(limit: 50) { items { messageId message { body } } } }")
+        reports = await eventually(  # reports are listed through GSI2
+            lambda: gql(stack, tokens["mod"], "query { reportedMessages(limit: 50) { items { messageId message { body } } } }"),
+            lambda got: any(r["messageId"] == bad["id"] for r in got["reportedMessages"]["items"]))
         assert {"messageId": bad["id"], "message": {"body": "spam spam spam"}} in reports["reportedMessages"]["items"]
         # the field is for the admin and moderator groups only: AppSync's field authorization
         assert await error_type(stack, tokens["alice"], "query { reportedMessages { items { reason } } }") == "Unauthorized"

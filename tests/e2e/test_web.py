@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, DevStack
+from .conftest import REPO, DevStack, poll
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -366,10 +366,11 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     dialog.get_by_role("button", name="Create group").click()
     expect(alice_page.get_by_test_id("conversation-title")).to_have_text(title)
     expect(conversation_with(bob_page, title)).to_have_count(1)
-    conversation_id = graphql(stack, stack.token("alice", "IdToken"),
-                              "query { conversations(limit: 1) { items { id title } } }", {}
-                              )["conversations"]["items"][0]
-    assert conversation_id["title"] == title
+    alice_token = stack.token("alice", "IdToken")
+    conversation_id = poll(  # the list is read through GSI1: it shows the group after its lag
+        lambda: graphql(stack, alice_token, "query { conversations(limit: 1) { items { id title } } }", {}
+                        )["conversations"]["items"][0],
+        lambda first: first["title"] == title)
 
     # 45 messages from bob (outside the browser): alice sees them live, and bob's view
     # pages the history: the newest page first, older ones when scrolled to the top.
@@ -626,9 +627,12 @@ def test_group_history_threads_edits_uploads_members_and_retry(
     bob_page.screenshot(path=str(SCREENSHOTS / "bob-report.png"))
     report.get_by_role("button", name="Done").click()
     expect(report).to_have_count(0)
-    reports = graphql(stack, stack.token("mod", "IdToken"),
-                      "query { reportedMessages(limit: 20) { items { conversationId reason message { id } } } }",
-                      {})["reportedMessages"]["items"]
+    mod_token = stack.token("mod", "IdToken")
+    reports = poll(  # reports are listed through GSI2: a new one shows after the index lag
+        lambda: graphql(stack, mod_token,
+                        "query { reportedMessages(limit: 20) { items { conversationId reason message { id } } } }",
+                        {})["reportedMessages"]["items"],
+        lambda got: any(r["reason"] == reason for r in got))
     assert [r["conversationId"] for r in reports if r["reason"] == reason] == [conversation_id["id"]], reports
 
     # The moderators' review screen: mod (group moderator) opens Reports from the sidebar
@@ -745,7 +749,9 @@ def test_sign_up_token_refresh_and_sign_out(web_dist: Path, stack: DevStack, bro
 
     # The directory knows the newcomer by the chosen name.
     alice_token = stack.token("alice", "IdToken")
-    found = graphql(stack, alice_token, "query { users(query: \"Nova\") { items { displayName } } }", {})
+    found = poll(  # the directory is GSI2: a new name is found after the index lag
+        lambda: graphql(stack, alice_token, "query { users(query: \"Nova\") { items { displayName } } }", {}),
+        lambda got: bool(got["users"]["items"]))
     assert [u["displayName"] for u in found["users"]["items"]] == ["Nova Newcomer"]
 
     # Token refresh is Amplify's: make the stored tokens look expired (clock drift) and

@@ -3,9 +3,11 @@ exactly what moto answers without the patch (conditions, order, pages, filters, 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from cloudchat_local.moto_patches import (
@@ -16,6 +18,8 @@ from cloudchat_local.moto_patches import (
     parse_conditions_once_per_transaction,
     partition_queries,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 QUERIES: list[dict[str, Any]] = [
     {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "A"}}},
@@ -452,3 +456,261 @@ def test_conditions_parsed_once_per_transaction_answer_what_moto_answers(monkeyp
     assert patched == moto
     assert sum(r == "committed" for r in moto) >= 4 and sum(isinstance(r, tuple) for r in moto) >= 8
     assert 0 < patched_parses < lexed / 2
+
+
+# --------------------------------------------------------------------------- GSI lag
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _gsi_table(ddb: Any, name: str = "g", range_key: bool = True) -> None:
+    keys = [{"AttributeName": "PK", "KeyType": "HASH"}]
+    if range_key:
+        keys.append({"AttributeName": "SK", "KeyType": "RANGE"})
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=keys,
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                              for n in (["PK", "SK", "G", "H"] if range_key else ["PK", "G", "H"])],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "GSI", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"},
+                           {"AttributeName": "H", "KeyType": "RANGE"}]}],
+    )
+
+
+def _item(pk: str, g: str, h: str, v: str, sk: str | None = "S") -> dict[str, Any]:
+    item = {"PK": {"S": pk}, "G": {"S": g}, "H": {"S": h}, "v": {"S": v}}
+    if sk is not None:
+        item["SK"] = {"S": sk}
+    return item
+
+
+def _gsi_writes(ddb: Any, clock: _Clock | None, range_key: bool = True) -> list[Any]:
+    """Writes of every kind, some of them 10 s later than the rest, and what the index,
+    the table and a scan of the index answer after each step."""
+    sk = "S" if range_key else None
+    key = (lambda pk: {"PK": {"S": pk}, **({"SK": {"S": "S"}} if range_key else {})})
+    out: list[Any] = []
+
+    def look() -> None:
+        pages, start = [], None
+        while True:  # paged, to check the positions too
+            resp = ddb.query(TableName="g", IndexName="GSI", KeyConditionExpression="G = :g",
+                             ExpressionAttributeValues={":g": {"S": "g"}}, Limit=2,
+                             **({"ExclusiveStartKey": start} if start else {}))
+            pages.append((resp["Items"], resp.get("LastEvaluatedKey")))
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                break
+        out.append(pages)
+        out.append(sorted(str(i) for i in ddb.scan(TableName="g", IndexName="GSI")["Items"]))
+        out.append([ddb.get_item(TableName="g", Key=key(p), ConsistentRead=True).get("Item")
+                    for p in ("a", "b", "c", "d", "e")])
+
+    for p, h in (("a", "1"), ("b", "2"), ("c", "3")):
+        ddb.put_item(TableName="g", Item=_item(p, "g", h, "old", sk))
+    if clock:
+        clock.now += 10
+    look()
+    ddb.update_item(TableName="g", Key=key("a"), UpdateExpression="SET v = :v, H = :h",
+                    ExpressionAttributeValues={":v": {"S": "new"}, ":h": {"S": "9"}})
+    ddb.delete_item(TableName="g", Key=key("b"))
+    ddb.put_item(TableName="g", Item=_item("d", "g", "4", "new", sk))
+    ddb.update_item(TableName="g", Key=key("e"), UpdateExpression="SET G = :g, H = :h, v = :v",
+                    ExpressionAttributeValues={":g": {"S": "g"}, ":h": {"S": "5"},
+                                               ":v": {"S": "new"}})
+    ddb.batch_write_item(RequestItems={"g": [{"PutRequest": {"Item": _item("c", "g", "3", "new", sk)}}]})
+    try:  # cancelled: changes nothing, now or in the past
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "g", "Item": _item("a", "g", "0", "cancelled", sk)}},
+            {"ConditionCheck": {"TableName": "g", "Key": key("zz"),
+                                "ConditionExpression": "attribute_exists(PK)"}}])
+    except ddb.exceptions.TransactionCanceledException:
+        out.append("cancelled")
+    look()
+    return out
+
+
+def _with_lag(seconds: float, clock: _Clock | None, range_key: bool = True) -> list[Any]:
+    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+
+    serialize_dynamodb()
+    gsi_lag(seconds, clock)
+    try:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            _gsi_table(ddb, range_key=range_key)
+            return _gsi_writes(ddb, clock, range_key)
+    finally:
+        gsi_lag(0)
+
+
+def test_gsi_lag_zero_answers_what_moto_answers() -> None:
+    from cloudchat_local import _gsi_lag
+
+    for range_key in (True, False):
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            _gsi_table(ddb, range_key=range_key)
+            moto = _gsi_writes(ddb, None, range_key)
+        _with_lag(5, _Clock(), range_key)  # installs the hooks
+        assert _gsi_lag._State.installed
+        assert _with_lag(0, _Clock(), range_key) == moto
+        # with a lag shorter than every gap between writes and reads, too
+        assert _with_lag(1e-9, None, range_key) == moto
+        assert "cancelled" in moto
+
+
+def test_gsi_reads_answer_from_the_table_as_it_was_lag_seconds_ago() -> None:
+    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+
+    for range_key in (True, False):
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            _gsi_table(ddb, range_key=range_key)
+            moto = _gsi_writes(ddb, None, range_key)
+        clock = _Clock()
+        serialize_dynamodb()
+        gsi_lag(5, clock)
+        try:
+            with mock_aws():
+                ddb = boto3.client("dynamodb", region_name="us-east-1")
+                _gsi_table(ddb, range_key=range_key)
+                lagged = _gsi_writes(ddb, clock, range_key)
+                clock.now += 6  # the lag has passed: the index is current
+                caught_up = ddb.query(TableName="g", IndexName="GSI",
+                                      KeyConditionExpression="G = :g",
+                                      ExpressionAttributeValues={":g": {"S": "g"}})["Items"]
+        finally:
+            gsi_lag(0)
+        before, after = moto[:3], moto[4:]
+        assert lagged[:3] == before  # nothing written within the lag yet
+        # 10 s later, within a lag of 5 s of the second batch of writes: the index still
+        # answers with the first state (a's old image, b not deleted, d and e absent) ...
+        assert lagged[4] == before[0]
+        assert lagged[5] == before[1]
+        # ... while the table itself is current,
+        assert lagged[6] == after[2]
+        assert lagged[6] != before[2]
+        # and once the lag has passed the index answers what moto answers.
+        assert caught_up == [i for items, _ in after[0] for i in items]
+        assert [i["v"]["S"] for i in caught_up] == ["new", "new", "new", "new"]
+
+
+def test_gsi_lag_measures_from_each_write() -> None:
+    """An index read sees each write once it is ``lag`` seconds old, not before."""
+    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+
+    clock = _Clock()
+    serialize_dynamodb()
+    gsi_lag(0.5, clock)
+    try:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            _gsi_table(ddb)
+
+            def seen() -> list[str]:
+                return [i["PK"]["S"] for i in ddb.query(
+                    TableName="g", IndexName="GSI", KeyConditionExpression="G = :g",
+                    ExpressionAttributeValues={":g": {"S": "g"}})["Items"]]
+
+            ddb.put_item(TableName="g", Item=_item("a", "g", "1", "x"))
+            clock.now += 0.3
+            ddb.put_item(TableName="g", Item=_item("b", "g", "2", "x"))
+            assert seen() == []
+            clock.now += 0.2
+            assert seen() == ["a"]
+            clock.now += 0.29
+            assert seen() == ["a"]
+            clock.now += 0.02
+            assert seen() == ["a", "b"]
+            # a base-table query is never behind
+            assert ddb.query(TableName="g", KeyConditionExpression="PK = :p",
+                             ExpressionAttributeValues={":p": {"S": "b"}})["Count"] == 1
+    finally:
+        gsi_lag(0)
+
+
+def test_consistent_reads_on_a_gsi_are_refused_as_dynamodb_refuses_them() -> None:
+    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+
+    serialize_dynamodb()
+    for lag in (0.0, 5.0):
+        gsi_lag(lag, _Clock())
+        try:
+            with mock_aws():
+                ddb = boto3.client("dynamodb", region_name="us-east-1")
+                _gsi_table(ddb)
+                ddb.put_item(TableName="g", Item=_item("a", "g", "1", "x"))
+                with pytest.raises(ddb.exceptions.ClientError) as query:
+                    ddb.query(TableName="g", IndexName="GSI", ConsistentRead=True,
+                              KeyConditionExpression="G = :g",
+                              ExpressionAttributeValues={":g": {"S": "g"}})
+                with pytest.raises(ddb.exceptions.ClientError) as scan:
+                    ddb.scan(TableName="g", IndexName="GSI", ConsistentRead=True)
+                for refused in (query, scan):
+                    assert refused.value.response["Error"] == {
+                        "Code": "ValidationException",
+                        "Message": "Consistent reads are not supported on global secondary indexes"}
+        finally:
+            gsi_lag(0)
+
+
+def test_gsi_lag_refuses_another_moto_version(monkeypatch: Any) -> None:
+    import moto
+
+    from cloudchat_local import _gsi_lag
+    from cloudchat_local.moto_patches import gsi_lag
+
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    with pytest.raises(RuntimeError, match=r"moto 9\.9\.9"):
+        gsi_lag(1)
+    assert _gsi_lag.lag_seconds() == 0.0
+    monkeypatch.undo()
+    gsi_lag(0)
+    assert _gsi_lag.MOTO_VERSION in (REPO / "requirements-dev.txt").read_text()
+
+
+def test_the_moto_server_process_lags_its_gsis_when_asked(tmp_path: Path) -> None:
+    """``MotoProcess.start(gsi_lag_s=...)`` (what ``dev --gsi-lag`` passes on): over HTTP,
+    a write reaches the table at once and the index only after the lag."""
+    import time
+
+    from cloudchat_local._moto_server import MotoProcess
+
+    moto = MotoProcess.start(log_path=tmp_path / "moto.log", autosave_interval=0, gsi_lag_s=1.0)
+    try:
+        ddb = boto3.client("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
+                           aws_access_key_id="x", aws_secret_access_key="x")
+        _gsi_table(ddb)
+        ddb.put_item(TableName="g", Item=_item("a", "g", "1", "x"))
+        written = time.monotonic()
+
+        def indexed() -> int:
+            return int(ddb.query(TableName="g", IndexName="GSI", KeyConditionExpression="G = :g",
+                                 ExpressionAttributeValues={":g": {"S": "g"}})["Count"])
+
+        assert indexed() == 0
+        assert ddb.get_item(TableName="g", Key={"PK": {"S": "a"}, "SK": {"S": "S"}},
+                            ConsistentRead=True)["Item"]["v"] == {"S": "x"}
+        while not indexed():
+            assert time.monotonic() - written < 10, "the index never caught up"
+            time.sleep(0.05)
+        assert time.monotonic() - written >= 1.0
+    finally:
+        moto.stop()
+
+
+def test_dev_takes_a_gsi_lag_and_refuses_a_negative_one(capsys: Any) -> None:
+    from cloudchat_local import dev
+
+    assert dev._parser().parse_args([]).gsi_lag == dev.DEFAULT_GSI_LAG_S > 0
+    assert dev._parser().parse_args(["--gsi-lag", "0.5"]).gsi_lag == 0.5
+    assert dev.main(["--gsi-lag", "-1"]) == 2
+    assert "--gsi-lag must be >= 0" in capsys.readouterr().err

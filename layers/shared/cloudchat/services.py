@@ -274,10 +274,14 @@ class ChatService:
             start = start.get("k")
             if not isinstance(start, dict):
                 raise BadRequest("nextToken is invalid")
+        # GSI1 (eventually consistent) gives the order and the candidates; the batch get
+        # (strongly consistent, on the table) decides: a membership that ended is left out,
+        # and unread counts and the last message use the member item as it is now.
         members, more = self.store.memberships(caller.user_id, n, start)
-        convs = self.store.conversations([m.conversation_id for m in members])
-        items = [self._view(convs[m.conversation_id], m) for m in members
-                 if m.conversation_id in convs]
+        current = self.store.conversations_of(caller.user_id,
+                                              [m.conversation_id for m in members])
+        items = [self._view(*current[m.conversation_id]) for m in members
+                 if m.conversation_id in current]
         token = None
         if more and members:
             token = self.tokens.seal({"k": self.store.membership_cursor(members[-1])},
@@ -669,10 +673,21 @@ class ChatService:
             after = pos.get("a", -1)
             if not isinstance(after, int) or after < 0:
                 raise BadRequest("nextToken is invalid")
-        member = self.store.get_member(cid, caller.user_id)
-        if member is None:
-            raise Forbidden(_NOT_MEMBER)
-        rows, more = self.store.thread_replies(cid, root, n, max(after, member.joined_seq))
+        # GSI3 says which seqs are replies; the replies and the caller's member item come
+        # from the table in one strongly consistent batch get (an index image can be stale).
+        # A token's position is already past joinedSeq; on a first page, replies from
+        # before the caller joined are skipped by asking again from joinedSeq.
+        bound = after
+        while True:
+            seqs, more = self.store.thread_reply_seqs(cid, root, n, bound)
+            member, _, found = self.store.read_messages(cid, caller.user_id, seqs,
+                                                        with_conversation=False)
+            if member is None:
+                raise Forbidden(_NOT_MEMBER)
+            if bound >= member.joined_seq or not seqs or seqs[0] > member.joined_seq:
+                break
+            bound = member.joined_seq
+        rows = [found[s] for s in seqs if s in found]
         items = [self._decrypt(r, None) for r in rows]
         token = None
         if more and rows:

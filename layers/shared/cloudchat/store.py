@@ -465,7 +465,8 @@ class Store:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         out = {user_id}
         for conv in self.conversations(cids).values():
-            out |= set(conv.members)
+            if user_id in conv.members:  # the index may still list a membership that ended
+                out |= set(conv.members)
         return out
 
     def get_profile(self, user_id: str) -> User | None:
@@ -562,6 +563,24 @@ class Store:
     def conversations(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
         found = self._batch_get([(conv_pk(c), "META") for c in conversation_ids])
         return {d["id"]: self._conversation(d) for d in found.values()}
+
+    def conversations_of(self, user_id: str, conversation_ids: Sequence[str]
+                         ) -> dict[str, tuple[Conversation, Member]]:
+        """The conversations among ``conversation_ids`` that ``user_id`` is a member of now,
+        each with the caller's current member item: one strongly consistent BatchGetItem
+        (per 50 conversations). GSI1 rows are eventually consistent, so they only say which
+        conversations to look at and in what order; membership, read markers and joinedSeq
+        come from here."""
+        keys = [k for c in conversation_ids
+                for k in ((conv_pk(c), "META"), (conv_pk(c), member_sk(user_id)))]
+        found = self._batch_get(keys)
+        out: dict[str, tuple[Conversation, Member]] = {}
+        for c in conversation_ids:
+            meta = found.get((conv_pk(c), "META"))
+            mem = found.get((conv_pk(c), member_sk(user_id)))
+            if meta is not None and mem is not None:
+                out[c] = (self._conversation(meta), self._member(mem))
+        return out
 
     def memberships(self, user_id: str, limit: int, start: dict[str, str] | None
                     ) -> tuple[list[Member], bool]:
@@ -1072,17 +1091,20 @@ class Store:
             return "too_fast" if exc.response.get("Item") else "not_member"
         return "ok"
 
-    def thread_replies(self, conversation_id: str, root_id: str, limit: int,
-                       after_seq: int) -> tuple[list[StoredMessage], bool]:
-        """Replies to a root, oldest first, after ``after_seq``; ``True`` if more follow."""
+    def thread_reply_seqs(self, conversation_id: str, root_id: str, limit: int,
+                          after_seq: int) -> tuple[list[int], bool]:
+        """The seqs of a root's replies, ascending, after ``after_seq``; ``True`` if more
+        follow. Keys only: GSI3 is eventually consistent (a reply's index image can still
+        hold a body since edited or deleted), so the replies themselves are read from the
+        table (:meth:`read_messages`)."""
         resp = self._client().query(
             TableName=self.table_name, IndexName=GSI3,
             KeyConditionExpression="GSI3PK = :t AND GSI3SK > :after",
             ExpressionAttributeValues=self._av({":t": f"THREAD#{conversation_id}#{root_id}",
                                                 ":after": msg_sk(after_seq)}),
-            ScanIndexForward=True, Limit=limit + 1)
-        rows = [self._seen(self._py(i)) for i in resp.get("Items", [])]
-        return rows[:limit], len(rows) > limit
+            ProjectionExpression="GSI3SK", ScanIndexForward=True, Limit=limit + 1)
+        seqs = [int(i["GSI3SK"]["S"].removeprefix("MSG#")) for i in resp.get("Items", [])]
+        return seqs[:limit], len(seqs) > limit
 
     # ---------------------------------------------------------------- membership changes
     def change_members(self, conv: Conversation, *, actor: str, actor_roles: Sequence[Role],
