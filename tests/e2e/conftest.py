@@ -35,6 +35,10 @@ TIMEOUT = 15.0
 #: read-after-write through an index fails every time, yet short enough for the tests
 #: that wait for an index (``eventually``) to stay quick.
 GSI_LAG_S = 0.5
+#: ... and with each stream record reaching its consumer no sooner than this after the write
+#: (``--stream-lag``): Lambda polls a DynamoDB stream's shards about four times a second, so
+#: records typically reach the function a few hundred milliseconds after the write.
+STREAM_LAG_S = 0.3
 
 MESSAGE_FIELDS = "id conversationId seq senderId kind body createdAt clientMessageId version"
 
@@ -48,7 +52,7 @@ class DevStack:
         self.args = [
             sys.executable, "-m", "cloudchat_local.dev", "--port", "0", "--tls-port", "0",
             "--moto-port", "0", "--state-dir", str(state_dir), "--outputs", str(self.outputs_path),
-            "--gsi-lag", str(GSI_LAG_S), *extra_args,
+            "--gsi-lag", str(GSI_LAG_S), "--stream-lag", str(STREAM_LAG_S), *extra_args,
         ]
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
