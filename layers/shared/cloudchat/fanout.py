@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cloudchat.models import Member, MessageKind, StoredMessage
+from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
 
 PREVIEW_CHARS = 80
 # User events per publish call. The publisher sends each event as a request of its own (one
 # ``publishUserEvent`` root field, no aliases), concurrently across users; a call is the unit
 # a failure redoes, so this bounds the events published twice after a failure.
-PUBLISH_BATCH = 25
+PUBLISH_BATCH = 2 * CONCURRENCY  # (two rounds of requests per call)
 
 
 class Publisher(Protocol):

@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat.errors import ChatError
+
+if TYPE_CHECKING:  # (imported on first use: every resolver imports this module)
+    from concurrent.futures import ThreadPoolExecutor
 
 EVENT_FIELDS = "userId type conversationId seq senderId preview unreadCount title online at"
 QUERY = ("mutation PublishUserEvent($input: UserEventInput!) "
          f"{{ publishUserEvent(input: $input) {{ {EVENT_FIELDS} }} }}")
-CONCURRENCY = 8  # requests in flight per publisher (and kept-alive connections)
+CONCURRENCY = 16  # requests in flight per publisher (and kept-alive connections)
 
 
 class PublishError(ChatError):
@@ -63,6 +65,8 @@ class AppSyncPublisher:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._workers is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._workers = ThreadPoolExecutor(max_workers=self.concurrency,
                                                    thread_name_prefix="publish")
             return self._workers
