@@ -7,7 +7,6 @@ raised (never silently dropped)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,18 +75,16 @@ def test_requests_are_signed_and_reuse_kept_alive_connections(server: AppSyncSer
 
 
 def test_users_in_parallel_each_users_events_in_order(server: AppSyncServer) -> None:
-    server.delay = 0.01
+    server.delay = 0.02  # each request held 20 ms, so concurrent ones overlap
     pub = AppSyncPublisher(server.url, "us-east-1")
-    events = _events(12, per_user=4)  # 48 requests of 10 ms each
-    started = time.perf_counter()
-    pub.publish_user_events(events)
-    elapsed = time.perf_counter() - started
+    users = CONCURRENCY + 8  # more users than requests in flight
+    pub.publish_user_events(_events(users, per_user=3))
     assert 1 < server.max_in_flight <= CONCURRENCY  # concurrent, and bounded
-    assert elapsed < len(events) * server.delay * 0.7, elapsed  # not one after another
-    for u in range(12):
+    assert server.connections <= CONCURRENCY
+    for u in range(users):
         seqs = [r["body"]["variables"]["input"]["seq"] for r in server.requests
                 if r["body"]["variables"]["input"]["userId"] == f"u{u}"]
-        assert seqs == [1, 2, 3, 4], (u, seqs)  # arrival order at the server
+        assert seqs == [1, 2, 3], (u, seqs)  # answered in order at the server
 
 
 def test_one_user_is_sent_inline_in_order(server: AppSyncServer) -> None:
