@@ -3,7 +3,10 @@ code path uses, nothing it never uses. moto enforces no IAM, so these are pinned
 the calls each resolver module makes (resolver -> ChatService -> Store / S3 / KMS / SNS /
 AppSync), with the AWS rules that moto cannot show:
 
-* a presigned URL is a request by the role that signed it: an attachment GET needs
+* a presigned URL is a request by the role that signed it ("the credentials used by the
+  presigned URL are those of the IAM principal who generated the URL",
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-presigned-url.html): an
+  attachment GET needs
   s3:GetObject, and, the bucket being SSE-KMS with the chat key, kms:Decrypt through S3
   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); the
   presigned POST upload needs s3:PutObject, s3:PutObjectTagging (its `tagging` field) and
