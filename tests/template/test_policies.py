@@ -6,8 +6,8 @@ AppSync), with the AWS rules that moto cannot show:
 * a presigned URL is a request by the role that signed it ("the credentials used by the
   presigned URL are those of the IAM principal who generated the URL",
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-presigned-url.html): an
-  attachment GET needs
-  s3:GetObject, and, the bucket being SSE-KMS with the chat key, kms:Decrypt through S3
+  attachment GET needs s3:GetObject, and, the bucket being SSE-KMS with the chat key,
+  kms:Decrypt through S3
   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); the
   presigned POST upload needs s3:PutObject, s3:PutObjectTagging (its `tagging` field) and
   kms:GenerateDataKey through S3;
