@@ -3,16 +3,20 @@
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
+from graphql import FieldNode, OperationDefinitionNode, parse
 
 from cloudchat import api
+from cloudchat.publisher import AppSyncPublisher
 from resolvers import conversations, stream
 from tests.integration.conftest import TABLE, USERS, LambdaContext, Stack
 from tests.integration.test_messages import new_conversation, send
+from tests.unit.appsync_server import AppSyncServer, published, running
 
 BOB, CAROL = USERS["bob"], USERS["carol"]
 
@@ -283,10 +287,80 @@ def test_a_batch_of_messages_costs_a_few_requests_not_a_few_per_message(
     # offline recipient (bob and carol). Message by message it was 202 requests.
     assert len(ddb) == 1 + 1 + (members - 1) + 3 + 2 * 2, counter.ops
     messages = [e for e in captured.events if e["type"] == "MESSAGE"]
-    # one inbox event per member for the run, of the latest message: 1 request, not 20
+    # one inbox event per member for the run, of the latest message: one publish call of 3
+    # events (3 AppSync requests, one per member, concurrent), not 20 calls
     assert sorted((e["userId"], e["seq"], e["unreadCount"]) for e in messages) == sorted(
         [(USERS["alice"], 20, 0), (BOB, 20, 20), (CAROL, 20, 20)])
     assert messages[0]["preview"] == "burst 19"
     assert captured.requests == [members]
     assert received(inboxes["bob"]) == ["Alice: burst 0"]
     assert received(inboxes["carol"]) == ["Alice: burst 0"]
+
+
+# ------------------------------------------------------------ the real publisher, on loopback
+@pytest.fixture
+def appsync(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppSyncServer]:
+    """The stream consumer with the real AppSyncPublisher, against a loopback AppSync."""
+    with running() as srv:
+        publisher = AppSyncPublisher(srv.url, "us-east-1")
+        monkeypatch.setattr(stream, "_publisher", lambda: publisher)
+        yield srv
+
+
+def _interleaved_burst(stack: Stack) -> tuple[str, str, list[dict[str, Any]]]:
+    """Two conversations' messages interleaved in one stream batch: runs a1 | b1 | a2 | b2."""
+    s = Stream()
+    a = new_conversation(stack, members=[BOB, CAROL], title="a")
+    b = new_conversation(stack, members=[BOB], title="b")
+    s.read()  # (the conversations' own records)
+    for i, (cid, who) in enumerate([(a, "alice"), (b, "bob"), (a, "carol"), (b, "alice")]):
+        send(stack, cid, f"m{i}", f"cmid-pub-{i:04d}", who=who)
+    return a, b, s.read()
+
+
+def test_the_consumer_publishes_one_unaliased_field_per_request_each_user_in_order(
+        stack: Stack, appsync: AppSyncServer) -> None:
+    """What AppSync receives from the stream consumer: one request per user event, each a
+    mutation whose only root field is ``publishUserEvent`` without an alias (aliased
+    mutation fields trigger no subscription), sent concurrently across users and, for each
+    user, in the order of the stream."""
+    appsync.delay = 0.005
+    a, b, records = _interleaved_burst(stack)
+    assert consume(records) == {"batchItemFailures": []}
+    events = published(appsync)
+    assert len(appsync.requests) == len(events) == 3 + 2 + 3 + 2  # members per run
+    for request in appsync.requests:
+        (operation,) = parse(request["body"]["query"]).definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        (field,) = operation.selection_set.selections
+        assert isinstance(field, FieldNode)
+        assert (field.name.value, field.alias) == ("publishUserEvent", None)
+    order = [(a, 1), (b, 1), (a, 2), (b, 2)]
+    for who, expected in ((USERS["alice"], order), (BOB, order), (CAROL, [(a, 1), (a, 2)])):
+        got = [(e["conversationId"], e["seq"]) for e in events if e["userId"] == who]
+        assert got == expected, (who, got)
+    assert appsync.max_in_flight > 1  # users in parallel
+
+
+def test_a_failed_publish_is_reported_and_redone_without_reordering(
+        stack: Stack, appsync: AppSyncServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppSync refuses carol's events: the batch reports the failed records for Lambda to
+    redeliver, and nothing of carol's after the refused event was sent before it."""
+    from cloudchat import fanout
+
+    monkeypatch.setattr(fanout, "PUBLISH_BATCH", 5)  # calls: [a1 b1] [a2 b2]
+    a, b, records = _interleaved_burst(stack)
+    appsync.fail_user = CAROL
+    result = consume(records)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    assert failed, result
+    carol = [(e["conversationId"], e["seq"]) for e in published(appsync) if e["userId"] == CAROL]
+    assert carol == [(a, 1)]  # refused, and her (a, 2) never overtook it
+    lowest = min(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed)
+    appsync.fail_user = None
+    appsync.requests.clear()
+    assert consume(records[lowest:]) == {"batchItemFailures": []}
+    order = [(a, 1), (b, 1), (a, 2), (b, 2)]
+    for who, expected in ((USERS["alice"], order), (BOB, order), (CAROL, [(a, 1), (a, 2)])):
+        got = [(e["conversationId"], e["seq"]) for e in published(appsync) if e["userId"] == who]
+        assert got == expected, (who, got)

@@ -2,13 +2,18 @@
 (moto enforces no POST policy), encrypted file names, URLs for members only."""
 
 import json
+import logging
+import traceback
 import urllib.parse
+from collections.abc import Iterator
 
 import boto3
 import pytest
 import requests
+from botocore.stub import Stubber
 
-from resolvers import messages
+from cloudchat import aws
+from resolvers import conversations, messages
 from tests.integration.conftest import BUCKET, USERS, Stack, error_type
 from tests.integration.test_messages import new_conversation, since
 
@@ -105,3 +110,74 @@ def test_non_members_get_no_download_url(stack: Stack, conv: str) -> None:
     assert error_type(since(stack, conv, 0, "mallory")) == "Forbidden"
     gone = stack.invoke(messages, "Query.messages.first-page", "mallory", {"conversationId": conv})
     assert error_type(gone) == "Forbidden"
+
+
+def test_a_missing_upload_is_a_bad_request(stack: Stack, conv: str) -> None:
+    """HeadObject of a key never uploaded: S3 answers 404 to a role holding s3:ListBucket
+    (the Messages function's, tests/template/test_policies.py), and the send is refused as
+    bad input with a clear message, storing nothing."""
+    never = grant(stack, conv)
+    result = send_with(stack, conv, [never["uploadId"]], cmid="cmid-att-0300")
+    assert error_type(result) == "BadRequest", result
+    assert result["error"]["message"] == f"attachment {never['uploadId']} was never uploaded"
+    assert since(stack, conv, 0)["items"] == []
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        return "".join(r.getMessage() + "".join(traceback.format_exception(*r.exc_info))
+                       for r in self.records if r.exc_info)
+
+
+@pytest.fixture
+def log() -> Iterator[_Kept]:
+    """What the functions log (Powertools' logger is the service's standard logger)."""
+    kept, logger = _Kept(), logging.getLogger("cloudchat")
+    logger.addHandler(kept)
+    yield kept
+    logger.removeHandler(kept)
+
+
+def test_head_object_refused_is_an_internal_failure_that_names_the_permissions(
+        stack: Stack, conv: str, log: _Kept) -> None:
+    """With s3:ListBucket granted, S3 answers a missing key with 404; a 403 then means the
+    deployment is misconfigured (the role, the key policy or a bucket policy), not that the
+    user sent something wrong: the client sees a masked internal failure (never "never
+    uploaded", which would hide the misconfiguration behind every attachment), and the log
+    says what S3 refused and which permissions HeadObject needs."""
+    ticket = grant(stack, conv)
+    upload(ticket)
+    with Stubber(aws.s3()) as s3:
+        s3.add_client_error("head_object", service_error_code="403", service_message="Forbidden",
+                            http_status_code=403)
+        result = send_with(stack, conv, [ticket["uploadId"]], cmid="cmid-att-0400")
+    assert error_type(result) == "InternalFailure", result
+    assert "never uploaded" not in result["error"]["message"]
+    logged = log.text()
+    assert "HeadObject" in logged and "s3:ListBucket" in logged and "s3:GetObject" in logged, logged
+    assert ticket["key"] in logged
+    assert since(stack, conv, 0)["items"] == []  # nothing stored
+    # S3 back to normal: the same send goes through
+    assert error_type(send_with(stack, conv, [ticket["uploadId"]], cmid="cmid-att-0400")) is None
+
+
+def test_the_conversation_view_carries_a_download_url_for_its_last_message(
+        stack: Stack, conv: str) -> None:
+    """The Conversations function presigns attachment GETs too (the last message of a
+    conversation, with its attachments): its role needs s3:GetObject on conversations/* and
+    kms:Decrypt through S3, or the URL answers 403 on AWS (tests/template/test_policies.py)."""
+    ticket = grant(stack, conv)
+    upload(ticket)
+    send_with(stack, conv, [ticket["uploadId"]], cmid="cmid-att-0500")
+    view = stack.invoke(conversations, "Query.conversation.ok", "bob", {"id": conv}, replace_args=True)
+    (att,) = view["lastMessage"]["attachments"]
+    url = urllib.parse.urlparse(att["url"])
+    assert url.path == f"/{ticket['key']}" and "X-Amz-Signature=" in url.query
+    assert requests.get(att["url"], timeout=10).content == PNG

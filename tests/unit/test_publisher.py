@@ -1,83 +1,97 @@
-"""AppSyncPublisher against a real HTTP server on loopback: signed, batched, one kept-alive
-connection for many publishes, and failures raised (never silently dropped)."""
+"""AppSyncPublisher against a real HTTP server on loopback: signed, one ``publishUserEvent``
+root field per request and never an alias (AppSync does not trigger subscriptions for
+aliased mutation fields, or delivers them under the alias: dillonkearns/elm-graphql#106,
+aws/aws-appsync-community#160, aws-amplify/amplify-js#3213), requests concurrent across
+users but in order for each user, kept-alive connections bounded by the pool, and failures
+raised (never silently dropped)."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from graphql import FieldNode, OperationDefinitionNode, OperationType, parse, validate
 
 from cloudchat import aws
-from cloudchat.publisher import BATCH, AppSyncPublisher, PublishError
+from cloudchat.publisher import CONCURRENCY, AppSyncPublisher, PublishError
+from cloudchat_local.emulator import load_schema
+from tests.unit.appsync_server import AppSyncServer, running
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.connections = 0
-        self.requests: list[dict[str, Any]] = []
-        self.answer: tuple[int, bytes] = (200, b'{"data": {}}')
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connections += 1
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"headers": dict(self.headers), "body": json.loads(body)})
-        status, payload = self.server.answer
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *_: Any) -> None:
-        pass
+SCHEMA = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppSyncServer]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws.reset()
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with running() as srv:
+        yield srv
     aws.reset()
 
 
-def _events(n: int) -> list[dict[str, Any]]:
-    return [{"userId": f"u{i}", "type": "MESSAGE", "conversationId": "c", "seq": i}
-            for i in range(n)]
+def _events(users: int, per_user: int = 1) -> list[dict[str, Any]]:
+    """``per_user`` events for each of ``users`` users, interleaved (u0 s1, u1 s1, ..., u0 s2...)."""
+    return [{"userId": f"u{u}", "type": "MESSAGE", "conversationId": "c", "seq": s}
+            for s in range(1, per_user + 1) for u in range(users)]
 
 
-def test_publishes_signed_batches_on_one_connection(server: _Server) -> None:
-    url = f"http://127.0.0.1:{server.server_address[1]}/graphql"
-    pub = AppSyncPublisher(url, "us-east-1")
-    pub.publish_user_events(_events(BATCH + 3))  # two requests
-    pub.publish_user_events(_events(2))
-    assert len(server.requests) == 3 and server.connections == 1
-    first = server.requests[0]
-    assert first["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
-    assert "/us-east-1/appsync/aws4_request" in first["headers"]["Authorization"]
-    assert first["body"]["query"].count("publishUserEvent(") == BATCH
-    assert first["body"]["variables"]["e0"]["userId"] == "u0"
-    assert server.requests[1]["body"]["variables"]["e2"]["userId"] == f"u{BATCH + 2}"
+def test_each_request_has_exactly_one_publish_field_and_no_alias(server: AppSyncServer) -> None:
+    schema = load_schema(SCHEMA)  # as AppSync parses it
+    pub = AppSyncPublisher(server.url, "us-east-1")
+    events = _events(30, per_user=2)
+    pub.publish_user_events(events)
+    assert len(server.requests) == len(events)  # one request per event
+    for request in server.requests:
+        document = parse(request["body"]["query"])
+        assert not validate(schema, document), request["body"]["query"]
+        (operation,) = document.definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        assert operation.operation is OperationType.MUTATION
+        (field,) = operation.selection_set.selections
+        assert isinstance(field, FieldNode)
+        assert field.name.value == "publishUserEvent" and field.alias is None
+        # the whole UserEvent type is selected: subscribers get what the mutation selected
+        selected = {s.name.value for s in field.selection_set.selections}  # type: ignore[union-attr]
+        assert selected == set(schema.type_map["UserEvent"].fields)  # type: ignore[attr-defined]
+        assert set(request["body"]["variables"]) == {"input"}
+    sent = sorted((r["body"]["variables"]["input"]["userId"], r["body"]["variables"]["input"]["seq"])
+                  for r in server.requests)
+    assert sent == sorted((e["userId"], e["seq"]) for e in events)
+
+
+def test_requests_are_signed_and_reuse_kept_alive_connections(server: AppSyncServer) -> None:
+    pub = AppSyncPublisher(server.url, "eu-west-2")
+    for _ in range(3):
+        pub.publish_user_events(_events(40))
+    assert len(server.requests) == 120
+    auth = server.requests[0]["headers"]["Authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/eu-west-2/appsync/aws4_request" in auth
+    # at most one connection per worker, kept open across calls
+    assert server.connections <= CONCURRENCY
+
+
+def test_users_in_parallel_each_users_events_in_order(server: AppSyncServer) -> None:
+    server.delay = 0.02  # each request held 20 ms, so concurrent ones overlap
+    pub = AppSyncPublisher(server.url, "us-east-1")
+    users = CONCURRENCY + 8  # more users than requests in flight
+    pub.publish_user_events(_events(users, per_user=3))
+    assert 1 < server.max_in_flight <= CONCURRENCY  # concurrent, and bounded
+    assert server.connections <= CONCURRENCY
+    for u in range(users):
+        seqs = [r["body"]["variables"]["input"]["seq"] for r in server.requests
+                if r["body"]["variables"]["input"]["userId"] == f"u{u}"]
+        assert seqs == [1, 2, 3], (u, seqs)  # answered in order at the server
+
+
+def test_one_user_is_sent_inline_in_order(server: AppSyncServer) -> None:
+    pub = AppSyncPublisher(server.url, "us-east-1")
+    pub.publish_user_events(_events(1, per_user=5))
+    assert [r["body"]["variables"]["input"]["seq"] for r in server.requests] == [1, 2, 3, 4, 5]
+    assert server.connections == 1
 
 
 @pytest.mark.parametrize("answer", [
@@ -85,11 +99,31 @@ def test_publishes_signed_batches_on_one_connection(server: _Server) -> None:
     (403, b'{"errors": [{"errorType": "UnauthorizedException"}]}'),
     (500, b"oops"),
 ])
-def test_failures_are_raised(server: _Server, answer: tuple[int, bytes]) -> None:
+def test_failures_are_raised(server: AppSyncServer, answer: tuple[int, bytes]) -> None:
     server.answer = answer
-    pub = AppSyncPublisher(f"http://127.0.0.1:{server.server_address[1]}/graphql", "us-east-1")
+    pub = AppSyncPublisher(server.url, "us-east-1")
     with pytest.raises(PublishError):
         pub.publish_user_events(_events(1))
+    with pytest.raises(PublishError):
+        pub.publish_user_events(_events(10))
+
+
+def test_a_failing_users_later_events_are_not_sent(server: AppSyncServer) -> None:
+    """A user's events stay in order across a failure: after one fails, that user's later
+    events are not sent (the whole call is redone from its first event), and no new
+    request starts for anyone once a failure is known."""
+    server.fail_user = "u3"
+    pub = AppSyncPublisher(server.url, "us-east-1")
+    with pytest.raises(PublishError, match="Unauthorized"):
+        pub.publish_user_events(_events(6, per_user=3))
+    u3 = [r["body"]["variables"]["input"]["seq"] for r in server.requests
+          if r["body"]["variables"]["input"]["userId"] == "u3"]
+    assert u3 == [1]
+    # every other user's sent events are a prefix of its own, in order
+    for u in range(6):
+        seqs = [r["body"]["variables"]["input"]["seq"] for r in server.requests
+                if r["body"]["variables"]["input"]["userId"] == f"u{u}"]
+        assert seqs == list(range(1, len(seqs) + 1)), (u, seqs)
 
 
 def test_only_https_or_loopback() -> None:

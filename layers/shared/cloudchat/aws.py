@@ -14,8 +14,17 @@ def _config(service: str) -> Any:
     from botocore.config import Config
 
     extra: dict[str, Any] = {}
-    if service == "s3":  # SSE-KMS objects need SigV4, presigned URLs included
+    if service == "s3":
+        # SSE-KMS objects need SigV4, presigned URLs included. Presigned URLs and POSTs name
+        # the bucket's regional virtual-hosted endpoint, <bucket>.s3.<region>.amazonaws.com,
+        # in every region: botocore's default is the global <bucket>.s3.amazonaws.com, which
+        # a new bucket outside us-east-1 answers with a 307 redirect that a browser's CORS
+        # preflight will not follow (boto/boto3#421, #1982), and which opt-in regions refuse
+        # (boto/boto3#2187). An endpoint override (AWS_ENDPOINT_URL: the local stack's moto)
+        # keeps botocore's own addressing (path style on a loopback endpoint).
         extra = {"signature_version": "s3v4"}
+        if not _endpoint_override(service):
+            extra["s3"] = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
     return Config(
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=2,
@@ -23,6 +32,14 @@ def _config(service: str) -> Any:
         tcp_keepalive=True,
         **extra,
     )
+
+
+def _endpoint_override(service: str) -> bool:
+    """Whether the environment points this service at another endpoint (the local stack)."""
+    import os
+
+    return bool(os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+                or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 @cache

@@ -20,11 +20,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cloudchat.models import Member, MessageKind, StoredMessage
-from cloudchat.publisher import BATCH
+from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
 
 PREVIEW_CHARS = 80
-PUBLISH_BATCH = BATCH  # user events per publish request (aliased mutations)
+# User events per publish call. The publisher sends each event as a request of its own (one
+# ``publishUserEvent`` root field, no aliases), concurrently across users; a call is the unit
+# a failure redoes, so this bounds the events published twice after a failure.
+PUBLISH_BATCH = 2 * CONCURRENCY  # (two rounds of requests per call)
 
 
 class Publisher(Protocol):
@@ -98,9 +101,10 @@ class Fanout:
         A run of consecutive messages of one conversation gives each member one MESSAGE
         event, of its latest message (the inbox shows the last message and the unread count
         as of it; the messages themselves reach subscribers through ``onMessage``). Events
-        go out in order, up to ``PUBLISH_BATCH`` per request, a run's never split between
-        two requests unless it alone has more. Under load a batch holds many messages, so
-        the fan-out's requests per message fall."""
+        go out in order, up to ``PUBLISH_BATCH`` per publish call (one request per event,
+        concurrent across users, in order for each user), a run's never split between two
+        calls unless it alone has more. Under load a batch holds many messages, so the
+        fan-out's requests per message fall."""
         pending: list[tuple[int, dict[str, Any]]] = []
         index = 0
         try:

@@ -1044,8 +1044,17 @@ class ChatService:
             try:
                 head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec["key"])
             except ClientError as exc:
-                if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                code = exc.response["Error"]["Code"]
+                if code in ("404", "NoSuchKey", "NotFound"):
                     raise BadRequest(f"attachment {uid} was never uploaded") from None
+                if code in ("403", "AccessDenied", "Forbidden"):
+                    # The role holds s3:ListBucket, so S3 answers a missing key with 404: a
+                    # 403 is a misconfigured deployment, not bad input. Logged, and masked.
+                    raise RuntimeError(
+                        f"S3 refused HeadObject of {rec['key']} (403): the function's role "
+                        "needs s3:GetObject on the object and s3:ListBucket on the bucket "
+                        "(without it S3 answers 403 for a key that does not exist), and no "
+                        "bucket or key policy may deny it") from exc
                 raise
             if (int(head["ContentLength"]) != int(rec["size"])
                     or head.get("ContentType") != rec["contentType"]
