@@ -269,11 +269,9 @@ def _attach_uploaded_file_after_grant(stack: IamStack, cid: str) -> Any:
     return attach(stack, cid, ticket["uploadId"], "c-iam-up-0002")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services._verified_uploads treats only 404 as 'never uploaded'; on AWS (and now locally) "
-    "HeadObject of a missing key is 403 without s3:ListBucket, so the client gets "
-    "InternalFailure instead of BadRequest"))
 def test_an_attachment_never_uploaded_is_a_bad_request(stack: IamStack) -> None:
+    """MessagesFunction holds s3:ListBucket (prefix conversations/*), so HeadObject of a missing
+    upload is 404 under IAM enforcement, not 403: the client gets BadRequest."""
     cid = new_conversation(stack)
     ticket = ok(grant(stack, cid))
     assert error_type(attach(stack, cid, ticket["uploadId"], "c-iam-nv-0001")) == "BadRequest"
