@@ -30,6 +30,11 @@ OUTPUTS = {
     "TableName": "cloudchat-dev-Table-ABCDEF123456",
     "KmsKeyArn": f"arn:aws:kms:{REGION}:123456789012:key/00000000-0000-0000-0000-000000000000",
     "NotificationsTopicArn": f"arn:aws:sns:{REGION}:123456789012:cloudchat-dev-NotificationsTopic",
+    "AlarmTopicArn": f"arn:aws:sns:{REGION}:123456789012:cloudchat-dev-AlarmTopic",
+    "OperationsDashboardUrl": f"https://{REGION}.console.aws.amazon.com/cloudwatch/home"
+                              f"?region={REGION}#dashboards:name=cloudchat-dev-operations",
+    "ApiWebAclArn": f"arn:aws:wafv2:{REGION}:123456789012:regional/webacl/cloudchat-dev-api/"
+                    "00000000-0000-0000-0000-000000000000",
 }
 
 
