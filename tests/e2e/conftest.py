@@ -23,6 +23,7 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
 
 from cloudchat_cli import client as cli_client
+from tests.conftest import record_iam_usage
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -208,4 +209,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         yield dev
     finally:
         code = dev.stop()
+        record_iam_usage(dev.state_dir)
         assert code == 0, dev.log()
