@@ -196,6 +196,16 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
+def _descendants_of(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for parent in frontier for c in _children_of(parent)]
+        found.extend(children)
+        frontier = children
+    return found
+
+
 def _process_name(pid: int) -> str:
     """What a child of the local stack is, by its command line."""
     try:
@@ -206,6 +216,8 @@ def _process_name(pid: int) -> str:
         return "moto_process"
     if "cloudchat_local._consumers" in command:
         return "stream_consumers_process"
+    if "cloudchat_local._function_worker" in command:
+        return f"function_worker_{pid}"
     return f"process_{pid}"
 
 
@@ -230,6 +242,8 @@ class Target:
     order_of: Callable[[dict[str, Any]], int]  # subscription data -> position (seq)
     check_response: Callable[[dict[str, Any]], int]  # mutation data -> seq (raises if wrong)
     cpu_pids: dict[str, int] = field(default_factory=dict)
+    #: A process whose descendants not in ``cpu_pids`` are counted too (the local stack).
+    cpu_tree_root: int | None = None
     on_measure_start: Callable[[], None] | None = None
     on_measure_end: Callable[[], None] | None = None
 
@@ -484,13 +498,25 @@ def _gaps(seqs: list[int]) -> int | None:
 
 def _measure(target: Target, *, subscribers: int, messages: int, limit_s: float) -> dict[str, Any]:
     cpu_before = {name: _cpu_seconds(pid) for name, pid in target.cpu_pids.items()}
+    named = set(target.cpu_pids.values())
+    below_before = ({pid: _cpu_seconds(pid) for pid in _descendants_of(target.cpu_tree_root)
+                     if pid not in named} if target.cpu_tree_root else {})
     wall = time.perf_counter()
     deadline = time.monotonic() + limit_s
     result = _run_async(run_workload(target, subscribers=subscribers, messages=messages,
                                      deadline=deadline), limit_s + 60)
     wall = time.perf_counter() - wall
     cpu = {name: round(_cpu_seconds(pid) - cpu_before[name], 2) for name, pid in target.cpu_pids.items()}
+    if target.cpu_tree_root:
+        # Processes the stack started during the run (Lambda-like function workers growing
+        # with concurrency, their cold starts included) and grandchildren (stream lanes).
+        below = {pid: _cpu_seconds(pid) for pid in _descendants_of(target.cpu_tree_root)
+                 if pid not in named}
+        cpu["other_stack_processes"] = round(
+            sum(now - below_before.get(pid, 0.0) for pid, now in below.items()), 2)
     result["cpu_seconds_during_run"] = {**cpu, "wall": round(wall, 2)}
+    if target.cpu_tree_root:
+        result["other_stack_processes_at_end"] = len(below)
     return result
 
 
@@ -654,6 +680,7 @@ def mode_full(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             order_of=lambda data: int(data["onMessage"]["seq"]),
             check_response=_check_message,
             cpu_pids=pids,
+            cpu_tree_root=child.process.pid,
         )
         if args.profile:
             _attach_profiler(target, server_pids)

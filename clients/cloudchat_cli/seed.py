@@ -13,6 +13,7 @@ the original), and reactions are one per user and emoji.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import random
@@ -61,6 +62,9 @@ _CREATE = ("mutation($input: CreateConversationInput!) { createConversation(inpu
            "{ id kind title } }")
 _ADMIN_CREATE = ("mutation($email: AWSEmail!, $name: String) { adminCreateUser(email: $email, "
                  "displayName: $name) { id displayName } }")
+#: How long the seed waits for a user created a moment ago to reach the directory (a GSI).
+DIRECTORY_ATTEMPTS = 20
+DIRECTORY_RETRY_S = 0.25
 _USERS = "query($q: String) { users(query: $q, limit: 5) { items { id displayName email } } }"
 
 
@@ -217,7 +221,13 @@ async def _deployed_people(admin: Api, plan: SeedPlan, step: Callable[[str], Non
                 raise
             # The directory by email prefix (emails are only shown to their owner, so the
             # full address as the prefix, narrowed by the name we gave, identifies the user).
-            found = (await admin.execute(_USERS, {"q": email}))["users"]["items"]
+            # The directory is a GSI, eventually consistent: a user created a moment ago (by
+            # an earlier run) may not be in it yet, so ask again for a bounded time.
+            for _ in range(DIRECTORY_ATTEMPTS):
+                found = (await admin.execute(_USERS, {"q": email}))["users"]["items"]
+                if found:
+                    break
+                await asyncio.sleep(DIRECTORY_RETRY_S)
             named = [u for u in found if u["displayName"] == display]
             user = named[0] if len(named) == 1 else (found[0] if len(found) == 1 else None)
             if user is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from ._matrix import (
     subscribe,
     ws_transport,
 )
-from .conftest import TIMEOUT, DevStack, run
+from .conftest import GSI_LAG_S, TIMEOUT, DevStack, eventually, run
 
 pytestmark = pytest.mark.e2e
 
@@ -179,9 +180,20 @@ def cmid() -> str:
     return uuid.uuid4().hex[:16]
 
 
+#: When a request that may write a report was last made: reportedMessages reads an index (GSI2),
+#: which shows a write only up to GSI_LAG_S later, so a snapshot waits for it (see snapshot()).
+_LAST_REPORT_WRITE = [0.0]
+
+
+def _may_write_a_report(query: str) -> None:
+    if "reportMessage" in query:
+        _LAST_REPORT_WRITE[0] = time.monotonic()
+
+
 async def call(stack: DevStack, cast: Cast, name: str, query: str, **variables: Any) -> dict[str, Any]:
     """As a cast member; anything but data is a broken fixture."""
     answer = await http(stack, jwt_auth(stack, cast.tokens[name]), query, variables)
+    _may_write_a_report(query)
     assert answer.outcome == OK, f"fixture request as {name} failed: {answer}"
     return dict(answer.data)
 
@@ -208,6 +220,13 @@ async def build_world(stack: DevStack, cast: Cast, *, messages: bool = True) -> 
     if messages:
         world.lead = await send(stack, cast, "alice", cid, "the lead message")
         world.replies = [await send(stack, cast, "bob", cid, f"reply {i}", parentId=world.lead["id"]) for i in (1, 2)]
+    # Who shares a conversation with whom (presence) is read from an index, eventually
+    # consistent: wait, as a client would, until the members' entries are in it.
+    for name in ("alice", "bob"):
+        await eventually(
+            lambda name=name: http(stack, jwt_auth(stack, cast.tokens[name]),
+                                   "query($u: [ID!]!) { presence(userIds: $u) { userId } }", {"u": [s("erin")]}),
+            lambda answer: answer.outcome == OK)
     return world
 
 
@@ -401,7 +420,10 @@ async def perform(stack: DevStack, cast: Cast, name: str, caller: str, query: st
                   variables: dict[str, Any]) -> Answer:
     if name.startswith("Subscription."):
         return await subscribe(stack, ws_auth(stack, cast, caller), query, variables)
-    return await http(stack, http_auth(stack, cast, caller), query, variables)
+    try:
+        return await http(stack, http_auth(stack, cast, caller), query, variables)
+    finally:
+        _may_write_a_report(query)
 
 
 def takes_conversation(name: str) -> bool:
@@ -419,6 +441,11 @@ async def snapshot(stack: DevStack, cast: Cast, cid: str) -> dict[str, Any]:
         messagesSince(conversationId: $c, afterSeq: 0, limit: 100) {{ items {{ {MSG} editedAt deletedAt deletedBy
             replyCount replyUserIds reactions {{ emoji count userIds }} attachments {{ id }} }} }}
         readReceipts(conversationId: $c) {{ userId readSeq deliveredSeq }} }}""", c=cid)
+    # The reports come from an index: wait until any report written before now would show in
+    # it (a refused reportMessage that wrote one anyway included), not blindly on every snapshot.
+    settle = _LAST_REPORT_WRITE[0] + GSI_LAG_S * 1.5 - time.monotonic()
+    if settle > 0:
+        await asyncio.sleep(settle)
     reports = await call(stack, cast, "mod", "{ reportedMessages(limit: 100) { items { conversationId messageId reporterId reason } } }")
     state["reports"] = [r for r in reports["reportedMessages"]["items"] if r["conversationId"] == cid]
     return state

@@ -3,7 +3,6 @@ service's denial is the one botocore parses as that service's AccessDenied error
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -15,12 +14,10 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cloudchat_local._identity import credentials_for
-from cloudchat_local.template import load_template
 from tests.local.iam_harness import IamStack, iam_stack
 
 KEY = {"PK": {"S": "iam"}, "SK": {"S": "server"}}
@@ -124,26 +121,30 @@ def test_an_operation_that_cannot_be_mapped_is_denied_with_a_reason(stack: IamSt
 
 
 def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(stack: IamStack, tmp_path: Path) -> None:
+    from tests.local.iam_harness import template_without
+
     bucket = stack.prov.buckets["AttachmentsBucket"]
     s3 = client(stack, "s3", "MessagesFunction")
-    with pytest.raises(ClientError) as head:
-        s3.head_object(Bucket=bucket, Key="conversations/none")
-    assert code(head) == "403"
-    with pytest.raises(ClientError) as get:
-        s3.get_object(Bucket=bucket, Key="conversations/none")
-    assert code(get) == "AccessDenied"
-    document = copy.deepcopy(dict(stack.template.document))
-    statements = document["Resources"]["MessagesFunction"]["Properties"]["Policies"][0]["Statement"]
-    statements.append({"Sid": "List", "Effect": "Allow", "Action": "s3:ListBucket",
-                       "Resource": {"Fn::GetAtt": ["AttachmentsBucket", "Arn"]}})
-    (tmp_path / "template.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-    stack.enforce(load_template(tmp_path / "template.yaml"))
+    # The template grants MessagesFunction s3:ListBucket (prefix conversations/*): 404.
     with pytest.raises(ClientError) as missing:
         s3.head_object(Bucket=bucket, Key="conversations/none")
     assert code(missing) == "404"
     with pytest.raises(ClientError) as missing_get:
         s3.get_object(Bucket=bucket, Key="conversations/none")
     assert code(missing_get) == "NoSuchKey"
+    # Without that grant S3 answers 403, so as not to tell whether the key exists.
+    stack.enforce(template_without(stack.template, "MessagesFunction", "AttachmentListing", tmp_path))
+    with pytest.raises(ClientError) as head:
+        s3.head_object(Bucket=bucket, Key="conversations/none")
+    assert code(head) == "403"
+    with pytest.raises(ClientError) as get:
+        s3.get_object(Bucket=bucket, Key="conversations/none")
+    assert code(get) == "AccessDenied"
+    # A key outside the granted prefix is 403 even with the grant (s3:prefix is the key).
+    stack.enforce()
+    with pytest.raises(ClientError) as outside:
+        s3.head_object(Bucket=bucket, Key="elsewhere/none")
+    assert code(outside) == "403"
 
 
 def test_a_presigned_get_of_an_sse_kms_object_needs_kms_decrypt_via_s3(stack: IamStack, tmp_path: Path) -> None:
