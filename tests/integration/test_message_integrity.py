@@ -323,3 +323,19 @@ def test_a_send_whose_tagging_failed_after_commit_is_repaired_by_its_retry(
     assert error_type(again) is None and again["seq"] == 1
     assert _tags(t["key"]) == {"state": "attached"}
     assert boto3.client("s3").head_object(Bucket=BUCKET, Key=t["key"])["ContentLength"] > 0
+
+
+def test_an_upload_grant_makes_the_object_pending(stack: Stack) -> None:
+    """The presigned POST sets the `pending` tag, and its policy requires exactly that tag
+    (AWS enforces the policy; moto does not), so an upload never attached expires."""
+    import base64
+    import json
+
+    cid = new_conversation(stack)
+    ticket = grant(stack, cid)
+    fields = json.loads(ticket["fields"])
+    pending = ("<Tagging><TagSet><Tag><Key>state</Key><Value>pending</Value></Tag>"
+               "</TagSet></Tagging>")
+    assert fields["tagging"] == pending
+    policy = json.loads(base64.b64decode(fields.get("Policy") or fields["policy"]))
+    assert {"tagging": pending} in policy["conditions"]
