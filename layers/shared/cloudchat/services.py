@@ -1193,4 +1193,5 @@ class ChatService:
             kv = conv.key_version
             key = self.keys.key(cid, kv, conv.wrapped_key)
             self._key_version[cid] = kv
+            self._seq_hint.note(cid, conv.last_seq)
         return key, kv
