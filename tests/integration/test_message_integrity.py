@@ -135,6 +135,21 @@ def test_editing_an_older_message_leaves_the_newer_last_message(stack: Stack) ->
     assert view(stack, cid)["lastMessage"]["body"] == "newest"
 
 
+def test_a_cold_container_edits_an_older_message_without_a_refused_transaction(
+        stack: Stack) -> None:
+    """The key read of a cold container tells it the conversation's last seq, so the edit
+    of an older message leaves the lastMessage copy out at once (no refused attempt)."""
+    cid = new_conversation(stack)
+    old = send(stack, cid, "older", "cmid-ed-9004")
+    send(stack, cid, "newest", "cmid-ed-9005")
+    api.reset()  # a new Lambda container
+    counter = stack.counter()
+    assert edit(stack, cid, old["id"], "older, edited", 1)["version"] == 2
+    assert counter.ops == ["dynamodb.GetItem", "kms.Decrypt", "dynamodb.BatchGetItem",
+                           "dynamodb.TransactWriteItems"], counter.ops
+    assert view(stack, cid)["lastMessage"]["body"] == "newest"
+
+
 # ------------------------------------------------------------------ 3. delete is one transaction
 def test_delete_is_one_transaction_with_the_scrub_of_the_last_message(stack: Stack) -> None:
     cid = new_conversation(stack)
