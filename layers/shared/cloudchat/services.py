@@ -529,12 +529,6 @@ class ChatService:
         mid = ids.require_ulid(message_id, "messageId")
         return cid, mid, ids.seq_of_message_id(mid)
 
-    def _read_back(self, cid: str, seq: int) -> Message:
-        stored = self.store.get_message(cid, seq)
-        if stored is None:  # pragma: no cover - the write just succeeded
-            raise NotFound("message not found")
-        return self._decrypt(stored, None)
-
     @staticmethod
     def _raise_refused(out: WriteOutcome) -> None:
         if out.not_member:

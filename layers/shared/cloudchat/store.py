@@ -9,10 +9,10 @@ item                   PK                   SK
 conversation           CONV#<id>            META
 member                 CONV#<id>            MEMBER#<userId>   (GSI1: USER#<userId> / <lastActivity>#<id>)
 message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3 THREAD#<id>#<rootId> / seq)
-send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>
+send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>  (seq, payload digest)
 audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
 send rate window       USER#<userId>        RATE#<minute>
-upload                 CONV#<id>            UPLOAD#<uploadId>  (pending until a message claims it)
+upload                 CONV#<id>            UPLOAD#<uploadId>  (PENDING, ATTACHED, DELETED with its message)
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
