@@ -123,8 +123,10 @@ def test_records_of_cancelled_writes_publish_nothing(stack: Stack, captured: Cap
     s = Stream()
     s.read()
     # a retry of the same send: its transaction is cancelled (the clientMessageId guard) and
-    # the original is answered; moto still emits records for the cancelled transaction
-    assert send(stack, cid, "one, again", "cmid-can-0001")["seq"] == 1
+    # the original is answered; moto still emits records for the cancelled transaction. The
+    # same key with another body: cancelled too, and a Conflict.
+    assert send(stack, cid, "one", "cmid-can-0001")["seq"] == 1
+    assert send(stack, cid, "one, again", "cmid-can-0001")["error"]["type"] == "Conflict"
     consume(s.read())
     assert [e for e in captured.events if e["type"] == "MESSAGE"] == []
 

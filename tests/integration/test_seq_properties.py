@@ -145,6 +145,14 @@ class SeqMachine(RuleBasedStateMachine):
         assert (got["id"], got["seq"], got["body"], got["clientMessageId"]) == (
             original.id, original.seq, original.body, original.cmid)
 
+    def _check_reuse(self, got: dict[str, Any], original: Stored, body: str) -> None:
+        """A clientMessageId sent again: with the same body, a retry (the original); with
+        another, a Conflict (issue 12: a reused key never answers another payload)."""
+        if body == original.body:
+            self._check_original(got, original)
+        else:
+            assert got.get("error", {}).get("type") == "Conflict", got
+
     # -- rules -----------------------------------------------------------------------------
     @initialize()
     def conversation(self) -> None:
@@ -159,8 +167,8 @@ class SeqMachine(RuleBasedStateMachine):
     def send(self, who: str, cmid: str, body: str, container: int) -> None:
         original = self.by_key.get((who, cmid))
         got = self._send(container, who, cmid, body)
-        if original is not None:  # hypothesis reused a clientMessageId: a retry
-            self._check_original(got, original)
+        if original is not None:  # hypothesis reused a clientMessageId
+            self._check_reuse(got, original, body)
             return
         assert got.get("seq") == len(self.order) + 1, got  # the next seq, no gap
         self._record(who, cmid, body, got)
@@ -168,9 +176,13 @@ class SeqMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.order))
     @rule(pick=st.integers(0, 10_000), body=bodies, container=st.integers(0, CONTAINERS - 1))
     def retry(self, pick: int, body: str, container: int) -> None:
-        """A client resending (with the same clientMessageId, any body): the original."""
+        """A client resending with the same clientMessageId: the original (and with another
+        body, a Conflict that stores nothing)."""
         original = self.order[pick % len(self.order)]
-        self._check_original(self._send(container, original.sender, original.cmid, body), original)
+        self._check_reuse(self._send(container, original.sender, original.cmid, body), original,
+                          body)
+        self._check_original(self._send(container, original.sender, original.cmid,
+                                        original.body), original)
 
     @precondition(lambda self: len(self.order) < MAX_MESSAGES - 8)
     @rule(slots=st.lists(st.tuples(st.sampled_from(["fresh", "fresh", "retry", "twice"]),
@@ -190,17 +202,23 @@ class SeqMachine(RuleBasedStateMachine):
                 plan.append((who, cmid, body, container))
         with ThreadPoolExecutor(max_workers=len(plan)) as workers:
             results = list(workers.map(lambda p: self._send(p[3], *p[:3]), plan))
-        assert all("error" not in r for r in results), results
         before = len(self.order)
         fresh: dict[tuple[str, str], dict[str, Any]] = {}
-        for (who, cmid, _body, _), got in zip(plan, results, strict=True):
+        refused: list[tuple[tuple[str, str], str]] = []
+        for (who, cmid, body, _), got in zip(plan, results, strict=True):
             key = (who, cmid)
-            if key in self.by_key:  # stored before the burst: the original
-                self._check_original(got, self.by_key[key])
+            if key in self.by_key:  # stored before the burst: the original (or a Conflict)
+                self._check_reuse(got, self.by_key[key], body)
+            elif "error" in got:  # the same key with another body won the race
+                assert got["error"]["type"] == "Conflict", got
+                refused.append((key, body))
             elif key in fresh:  # the same send twice in the burst: one message
                 assert got["id"] == fresh[key]["id"] and got["seq"] == fresh[key]["seq"], (got, fresh[key])
+                assert got["body"] == body, (got, body)
             else:
                 fresh[key] = got
+        for key, body in refused:
+            assert key in fresh and fresh[key]["body"] != body, (key, body, fresh.get(key))
         for (who, cmid), got in fresh.items():
             assert any((w, c, b) == (who, cmid, got["body"]) for w, c, b, _ in plan), got
             self._record(who, cmid, got["body"], got)

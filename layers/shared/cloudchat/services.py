@@ -8,6 +8,9 @@ probed for existence.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import random
 import re
 import threading
@@ -40,7 +43,7 @@ from cloudchat.models import (
     TypingEvent,
     User,
 )
-from cloudchat.store import DirectExists, SendRate, Store, WriteOutcome
+from cloudchat.store import DirectExists, SendGuard, SendRate, Store, WriteOutcome
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
@@ -61,6 +64,14 @@ def utc_now() -> datetime:
 
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str]) -> bytes:
+    """What a send's clientMessageId names: its body, parent and attachments, as an HMAC
+    keyed with the conversation's data key (a plain hash of a short body could be guessed)."""
+    payload = json.dumps({"b": text, "p": parent, "a": upload_ids}, ensure_ascii=False,
+                         separators=(",", ":"), sort_keys=True)
+    return hmac.new(key, b"cloudchat/send/v1\0" + payload.encode(), hashlib.sha256).digest()
 
 
 class _Bounded(OrderedDict[str, int]):
@@ -325,16 +336,19 @@ class ChatService:
             prev = conv.last_seq
         assert kv is not None
 
+        def digest_with(k: bytes) -> bytes:  # the request's parent, before any re-rooting
+            return _send_digest(k, text, asked_parent, upload_ids)
+
+        asked_parent = parent
+        digest = (digest_with(key), kv)
         try:
             files = self._verified_uploads(caller, cid, upload_ids, key, kv) if upload_ids else []
         except _Attached as exc:
-            resent = self._sent_before(cid, caller.user_id, cmid, exc.message_id)
+            resent = self._sent_before(cid, caller.user_id, cmid, exc.message_id, digest,
+                                       digest_with)
             if resent is None:
                 raise
             return resent  # a client's retry of this very send
-        # Before the write, so an S3 failure leaves nothing written (after it, a failure would
-        # leave a stored message whose object the lifecycle rule deletes as never attached).
-        self._mark_attached(files)
         kind = MessageKind.TEXT
         if files:
             kind = (MessageKind.IMAGE if all(f.content_type.startswith("image/") for f in files)
@@ -353,9 +367,14 @@ class ChatService:
                 parent_id=parent, attachments=files,
             )
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
-                                            now_epoch=int(now.timestamp()), rate=rate)
+                                            now_epoch=int(now.timestamp()), rate=rate,
+                                            digest=digest)
             if out.stored:
                 self._seq_hint.note(cid, seq)
+                # Only a committed send moves its objects out of `pending` (a refused one
+                # leaves them to the lifecycle rule). Should S3 fail here, the client's
+                # retry (same clientMessageId) answers this message and tags them again.
+                self._mark_attached(files)
                 return self._plain(msg, text, key)
             if out.not_member:
                 raise Forbidden(_NOT_MEMBER)
@@ -371,6 +390,7 @@ class ChatService:
             if out.upload_taken:
                 raise BadRequest("an attachment is already on another message, or not yours")
             if out.duplicate_seq is not None:
+                self._same_payload(cid, out.duplicate_guard, digest, digest_with)
                 original = self.store.get_message(cid, out.duplicate_seq)
                 if original is None:  # pragma: no cover - guard without message cannot commit
                     raise Conflict("the original message could not be read; retry")
@@ -509,12 +529,6 @@ class ChatService:
         mid = ids.require_ulid(message_id, "messageId")
         return cid, mid, ids.seq_of_message_id(mid)
 
-    def _read_back(self, cid: str, seq: int) -> Message:
-        stored = self.store.get_message(cid, seq)
-        if stored is None:  # pragma: no cover - the write just succeeded
-            raise NotFound("message not found")
-        return self._decrypt(stored, None)
-
     @staticmethod
     def _raise_refused(out: WriteOutcome) -> None:
         if out.not_member:
@@ -554,10 +568,13 @@ class ChatService:
         out = self.store.edit_message(
             cid, seq, mid, caller.user_id, BodyVersion(sealed, iso(now)),
             expected_version=version, not_before=iso(datetime.fromtimestamp(
-                now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1)
+                now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1,
+            last_seq_hint=self._seq_hint.get(cid))
         if not out.ok:
             self._raise_refused(out)
             old = out.old
+            if out.not_allowed and old is not None and old.kind is MessageKind.SYSTEM:
+                raise Forbidden("system messages cannot be edited")
             if out.not_allowed and old is not None and old.sender_id != caller.user_id:
                 raise Forbidden("only the author can edit a message")
             if out.not_allowed:
@@ -572,25 +589,28 @@ class ChatService:
 
     def delete_message(self, caller: Caller, conversation_id: object,
                        message_id: object) -> Message:
-        """The author, a conversation owner/admin, or a global moderator/admin may delete."""
+        """The author, a conversation owner/admin, or a global moderator/admin may delete;
+        SYSTEM messages only a moderator (the audit entry records every delete). One
+        transaction destroys every ciphertext of the message; then its S3 objects are
+        tagged `pending`, which the bucket's lifecycle rule expires. Should S3 fail then,
+        a retried delete (answered Conflict: it is deleted) tags them again."""
         cid, mid, seq = self._addressed(conversation_id, message_id)
-        at = iso(self.clock())
-        if caller.is_moderator:
-            out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=False,
-                                            member_roles=None, at=at)
-        else:
-            out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=True,
-                                            member_roles=None, at=at)
-            if out.not_allowed:
-                out = self.store.delete_message(cid, seq, mid, caller.user_id, as_author=False,
-                                                member_roles=(Role.OWNER, Role.ADMIN), at=at)
-                if out.not_member:
-                    raise Forbidden("only the author, a conversation owner or admin, or a "
-                                    "moderator can delete this message")
+        out = self.store.delete_message(
+            cid, seq, mid, caller.user_id, moderator=caller.is_moderator,
+            member_roles=(Role.OWNER, Role.ADMIN), at=iso(self.clock()),
+            last_seq_hint=self._seq_hint.get(cid))
+        if out.purge:
+            self._tag(out.purge, "pending")
         if not out.ok:
             self._raise_refused(out)
-            raise Forbidden("this message cannot be deleted by you")
-        return self._read_back(cid, seq)
+            if out.old is not None and out.old.kind is MessageKind.SYSTEM:
+                raise Forbidden("system messages cannot be deleted by members; "
+                                "a moderator can")
+            raise Forbidden("only the author, a conversation owner or admin, or a "
+                            "moderator can delete this message")
+        if out.message is None:  # pragma: no cover - an ok write always carries its message
+            raise Conflict("the message is being changed concurrently; retry")
+        return self._plain(out.message, None)
 
     def edit_history(self, caller: Caller, conversation_id: object,
                      message_id: object) -> list[MessageVersion]:
@@ -1069,21 +1089,47 @@ class ChatService:
                                     key_version=int(rec["nameKv"]))))
         return files
 
-    def _sent_before(self, cid: str, sender: str, cmid: str, message_id: str | None) -> Message | None:
+    def _sent_before(self, cid: str, sender: str, cmid: str, message_id: str | None,
+                     digest: tuple[bytes, int],
+                     digest_with: Callable[[bytes], bytes]) -> Message | None:
         """The message this very send (sender, clientMessageId) stored earlier, if that is
-        the message holding the attachment: the send is a retry."""
-        seq = self.store.guard(cid, sender, cmid) if message_id else None
-        original = self.store.get_message(cid, seq) if seq is not None else None
+        the message holding the attachment: the send is a retry (and its objects are tagged
+        attached again, in case S3 failed after the first commit). The same clientMessageId
+        with another payload is a Conflict."""
+        guard = self.store.guard(cid, sender, cmid) if message_id else None
+        if guard is None:
+            return None
+        self._same_payload(cid, guard, digest, digest_with)
+        original = self.store.get_message(cid, guard.seq)
         if original is None or original.id != message_id:
             return None
+        self._mark_attached(original.attachments)
         return self._decrypt(original, None)
+
+    def _same_payload(self, cid: str, guard: SendGuard | None, digest: tuple[bytes, int],
+                      digest_with: Callable[[bytes], bytes]) -> None:
+        """A clientMessageId names one payload: its reuse with another (body, parentId or
+        attachments) is a Conflict. A guard from before digests were kept passes."""
+        if guard is None or guard.digest is None or guard.key_version is None:
+            return
+        mine = (digest[0] if guard.key_version == digest[1]
+                else digest_with(self._key_for(cid, guard.key_version)))
+        if not hmac.compare_digest(mine, guard.digest):
+            raise Conflict("this clientMessageId was already used for another message; "
+                           "a retry must repeat the body, parentId and attachments, "
+                           "or use a new clientMessageId")
 
     def _mark_attached(self, files: list[Attachment]) -> None:
         """Attached objects lose the `pending` tag, so the lifecycle rule keeps them."""
-        for f in files:
+        self._tag([f.key for f in files], "attached")
+
+    def _tag(self, keys: list[str] | tuple[str, ...], state: str) -> None:
+        """Sets the objects' `state` tag: `pending` ones the bucket's lifecycle rule
+        (ExpireUnattachedUploads, template.yaml) deletes a day after their upload."""
+        for k in keys:
             self._s3_client().put_object_tagging(
-                Bucket=self._bucket(), Key=f.key,
-                Tagging={"TagSet": [{"Key": "state", "Value": "attached"}]})
+                Bucket=self._bucket(), Key=k,
+                Tagging={"TagSet": [{"Key": "state", "Value": state}]})
 
     def _reveal_files(self, m: StoredMessage, key: bytes | None) -> list[Attachment]:
         if not m.attachments:
@@ -1141,4 +1187,5 @@ class ChatService:
             kv = conv.key_version
             key = self.keys.key(cid, kv, conv.wrapped_key)
             self._key_version[cid] = kv
+            self._seq_hint.note(cid, conv.last_seq)
         return key, kv

@@ -9,10 +9,10 @@ item                   PK                   SK
 conversation           CONV#<id>            META
 member                 CONV#<id>            MEMBER#<userId>   (GSI1: USER#<userId> / <lastActivity>#<id>)
 message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3 THREAD#<id>#<rootId> / seq)
-send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>
+send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>  (seq, payload digest)
 audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
 send rate window       USER#<userId>        RATE#<minute>
-upload                 CONV#<id>            UPLOAD#<uploadId>  (pending until a message claims it)
+upload                 CONV#<id>            UPLOAD#<uploadId>  (PENDING, ATTACHED, DELETED with its message)
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
@@ -39,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudchat.crypto import Sealed
@@ -100,7 +100,8 @@ class AppendOutcome:
     rate_limited: bool = False
     parent_missing: bool = False
     parent_root: str | None = None  # the parent is itself a reply: retry with this root
-    duplicate_seq: int | None = None  # the clientMessageId was used before, for this seq
+    duplicate_seq: int | None = None  # the clientMessageId was used before, for this seq ...
+    duplicate_guard: SendGuard | None = None  # ... with this payload digest
     current_seq: int | None = None  # the conversation had moved on to this seq
     retry: bool = False  # a transient conflict: try again
     upload_taken: bool = False  # an attachment is not (any more) the sender's pending upload
@@ -120,6 +121,24 @@ class WriteOutcome:
     old: StoredMessage | None = None  # the message as it was, when the write was refused
     retry: bool = False
     message: StoredMessage | None = None  # the message as the write left it (when ok)
+    purge: tuple[str, ...] = ()  # a deleted message's S3 objects, to be scheduled for expiry
+
+
+@dataclass(frozen=True)
+class SendGuard:
+    """A sender's claim on a clientMessageId: the seq it was stored with, and the digest of
+    the payload it carried (keyed with the conversation's data key ``key_version``; None
+    on a guard written before digests were kept)."""
+
+    seq: int
+    digest: bytes | None = None
+    key_version: int | None = None
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> SendGuard:
+        digest = item.get("digest")
+        return cls(int(item["seq"]), bytes(digest) if digest is not None else None,
+                   int(item["digestKv"]) if "digestKv" in item else None)
 
 
 @dataclass(frozen=True)
@@ -208,6 +227,11 @@ class _Change:
     values: dict[str, Any]
     names: dict[str, str] | None
     apply: Callable[[dict[str, Any]], dict[str, Any]] = lambda image: image
+    # Other items written in the same transaction, by name. A name starting with "opt:" is
+    # optional: when only such items fail their condition, they are left out and the
+    # change is tried again (e.g. the conversation's lastMessage copy, once a newer
+    # message replaced it).
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Store:
@@ -606,11 +630,14 @@ class Store:
 
     # ---------------------------------------------------------------- messages
     def append_message(self, msg: StoredMessage, *, prev_seq: int, now: str, now_epoch: int,
-                       rate: SendRate | None = None) -> AppendOutcome:
+                       rate: SendRate | None = None,
+                       digest: tuple[bytes, int] | None = None) -> AppendOutcome:
         """One TransactWriteItems: the sender is a member (and reads up to the new seq), the
         conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, the sender's
-        clientMessageId is claimed, the sender's send-rate window counts it, and for a
-        thread reply the root's reply summary is updated. Never retries by itself."""
+        clientMessageId is claimed (with ``digest``, the payload's digest and the key version
+        it was made with, so a reuse of the id with another payload can be told from a
+        retry), the sender's send-rate window counts it, and for a thread reply the root's
+        reply summary is updated. Never retries by itself."""
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
         attrs = self._message_attrs(msg)
@@ -646,6 +673,7 @@ class Store:
                     "PK": pk, "SK": f"CMID#{msg.sender_id}#{msg.client_message_id}",
                     "type": "SENDGUARD", "messageId": msg.id, "seq": msg.seq,
                     "expiresAt": now_epoch + SEND_GUARD_TTL_SECONDS,
+                    **({"digest": digest[0], "digestKv": digest[1]} if digest else {}),
                 }),
                 "ConditionExpression": "attribute_not_exists(PK)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -689,10 +717,10 @@ class Store:
                 return AppendOutcome(not_member=True)
             if "guard" in failed:
                 old = failed["guard"]
-                dup = int(old["seq"]) if "seq" in old else self.guard(
+                dup = SendGuard.of(old) if "seq" in old else self.guard(
                     cid, msg.sender_id, msg.client_message_id or "")
                 if dup is not None:
-                    return AppendOutcome(duplicate_seq=dup)
+                    return AppendOutcome(duplicate_seq=dup.seq, duplicate_guard=dup)
             if "root" in failed:
                 old = failed["root"]
                 if old.get("id") == msg.parent_id and old.get("parentId"):
@@ -742,13 +770,13 @@ class Store:
                 raise exc
         return failed
 
-    def guard(self, conversation_id: str, sender_id: str, cmid: str) -> int | None:
-        """The seq a sender's clientMessageId was stored with, if it was (one GetItem)."""
+    def guard(self, conversation_id: str, sender_id: str, cmid: str) -> SendGuard | None:
+        """A sender's claim on a clientMessageId, if it was stored (one GetItem)."""
         resp = self._client().get_item(
             TableName=self.table_name, ConsistentRead=True,
             Key=self._key(conv_pk(conversation_id), f"CMID#{sender_id}#{cmid}"))
         item = resp.get("Item")
-        return int(self._py(item)["seq"]) if item else None
+        return SendGuard.of(self._py(item)) if item else None
 
     def get_message(self, conversation_id: str, seq: int) -> StoredMessage | None:
         resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
@@ -813,12 +841,11 @@ class Store:
         return {"ConditionCheck": check}
 
     def _write_message(self, conversation_id: str, seq: int, change: _Change,
-                       member: dict[str, Any] | None, extra: Sequence[dict[str, Any]] = (),
-                       base: dict[str, Any] | None = None
-                       ) -> tuple[bool, dict[str, dict[str, Any]]]:
-        """A transaction of [member check?, message update, extra...]; returns (ok, failed).
-        The update adds 1 to the message's ``rev``; with ``base``, only if the item is still
-        at the base image's ``rev``."""
+                       member: dict[str, Any] | None, base: dict[str, Any] | None = None,
+                       leave_out: Iterable[str] = ()) -> tuple[bool, dict[str, dict[str, Any]]]:
+        """A transaction of [member check?, message update, the change's extra items (but
+        those in ``leave_out``)]; returns (ok, failed). The update adds 1 to the message's
+        ``rev``; with ``base``, only if the item is still at the base image's ``rev``."""
         condition = change.condition
         values = {**change.values, ":one": 1}
         if base is not None:
@@ -842,15 +869,22 @@ class Store:
         if member is not None:
             ops["member"] = member
         ops["message"] = {"Update": update}
-        for i, e in enumerate(extra):
-            ops[f"extra{i}"] = e
+        skip = set(leave_out)
+        ops.update((name, op) for name, op in change.extra.items() if name not in skip)
         failed = self._transact(ops)
         return failed is None, failed or {}
 
-    def _refused(self, failed: dict[str, dict[str, Any]], message_id: str) -> WriteOutcome:
+    def _refused(self, failed: dict[str, dict[str, Any]], message_id: str,
+                 seq: int | None = None) -> WriteOutcome:
         if "member" in failed:
-            # a member item came back (sees_seq): a member, but the message predates them
-            return WriteOutcome(missing=True) if failed["member"] else WriteOutcome(not_member=True)
+            # A member item came back (sees_seq): a member, but the message predates them
+            # (or, with ``seq`` and a role check, one without the role: not allowed).
+            old_member = failed["member"]
+            if not old_member:
+                return WriteOutcome(not_member=True)
+            if seq is not None and int(old_member.get("joinedSeq", 0)) < seq:
+                return WriteOutcome(not_allowed=True)
+            return WriteOutcome(missing=True)
         if "message" not in failed:
             return WriteOutcome(retry=True)
         old = failed["message"]
@@ -862,38 +896,55 @@ class Store:
         return WriteOutcome(old=stored)
 
     def _change_message(self, conversation_id: str, seq: int, message_id: str, user_id: str,
-                        change: Callable[[dict[str, Any]], _Change]) -> WriteOutcome:
+                        change: Callable[[dict[str, Any]], _Change],
+                        check: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+                        *, as_member: bool = True) -> WriteOutcome:
         """Applies ``change`` (built from the message's current image) for a member who can
         see the message, in one transaction with the member check, conditioned on the
-        image's ``rev``; answers the changed message without reading it again.
+        image's ``rev``; answers the changed message without reading it again. ``check``
+        builds the member check from the image (default: a member who sees the message);
+        ``as_member=False`` (global moderators) reads the message without the member.
 
         Requests: 1 when this container remembers the message's current image; +1 when the
         image is stale (the refused transaction returns the current one, then it is tried
         again); +1 when it has not seen the message (one BatchGetItem of the member and the
-        message)."""
+        message); +1 when an optional item of the change fails its condition."""
         base = self.images.get(conversation_id, seq)
         if base is None or base.get("id") != message_id:
-            member, _, found = self.read_messages(conversation_id, user_id, [seq],
-                                                  with_conversation=False)
-            if member is None:
-                return WriteOutcome(not_member=True)
-            stored = found.get(seq)
-            if stored is None or stored.id != message_id or stored.seq <= member.joined_seq:
-                return WriteOutcome(missing=True)
+            if as_member:
+                member, _, found = self.read_messages(conversation_id, user_id, [seq],
+                                                      with_conversation=False)
+                if member is None:
+                    return WriteOutcome(not_member=True)
+                stored = found.get(seq)
+                if stored is None or stored.id != message_id or stored.seq <= member.joined_seq:
+                    return WriteOutcome(missing=True)
+            else:
+                stored = self.get_message(conversation_id, seq)
+                if stored is None or stored.id != message_id:
+                    return WriteOutcome(missing=True)
             base = self.images.get(conversation_id, seq)
             assert base is not None  # remembered by the read
-        check = self._member_check(conversation_id, user_id, sees_seq=seq)
-        for _ in range(_WRITE_ATTEMPTS):
+        left_out: set[str] = set()
+        for _ in range(_WRITE_ATTEMPTS + 2):
             planned = change(base)
-            ok, failed = self._write_message(conversation_id, seq, planned, check, base=base)
+            member_op = (check(base) if check is not None
+                         else self._member_check(conversation_id, user_id, sees_seq=seq))
+            ok, failed = self._write_message(conversation_id, seq, planned, member_op,
+                                             base=base, leave_out=left_out)
             if ok:
                 image = planned.apply({**base, "rev": _rev(base) + 1})
                 self.images.put(image)
-                return WriteOutcome(ok=True, message=self._message(image))
+                return WriteOutcome(ok=True, message=self._message(image),
+                                    purge=tuple(image.get("purge") or ()))
+            optional = {n for n in failed if n.startswith("opt:")}
+            if optional and optional == set(failed):
+                left_out |= optional  # e.g. a newer message is the conversation's last now
+                continue
             old = failed.get("message")
             if "member" in failed or not old or old.get("id") != message_id \
                     or _rev(old) == _rev(base):
-                return self._refused(failed, message_id)  # refused for a reason of its own
+                return self._refused(failed, message_id, seq if check is not None else None)
             base = old  # another container changed it first: again, from the current image
             self.images.put(base)
         return WriteOutcome(retry=True)
@@ -940,12 +991,34 @@ class Store:
             return WriteOutcome(limit=True, old=out.old)
         return out
 
+    def _last_message_update(self, conversation_id: str, seq: int, message_id: str,
+                             expression: str, values: dict[str, Any]) -> dict[str, Any]:
+        """An optional transaction item: the conversation's copy of its last message,
+        changed only while it is this message (a newer message replaces the copy for good:
+        lastSeq only grows)."""
+        return {"Update": {
+            "TableName": self.table_name, "Key": self._key(conv_pk(conversation_id), "META"),
+            "ConditionExpression": "lastSeq = :lseq AND lastMessage.id = :lmid",
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": self._av({**values, ":lseq": seq, ":lmid": message_id}),
+        }}
+
     def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
                      body: BodyVersion, *, expected_version: int, not_before: str,
-                     max_versions: int) -> WriteOutcome:
+                     max_versions: int, last_seq_hint: int | None = None) -> WriteOutcome:
         """Appends a new body version (earlier ones stay, encrypted, as the edit history).
-        Author only, within the edit window, at the expected version, by a member."""
+        Author only, never a SYSTEM message, within the edit window, at the expected
+        version, by a member. When the message may be the conversation's last
+        (``last_seq_hint`` unknown or not past it), the conversation's copy of it gets the
+        new version in the same transaction (the copy keeps the current version only)."""
         new_body = self._body_attr(body)
+        extra: dict[str, dict[str, Any]] = {}
+        if last_seq_hint is None or last_seq_hint <= seq:
+            extra["opt:last"] = self._last_message_update(
+                conversation_id, seq, message_id,
+                "SET lastMessage.bodies = :lb, lastMessage.version = :lv, "
+                "lastMessage.editedAt = :lat",
+                {":lb": [new_body], ":lv": expected_version + 1, ":lat": body.at})
 
         def change(base: dict[str, Any]) -> _Change:
             def apply(image: dict[str, Any]) -> dict[str, Any]:
@@ -954,68 +1027,105 @@ class Store:
                 return image
 
             return _Change(
-                "id = :mid AND senderId = :me AND attribute_not_exists(deletedAt) "
+                "id = :mid AND senderId = :me AND kind <> :system "
+                "AND attribute_not_exists(deletedAt) "
                 "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
                 {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at"]},
                 {":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
                  ":next": expected_version + 1, ":b": [new_body], ":at": body.at,
-                 ":max": max_versions},
-                None, apply)
+                 ":max": max_versions, ":system": MessageKind.SYSTEM.value},
+                None, apply, extra)
 
         out = self._change_message(conversation_id, seq, message_id, editor, change)
         old = out.old
         if out.ok or old is None or out.deleted:
             return out
-        if old.sender_id != editor or old.created_at < not_before:
+        if (old.sender_id != editor or old.kind is MessageKind.SYSTEM
+                or old.created_at < not_before):
             return WriteOutcome(not_allowed=True, old=old)
         if old.version != expected_version:
             return WriteOutcome(stale=True, old=old)
         return WriteOutcome(limit=True, old=old)
 
     def delete_message(self, conversation_id: str, seq: int, message_id: str, actor: str, *,
-                       as_author: bool, member_roles: Sequence[Role] | None, at: str
-                       ) -> WriteOutcome:
-        """Tombstones a message: every body version (the ciphertext) is removed, seq, thread
-        structure and reactions stay (views hide a tombstone's reactions), and an audit entry
-        records who and when.
-        ``as_author`` requires the actor to be the sender; ``member_roles`` requires the
-        actor's membership role (None: no membership needed, for global moderators)."""
-        cond = "id = :mid AND attribute_not_exists(deletedAt)"
-        values: dict[str, Any] = {":mid": message_id, ":at": at, ":by": actor, ":one": 1}
-        if as_author:
-            cond += " AND senderId = :by"
-        update = _Change(cond, {"SET": ["deletedAt = :at", "deletedBy = :by",
-                                         "version = version + :one"],
-                                 "REMOVE": ["bodies", "reactionKinds"]}, values, None)
+                       moderator: bool, member_roles: Sequence[Role], at: str,
+                       last_seq_hint: int | None = None) -> WriteOutcome:
+        """Tombstones a message in one transaction: every ciphertext of it is removed (the
+        body versions, the encrypted file names on the message and on its upload items, and
+        the conversation's copy when it is the last message), its upload items are marked
+        DELETED (no message can claim them again), and an audit entry records who and when.
+        Seq, thread structure and reactions stay (views hide a tombstone's reactions). The
+        tombstone keeps its objects' S3 keys (``purge``, no names) so the caller can
+        schedule them for expiry, again on a retry.
+
+        Who: a global ``moderator`` (no membership needed; SYSTEM messages included); the
+        author; or a member holding one of ``member_roles``. Members never delete SYSTEM
+        messages."""
+        pk = conv_pk(conversation_id)
         audit = {"Put": {"TableName": self.table_name, "Item": self._av({
-            "PK": conv_pk(conversation_id), "SK": f"AUDIT#{seq:012d}#{at}#{actor}", "type": "AUDIT",
+            "PK": pk, "SK": f"AUDIT#{seq:012d}#{at}#{actor}", "type": "AUDIT",
             "action": "DELETE", "messageId": message_id, "actorId": actor, "at": at})}}
-        member = None
-        if member_roles is not None or as_author:
-            member = self._member_check(conversation_id, actor, member_roles)
-        ok, failed = self._write_message(conversation_id, seq, update, member, [audit])
-        if ok:
-            self._scrub_last_message(conversation_id, seq, at, actor)
-            return WriteOutcome(ok=True)
-        out = self._refused(failed, message_id)
-        if out.old is not None and not out.deleted:
-            return WriteOutcome(not_allowed=True, old=out.old)
+
+        def change(base: dict[str, Any]) -> _Change:
+            files = list(base.get("attachments") or ())
+            purge = [str(a["key"]) for a in files]
+            cond = "id = :mid AND attribute_not_exists(deletedAt)"
+            values: dict[str, Any] = {":mid": message_id, ":at": at, ":by": actor}
+            if not moderator:
+                cond += " AND kind <> :system"
+                values[":system"] = MessageKind.SYSTEM.value
+                if base.get("senderId") == actor:
+                    cond += " AND senderId = :by"
+            sets = ["deletedAt = :at", "deletedBy = :by", "version = version + :one"]
+            if purge:
+                sets.append("purge = :purge")
+                values[":purge"] = purge
+            extra: dict[str, dict[str, Any]] = {"audit": audit}
+            for a in files:
+                extra[f"opt:upload:{a['id']}"] = {"Update": {
+                    "TableName": self.table_name, "Key": self._key(pk, f"UPLOAD#{a['id']}"),
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "UpdateExpression": "SET #s = :deleted REMOVE nameCt, nameNonce, nameKv",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": self._av({":deleted": "DELETED"})}}
+            if last_seq_hint is None or last_seq_hint <= seq:
+                extra["opt:last"] = self._last_message_update(
+                    conversation_id, seq, message_id,
+                    "SET lastMessage.deletedAt = :at, lastMessage.deletedBy = :by "
+                    "REMOVE lastMessage.bodies, lastMessage.attachments",
+                    {":at": at, ":by": actor})
+
+            def apply(image: dict[str, Any]) -> dict[str, Any]:
+                for name in ("bodies", "reactionKinds", "attachments"):
+                    image.pop(name, None)
+                image.update(deletedAt=at, deletedBy=actor,
+                             version=int(image.get("version", 1)) + 1)
+                if purge:
+                    image["purge"] = purge
+                return image
+
+            return _Change(cond, {"SET": sets,
+                                  "REMOVE": ["bodies", "reactionKinds", "attachments"]},
+                           values, None, apply, extra)
+
+        def check(base: dict[str, Any]) -> dict[str, Any] | None:
+            if moderator:
+                return None
+            roles = None if base.get("senderId") == actor else member_roles
+            return self._member_check(conversation_id, actor, roles, sees_seq=seq)
+
+        out = self._change_message(conversation_id, seq, message_id, actor, change, check,
+                                   as_member=not moderator)
+        image = self.images.get(conversation_id, seq)
+        if out.deleted:
+            return WriteOutcome(deleted=True, old=out.old,
+                                purge=tuple((image or {}).get("purge") or ()))
+        if out.old is not None or out.not_allowed:
+            # refused by the message's rules or the actor's role: say which message it was
+            old = out.old or (self._message(image) if image and image.get("id") == message_id
+                              else None)
+            return WriteOutcome(not_allowed=True, old=old)
         return out
-
-    def _scrub_last_message(self, conversation_id: str, seq: int, at: str, actor: str) -> None:
-        """The conversation item keeps a copy of its last message: destroy that too."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client().update_item(
-                TableName=self.table_name, Key=self._key(conv_pk(conversation_id), "META"),
-                ConditionExpression="lastMessage.seq = :seq",
-                UpdateExpression="REMOVE lastMessage.bodies "
-                                 "SET lastMessage.deletedAt = :at, lastMessage.deletedBy = :by",
-                ExpressionAttributeValues=self._av({":seq": seq, ":at": at, ":by": actor}))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
     # ---------------------------------------------------------------- receipts & typing
     def advance_marker(self, conversation_id: str, user_id: str, marker: str, seq: int,
