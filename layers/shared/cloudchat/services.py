@@ -700,10 +700,9 @@ class ChatService:
                        reason: object) -> dict[str, object]:
         """A member reports a message to the moderators (once; repeating is a no-op)."""
         cid, mid, seq = self._addressed(conversation_id, message_id)
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise BadRequest("reason must be 1 to 500 characters")
+        text = validation.reason(reason)
         at = iso(self.clock())
-        outcome = self.store.put_report(cid, seq, mid, caller.user_id, reason.strip(), at)
+        outcome = self.store.put_report(cid, seq, mid, caller.user_id, text, at)
         if outcome == "not_member":
             raise Forbidden(_NOT_MEMBER)
         if outcome == "missing":
@@ -711,7 +710,7 @@ class ChatService:
         if outcome == "retry":
             raise Conflict("the report could not be recorded right now; retry")
         return {"conversationId": cid, "messageId": mid, "reporterId": caller.user_id,
-                "reason": reason.strip(), "createdAt": at}
+                "reason": text, "createdAt": at}
 
     def reported_messages(self, caller: Caller, limit: int | None,
                           next_token: str | None) -> tuple[list[tuple[dict, Message | None]], str | None]:
@@ -954,15 +953,7 @@ class ChatService:
         cid = ids.require_ulid(conversation_id, "conversationId")
         when = None
         if until is not None:
-            if not isinstance(until, str):
-                raise BadRequest("until must be an AWSDateTime")
-            try:
-                parsed = datetime.fromisoformat(until.replace("Z", "+00:00"))
-            except ValueError:
-                raise BadRequest("until must be an AWSDateTime like 2030-01-01T00:00:00Z") from None
-            if parsed.tzinfo is None:
-                raise BadRequest("until needs a time zone (e.g. Z)")
-            when = iso(parsed.astimezone(UTC))
+            when = iso(validation.date_time(until, "until"))
         if not self.store.set_muted(cid, caller.user_id, when):
             raise Forbidden(_NOT_MEMBER)
         return {"conversationId": cid, "mutedUntil": when}
@@ -1104,10 +1095,10 @@ class ChatService:
         """Short-lived presigned GET (signed locally: no request). Readers are members:
         every path that returns messages checked membership first."""
         inline = a.content_type in INLINE_TYPES
-        safe = (name or a.id).replace('"', "'")
         params = {"Bucket": self._bucket(), "Key": a.key,
                   "ResponseContentType": a.content_type,
-                  "ResponseContentDisposition": f'{"inline" if inline else "attachment"}; filename="{safe}"'}
+                  "ResponseContentDisposition": validation.content_disposition(
+                      "inline" if inline else "attachment", name or a.id)}
         return str(self._s3_client().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=DOWNLOAD_SECONDS))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
+from urllib.parse import quote
 
 from cloudchat.errors import BadRequest
 
@@ -17,8 +19,40 @@ _ZWJ, _VS16, _KEYCAP = "\u200d", "\ufe0f", "\u20e3"
 _OTHER_EMOJI = frozenset("\u00a9\u00ae\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe"
                          "\u2934\u2935\u3030\u303d")
 MAX_TITLE_CHARS = 200
+MAX_REASON_CHARS = 500
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_SEQ = (1 << 40) - 1  # a message id carries its seq in 40 bits (cloudchat.ids)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # AWSDateTime arguments are kept in this range
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+# Shown as nothing, or as blank space, though not Cf: Hangul fillers, the combining grapheme
+# joiner, the Mongolian vowel separator (Cf since Unicode 6.3, listed for older data), the
+# braille blank and the Khmer inherent vowels.
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+_EMOJI_JOINER_NEIGHBOURS = ("So", "Mn", "Sk")  # ZWJ joins emoji (with VS16 / skin tones)
+
+
+def _readable(value: str, what: str, *, newlines: bool = False) -> str:
+    """Refuses what makes text that a human reads spoof or hide: control characters (Cc;
+    newline and tab only where ``newlines``), format characters (Cf: bidi overrides,
+    embeddings and isolates, LRM/RLM/ALM, zero-width space and joiners, word joiner, BOM,
+    soft hyphen, tag characters...), line and paragraph separators, unpaired surrogates and
+    other invisible fillers. A zero-width joiner is allowed only between two emoji parts, as
+    in an emoji ZWJ sequence (a family, a rainbow flag)."""
+    for i, c in enumerate(value):
+        category = unicodedata.category(c)
+        if category == "Cc":
+            if newlines and c in "\n\t":
+                continue
+            raise BadRequest(f"{what} must not contain control characters")
+        if c == "\u200d" and 0 < i < len(value) - 1 and all(
+                unicodedata.category(n) in _EMOJI_JOINER_NEIGHBOURS
+                for n in (value[i - 1], value[i + 1])):
+            continue
+        if category in ("Cf", "Zl", "Zp", "Cs") or c in _INVISIBLE:
+            raise BadRequest(f"{what} must not contain invisible or text-direction characters "
+                             f"(found U+{ord(c):04X})")
+    return value
 
 
 def limit(value: int | None, default: int = DEFAULT_LIMIT) -> int:
@@ -38,6 +72,8 @@ def body(value: object, max_chars: int) -> str:
         raise BadRequest(f"body must be at most {max_chars} characters (got {len(value)})")
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t\r" for c in value):
         raise BadRequest("body must not contain control characters")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise BadRequest("body must be valid Unicode (an unpaired surrogate is not)")
     return value
 
 
@@ -70,14 +106,40 @@ def title(value: object) -> str | None:
         return None
     if len(cleaned) > MAX_TITLE_CHARS:
         raise BadRequest(f"title must be at most {MAX_TITLE_CHARS} characters")
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise BadRequest("title must not contain control characters")
-    return cleaned
+    return _readable(cleaned, "title")
+
+
+def reason(value: object) -> str:
+    """A report's reason, read by moderators: 1 to 500 characters, lines allowed, nothing
+    hidden (no NUL, no escape sequences, no bidi controls)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_CHARS:
+        raise BadRequest(f"reason must be 1 to {MAX_REASON_CHARS} characters")
+    return _readable(value.strip(), "reason", newlines=True)
+
+
+def date_time(value: object, what: str) -> datetime:
+    """An AWSDateTime with a time zone, in UTC, between 1970 and 9999 (a valid date outside
+    that range, or one that leaves it when moved to UTC, is refused, not a crash)."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadRequest(f"{what} must be an AWSDateTime like 2030-01-01T00:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{what} must be an AWSDateTime like 2030-01-01T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{what} needs a time zone (e.g. Z)")
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise BadRequest(f"{what} must be between {EARLIEST.year} and {LATEST.year}")
+    return utc
 
 
 def seq(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest(f"{what} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise BadRequest(f"{what} must be an integer from 0 to {MAX_SEQ}")
     return value
 
 
@@ -130,8 +192,8 @@ def emoji(value: object) -> str:
 
 
 def positive_seq(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadRequest(f"{what} must be a positive integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEQ:
+        raise BadRequest(f"{what} must be an integer from 1 to {MAX_SEQ}")
     return value
 
 
@@ -139,9 +201,7 @@ def display_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 64:
         raise BadRequest("displayName must be 1 to 64 characters")
     cleaned = " ".join(value.split())
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise BadRequest("displayName must not contain control characters")
-    return cleaned
+    return _readable(cleaned, "displayName")
 
 
 _AVATAR = re.compile(r"^avatars/[A-Za-z0-9_-]{1,128}/[A-Za-z0-9._-]{1,200}$")
@@ -168,6 +228,17 @@ def content_type(value: object) -> str:
 def file_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
         raise BadRequest("fileName must be 1 to 255 characters")
-    if any(unicodedata.category(c) == "Cc" for c in value) or "/" in value or "\\" in value:
-        raise BadRequest("fileName must not contain control characters or slashes")
-    return value.strip()
+    if "/" in value or "\\" in value:
+        raise BadRequest("fileName must not contain slashes")
+    return _readable(value.strip(), "fileName")
+
+
+def content_disposition(disposition: str, name: str) -> str:
+    """A Content-Disposition header value for a file name (RFC 6266): an ASCII fallback in
+    ``filename`` (quotes, backslashes, controls and non-ASCII replaced) and the exact name,
+    percent-encoded UTF-8, in ``filename*``. Nothing from the name can end the header, add
+    a parameter or reorder what is shown."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in ascii_name)
+    fallback = fallback.strip() or "file"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
