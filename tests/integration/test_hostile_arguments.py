@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,7 +188,7 @@ def test_a_report_reason_with_control_characters_is_refused_and_not_stored(world
     assert result["reason"] == "spam\nreally" and changed
 
 
-@pytest.mark.parametrize("seed, path", [
+@pytest.mark.parametrize(("seed", "path"), [
     ("Mutation.requestUpload.ok", ("fileName",)),
     ("Mutation.renameConversation.ok", ("title",)),
     ("Mutation.updateProfile.ok", ("displayName",)),
