@@ -12,12 +12,6 @@ from cloudchat.errors import BadRequest
 _CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _SHORT_NAME = re.compile(r"^:[a-z0-9_+-]{1,32}:$")
-_ZWJ, _VS16, _KEYCAP = "\u200d", "\ufe0f", "\u20e3"
-# Emoji (Emoji=Yes in emoji-data.txt) that are not symbols (So) at or above U+2000: the
-# copyright and registered signs, !! and !?, information source, left-right arrow, the
-# medium squares, the curving arrows, wavy dash and part alternation mark.
-_OTHER_EMOJI = frozenset("\u00a9\u00ae\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe"
-                         "\u2934\u2935\u3030\u303d")
 MAX_TITLE_CHARS = 200
 MAX_REASON_CHARS = 500
 DEFAULT_LIMIT = 20
@@ -143,52 +137,25 @@ def seq(value: object, what: str) -> int:
     return value
 
 
-def _is_modifier(c: str) -> bool:
-    cp = ord(c)
-    return (0x1F3FB <= cp <= 0x1F3FF) or (0xE0020 <= cp <= 0xE007F) or c in (_VS16, _KEYCAP)
-
-
-def _is_pictograph(c: str) -> bool:
-    cp = ord(c)
-    category = unicodedata.category(c)
-    if category == "Cn":  # unassigned in this Python's Unicode data: newer emoji blocks only
-        return 0x1F000 <= cp <= 0x1FAFF or 0x1FC00 <= cp <= 0x1FFFD  # Extended_Pictographic
-    return (category == "So" and cp >= 0x2000) or 0x1F1E6 <= cp <= 0x1F1FF or c in _OTHER_EMOJI
-
-
 def emoji(value: object) -> str:
-    """One emoji grapheme (ZWJ sequences, skin tones, flags, keycaps included) or a
-    ``:short_name:`` of at most 32 characters."""
-    bad = BadRequest("emoji must be a single emoji or a :short_name: (a-z, 0-9, _ + -, at most 32)")
+    """One Unicode RGI emoji (the fully-qualified sequences of emoji-test.txt: ZWJ sequences,
+    skin tones, flags, keycaps) or a ``:short_name:`` of at most 32 characters. A minimally
+    qualified or unqualified form of an RGI emoji ("\u2764" for "\u2764\ufe0f") is answered as
+    the fully-qualified one, so reactions that look the same count as one."""
+    bad = BadRequest("emoji must be a single Unicode (RGI) emoji or a :short_name: "
+                     "(a-z, 0-9, _ + -, at most 32)")
     if not isinstance(value, str) or not value or len(value) > 40:
         raise bad
     if _SHORT_NAME.fullmatch(value):
         return value
-    if value[0] in "#*0123456789":  # keycap: 1️⃣
-        if value in {value[0] + _VS16 + _KEYCAP, value[0] + _KEYCAP}:
-            return value
+    from cloudchat._rgi_emoji import QUALIFIED, RGI  # (imported on first use: ~1 ms)
+
+    if value in RGI:
+        return value
+    canonical = QUALIFIED.get(value)
+    if canonical is None:
         raise bad
-    clusters, flags, prev = 0, 0, ""
-    for c in value:
-        if _is_modifier(c):
-            if not prev:
-                raise bad
-        elif c == _ZWJ:
-            if not prev or prev == _ZWJ:
-                raise bad
-        elif _is_pictograph(c):
-            if 0x1F1E6 <= ord(c) <= 0x1F1FF:  # regional indicators pair into one flag
-                flags += 1
-                if flags % 2 == 1:
-                    clusters += 1
-            elif prev != _ZWJ:
-                clusters += 1
-        else:
-            raise bad
-        prev = c
-    if clusters != 1 or prev == _ZWJ or flags % 2 == 1:
-        raise bad
-    return value
+    return canonical
 
 
 def positive_seq(value: object, what: str) -> int:
