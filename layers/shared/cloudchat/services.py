@@ -40,7 +40,7 @@ from cloudchat.models import (
     TypingEvent,
     User,
 )
-from cloudchat.store import DirectExists, SendRate, Store, WriteOutcome
+from cloudchat.store import DirectExists, SendRate, Store, WriteOutcome, binding
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
@@ -348,10 +348,11 @@ class ChatService:
             mid = ids.new_message_id(seq, int(now.timestamp() * 1000))
             msg = StoredMessage(
                 conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
-                kind=kind, created_at=iso(now), client_message_id=cmid,
-                sealed=seal(key, text, conversation_id=cid, message_id=mid, key_version=kv),
+                kind=kind, created_at=iso(now), client_message_id=cmid, sealed=None,
                 parent_id=parent, attachments=files,
             )
+            msg.sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
+                              binding=binding(msg))
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
                                             now_epoch=int(now.timestamp()), rate=rate)
             if out.stored:
@@ -490,7 +491,7 @@ class ChatService:
                 raise Forbidden("you are not a member of this conversation")
             key = self.keys.key(stored.conversation_id, kv, conv.wrapped_key)
         body = open_sealed(key, stored.sealed, conversation_id=stored.conversation_id,
-                           message_id=stored.id)
+                           message_id=stored.id, binding=binding(stored))
         return self._plain(stored, body, key)
 
     def _plain(self, m: StoredMessage, body: str | None, key: bytes | None = None) -> Message:
@@ -549,10 +550,19 @@ class ChatService:
         key, kv = self._current_key(cid)
         now = self.clock()
         window = self.settings.edit_window_seconds
-        sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
-                      version=version + 1)
+
+        def sealed(current: StoredMessage) -> BodyVersion:
+            """The new version, bound like the message it is appended to (whose current
+            body must itself open: an edit never vouches for a tampered message)."""
+            if current.sealed is not None:
+                open_sealed(self._key_for(cid, current.sealed.key_version), current.sealed,
+                            conversation_id=cid, message_id=mid, binding=binding(current))
+            return BodyVersion(seal(key, text, conversation_id=cid, message_id=mid,
+                                    key_version=kv, version=version + 1,
+                                    binding=binding(current)), iso(now))
+
         out = self.store.edit_message(
-            cid, seq, mid, caller.user_id, BodyVersion(sealed, iso(now)),
+            cid, seq, mid, caller.user_id, sealed,
             expected_version=version, not_before=iso(datetime.fromtimestamp(
                 now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1)
         if not out.ok:
@@ -611,7 +621,8 @@ class ChatService:
 
         return [MessageVersion(b.sealed.version,
                                _open(key_for(b.sealed.key_version), b.sealed,
-                                     conversation_id=cid, message_id=mid), b.at)
+                                     conversation_id=cid, message_id=mid,
+                                     binding=binding(stored)), b.at)
                 for b in versions]
 
     # ------------------------------------------------------------------ receipts, typing
@@ -918,9 +929,9 @@ class ChatService:
         key = self.keys.key(conv.id, conv.key_version, conv.wrapped_key)
         system = StoredMessage(
             conversation_id=conv.id, seq=seq, id=mid, sender_id=caller.user_id,
-            kind=MessageKind.SYSTEM, created_at=now,
-            sealed=seal(key, text, conversation_id=conv.id, message_id=mid,
-                        key_version=conv.key_version))
+            kind=MessageKind.SYSTEM, created_at=now, sealed=None)
+        system.sealed = seal(key, text, conversation_id=conv.id, message_id=mid,
+                             key_version=conv.key_version, binding=binding(system))
         outcome = self.store.change_members(conv, actor=caller.user_id, actor_roles=actor_roles,
                                             system=system, now=now, **changes)  # type: ignore[arg-type]
         if outcome == "denied":

@@ -42,7 +42,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat.crypto import Sealed
+from cloudchat.crypto import LEGACY_FORMAT, Binding, Sealed
+from cloudchat.errors import BadRequest, IntegrityError
+from cloudchat.ids import seq_of_message_id
 from cloudchat.models import (
     Attachment,
     BodyVersion,
@@ -80,6 +82,20 @@ def msg_sk(seq: int) -> str:
 
 def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
+
+
+def binding(m: StoredMessage) -> Binding:
+    """What a message's body ciphertexts are bound to (:class:`cloudchat.crypto.Binding`):
+    seq, sender, kind, and a SHA-256 of its attachments' ids, object keys, types and sizes
+    (an attachment pointed at another object, added, dropped or reordered changes it)."""
+    digest = ""
+    if m.attachments:
+        import hashlib
+        import json
+
+        rows = [[a.id, a.key, a.content_type, a.size] for a in m.attachments]
+        digest = hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+    return Binding(seq=m.seq, sender_id=m.sender_id, kind=m.kind.value, attachments=digest)
 
 
 def _activity_key(at: str, conversation_id: str) -> str:
@@ -233,13 +249,35 @@ class Store:
     # ---------------------------------------------------------------- records <-> items
     @staticmethod
     def _body_attr(b: BodyVersion) -> dict[str, Any]:
-        return {"ct": b.sealed.ciphertext, "nonce": b.sealed.nonce, "kv": b.sealed.key_version,
-                "v": b.sealed.version, "at": b.at}
+        out = {"ct": b.sealed.ciphertext, "nonce": b.sealed.nonce, "kv": b.sealed.key_version,
+               "v": b.sealed.version, "at": b.at}
+        if b.sealed.fmt != LEGACY_FORMAT:
+            out["f"] = b.sealed.fmt  # (absent: a body written before the bound format)
+        return out
 
     @staticmethod
     def _body(d: dict[str, Any]) -> BodyVersion:
         return BodyVersion(Sealed(nonce=bytes(d["nonce"]), ciphertext=bytes(d["ct"]),
-                                  key_version=int(d["kv"]), version=int(d.get("v", 1))), d["at"])
+                                  key_version=int(d["kv"]), version=int(d.get("v", 1)),
+                                  fmt=int(d.get("f", LEGACY_FORMAT))), d["at"])
+
+    @staticmethod
+    def _check_placement(d: dict[str, Any], bodies: list[BodyVersion]) -> None:
+        """A message item is where its seq says, its id carries that seq, and its body
+        versions are consecutive, ending at the item's version: a message copied to another
+        seq, or an edit rolled back by reordering versions, is an IntegrityError (the AAD
+        binds each body to its seq and version; this binds the row to them)."""
+        seq, where = int(d["seq"]), f"message {d.get('id')} of conversation {d.get('conversationId')}"
+        try:
+            carried = seq_of_message_id(str(d["id"]))
+        except BadRequest:
+            carried = -1
+        if carried != seq or ("SK" in d and d["SK"] != msg_sk(seq)):
+            raise IntegrityError(f"{where} is not stored at its own seq (moved or copied)")
+        versions = [b.sealed.version for b in bodies]
+        if versions and (versions != list(range(versions[0], versions[0] + len(versions)))
+                         or versions[-1] != int(d.get("version", 1))):
+            raise IntegrityError(f"{where}: its body versions are out of order (rolled back?)")
 
     def _message_attrs(self, m: StoredMessage) -> dict[str, Any]:
         bodies = [*m.history]
@@ -273,6 +311,7 @@ class Store:
 
     def _message(self, d: dict[str, Any]) -> StoredMessage:
         bodies = [self._body(b) for b in d.get("bodies") or []]
+        self._check_placement(d, bodies)
         reactions = {k[len(REACTION_PREFIX):]: frozenset(v) for k, v in d.items()
                      if k.startswith(REACTION_PREFIX) and v}
         return StoredMessage(
@@ -941,16 +980,18 @@ class Store:
         return out
 
     def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
-                     body: BodyVersion, *, expected_version: int, not_before: str,
-                     max_versions: int) -> WriteOutcome:
+                     body: Callable[[StoredMessage], BodyVersion], *, expected_version: int,
+                     not_before: str, max_versions: int) -> WriteOutcome:
         """Appends a new body version (earlier ones stay, encrypted, as the edit history).
-        Author only, within the edit window, at the expected version, by a member."""
-        new_body = self._body_attr(body)
+        Author only, within the edit window, at the expected version, by a member.
+        ``body`` seals the new version for the message as currently stored (its binding)."""
 
         def change(base: dict[str, Any]) -> _Change:
+            new_body = self._body_attr(body(self._message(base)))
+
             def apply(image: dict[str, Any]) -> dict[str, Any]:
                 image.update(bodies=[*(image.get("bodies") or ()), new_body],
-                             version=expected_version + 1, editedAt=body.at)
+                             version=expected_version + 1, editedAt=new_body["at"])
                 return image
 
             return _Change(
@@ -958,7 +999,7 @@ class Store:
                 "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
                 {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at"]},
                 {":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
-                 ":next": expected_version + 1, ":b": [new_body], ":at": body.at,
+                 ":next": expected_version + 1, ":b": [new_body], ":at": new_body["at"],
                  ":max": max_versions},
                 None, apply)
 
