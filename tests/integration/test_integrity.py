@@ -117,14 +117,14 @@ def _copy_to_seq_2(cid: str, *, relabel: bool) -> None:
 
 @pytest.mark.parametrize("relabel", [False, True], ids=["as-is", "seq-relabelled"])
 def test_copying_a_message_to_another_seq(stack: Stack, relabel: bool) -> None:
-    cid, msg = edited(stack)
+    cid, _msg = edited(stack)
     _copy_to_seq_2(cid, relabel=relabel)
     for result in (since(stack, cid, 0, "bob"), since(stack, cid, 1, "bob")):
         assert error_type(result) == "IntegrityError", result
 
 
 def test_pointing_an_attachment_at_another_conversations_object(stack: Stack) -> None:
-    from tests.integration.test_media import PNG, grant, send_with, upload
+    from tests.integration.test_media import grant, send_with, upload
 
     cid = new_conversation(stack)
     other = new_conversation(stack, who="carol", members=[USERS["alice"]])

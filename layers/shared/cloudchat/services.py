@@ -526,6 +526,9 @@ class ChatService:
             raise Conflict("the message was deleted")
         if out.retry:
             raise Conflict("the message is being changed concurrently; retry")
+        if out.too_large:
+            raise BadRequest("this message has reached the storage limit for one message "
+                             "(400 KB): it takes no more edits or reactions")
 
     def react(self, caller: Caller, conversation_id: object, message_id: object, emoji: object,
               *, add: bool) -> Message:

@@ -84,6 +84,31 @@ def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
+ITEM_SIZE_BUDGET = 390 * 1024  # DynamoDB's item limit is 400 KB; the estimate stays under it
+
+
+def item_size(value: Any, name: str = "") -> int:
+    """An upper estimate of an item's (or attribute's) size as DynamoDB counts it: names and
+    UTF-8 strings, binary, numbers (at most 21 bytes), and 3 bytes plus 1 per element for
+    lists and maps (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)."""
+    size = len(name.encode())
+    if isinstance(value, str):
+        return size + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return size + len(bytes(value))
+    if isinstance(value, bool) or value is None:
+        return size + 1
+    if isinstance(value, int | float) or type(value).__name__ in ("Decimal", "Binary"):
+        return size + (len(bytes(value.value)) if type(value).__name__ == "Binary" else 21)
+    if isinstance(value, dict):
+        return size + 3 + sum(1 + item_size(v, str(k)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return size + 3 + sum(1 + item_size(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return size + sum(item_size(v) for v in value)
+    return size + len(str(value).encode())
+
+
 def binding(m: StoredMessage) -> Binding:
     """What a message's body ciphertexts are bound to (:class:`cloudchat.crypto.Binding`):
     seq, sender, kind, and a SHA-256 of its attachments' ids, object keys, types and sizes
@@ -136,6 +161,7 @@ class WriteOutcome:
     old: StoredMessage | None = None  # the message as it was, when the write was refused
     retry: bool = False
     message: StoredMessage | None = None  # the message as the write left it (when ok)
+    too_large: bool = False  # the change would grow the item past ITEM_SIZE_BUDGET
 
 
 @dataclass(frozen=True)
@@ -924,6 +950,11 @@ class Store:
         check = self._member_check(conversation_id, user_id, sees_seq=seq)
         for _ in range(_WRITE_ATTEMPTS):
             planned = change(base)
+            grown = item_size(planned.apply({**base, "rev": _rev(base) + 1}))
+            if grown > ITEM_SIZE_BUDGET and grown > item_size(base):
+                # DynamoDB would refuse the item (ValidationException, 400 KB): say so
+                # clearly, and write nothing. Exact: the write is conditioned on this image.
+                return WriteOutcome(too_large=True, old=self._message(base))
             ok, failed = self._write_message(conversation_id, seq, planned, check, base=base)
             if ok:
                 image = planned.apply({**base, "rev": _rev(base) + 1})
@@ -975,7 +1006,7 @@ class Store:
             return _Change(condition, clauses, values, {"#r": attr}, apply)
 
         out = self._change_message(conversation_id, seq, message_id, user_id, change)
-        if add and out.old is not None and not out.deleted:
+        if add and out.old is not None and not out.deleted and not out.too_large:
             return WriteOutcome(limit=True, old=out.old)
         return out
 
@@ -1005,7 +1036,7 @@ class Store:
 
         out = self._change_message(conversation_id, seq, message_id, editor, change)
         old = out.old
-        if out.ok or old is None or out.deleted:
+        if out.ok or old is None or out.deleted or out.too_large:
             return out
         if old.sender_id != editor or old.created_at < not_before:
             return WriteOutcome(not_allowed=True, old=old)
