@@ -57,7 +57,7 @@ def item_size_counts_the_result() -> None:
     """moto's ``LimitedSizeDict.__setitem__`` adds a value's size to the item's current size
     *including the value it replaces*, so an update that replaces a large attribute (``SET
     bodies = list_append(bodies, :b)``) is refused near half of the limit. DynamoDB counts
-    the item as the update leaves it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items):
+    the item as the update leaves it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-items):
     here the replaced value is left out of the sum; an item past the limit is still refused.
     Applied by :func:`serialize_dynamodb`. Idempotent."""
     from moto.dynamodb.models.dynamo_type import LimitedSizeDict
