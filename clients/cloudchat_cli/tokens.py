@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -89,10 +91,31 @@ class TokenStore:
             raise CliError(f"cannot read the token store {self.path}: {exc}") from None
         return data if isinstance(data, dict) else {}
 
-    def _write(self, data: dict[str, Any]) -> None:
+    def _secure_home(self) -> None:
+        """The folder exists, is ours, and only we can use it (0700). ``mkdir``'s mode does
+        nothing to a folder that exists, so an existing one is checked and tightened; one
+        that another user owns or can write is refused (they could swap files in it)."""
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        info = os.lstat(self.home)
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise CliError(f"the token folder {self.home} is not a plain directory; refusing "
+                           "to store tokens there")
+        if info.st_uid != os.getuid():
+            raise CliError(f"the token folder {self.home} belongs to another user; refusing "
+                           "to store tokens there")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise CliError(f"others can write the token folder {self.home} (mode "
+                           f"{stat.S_IMODE(info.st_mode):o}); refusing to store tokens there. "
+                           f"Check its contents, then `chmod 700 {self.home}`")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(self.home, 0o700)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self._secure_home()
+        # A fresh, unpredictable name, created exclusively and never through a symlink: a
+        # file or link planted in the folder cannot receive the tokens.
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

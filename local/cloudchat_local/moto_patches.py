@@ -45,11 +45,40 @@ def serialize_dynamodb() -> None:
 
         DynamoDBBackend.transact_write_items = _item_rollback(  # type: ignore[method-assign]
             DynamoDBBackend.transact_write_items)
+        item_size_counts_the_result()
         for name, value in list(vars(DynamoDBBackend).items()):
             if name.startswith("_") or not callable(value):
                 continue
             setattr(DynamoDBBackend, name, _locked(value))
         _PATCHED = True
+
+
+def item_size_counts_the_result() -> None:
+    """moto's ``LimitedSizeDict.__setitem__`` adds a value's size to the item's current size
+    *including the value it replaces*, so an update that replaces a large attribute (``SET
+    bodies = list_append(bodies, :b)``) is refused near half of the limit. DynamoDB counts
+    the item as the update leaves it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-items):
+    here the replaced value is left out of the sum; an item past the limit is still refused.
+    Applied by :func:`serialize_dynamodb`. Idempotent."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    original = LimitedSizeDict.__setitem__
+    if getattr(original, "_cloudchat_once", False):
+        return
+
+    def __setitem__(self: LimitedSizeDict, key: str, value: Any) -> None:
+        if key not in self:
+            original(self, key, value)
+            return
+        old = dict.pop(self, key)
+        try:
+            original(self, key, value)
+        except BaseException:
+            dict.__setitem__(self, key, old)
+            raise
+
+    __setitem__._cloudchat_once = True  # type: ignore[attr-defined]
+    LimitedSizeDict.__setitem__ = __setitem__  # type: ignore[method-assign]
 
 
 def gsi_lag(seconds: float, clock: Callable[[], float] | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cloudchat_cli.config import Endpoint, endpoint_from_outputs, outputs_from_cloudformation
-from cloudchat_cli.errors import AuthError, ConfigError, NotLoggedIn
+from cloudchat_cli.errors import AuthError, CliError, ConfigError, NotLoggedIn
 from cloudchat_cli.tokens import Authenticator, TokenStore
 
 
@@ -178,3 +178,64 @@ def test_local_outputs_map_to_a_local_endpoint() -> None:
         "IamAccessKeyId": "a", "IamSecretAccessKey": "b",
     })
     assert endpoint.is_local and endpoint.aws_credentials == ("a", "b")
+
+
+# --- issue 12, defect 16: the folder's mode is enforced, and a planted link gets nothing ---
+
+def test_an_existing_folder_is_tightened_to_0700(tmp_path: Path, clock: list[float]) -> None:
+    (tmp_path / "home").mkdir(mode=0o755)
+    os.chmod(tmp_path / "home", 0o755)  # (mkdir's mode is masked by the umask)
+    auth, _ = make(tmp_path, clock)
+    auth.login("alice", "right")
+    assert stat.S_IMODE(os.stat(tmp_path / "home").st_mode) == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+def test_a_folder_others_can_write_is_refused(tmp_path: Path, clock: list[float], mode: int) -> None:
+    (tmp_path / "home").mkdir()
+    os.chmod(tmp_path / "home", mode)
+    auth, _ = make(tmp_path, clock)
+    with pytest.raises(CliError, match="others can write"):
+        auth.login("alice", "right")
+    assert not (tmp_path / "home" / "tokens.json").exists()
+    assert stat.S_IMODE(os.stat(tmp_path / "home").st_mode) == mode  # left for the user to check
+
+
+def test_a_symlinked_folder_is_refused(tmp_path: Path, clock: list[float]) -> None:
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "home").symlink_to(tmp_path / "elsewhere")
+    auth, _ = make(tmp_path, clock)
+    with pytest.raises(CliError, match="not a plain directory"):
+        auth.login("alice", "right")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_planted_symlink_does_not_receive_the_tokens(tmp_path: Path, clock: list[float]) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    target = tmp_path / "attacker.txt"
+    target.write_text("")
+    # Links at every temporary name the store could predict (the old name was pid-based).
+    (home / f".tokens.json.{os.getpid()}.tmp").symlink_to(target)
+    auth, _ = make(tmp_path, clock)
+    auth.login("alice", "right")
+    assert target.read_text() == ""
+    assert json.loads((home / "tokens.json").read_text())[ENDPOINT.key]["refresh_token"] == "refresh-1"
+
+
+def test_the_temporary_file_is_opened_exclusively_without_following_links(
+        tmp_path: Path, clock: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[int, int]] = []
+    real_open = os.open
+
+    def spy(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if str(path).endswith(".tmp"):
+            opened.append((flags, mode))
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(os, "open", spy)
+    auth, _ = make(tmp_path, clock)
+    auth.login("alice", "right")
+    [(flags, mode)] = opened
+    wanted = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    assert flags & wanted == wanted and mode == 0o600

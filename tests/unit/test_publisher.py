@@ -7,6 +7,7 @@ raised (never silently dropped)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,27 @@ def test_a_failing_users_later_events_are_not_sent(server: AppSyncServer) -> Non
 def test_only_https_or_loopback() -> None:
     with pytest.raises(ValueError):
         AppSyncPublisher("http://example.com/graphql", "us-east-1")
+
+
+@pytest.mark.parametrize("answer", [
+    (200, b'{"data": null, "errors": [{"errorType": "BadRequest", "message": '
+          b'"Validation error: preview \\"my password is hunter2\\" is too long"}]}'),
+    (400, b'{"errors": [{"errorType": "MalformedHttpRequestException", "message": '
+          b'"Unexpected input: my password is hunter2"}]}'),
+    (502, b"<html>upstream echoed: my password is hunter2</html>"),
+])
+def test_a_failure_names_status_and_error_types_never_the_answers_text(
+        server: AppSyncServer, answer: tuple[int, bytes]) -> None:
+    """AppSync's error messages can echo the request's variables (a message preview); the
+    error (which is logged) keeps the HTTP status and the errors' types only."""
+    server.answer = answer
+    pub = AppSyncPublisher(server.url, "us-east-1")
+    with pytest.raises(PublishError) as caught:
+        pub.publish_user_events([{"userId": "u1", "type": "MESSAGE", "conversationId": "c",
+                                  "seq": 1, "preview": "my password is hunter2"}])
+    text = str(caught.value)
+    assert "hunter2" not in text and "password" not in text
+    if answer[0] != 200:
+        assert f"HTTP {answer[0]}" in text
+    if answer[1].startswith(b"{"):
+        assert json.loads(answer[1])["errors"][0]["errorType"] in text

@@ -3,14 +3,19 @@
 * ``GenerateDataKey`` with encryption context ``{"conversationId": id}`` makes a
   conversation's key; only the KMS-wrapped form is stored (on the conversation item).
 * Bodies are AES-256-GCM with a random 96-bit nonce. The AAD binds a ciphertext to its
-  conversation id, message id, key version and body version (edits), so a ciphertext moved
-  to another row or another version fails to open with :class:`~cloudchat.errors.IntegrityError`.
+  conversation id, message id, key version and body version (edits), and, for a message body
+  (format 2, :class:`Binding`), to the message's seq, sender, kind and a digest of its
+  attachments: a ciphertext moved to another row or version, or left under a changed
+  sender, kind, seq or attachment, fails to open with :class:`~cloudchat.errors.IntegrityError`.
+  Bodies written before format 2 (no ``fmt``) open with the format-1 AAD; a format-2 body
+  relabelled as format 1 does not open (its AAD differs).
 * Plaintext data keys are cached in memory with a bounded age and use count: a warm
   function makes zero KMS calls per message.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -22,6 +27,9 @@ from cloudchat.errors import IntegrityError
 
 NONCE_BYTES = 12
 _AAD_PREFIX = b"cloudchat/v1"
+_BOUND_PREFIX = b"cloudchat/v2"
+LEGACY_FORMAT = 1  # conversation, message id, key version, body version
+BOUND_FORMAT = 2  # ... and the message's seq, sender, kind and attachments digest
 
 
 def _aesgcm(key: bytes) -> Any:
@@ -37,30 +45,66 @@ def aad(conversation_id: str, message_id: str, key_version: int, version: int = 
 
 
 @dataclass(frozen=True)
+class Binding:
+    """What a message body is bound to besides its conversation and id: the message's seq,
+    sender, kind and a digest of its attachments (``""`` when it has none). Built from a
+    stored message by :func:`cloudchat.store.binding`."""
+
+    seq: int
+    sender_id: str
+    kind: str
+    attachments: str = ""
+
+
+def bound_aad(conversation_id: str, message_id: str, key_version: int, version: int,
+              binding: Binding) -> bytes:
+    fields = [conversation_id, message_id, key_version, version, binding.seq,
+              binding.sender_id, binding.kind, binding.attachments]
+    return _BOUND_PREFIX + json.dumps(fields, separators=(",", ":")).encode()  # unambiguous
+
+
+@dataclass(frozen=True)
 class Sealed:
-    """An encrypted body as stored: nonce, ciphertext (with tag), key version, body version."""
+    """An encrypted body as stored: nonce, ciphertext (with tag), key version, body version,
+    and the AAD's format (:data:`LEGACY_FORMAT` or :data:`BOUND_FORMAT`)."""
 
     nonce: bytes
     ciphertext: bytes
     key_version: int
     version: int = 1
+    fmt: int = LEGACY_FORMAT
 
 
 def seal(key: bytes, plaintext: str, *, conversation_id: str, message_id: str,
-         key_version: int, version: int = 1) -> Sealed:
+         key_version: int, version: int = 1, binding: Binding | None = None) -> Sealed:
+    """Encrypts; with a ``binding`` (every message body) in format 2, else format 1 (an
+    upload's file name, bound to its conversation and upload id)."""
     nonce = os.urandom(NONCE_BYTES)
-    ct = _aesgcm(key).encrypt(nonce, plaintext.encode(),
-                              aad(conversation_id, message_id, key_version, version))
-    return Sealed(nonce=nonce, ciphertext=ct, key_version=key_version, version=version)
+    if binding is None:
+        data, fmt = aad(conversation_id, message_id, key_version, version), LEGACY_FORMAT
+    else:
+        data = bound_aad(conversation_id, message_id, key_version, version, binding)
+        fmt = BOUND_FORMAT
+    ct = _aesgcm(key).encrypt(nonce, plaintext.encode(), data)
+    return Sealed(nonce=nonce, ciphertext=ct, key_version=key_version, version=version, fmt=fmt)
 
 
-def open_sealed(key: bytes, sealed: Sealed, *, conversation_id: str, message_id: str) -> str:
+def open_sealed(key: bytes, sealed: Sealed, *, conversation_id: str, message_id: str,
+                binding: Binding | None = None) -> str:
+    """Decrypts, or raises IntegrityError. A format-2 body needs the ``binding`` of the
+    message it is read from; a format-1 one opens without it (written before format 2)."""
     from cryptography.exceptions import InvalidTag
 
+    if sealed.fmt == BOUND_FORMAT and binding is not None:
+        data = bound_aad(conversation_id, message_id, sealed.key_version, sealed.version,
+                         binding)
+    elif sealed.fmt == LEGACY_FORMAT:
+        data = aad(conversation_id, message_id, sealed.key_version, sealed.version)
+    else:
+        raise IntegrityError(f"the stored body of message {message_id} in conversation "
+                             f"{conversation_id} has an unknown or unbound format")
     try:
-        plain = _aesgcm(key).decrypt(
-            sealed.nonce, sealed.ciphertext,
-            aad(conversation_id, message_id, sealed.key_version, sealed.version))
+        plain = _aesgcm(key).decrypt(sealed.nonce, sealed.ciphertext, data)
     except (InvalidTag, ValueError) as exc:
         raise IntegrityError(
             f"the stored body of message {message_id} in conversation {conversation_id} "

@@ -14,6 +14,7 @@ go in parallel."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,30 @@ CONCURRENCY = 16  # requests in flight per publisher (and kept-alive connections
 
 
 class PublishError(ChatError):
+    """A publish AppSync refused. Its message names the HTTP status and the errors' types
+    only: AppSync's messages can echo the request's variables (a message preview), and
+    this message is logged."""
+
     error_type = "InternalFailure"
+
+
+_ERROR_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9:._-]{0,63}$")
+
+
+def _error_types(data: bytes) -> list[str]:
+    """The ``errorType`` of each GraphQL error in an AppSync answer (at most 3), and
+    nothing else of it; ``[]`` when the answer is not such a document."""
+    try:
+        errors = json.loads(data or b"{}").get("errors") or []
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(errors, list):
+        return []
+    types = []
+    for error in errors[:3]:
+        kind = error.get("errorType") if isinstance(error, dict) else None
+        types.append(kind if isinstance(kind, str) and _ERROR_TYPE.fullmatch(kind) else "?")
+    return types
 
 
 class AppSyncPublisher:
@@ -113,11 +137,12 @@ class AppSyncPublisher:
         headers = self._sign(body, credentials)
         resp = self._http().request("POST", self.url, body=body, headers=headers)
         if resp.status >= 300:
-            raise PublishError(f"publishing a user event failed: HTTP {resp.status} "
-                               f"{resp.data[:300]!r}")
+            raise PublishError(f"publishing a user event failed: HTTP {resp.status}, "
+                               f"error types {_error_types(resp.data)}")
         result = json.loads(resp.data or b"{}")
         if result.get("errors"):
-            raise PublishError(f"publishing a user event failed: {result['errors'][:3]}")
+            raise PublishError(f"publishing a user event failed: error types "
+                               f"{_error_types(resp.data)}")
 
     @staticmethod
     def _credentials() -> Any:

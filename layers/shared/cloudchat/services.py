@@ -43,7 +43,7 @@ from cloudchat.models import (
     TypingEvent,
     User,
 )
-from cloudchat.store import DirectExists, SendGuard, SendRate, Store, WriteOutcome
+from cloudchat.store import DirectExists, SendGuard, SendRate, Store, WriteOutcome, binding
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
@@ -362,10 +362,11 @@ class ChatService:
             mid = ids.new_message_id(seq, int(now.timestamp() * 1000))
             msg = StoredMessage(
                 conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
-                kind=kind, created_at=iso(now), client_message_id=cmid,
-                sealed=seal(key, text, conversation_id=cid, message_id=mid, key_version=kv),
+                kind=kind, created_at=iso(now), client_message_id=cmid, sealed=None,
                 parent_id=parent, attachments=files,
             )
+            msg.sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
+                              binding=binding(msg))
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
                                             now_epoch=int(now.timestamp()), rate=rate,
                                             digest=digest)
@@ -510,7 +511,7 @@ class ChatService:
                 raise Forbidden("you are not a member of this conversation")
             key = self.keys.key(stored.conversation_id, kv, conv.wrapped_key)
         body = open_sealed(key, stored.sealed, conversation_id=stored.conversation_id,
-                           message_id=stored.id)
+                           message_id=stored.id, binding=binding(stored))
         return self._plain(stored, body, key)
 
     def _plain(self, m: StoredMessage, body: str | None, key: bytes | None = None) -> Message:
@@ -539,6 +540,9 @@ class ChatService:
             raise Conflict("the message was deleted")
         if out.retry:
             raise Conflict("the message is being changed concurrently; retry")
+        if out.too_large:
+            raise BadRequest("this message has reached the storage limit for one message "
+                             "(400 KB): it takes no more edits or reactions")
 
     def react(self, caller: Caller, conversation_id: object, message_id: object, emoji: object,
               *, add: bool) -> Message:
@@ -563,10 +567,19 @@ class ChatService:
         key, kv = self._current_key(cid)
         now = self.clock()
         window = self.settings.edit_window_seconds
-        sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
-                      version=version + 1)
+
+        def sealed(current: StoredMessage) -> BodyVersion:
+            """The new version, bound like the message it is appended to (whose current
+            body must itself open: an edit never vouches for a tampered message)."""
+            if current.sealed is not None:
+                open_sealed(self._key_for(cid, current.sealed.key_version), current.sealed,
+                            conversation_id=cid, message_id=mid, binding=binding(current))
+            return BodyVersion(seal(key, text, conversation_id=cid, message_id=mid,
+                                    key_version=kv, version=version + 1,
+                                    binding=binding(current)), iso(now))
+
         out = self.store.edit_message(
-            cid, seq, mid, caller.user_id, BodyVersion(sealed, iso(now)),
+            cid, seq, mid, caller.user_id, sealed,
             expected_version=version, not_before=iso(datetime.fromtimestamp(
                 now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1,
             last_seq_hint=self._seq_hint.get(cid))
@@ -631,7 +644,8 @@ class ChatService:
 
         return [MessageVersion(b.sealed.version,
                                _open(key_for(b.sealed.key_version), b.sealed,
-                                     conversation_id=cid, message_id=mid), b.at)
+                                     conversation_id=cid, message_id=mid,
+                                     binding=binding(stored)), b.at)
                 for b in versions]
 
     # ------------------------------------------------------------------ receipts, typing
@@ -720,10 +734,9 @@ class ChatService:
                        reason: object) -> dict[str, object]:
         """A member reports a message to the moderators (once; repeating is a no-op)."""
         cid, mid, seq = self._addressed(conversation_id, message_id)
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise BadRequest("reason must be 1 to 500 characters")
+        text = validation.reason(reason)
         at = iso(self.clock())
-        outcome = self.store.put_report(cid, seq, mid, caller.user_id, reason.strip(), at)
+        outcome = self.store.put_report(cid, seq, mid, caller.user_id, text, at)
         if outcome == "not_member":
             raise Forbidden(_NOT_MEMBER)
         if outcome == "missing":
@@ -731,7 +744,7 @@ class ChatService:
         if outcome == "retry":
             raise Conflict("the report could not be recorded right now; retry")
         return {"conversationId": cid, "messageId": mid, "reporterId": caller.user_id,
-                "reason": reason.strip(), "createdAt": at}
+                "reason": text, "createdAt": at}
 
     def reported_messages(self, caller: Caller, limit: int | None,
                           next_token: str | None) -> tuple[list[tuple[dict, Message | None]], str | None]:
@@ -939,9 +952,9 @@ class ChatService:
         key = self.keys.key(conv.id, conv.key_version, conv.wrapped_key)
         system = StoredMessage(
             conversation_id=conv.id, seq=seq, id=mid, sender_id=caller.user_id,
-            kind=MessageKind.SYSTEM, created_at=now,
-            sealed=seal(key, text, conversation_id=conv.id, message_id=mid,
-                        key_version=conv.key_version))
+            kind=MessageKind.SYSTEM, created_at=now, sealed=None)
+        system.sealed = seal(key, text, conversation_id=conv.id, message_id=mid,
+                             key_version=conv.key_version, binding=binding(system))
         outcome = self.store.change_members(conv, actor=caller.user_id, actor_roles=actor_roles,
                                             system=system, now=now, **changes)  # type: ignore[arg-type]
         if outcome == "denied":
@@ -974,15 +987,7 @@ class ChatService:
         cid = ids.require_ulid(conversation_id, "conversationId")
         when = None
         if until is not None:
-            if not isinstance(until, str):
-                raise BadRequest("until must be an AWSDateTime")
-            try:
-                parsed = datetime.fromisoformat(until.replace("Z", "+00:00"))
-            except ValueError:
-                raise BadRequest("until must be an AWSDateTime like 2030-01-01T00:00:00Z") from None
-            if parsed.tzinfo is None:
-                raise BadRequest("until needs a time zone (e.g. Z)")
-            when = iso(parsed.astimezone(UTC))
+            when = iso(validation.date_time(until, "until"))
         if not self.store.set_muted(cid, caller.user_id, when):
             raise Forbidden(_NOT_MEMBER)
         return {"conversationId": cid, "mutedUntil": when}
@@ -1150,10 +1155,10 @@ class ChatService:
         """Short-lived presigned GET (signed locally: no request). Readers are members:
         every path that returns messages checked membership first."""
         inline = a.content_type in INLINE_TYPES
-        safe = (name or a.id).replace('"', "'")
         params = {"Bucket": self._bucket(), "Key": a.key,
                   "ResponseContentType": a.content_type,
-                  "ResponseContentDisposition": f'{"inline" if inline else "attachment"}; filename="{safe}"'}
+                  "ResponseContentDisposition": validation.content_disposition(
+                      "inline" if inline else "attachment", name or a.id)}
         return str(self._s3_client().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=DOWNLOAD_SECONDS))
 

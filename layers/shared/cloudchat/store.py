@@ -42,7 +42,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudchat.crypto import Sealed
+from cloudchat.crypto import LEGACY_FORMAT, Binding, Sealed
+from cloudchat.errors import BadRequest, IntegrityError
+from cloudchat.ids import seq_of_message_id
 from cloudchat.models import (
     Attachment,
     BodyVersion,
@@ -80,6 +82,45 @@ def msg_sk(seq: int) -> str:
 
 def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
+
+
+ITEM_SIZE_BUDGET = 390 * 1024  # DynamoDB's item limit is 400 KB; the estimate stays under it
+
+
+def item_size(value: Any, name: str = "") -> int:
+    """An upper estimate of an item's (or attribute's) size as DynamoDB counts it: names and
+    UTF-8 strings, binary, numbers (at most 21 bytes), and 3 bytes plus 1 per element for
+    lists and maps (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)."""
+    size = len(name.encode())
+    if isinstance(value, str):
+        return size + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return size + len(bytes(value))
+    if isinstance(value, bool) or value is None:
+        return size + 1
+    if isinstance(value, int | float) or type(value).__name__ in ("Decimal", "Binary"):
+        return size + (len(bytes(value.value)) if type(value).__name__ == "Binary" else 21)
+    if isinstance(value, dict):
+        return size + 3 + sum(1 + item_size(v, str(k)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return size + 3 + sum(1 + item_size(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return size + sum(item_size(v) for v in value)
+    return size + len(str(value).encode())
+
+
+def binding(m: StoredMessage) -> Binding:
+    """What a message's body ciphertexts are bound to (:class:`cloudchat.crypto.Binding`):
+    seq, sender, kind, and a SHA-256 of its attachments' ids, object keys, types and sizes
+    (an attachment pointed at another object, added, dropped or reordered changes it)."""
+    digest = ""
+    if m.attachments:
+        import hashlib
+        import json
+
+        rows = [[a.id, a.key, a.content_type, a.size] for a in m.attachments]
+        digest = hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+    return Binding(seq=m.seq, sender_id=m.sender_id, kind=m.kind.value, attachments=digest)
 
 
 def _activity_key(at: str, conversation_id: str) -> str:
@@ -122,6 +163,7 @@ class WriteOutcome:
     retry: bool = False
     message: StoredMessage | None = None  # the message as the write left it (when ok)
     purge: tuple[str, ...] = ()  # a deleted message's S3 objects, to be scheduled for expiry
+    too_large: bool = False  # the change would grow the item past ITEM_SIZE_BUDGET
 
 
 @dataclass(frozen=True)
@@ -257,13 +299,35 @@ class Store:
     # ---------------------------------------------------------------- records <-> items
     @staticmethod
     def _body_attr(b: BodyVersion) -> dict[str, Any]:
-        return {"ct": b.sealed.ciphertext, "nonce": b.sealed.nonce, "kv": b.sealed.key_version,
-                "v": b.sealed.version, "at": b.at}
+        out = {"ct": b.sealed.ciphertext, "nonce": b.sealed.nonce, "kv": b.sealed.key_version,
+               "v": b.sealed.version, "at": b.at}
+        if b.sealed.fmt != LEGACY_FORMAT:
+            out["f"] = b.sealed.fmt  # (absent: a body written before the bound format)
+        return out
 
     @staticmethod
     def _body(d: dict[str, Any]) -> BodyVersion:
         return BodyVersion(Sealed(nonce=bytes(d["nonce"]), ciphertext=bytes(d["ct"]),
-                                  key_version=int(d["kv"]), version=int(d.get("v", 1))), d["at"])
+                                  key_version=int(d["kv"]), version=int(d.get("v", 1)),
+                                  fmt=int(d.get("f", LEGACY_FORMAT))), d["at"])
+
+    @staticmethod
+    def _check_placement(d: dict[str, Any], bodies: list[BodyVersion]) -> None:
+        """A message item is where its seq says, its id carries that seq, and its body
+        versions are consecutive, ending at the item's version: a message copied to another
+        seq, or an edit rolled back by reordering versions, is an IntegrityError (the AAD
+        binds each body to its seq and version; this binds the row to them)."""
+        seq, where = int(d["seq"]), f"message {d.get('id')} of conversation {d.get('conversationId')}"
+        try:
+            carried = seq_of_message_id(str(d["id"]))
+        except BadRequest:
+            carried = -1
+        if carried != seq or ("SK" in d and d["SK"] != msg_sk(seq)):
+            raise IntegrityError(f"{where} is not stored at its own seq (moved or copied)")
+        versions = [b.sealed.version for b in bodies]
+        if versions and (versions != list(range(versions[0], versions[0] + len(versions)))
+                         or versions[-1] != int(d.get("version", 1))):
+            raise IntegrityError(f"{where}: its body versions are out of order (rolled back?)")
 
     def _message_attrs(self, m: StoredMessage) -> dict[str, Any]:
         bodies = [*m.history]
@@ -297,6 +361,7 @@ class Store:
 
     def _message(self, d: dict[str, Any]) -> StoredMessage:
         bodies = [self._body(b) for b in d.get("bodies") or []]
+        self._check_placement(d, bodies)
         reactions = {k[len(REACTION_PREFIX):]: frozenset(v) for k, v in d.items()
                      if k.startswith(REACTION_PREFIX) and v}
         return StoredMessage(
@@ -928,6 +993,11 @@ class Store:
         left_out: set[str] = set()
         for _ in range(_WRITE_ATTEMPTS + 2):
             planned = change(base)
+            grown = item_size(planned.apply({**base, "rev": _rev(base) + 1}))
+            if grown > ITEM_SIZE_BUDGET and grown > item_size(base):
+                # DynamoDB would refuse the item (ValidationException, 400 KB): say so
+                # clearly, and write nothing. Exact: the write is conditioned on this image.
+                return WriteOutcome(too_large=True, old=self._message(base))
             member_op = (check(base) if check is not None
                          else self._member_check(conversation_id, user_id, sees_seq=seq))
             ok, failed = self._write_message(conversation_id, seq, planned, member_op,
@@ -987,7 +1057,7 @@ class Store:
             return _Change(condition, clauses, values, {"#r": attr}, apply)
 
         out = self._change_message(conversation_id, seq, message_id, user_id, change)
-        if add and out.old is not None and not out.deleted:
+        if add and out.old is not None and not out.deleted and not out.too_large:
             return WriteOutcome(limit=True, old=out.old)
         return out
 
@@ -1004,26 +1074,30 @@ class Store:
         }}
 
     def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
-                     body: BodyVersion, *, expected_version: int, not_before: str,
-                     max_versions: int, last_seq_hint: int | None = None) -> WriteOutcome:
+                     body: Callable[[StoredMessage], BodyVersion], *, expected_version: int,
+                     not_before: str, max_versions: int,
+                     last_seq_hint: int | None = None) -> WriteOutcome:
         """Appends a new body version (earlier ones stay, encrypted, as the edit history).
         Author only, never a SYSTEM message, within the edit window, at the expected
-        version, by a member. When the message may be the conversation's last
+        version, by a member. ``body`` seals the new version for the message as currently
+        stored (its binding). When the message may be the conversation's last
         (``last_seq_hint`` unknown or not past it), the conversation's copy of it gets the
         new version in the same transaction (the copy keeps the current version only)."""
-        new_body = self._body_attr(body)
-        extra: dict[str, dict[str, Any]] = {}
-        if last_seq_hint is None or last_seq_hint <= seq:
-            extra["opt:last"] = self._last_message_update(
-                conversation_id, seq, message_id,
-                "SET lastMessage.bodies = :lb, lastMessage.version = :lv, "
-                "lastMessage.editedAt = :lat",
-                {":lb": [new_body], ":lv": expected_version + 1, ":lat": body.at})
+        may_be_last = last_seq_hint is None or last_seq_hint <= seq
 
         def change(base: dict[str, Any]) -> _Change:
+            new_body = self._body_attr(body(self._message(base)))
+            extra: dict[str, dict[str, Any]] = {}
+            if may_be_last:
+                extra["opt:last"] = self._last_message_update(
+                    conversation_id, seq, message_id,
+                    "SET lastMessage.bodies = :lb, lastMessage.version = :lv, "
+                    "lastMessage.editedAt = :lat",
+                    {":lb": [new_body], ":lv": expected_version + 1, ":lat": new_body["at"]})
+
             def apply(image: dict[str, Any]) -> dict[str, Any]:
                 image.update(bodies=[*(image.get("bodies") or ()), new_body],
-                             version=expected_version + 1, editedAt=body.at)
+                             version=expected_version + 1, editedAt=new_body["at"])
                 return image
 
             return _Change(
@@ -1032,13 +1106,13 @@ class Store:
                 "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
                 {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at"]},
                 {":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
-                 ":next": expected_version + 1, ":b": [new_body], ":at": body.at,
+                 ":next": expected_version + 1, ":b": [new_body], ":at": new_body["at"],
                  ":max": max_versions, ":system": MessageKind.SYSTEM.value},
                 None, apply, extra)
 
         out = self._change_message(conversation_id, seq, message_id, editor, change)
         old = out.old
-        if out.ok or old is None or out.deleted:
+        if out.ok or old is None or out.deleted or out.too_large:
             return out
         if (old.sender_id != editor or old.kind is MessageKind.SYSTEM
                 or old.created_at < not_before):
