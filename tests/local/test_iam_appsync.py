@@ -110,7 +110,7 @@ def test_the_stream_functions_publisher_against_the_emulator(tmp_path: Path, mon
             if allowed:
                 publisher.publish_user_events([event])
             else:
-                with pytest.raises(PublishError, match=r"401.*Permission denied"):
+                with pytest.raises(PublishError, match=r"HTTP 401.*UnauthorizedException"):
                     publisher.publish_user_events([event])
     boto3.DEFAULT_SESSION = None
     aws.reset()
