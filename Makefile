@@ -17,8 +17,9 @@ help: ## list the targets
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	# One resolve: the pins (requirements-dev.txt) and the project with its declared groups, so a
+	# pyproject range that rejects its pin fails here.
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
