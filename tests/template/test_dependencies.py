@@ -266,3 +266,17 @@ def test_strawberry_is_gone() -> None:
     """The emulator is schema-first on graphql-core; strawberry (code-first) is not used."""
     assert "strawberry-graphql" not in pins(ROOT / "requirements-dev.txt")
     assert "strawberry" not in third_party(PACKAGES)
+
+
+def test_the_readme_explains_every_dependency() -> None:
+    """README's Dependencies table has a row naming each declared distribution, and no other."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Dependencies\n", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("dependency", "---"):
+            named |= {canonicalize_name(n.split("[")[0]) for n in cells[0].split(", ")}
+    everything = {dist for group in declared().values() for dist in group}
+    assert everything <= named, f"not in README's Dependencies table: {sorted(everything - named)}"
+    assert named - everything <= {"aws-sam-cli"}, sorted(named - everything)
