@@ -14,11 +14,11 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
+# One resolve: the pins (requirements-dev.txt) and the project with its declared groups
+# (pyproject.toml), so a declared range that rejects its pin fails here.
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# One resolve: the pins (requirements-dev.txt) and the project with its declared groups, so a
-	# pyproject range that rejects its pin fails here.
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e '.[dev]'
 	touch $@
 
