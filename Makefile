@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
+# One resolve: the pins (requirements-dev.txt) and the project with its declared groups
+# (pyproject.toml), so a declared range that rejects its pin fails here.
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt

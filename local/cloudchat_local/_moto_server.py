@@ -487,7 +487,6 @@ def _keep_alive_handler() -> type:
     the connection when the client asks to, after an error, or after ``IDLE_TIMEOUT_S`` idle.
     """
     from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import _log
 
     _werkzeug_log = logging.getLogger("werkzeug")
 
@@ -566,7 +565,7 @@ def _keep_alive_handler() -> type:
         def log_error(self, format: str, *args: Any) -> None:
             if format.startswith("Request timed out"):
                 return  # an idle keep-alive connection expired: nothing went wrong
-            _log("error", f"{self.address_string()} - - {format % args}\n")
+            super().log_error(format, *args)  # werkzeug's "werkzeug" logger
 
     return KeepAliveHandler
 
