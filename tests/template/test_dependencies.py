@@ -280,3 +280,16 @@ def test_the_readme_explains_every_dependency() -> None:
     everything = {dist for group in declared().values() for dist in group}
     assert everything <= named, f"not in README's Dependencies table: {sorted(everything - named)}"
     assert named - everything <= {"aws-sam-cli"}, sorted(named - everything)
+
+
+def test_every_subpackage_is_in_the_distribution() -> None:
+    """A non-editable install (``pip install '.[cli]'``) ships only the packages pyproject names:
+    every folder with an ``__init__.py`` under a package root must be listed."""
+    repo = Path(__file__).resolve().parents[2]
+    setup = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    found = set()
+    for package, folder in setup["package-dir"].items():
+        for init in (repo / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(repo / folder)
+            found.add(".".join((package, *relative.parts)))
+    assert found == set(setup["packages"])
