@@ -154,3 +154,16 @@ def error_type(result: Any) -> str | None:
     if isinstance(result, dict) and isinstance(result.get("error"), dict):
         return str(result["error"]["type"])
     return None
+
+
+def jsonable(value: Any) -> Any:
+    """``json.dumps`` default for stream records as Lambda delivers them (its event is JSON:
+    binary attributes arrive base64-encoded, dates as numbers)."""
+    import base64
+    from datetime import datetime
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(type(value))

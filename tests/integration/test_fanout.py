@@ -4,7 +4,6 @@
 import json
 import random
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -14,7 +13,7 @@ from graphql import FieldNode, OperationDefinitionNode, parse
 from cloudchat import api
 from cloudchat.publisher import AppSyncPublisher
 from resolvers import conversations, stream
-from tests.integration.conftest import TABLE, USERS, LambdaContext, Stack
+from tests.integration.conftest import TABLE, USERS, LambdaContext, Stack, jsonable
 from tests.integration.test_messages import new_conversation, send
 from tests.unit.appsync_server import AppSyncServer, published, running
 
@@ -58,18 +57,8 @@ class Stream:
                 return out
             for r in resp["Records"]:
                 # Lambda's event is JSON: binary attributes arrive base64-encoded, dates as numbers
-                ddb = json.loads(json.dumps(r["dynamodb"], default=_jsonable))
+                ddb = json.loads(json.dumps(r["dynamodb"], default=jsonable))
                 out.append({**r, "dynamodb": ddb, "eventSourceARN": self.arn})
-
-
-def _jsonable(value: Any) -> Any:
-    import base64
-
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, datetime):
-        return value.timestamp()
-    raise TypeError(type(value))
 
 
 def consume(records: list[dict[str, Any]]) -> dict[str, Any]:

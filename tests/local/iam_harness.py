@@ -3,17 +3,16 @@ the real handlers invoked in-process with one template function's own credential
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 
 from cloudchat import api
@@ -22,7 +21,7 @@ from cloudchat_local._moto_server import MotoProcess
 from cloudchat_local.iam import PolicyMap, enforce
 from cloudchat_local.provision import Provisioned, provision
 from cloudchat_local.template import Template, load_template
-from tests.integration.conftest import LambdaContext, identity, load_event
+from tests.integration.conftest import LambdaContext, identity, jsonable, load_event
 
 API_URL = "http://127.0.0.1:9/graphql"  # nothing listens: the stream's publisher is replaced
 
@@ -130,16 +129,8 @@ class IamStack:
             if not resp["Records"]:
                 return out
             for record in resp["Records"]:
-                ddb = json.loads(json.dumps(record["dynamodb"], default=_jsonable))
+                ddb = json.loads(json.dumps(record["dynamodb"], default=jsonable))
                 out.append({**record, "dynamodb": ddb, "eventSourceARN": arn})
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, datetime):
-        return value.timestamp()
-    raise TypeError(type(value))
 
 
 @contextlib.contextmanager
@@ -154,3 +145,12 @@ def iam_stack(directory: Path) -> Iterator[IamStack]:
         yield stack
     finally:
         moto.stop()
+
+
+@pytest.fixture(autouse=True)
+def full_template(stack: IamStack) -> Iterator[None]:
+    """Each test starts (and leaves the stack) with the repository template's policies; the
+    importing module provides ``stack``."""
+    stack.enforce()
+    yield
+    stack.enforce()

@@ -16,7 +16,12 @@ import requests
 from cloudchat_local.iam import unused_grants
 from cloudchat_local.iam._usage import load_usage
 from tests.integration.conftest import USERS, LambdaContext, put_profiles
-from tests.local.iam_harness import IamStack, iam_stack, template_without
+from tests.local.iam_harness import (
+    IamStack,
+    full_template,  # noqa: F401 - autouse: every test starts from the full template
+    iam_stack,
+    template_without,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2040
 BOB, CAROL = USERS["bob"], USERS["carol"]
@@ -30,13 +35,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamStack]:
         with running.as_admin():
             put_profiles()  # test setup, as the provisioner (not a function) would
         yield running
-
-
-@pytest.fixture(autouse=True)
-def full_template(stack: IamStack) -> Iterator[None]:
-    stack.enforce()
-    yield
-    stack.enforce()
 
 
 def error(result: Any) -> dict[str, Any] | None:

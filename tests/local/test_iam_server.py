@@ -18,7 +18,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cloudchat_local._identity import credentials_for
-from tests.local.iam_harness import IamStack, iam_stack
+from tests.local.iam_harness import (
+    IamStack,
+    full_template,  # noqa: F401 - autouse: every test starts from the full template
+    iam_stack,
+)
 
 KEY = {"PK": {"S": "iam"}, "SK": {"S": "server"}}
 
@@ -27,13 +31,6 @@ KEY = {"PK": {"S": "iam"}, "SK": {"S": "server"}}
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamStack]:
     with iam_stack(tmp_path_factory.mktemp("iam-server")) as running:
         yield running
-
-
-@pytest.fixture(autouse=True)
-def full_template(stack: IamStack) -> Iterator[None]:
-    stack.enforce()
-    yield
-    stack.enforce()
 
 
 def client(stack: IamStack, service: str, who: str | None = None, key: tuple[str, str] | None = None) -> Any:
