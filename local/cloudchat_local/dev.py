@@ -43,7 +43,7 @@ State (``--state-dir``, default ``.cloudchat/state``, gitignored):
 * ``stream-checkpoints-<Function>.json``: how far each stream consumer got, so a restart
   resumes there;
 * ``tls/``: the self-signed certificate (kept by ``--fresh``, so a browser trusts it once);
-* ``moto.log``: moto's own log. ``--fresh`` deletes the AWS state and the checkpoints.
+* ``moto.log``: moto's own log. ``--fresh`` deletes the AWS state, the checkpoints and the recorded IAM usage.
 
 Ctrl-C or SIGTERM stops the stream pollers, the emulator, the functions' workers and moto
 (which saves its state), in that order. A busy port or state dir is reported in one line,
@@ -407,7 +407,8 @@ class LocalStack:
         self.template = template
         self._lock.enter_context(_state_lock(self.state_dir))
         if self.fresh:
-            for path in (self.state_dir / MOTO_STATE_FILE, *self.state_dir.glob("stream-checkpoints*.json")):
+            for path in (self.state_dir / MOTO_STATE_FILE, self.state_dir / IAM_USAGE_FILE,
+                         *self.state_dir.glob("stream-checkpoints*.json")):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         with contextlib.suppress(FileNotFoundError):

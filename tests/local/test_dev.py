@@ -95,7 +95,7 @@ def test_local_stack_in_process_runs_the_template_and_its_stream_consumers(
 
 def test_legacy_checkpoints_carry_over_and_fresh_deletes_them(tmp_path: Path) -> None:
     """stream-checkpoints.json (every function's, from before one process per function) is
-    taken over by each function's own file; --fresh deletes them all."""
+    taken over by each function's own file; --fresh deletes them all, and the recorded IAM usage."""
     state = tmp_path / "state"
     state.mkdir()
     legacy = {"version": 1, "checkpoints": {"StreamFunction/TableStream": {
@@ -106,8 +106,11 @@ def test_legacy_checkpoints_carry_over_and_fresh_deletes_them(tmp_path: Path) ->
     own = state / dev.STREAM_CHECKPOINTS_FILE.format(function="StreamFunction")
     assert json.loads(own.read_text())["checkpoints"]["StreamFunction/TableStream"] is not None
     assert not (state / dev.LEGACY_CHECKPOINTS_FILE).exists()
+    usage = state / dev.IAM_USAGE_FILE
+    usage.write_text('{"version": 1, "functions": {"MessagesFunction": {"Table": {"dynamodb:GetItem": "t"}}}}')
     with dev.start(state, seed=False, fresh=True):
         assert not own.exists()
+        assert "MessagesFunction" not in usage.read_text() if usage.exists() else True
 
 
 def test_a_second_stack_cannot_share_the_state_dir(tmp_path: Path) -> None:
