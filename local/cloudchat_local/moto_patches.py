@@ -224,7 +224,13 @@ def partition_queries() -> None:
     """moto's ``Query`` on a table gathers and sorts *every* item of the table
     (``Table.all_items``) before it keeps the partition asked for, so each query costs
     O(table) and slows down as a local stack accumulates messages. For base-table queries
-    (no index) it is given the partition alone; what it computes from it is unchanged."""
+    (no index) it is given the partition alone; what it computes from it is unchanged.
+
+    Within the partition, moto then sorts every item and sizes each one (for the 1 MB page
+    limit) before it applies the sort-key condition, so a ``begins_with(SK, "MEMBER#")`` in a
+    conversation of 10,000 messages sizes 10,000 items. DynamoDB reads only the items the
+    key condition selects (and counts only those toward 1 MB): the partition handed to moto
+    is narrowed to them first, with moto's own comparison."""
     from moto.dynamodb.models.table import Table
 
     original = Table.query
@@ -237,6 +243,13 @@ def partition_queries() -> None:
         if index_name is not None or hash_key is None or not self.range_key_attr:
             return original(self, hash_key, *args, **kwargs)
         partition = list(self.items.get(hash_key, {}).values())
+        range_comparison = args[0] if args else kwargs.get("range_comparison")
+        range_objs = args[1] if len(args) > 1 else kwargs.get("range_objs")
+        conditions = (args[11] if len(args) > 11 else kwargs.get("range_key_conditions")) or []
+        on_sort_key_alone = all(c[0] == self.range_key_attr for c in conditions) and len(conditions) <= 1
+        if range_comparison and on_sort_key_alone:
+            partition = [item for item in partition if item.range_key is not None
+                         and item.range_key.compare(range_comparison, range_objs)]
         self.all_items = lambda: partition  # shadows the method for this call only
         try:
             return original(self, hash_key, *args, **kwargs)

@@ -3,6 +3,7 @@ exactly what moto answers without the patch (conditions, order, pages, filters, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,37 @@ def test_base_table_queries_do_not_gather_the_whole_table(monkeypatch: Any) -> N
         got = ddb.query(TableName="t", KeyConditionExpression="PK = :p",
                         ExpressionAttributeValues={":p": {"S": "A"}})
     assert [i["SK"]["S"] for i in got["Items"]] == ["S0", "S1", "S2"]
+
+
+def test_a_sort_key_condition_reads_only_the_items_it_selects(monkeypatch: Any) -> None:
+    """A begins_with query in a partition of many messages sizes only the matching items
+    (DynamoDB reads only those); moto sized every item of the partition."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    partition_queries()
+    sized: list[str] = []
+    original = Item.size
+
+    def counting(self: Any) -> int:
+        sized.append(self.range_key.value if self.range_key is not None else "")
+        return int(original(self))
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
+        )
+        for i in range(200):
+            ddb.put_item(TableName="t", Item={"PK": {"S": "C"}, "SK": {"S": f"MSG#{i:05d}"}, "b": {"S": "x" * 100}})
+        for m in ("a", "b"):
+            ddb.put_item(TableName="t", Item={"PK": {"S": "C"}, "SK": {"S": f"MEMBER#{m}"}})
+        monkeypatch.setattr(Item, "size", counting)
+        got = ddb.query(TableName="t", KeyConditionExpression="PK = :p AND begins_with(SK, :m)",
+                        ExpressionAttributeValues={":p": {"S": "C"}, ":m": {"S": "MEMBER#"}})
+    assert [i["SK"]["S"] for i in got["Items"]] == ["MEMBER#a", "MEMBER#b"]
+    assert sized and all(key.startswith("MEMBER#") for key in sized), sized[:5]
 
 
 # --------------------------------------------------------------------------- item sizes
@@ -509,7 +541,7 @@ def _gsi_writes(ddb: Any, clock: _Clock | None, range_key: bool = True) -> list[
             if not start:
                 break
         out.append(pages)
-        out.append(sorted(str(i) for i in ddb.scan(TableName="g", IndexName="GSI")["Items"]))
+        out.append(sorted(json.dumps(i, sort_keys=True) for i in ddb.scan(TableName="g", IndexName="GSI")["Items"]))
         out.append([ddb.get_item(TableName="g", Key=key(p), ConsistentRead=True).get("Item")
                     for p in ("a", "b", "c", "d", "e")])
 
