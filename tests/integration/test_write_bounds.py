@@ -354,3 +354,16 @@ def test_a_stale_stream_batch_never_gives_a_negative_unread_count(
     assert consume(first) == {"batchItemFailures": []}
     bob = [e for e in captured.events if e["userId"] == BOB and e["type"] == "MESSAGE"]
     assert [(e["seq"], e["unreadCount"]) for e in bob] == [(1, 0)]
+
+
+def test_the_rate_log_update_fits_dynamodbs_expression_limits() -> None:
+    """DynamoDB refuses an expression string over 4 KB, or with more than 300 operators or
+    functions: the log's update at its largest (any limit above RATE_LOG_SLOTS) fits."""
+    from cloudchat.store import RATE_LOG_SLOTS, Rate, Store
+
+    rate = Rate("SEND", 10**6, 1_800_000_000_000)
+    assert rate.slots == RATE_LOG_SLOTS and rate.window_ms == 60_000 * RATE_LOG_SLOTS // 10**6
+    op = Store("t", lambda: None)._rate_op("u" * 36, rate)["Update"]
+    for expression in (op["UpdateExpression"], op["ConditionExpression"]):
+        assert len(expression.encode()) <= 4096
+    assert op["UpdateExpression"].count("if_not_exists(") + 3 <= 300
