@@ -67,7 +67,7 @@ EXPECTED: dict[str, set[Grant]] = {
     # create (GenerateDataKey), member changes' system messages and the last message of each
     # conversation (Decrypt), whose attachments get presigned GET URLs.
     "ConversationsFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
-                                   "DeleteItem", "ConditionCheckItem")
+                                   "DeleteItem")
     | grants(["kms:GenerateDataKey", "kms:Decrypt"], [KEY], CONVERSATION_KEY)
     | AT_REST
     | grants(["s3:GetObject"], [OBJECTS])

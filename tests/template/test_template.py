@@ -38,7 +38,6 @@ DYNAMODB_ACTIONS = {
     "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"},
     "ConversationsFunction": {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
-        "ConditionCheckItem",
     },
     "MessagesFunction": {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",

@@ -26,6 +26,7 @@ class Settings:
     data_key_max_age_seconds: int = 300
     data_key_max_uses: int = 100_000
     send_rate_per_minute: int = 120
+    write_rate_per_minute: int = 120
     typing_min_interval_ms: int = 2000
     max_reaction_kinds: int = 20
     max_edits: int = 20
@@ -73,6 +74,7 @@ def get_settings() -> Settings:
         data_key_max_age_seconds=_int("DATA_KEY_MAX_AGE_SECONDS", 300),
         data_key_max_uses=_int("DATA_KEY_MAX_USES", 100_000),
         send_rate_per_minute=_int("SEND_RATE_PER_MINUTE", 120),
+        write_rate_per_minute=_int("WRITE_RATE_PER_MINUTE", 120),
         typing_min_interval_ms=_int("TYPING_MIN_INTERVAL_MS", 2000),
         max_reaction_kinds=_int("MAX_REACTION_KINDS", 20),
         max_edits=_int("MAX_EDITS", 20),

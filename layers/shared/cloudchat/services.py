@@ -43,7 +43,7 @@ from cloudchat.models import (
     TypingEvent,
     User,
 )
-from cloudchat.store import DirectExists, SendGuard, SendRate, Store, WriteOutcome, binding
+from cloudchat.store import DirectExists, Rate, RateExceeded, SendGuard, Store, WriteOutcome, binding
 from cloudchat.tokens import TokenCodec
 
 SEND_ATTEMPTS = 25
@@ -256,7 +256,10 @@ class ChatService:
         members = [Member(conversation_id=cid, user_id=u, role=r, joined_at=now,
                           last_activity=now) for u, r in roles.items()]
         try:
-            self.store.create_conversation(conv, members, pair)
+            self.store.create_conversation(conv, members, pair, rate=self._write_rate())
+        except RateExceeded as exc:
+            self.keys.forget(cid)
+            raise self._too_many_writes(exc) from None
         except DirectExists as exc:
             self.keys.forget(cid)
             return self._existing_direct(caller, exc.conversation_id)
@@ -354,7 +357,7 @@ class ChatService:
             kind = (MessageKind.IMAGE if all(f.content_type.startswith("image/") for f in files)
                     else MessageKind.FILE)
         now = self.clock()
-        rate = SendRate(self.settings.send_rate_per_minute, int(now.timestamp()) // 60)
+        rate = Rate("SEND", self.settings.send_rate_per_minute, int(now.timestamp() * 1000))
         for attempt in range(SEND_ATTEMPTS):
             seq = prev + 1
             if parent is not None and ids.seq_of_message_id(parent) >= seq:
@@ -382,7 +385,7 @@ class ChatService:
             if out.rate_limited:
                 raise RateLimited(
                     f"at most {self.settings.send_rate_per_minute} messages a minute; slow down",
-                    info={"retryAfterSeconds": 60 - int(now.timestamp()) % 60})
+                    info={"retryAfterSeconds": out.retry_after})
             if out.parent_missing:
                 raise NotFound("the message replied to does not exist in this conversation")
             if out.parent_root is not None:
@@ -680,14 +683,12 @@ class ChatService:
         if not isinstance(typing, bool):
             raise BadRequest("typing must be true or false")
         now = self.clock()
-        if typing:
-            outcome = self.store.touch_typing(cid, caller.user_id, int(now.timestamp() * 1000),
-                                              self.settings.typing_min_interval_ms)
-            if outcome == "too_fast":
-                raise RateLimited(
-                    f"send typing at most every {self.settings.typing_min_interval_ms} ms")
-        else:
-            outcome = "ok" if self.store.get_member(cid, caller.user_id) else "not_member"
+        interval = self.settings.typing_min_interval_ms
+        outcome, wait_ms = self.store.touch_typing(cid, caller.user_id, int(now.timestamp() * 1000),
+                                                   interval, typing)
+        if outcome == "too_fast":
+            raise RateLimited(f"send typing at most every {interval} ms",
+                              info={"retryAfterSeconds": max(1, -(-wait_ms // 1000))})
         if outcome == "not_member":
             raise Forbidden(_NOT_MEMBER)
         expires = datetime.fromtimestamp(now.timestamp() + (TYPING_TTL_SECONDS if typing else 0), UTC)
@@ -955,8 +956,12 @@ class ChatService:
             kind=MessageKind.SYSTEM, created_at=now, sealed=None)
         system.sealed = seal(key, text, conversation_id=conv.id, message_id=mid,
                              key_version=conv.key_version, binding=binding(system))
-        outcome = self.store.change_members(conv, actor=caller.user_id, actor_roles=actor_roles,
-                                            system=system, now=now, **changes)  # type: ignore[arg-type]
+        try:
+            outcome = self.store.change_members(
+                conv, actor=caller.user_id, actor_roles=actor_roles, system=system, now=now,
+                rate=self._write_rate(), **changes)  # type: ignore[arg-type]
+        except RateExceeded as exc:
+            raise self._too_many_writes(exc) from None
         if outcome == "denied":
             raise Forbidden("your role in this conversation changed; you cannot do that now")
         if outcome != "ok":
@@ -971,6 +976,17 @@ class ChatService:
             members[uid] = new
         return MembershipChange(conv.id, action, caller.user_id, tuple(user_ids), role, members,
                                 self._plain(system, text))
+
+    def _write_rate(self) -> Rate:
+        """The per-user log of writes other than sends: creating conversations, renames
+        and membership changes (each writes a SYSTEM message or members, and fans out)."""
+        return Rate("WRITE", self.settings.write_rate_per_minute,
+                    int(self.clock().timestamp() * 1000))
+
+    def _too_many_writes(self, exc: RateExceeded) -> RateLimited:
+        return RateLimited(
+            f"at most {self.settings.write_rate_per_minute} conversation changes a minute; "
+            "slow down", info={"retryAfterSeconds": exc.retry_after})
 
     @staticmethod
     def _name(users: dict[str, User], user_id: str) -> str:

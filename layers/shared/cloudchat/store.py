@@ -11,7 +11,7 @@ member                 CONV#<id>            MEMBER#<userId>   (GSI1: USER#<userI
 message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3 THREAD#<id>#<rootId> / seq)
 send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>  (seq, payload digest)
 audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
-send rate window       USER#<userId>        RATE#<minute>
+rate log               USER#<userId>        RATE#<bucket>     (SEND, WRITE: the last N write times)
 upload                 CONV#<id>            UPLOAD#<uploadId>  (PENDING, ATTACHED, DELETED with its message)
 direct pair guard      DIRECT#<a>#<b>       DIRECT
 user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
@@ -139,6 +139,7 @@ class AppendOutcome:
     stored: bool = False
     not_member: bool = False
     rate_limited: bool = False
+    retry_after: int = 0  # with rate_limited: seconds until a send would be accepted
     parent_missing: bool = False
     parent_root: str | None = None  # the parent is itself a reply: retry with this root
     duplicate_seq: int | None = None  # the clientMessageId was used before, for this seq ...
@@ -183,10 +184,40 @@ class SendGuard:
                    int(item["digestKv"]) if "digestKv" in item else None)
 
 
+RATE_LOG_SLOTS = 120  # write times a rate log keeps (the UpdateExpression grows with it)
+
+
 @dataclass(frozen=True)
-class SendRate:
+class Rate:
+    """A per-user sliding-window limit: at most ``per_minute`` writes of ``bucket`` in any
+    60 seconds. The log keeps the last ``slots`` write times, oldest first; a write is
+    accepted when the oldest is at least ``window_ms`` old. Exact when ``per_minute`` <=
+    RATE_LOG_SLOTS; above it, at most ``slots`` in any ``window_ms`` (60 s scaled down)."""
+
+    bucket: str
     per_minute: int
-    minute: int
+    now_ms: int
+
+    @property
+    def slots(self) -> int:
+        return max(1, min(self.per_minute, RATE_LOG_SLOTS))
+
+    @property
+    def window_ms(self) -> int:
+        return 60_000 * self.slots // max(1, self.per_minute)
+
+    def retry_after(self, old: dict[str, Any]) -> int:
+        """Whole seconds until the refused write would be accepted, from the log's old image."""
+        oldest = int(old.get("t0", 0))
+        return max(1, -(-(oldest + self.window_ms - self.now_ms) // 1000))
+
+
+class RateExceeded(Exception):
+    """A per-user rate log refused the write (nothing was written)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 class DirectExists(Exception):
@@ -582,12 +613,14 @@ class Store:
 
     # ---------------------------------------------------------------- conversations
     def create_conversation(self, conv: Conversation, members: Sequence[Member],
-                            direct_pair: tuple[str, str] | None) -> None:
-        """Writes the conversation atomically. Raises DirectExists if the pair already has one.
+                            direct_pair: tuple[str, str] | None, rate: Rate | None = None) -> None:
+        """Writes the conversation atomically. Raises DirectExists if the pair already has one,
+        RateExceeded if the creator's rate log refuses it (then nothing is written).
 
-        Conversation + members + pair guard go in one transaction when they fit (100 items);
-        larger groups write member chunks first and the conversation item last, so a
-        conversation is never visible without all of its members.
+        Conversation + members + pair guard (+ the creator's rate log) go in one transaction
+        when they fit (100 items); larger groups write member chunks first (the first one
+        with the rate log) and the conversation item last, so a conversation is never
+        visible without all of its members.
         """
         from botocore.exceptions import ClientError
 
@@ -614,18 +647,37 @@ class Store:
                 "ConditionExpression": "attribute_not_exists(PK)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }})
-        room = _BATCH_MAX - len(final)
-        head, tail = puts[: max(0, len(puts) - room)], puts[max(0, len(puts) - room):]
-        for i in range(0, len(head), _BATCH_MAX):
-            self._client().transact_write_items(TransactItems=head[i:i + _BATCH_MAX])
+        metered = [self._rate_op(conv.created_by, rate)] if rate is not None else []
+        chunks: list[list[dict[str, Any]]] = []
+        tail = puts
+        if len(metered) + len(puts) + len(final) > _BATCH_MAX:
+            # the first transaction carries the rate log, so a refusal writes nothing
+            cut = len(puts) - (_BATCH_MAX - len(final))
+            head, tail = metered + puts[:cut], puts[cut:]
+            chunks = [head[i:i + _BATCH_MAX] for i in range(0, len(head), _BATCH_MAX)]
+            metered = []
+        for i, chunk in enumerate(chunks):
+            try:
+                self._client().transact_write_items(TransactItems=chunk)
+            except ClientError as exc:
+                self._raise_if_rate(exc, rate if i == 0 else None)
+                raise
         try:
-            self._client().transact_write_items(TransactItems=tail + final)
+            self._client().transact_write_items(TransactItems=metered + tail + final)
         except ClientError as exc:
+            self._raise_if_rate(exc, rate if metered else None)
             reasons = exc.response.get("CancellationReasons") or []
             if direct_pair and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
                 existing = reasons[-1].get("Item", {}).get("conversationId", {}).get("S")
                 raise DirectExists(existing or "") from exc
             raise
+
+    def _raise_if_rate(self, exc: Any, rate: Rate | None) -> None:
+        """Raises RateExceeded when a transaction whose first item is ``rate``'s log was
+        cancelled by that item's condition."""
+        reasons = exc.response.get("CancellationReasons") or []
+        if rate is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            raise RateExceeded(rate.retry_after(self._py(reasons[0].get("Item") or {}))) from exc
 
     def conversation_and_member(
         self, conversation_id: str, user_id: str
@@ -695,13 +747,13 @@ class Store:
 
     # ---------------------------------------------------------------- messages
     def append_message(self, msg: StoredMessage, *, prev_seq: int, now: str, now_epoch: int,
-                       rate: SendRate | None = None,
+                       rate: Rate | None = None,
                        digest: tuple[bytes, int] | None = None) -> AppendOutcome:
         """One TransactWriteItems: the sender is a member (and reads up to the new seq), the
         conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, the sender's
         clientMessageId is claimed (with ``digest``, the payload's digest and the key version
         it was made with, so a reuse of the id with another payload can be told from a
-        retry), the sender's send-rate window counts it, and for a thread reply the root's
+        retry), the sender's send-rate log counts it, and for a thread reply the root's
         reply summary is updated. Never retries by itself."""
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
@@ -710,15 +762,25 @@ class Store:
         if msg.parent_id:
             item["GSI3PK"] = f"THREAD#{cid}#{msg.parent_id}"
             item["GSI3SK"] = msg_sk(msg.seq)
+        member: dict[str, Any] = {
+            "TableName": self.table_name, "Key": self._key(pk, member_sk(msg.sender_id)),
+            "ConditionExpression": "attribute_exists(PK)",
+            "UpdateExpression": "SET readSeq = :seq, deliveredSeq = :seq, "
+                                "lastActivity = :now, GSI1SK = :act",
+            "ExpressionAttributeValues": self._av({
+                ":seq": msg.seq, ":now": now, ":act": _activity_key(now, cid)}),
+        }
+        if msg.parent_id:
+            # A reply acts on its root: only a root the sender can see (after joining).
+            from cloudchat.ids import seq_of_message_id
+
+            member["ConditionExpression"] += (" AND (attribute_not_exists(joinedSeq) "
+                                              "OR joinedSeq < :root_seq)")
+            member["ExpressionAttributeValues"][":root_seq"] = {
+                "N": str(seq_of_message_id(msg.parent_id))}
+            member["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         ops: dict[str, dict[str, Any]] = {
-            "member": {"Update": {
-                "TableName": self.table_name, "Key": self._key(pk, member_sk(msg.sender_id)),
-                "ConditionExpression": "attribute_exists(PK)",
-                "UpdateExpression": "SET readSeq = :seq, deliveredSeq = :seq, "
-                                    "lastActivity = :now, GSI1SK = :act",
-                "ExpressionAttributeValues": self._av({
-                    ":seq": msg.seq, ":now": now, ":act": _activity_key(now, cid)}),
-            }},
+            "member": {"Update": member},
             "conversation": {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, "META"),
                 "ConditionExpression": "attribute_exists(PK) AND lastSeq = :prev",
@@ -744,14 +806,7 @@ class Store:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }}
         if rate is not None:
-            ops["rate"] = {"Update": {
-                "TableName": self.table_name,
-                "Key": self._key(user_pk(msg.sender_id), f"RATE#{rate.minute}"),
-                "ConditionExpression": "attribute_not_exists(sends) OR sends < :limit",
-                "UpdateExpression": "ADD sends :one SET expiresAt = :exp",
-                "ExpressionAttributeValues": self._av({
-                    ":limit": rate.per_minute, ":one": 1, ":exp": (rate.minute + 2) * 60}),
-            }}
+            ops["rate"] = self._rate_op(msg.sender_id, rate)
         if msg.parent_id:
             from cloudchat.ids import seq_of_message_id
 
@@ -779,7 +834,9 @@ class Store:
         failed = self._transact(ops)
         if failed is not None:
             if "member" in failed:
-                return AppendOutcome(not_member=True)
+                # a member item came back: a member, but the root predates their joining
+                return (AppendOutcome(parent_missing=True) if failed["member"]
+                        else AppendOutcome(not_member=True))
             if "guard" in failed:
                 old = failed["guard"]
                 dup = SendGuard.of(old) if "seq" in old else self.guard(
@@ -796,8 +853,8 @@ class Store:
                 if not old:
                     return AppendOutcome(not_member=True)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
-            if "rate" in failed:
-                return AppendOutcome(rate_limited=True)
+            if "rate" in failed and rate is not None:
+                return AppendOutcome(rate_limited=True, retry_after=rate.retry_after(failed["rate"]))
             if any(n.startswith("upload:") for n in failed):
                 return AppendOutcome(upload_taken=True)
             return AppendOutcome(retry=True)
@@ -807,6 +864,30 @@ class Store:
 
             self.images.drop(cid, seq_of_message_id(msg.parent_id))  # its reply summary moved on
         return AppendOutcome(stored=True)
+
+    def _rate_op(self, user_id: str, rate: Rate) -> dict[str, Any]:
+        """The update of a user's rate log for one more write: accepted when the oldest of
+        the last ``rate.slots`` write times is at least ``rate.window_ms`` old; the log
+        shifts by one (t0 oldest .. t{n-1} newest). One fixed conditional write, so it goes
+        into the write's own transaction; refused, it returns the log (ALL_OLD) for the
+        exact retry-after. The log records its length (``slots``): a log kept for another
+        limit (the setting changed) does not refuse (its t0 is not the oldest of the last
+        ``rate.slots`` writes); it is laid out anew for this one."""
+        n = rate.slots
+        shifts = [f"t{i} = if_not_exists(t{i + 1}, :z)" for i in range(n - 1)]
+        return {"Update": {
+            "TableName": self.table_name,
+            "Key": self._key(user_pk(user_id), f"RATE#{rate.bucket}"),
+            "ConditionExpression": "attribute_not_exists(t0) OR t0 <= :cutoff "
+                                   "OR attribute_not_exists(slots) OR slots <> :slots",
+            "UpdateExpression": "SET " + ", ".join([*shifts, f"t{n - 1} = :now",
+                                                    "slots = :slots", "expiresAt = :exp"]),
+            "ExpressionAttributeValues": self._av({
+                ":slots": n,
+                ":z": 0, ":cutoff": rate.now_ms - rate.window_ms, ":now": rate.now_ms,
+                ":exp": (rate.now_ms + rate.window_ms) // 1000 + 60}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }}
 
     def _transact(self, ops: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
         """Runs named TransactWriteItems operations. None if it committed; otherwise which
@@ -1254,26 +1335,35 @@ class Store:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def touch_typing(self, conversation_id: str, user_id: str, now_ms: int,
-                     min_interval_ms: int) -> str:
+                     min_interval_ms: int, typing: bool = True) -> tuple[str, int]:
         """Member check and typing rate limit in one conditional write of the member item.
-        Returns "ok" | "too_fast" | "not_member"."""
+        A start is accepted once per ``min_interval_ms``; a stop right after a start (the
+        member is typing), else once per ``min_interval_ms`` too. Returns ("ok", 0) |
+        ("too_fast", ms until it would be accepted) | ("not_member", 0)."""
         from botocore.exceptions import ClientError
 
+        at = "typingAt" if typing else "typingOffAt"
+        condition = f"attribute_exists(PK) AND (attribute_not_exists({at}) OR {at} <= :cutoff"
+        condition += ")" if typing else " OR typingOn = :on)"
         try:
             self._client().update_item(
                 TableName=self.table_name,
                 Key=self._key(conv_pk(conversation_id), member_sk(user_id)),
-                ConditionExpression="attribute_exists(PK) AND "
-                                    "(attribute_not_exists(typingAt) OR typingAt <= :cutoff)",
-                UpdateExpression="SET typingAt = :now",
-                ExpressionAttributeValues=self._av({":now": now_ms,
-                                                    ":cutoff": now_ms - min_interval_ms}),
+                ConditionExpression=condition,
+                UpdateExpression=f"SET {at} = :now, typingOn = :state",
+                ExpressionAttributeValues=self._av({
+                    ":now": now_ms, ":cutoff": now_ms - min_interval_ms, ":state": typing,
+                    **({} if typing else {":on": True})}),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return "too_fast" if exc.response.get("Item") else "not_member"
-        return "ok"
+            old = exc.response.get("Item")
+            if not old:
+                return "not_member", 0
+            last = int(self._py(old).get(at, now_ms))
+            return "too_fast", max(0, last + min_interval_ms - now_ms)
+        return "ok", 0
 
     def thread_reply_seqs(self, conversation_id: str, root_id: str, limit: int,
                           after_seq: int) -> tuple[list[int], bool]:
@@ -1295,12 +1385,15 @@ class Store:
                        system: StoredMessage, now: str, add: Sequence[Member] = (),
                        remove: Sequence[tuple[str, Role]] = (),
                        set_roles: Sequence[tuple[str, Role, Role]] = (),
-                       title: str | None = None) -> str:
+                       title: str | None = None, rate: Rate | None = None) -> str:
         """Adds, removes or re-roles members in one transaction with a SYSTEM message that
         says so (it takes the next seq). Conditions: the actor still holds one of
         ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
         at ``conv.last_seq`` with the same members, every touched member is as read.
-        Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed"."""
+        The actor has read the SYSTEM message (their readSeq moves to it, as a sender's
+        does), and ``rate`` meters the actor's writes in the same transaction.
+        Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed";
+        raises :class:`RateExceeded` when the actor's rate log refuses it."""
 
         pk = conv_pk(conv.id)
         members = dict(conv.members)
@@ -1314,8 +1407,12 @@ class Store:
         ops: dict[str, dict[str, Any]] = {}
         # One operation per item: when the actor's own member item is removed or re-roled,
         # that operation's role condition is the actor check.
-        if actor_roles and actor not in {u for u, _ in remove} | {u for u, _, _ in set_roles}:
-            ops["actor"] = self._member_check(conv.id, actor, actor_roles)
+        if actor not in {u for u, _ in remove} | {u for u, _, _ in set_roles}:
+            check = self._member_check(conv.id, actor, actor_roles)["ConditionCheck"]
+            ops["actor"] = {"Update": {
+                **check, "UpdateExpression": "SET readSeq = :sys, deliveredSeq = :sys",
+                "ExpressionAttributeValues": {**check.get("ExpressionAttributeValues", {}),
+                                              ":sys": {"N": str(system.seq)}}}}
         ops["conversation"] = {"Update": {
             "TableName": self.table_name, "Key": self._key(pk, "META"),
             "ConditionExpression": "lastSeq = :prev AND version = :ver",
@@ -1345,18 +1442,26 @@ class Store:
                 "ExpressionAttributeNames": {"#role": "role"},
                 "ExpressionAttributeValues": self._av({":r": role.value})}}
         for uid, old, new in set_roles:
+            mine = uid == actor  # the actor re-roles themselves: they read the SYSTEM message
             ops[f"role:{uid}"] = {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, member_sk(uid)),
                 "ConditionExpression": "#role = :old",
-                "UpdateExpression": "SET #role = :new",
+                "UpdateExpression": "SET #role = :new"
+                                    + (", readSeq = :sys, deliveredSeq = :sys" if mine else ""),
                 "ExpressionAttributeNames": {"#role": "role"},
-                "ExpressionAttributeValues": self._av({":old": old.value, ":new": new.value})}}
+                "ExpressionAttributeValues": self._av({
+                    ":old": old.value, ":new": new.value,
+                    **({":sys": system.seq} if mine else {})})}}
+        if rate is not None:
+            ops["rate"] = self._rate_op(actor, rate)
         if len(ops) > _BATCH_MAX:
             raise ValueError("too many membership changes for one transaction")
         failed = self._transact(ops)
         if failed is not None:
             if "actor" in failed:
                 return "denied"
+            if "rate" in failed and rate is not None:
+                raise RateExceeded(rate.retry_after(failed["rate"]))
             if "conversation" in failed:
                 return "seq"
             return "changed" if failed else "seq"
@@ -1370,7 +1475,7 @@ class Store:
 
         pk = conv_pk(conversation_id)
         ops = {
-            "member": self._member_check(conversation_id, reporter),
+            "member": self._member_check(conversation_id, reporter, sees_seq=seq),
             "message": {"ConditionCheck": {
                 "TableName": self.table_name, "Key": self._key(pk, msg_sk(seq)),
                 "ConditionExpression": "id = :mid",
@@ -1386,8 +1491,8 @@ class Store:
         }
         failed = self._transact(ops)
         if failed is not None:
-            if "member" in failed:
-                return "not_member"
+            if "member" in failed:  # an item back: a member who joined after the message
+                return "missing" if failed["member"] else "not_member"
             if "message" in failed:
                 return "missing"
             return "duplicate" if "report" in failed else "retry"
