@@ -144,3 +144,25 @@ def test_content_type_message() -> None:
 def test_content_disposition_keeps_tilde_and_encodes_every_reserved_byte() -> None:
     header = validation.content_disposition("attachment", "a~b/c?d.txt")
     assert header == "attachment; filename=\"a~b/c?d.txt\"; filename*=UTF-8''a~b%2Fc%3Fd.txt"
+
+
+# ----------------------------------------------------------------------------------- hidden text, seq, emoji
+
+@pytest.mark.parametrize("name", ["a\ud800b", "a\udfffb"])
+def test_an_unpaired_surrogate_in_a_name_is_refused(name: str) -> None:
+    with pytest.raises(BadRequest, match="^displayName must not contain invisible or text-direction"):
+        validation.display_name(name)
+
+
+def test_seq_accepts_the_largest_seq_a_message_id_carries() -> None:
+    assert validation.seq(validation.MAX_SEQ, "afterSeq") == (1 << 40) - 1
+    assert validation.seq(0, "afterSeq") == 0
+    for bad in (validation.MAX_SEQ + 1, -1, True, "1"):
+        with refused(f"afterSeq must be an integer from 0 to {validation.MAX_SEQ}"):
+            validation.seq(bad, "afterSeq")
+
+
+def test_emoji_message() -> None:
+    with refused(r"emoji must be a single Unicode \(RGI\) emoji or a :short_name: "
+                 r"\(a-z, 0-9, _ \+ -, at most 32\)"):
+        validation.emoji("not an emoji")
