@@ -14,7 +14,7 @@ from cloudchat.crypto import Binding, KeyRing, Sealed, open_sealed, seal
 from cloudchat.errors import IntegrityError
 
 KEY = bytes(range(32))
-WHERE = {"conversation_id": "c1", "message_id": "m1"}
+WHERE: dict[str, Any] = {"conversation_id": "c1", "message_id": "m1"}
 BINDING = Binding(seq=5, sender_id="u1", kind="TEXT", attachments="d")
 # seal(KEY, "héllo", c1, m1, key_version=2, version=3[, BINDING]) with a zero nonce
 LEGACY = Sealed(bytes(12), bytes.fromhex("667f1cb2d9432181e1333e50698705f65628a743c164"), 2, 3, 1)
@@ -28,8 +28,9 @@ def test_bodies_stored_in_both_formats_still_open() -> None:
 
 def test_seal_is_deterministic_given_the_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crypto.os, "urandom", lambda n: bytes(n))
-    assert seal(KEY, "héllo", **WHERE, key_version=2, version=3) == LEGACY
-    assert seal(KEY, "héllo", **WHERE, key_version=2, version=3, binding=BINDING) == BOUND
+    assert seal(KEY, "héllo", conversation_id="c1", message_id="m1", key_version=2, version=3) == LEGACY
+    assert seal(KEY, "héllo", conversation_id="c1", message_id="m1", key_version=2, version=3,
+                binding=BINDING) == BOUND
 
 
 class RecordingKMS:
@@ -40,7 +41,7 @@ class RecordingKMS:
     def decrypt(self, **kw: Any) -> dict[str, Any]:
         self.decrypts.append(kw)
         if self.error is not None:
-            raise ClientError(self.error, "Decrypt")  # type: ignore[arg-type]
+            raise ClientError(self.error, "Decrypt")
         return {"Plaintext": b"k" * 32}
 
 
@@ -53,7 +54,7 @@ def test_unwrap_names_the_stack_key_and_the_conversation_context() -> None:
 
 def test_a_data_key_that_does_not_open_under_its_context_is_an_integrity_error() -> None:
     kms = RecordingKMS({"Error": {"Code": "InvalidCiphertextException", "Message": "no"}})
-    with pytest.raises(IntegrityError, match="^the data key of conversation c1 does not open"):
+    with pytest.raises(IntegrityError, match=r"^the data key of conversation c1 does not open"):
         KeyRing(lambda: kms, "k").key("c1", 1, b"blob")
 
 

@@ -148,10 +148,10 @@ def test_content_disposition_keeps_tilde_and_encodes_every_reserved_byte() -> No
 
 # ----------------------------------------------------------------------------------- hidden text, seq, emoji
 
-@pytest.mark.parametrize("name", ["a\ud800b", "a\udfffb"])
-def test_an_unpaired_surrogate_in_a_name_is_refused(name: str) -> None:
-    with pytest.raises(BadRequest, match="^displayName must not contain invisible or text-direction"):
-        validation.display_name(name)
+def test_an_unpaired_surrogate_in_a_name_is_refused() -> None:
+    for name in ("a" + chr(0xD800) + "b", "a" + chr(0xDFFF) + "b"):
+        with pytest.raises(BadRequest, match=r"^displayName must not contain invisible or text-direction"):
+            validation.display_name(name)
 
 
 def test_seq_accepts_the_largest_seq_a_message_id_carries() -> None:
