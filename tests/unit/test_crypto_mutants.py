@@ -62,3 +62,9 @@ def test_a_data_key_that_does_not_open_under_its_context_is_an_integrity_error()
 def test_other_kms_failures_are_not_disguised(response: dict[str, Any]) -> None:
     with pytest.raises(ClientError):
         KeyRing(lambda: RecordingKMS(response), "k").key("c1", 1, b"blob")
+
+
+def test_a_moved_body_fails_with_the_integrity_message() -> None:
+    with pytest.raises(IntegrityError, match=r"^the stored body of message m2 in conversation c1 failed its "
+                       r"integrity check \(tampered, or copied from another message\)$"):
+        open_sealed(KEY, LEGACY, conversation_id="c1", message_id="m2")
