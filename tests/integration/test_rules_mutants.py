@@ -55,3 +55,12 @@ def test_one_of_two_owners_can_be_demoted_and_the_text_says_so(stack: Stack, gro
     assert error_type(back) is None, back
     assert back["message"]["body"] == "Bob made Alice a member"
     assert {m["userId"]: m["role"] for m in back["members"]} == {ALICE: "MEMBER", BOB: "OWNER"}
+
+
+def test_remove_member_on_oneself_is_leaving_with_its_rules(stack: Stack, group: str) -> None:
+    last_owner = call(stack, "removeMember", "alice", conversationId=group, userId=ALICE)
+    assert error_type(last_owner) == "BadRequest"
+    assert last_owner["error"]["message"] == "the last owner cannot leave: make another member an owner first"
+    left = call(stack, "removeMember", "bob", conversationId=group, userId=BOB)
+    assert left["action"] == "LEFT" and left["userIds"] == [BOB]
+    assert {m["userId"] for m in left["members"]} == {ALICE}
