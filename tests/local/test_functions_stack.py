@@ -22,6 +22,7 @@ from cloudchat_local import dev
 from cloudchat_local._identity import credentials_for
 from cloudchat_local._seed import SeedError, graphql, sign_in
 from cloudchat_local.template import Template, load_template
+from tests.local.test_functions import _alive
 
 CREATE = "mutation C($input: CreateConversationInput!) { createConversation(input: $input) { id } }"
 SEND = ("mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }")
@@ -47,13 +48,6 @@ def _processes_of(stack: dev.LocalStack) -> list[int]:
     pids = [pid for pool in stack.functions.values() for pid in pool.pids]
     return pids + [c.process.pid for c in stack.consumers]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_function_missing_a_variable_fails_and_only_it(tmp_path: Path) -> None:

@@ -76,6 +76,17 @@ def test_partition_queries_answer_what_moto_answers() -> None:
     assert sum(len(p["Items"]) for p in before[0]) == 11  # (the fixture is not empty)
 
 
+def _keyed_table() -> Any:
+    """A client and table "t" keyed PK (hash) + SK (range), inside a mock_aws block."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName="t", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
+    )
+    return ddb
+
+
 def test_base_table_queries_do_not_gather_the_whole_table(monkeypatch: Any) -> None:
     from moto.dynamodb.models.table import Table
 
@@ -85,12 +96,7 @@ def test_base_table_queries_do_not_gather_the_whole_table(monkeypatch: Any) -> N
         raise AssertionError("a base-table query gathered every item of the table")
 
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
-        )
+        ddb = _keyed_table()
         for i in range(3):
             ddb.put_item(TableName="t", Item={"PK": {"S": "A"}, "SK": {"S": f"S{i}"}})
         monkeypatch.setattr(Table, "all_items", whole_table)
@@ -113,12 +119,7 @@ def test_a_sort_key_condition_reads_only_the_items_it_selects(monkeypatch: Any) 
         return int(original(self))
 
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
-        )
+        ddb = _keyed_table()
         for i in range(200):
             ddb.put_item(TableName="t", Item={"PK": {"S": "C"}, "SK": {"S": f"MSG#{i:05d}"}, "b": {"S": "x" * 100}})
         for m in ("a", "b"):
