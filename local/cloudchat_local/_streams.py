@@ -63,11 +63,11 @@ from typing import Any, Final
 from cloudchat_local._environments import (
     Environment,
     InProcessEnvironment,
-    InvocationFailed,
     ProcessEnvironment,
 )
 from cloudchat_local._stream_filters import FilterPattern
-from cloudchat_local.template import Template, TemplateError, UnresolvedReference
+from cloudchat_local.errors import InvocationFailed, TemplateError, UnresolvedReference
+from cloudchat_local.template import Template
 
 __all__ = [
     "CheckpointStore",

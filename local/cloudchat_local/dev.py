@@ -74,22 +74,34 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from cloudchat_local._consumers import ConsumerProcess, ConsumerStartError
+from cloudchat_local._consumers import ConsumerProcess
 from cloudchat_local._functions import (
     DEFAULT_MAX_CONCURRENCY,
     FunctionConfig,
     FunctionPool,
     FunctionPools,
-    FunctionStartError,
     function_config,
     worker_environment,
 )
 from cloudchat_local._gc import settle
-from cloudchat_local._moto_server import MotoProcess, MotoStartError, PortBusyError
+from cloudchat_local._moto_server import MotoProcess
 from cloudchat_local._outputs import banner, build_outputs, write_outputs
 from cloudchat_local._runtime import configure_logging
-from cloudchat_local._seed import SeedError, seed_demo_conversation
+from cloudchat_local._seed import seed_demo_conversation
 from cloudchat_local._streams import StreamEventSource, stream_event_sources
+from cloudchat_local.errors import (
+    ConsumerStartError,
+    EmulatorError,
+    FunctionStartError,
+    Interrupted,
+    LocalStackError,
+    MotoStartError,
+    PortInUse,
+    ProvisionError,
+    SeedError,
+    StateDirBusy,
+    TemplateError,
+)
 from cloudchat_local.iam import USAGE_FILE as IAM_USAGE_FILE
 from cloudchat_local.iam import appsync_credentials, build_policy_map
 from cloudchat_local.iam import enforce as enforce_iam
@@ -98,14 +110,12 @@ from cloudchat_local.provision import (
     DEFAULT_STACK_NAME,
     DemoUser,
     Provisioned,
-    ProvisionError,
     graphql_api_resolve,
     provision,
 )
 from cloudchat_local.template import (
     DEFAULT_TEMPLATE_PATH,
     Template,
-    TemplateError,
     load_template,
 )
 
@@ -147,27 +157,6 @@ READY_LINE: Final = "CloudChat local stack ready"
 _PORT_ATTEMPTS: Final = 5
 
 log = logging.getLogger("cloudchat_local.dev")
-
-
-class LocalStackError(RuntimeError):
-    """The local stack cannot start. ``exit_code`` is what the CLI exits with."""
-
-    exit_code = 1
-
-
-class PortInUse(LocalStackError):
-    exit_code = 2
-
-    def __init__(self, port: int, what: str, option: str) -> None:
-        super().__init__(
-            f"port {port} on {HOST} ({what}) is already in use: stop whatever uses it, or pick "
-            f"another with {option} (0 picks a free port)"
-        )
-        self.port = port
-
-
-class StateDirBusy(LocalStackError):
-    exit_code = 2
 
 
 # --------------------------------------------------------------------------- helpers
@@ -428,8 +417,8 @@ class LocalStack:
                 autosave_interval=self.autosave_interval,
                 gsi_lag_s=self.gsi_lag_s,
             )
-        except PortBusyError as exc:
-            raise PortInUse(self.moto_port, "moto", "--moto-port") from exc
+        except PortInUse as exc:
+            raise PortInUse(self.moto_port, "moto", option="--moto-port") from exc
         except MotoStartError as exc:
             raise LocalStackError(str(exc)) from exc
         for note in self.moto.notes:
@@ -447,21 +436,19 @@ class LocalStack:
         enforce_iam(self.moto.endpoint, template, self.provisioned.resolved,
                     usage_path=self.state_dir / IAM_USAGE_FILE)
         api_resolve: dict[str, str] = {}
-        from cloudchat_local.emulator import PortInUseError
-
         for attempt in range(_PORT_ATTEMPTS):
             self.resolve = {**self.provisioned.resolved, **api_resolve}
             try:
                 self.emulator = self._exit.enter_context(self._emulator(template, port, tls_port))
                 break
-            except PortInUseError as exc:
+            except PortInUse as exc:
                 auto = (self.port == 0 and exc.port == port) or (
                     self.tls_port == 0 and exc.port == tls_port
                 )
                 if not auto or attempt == _PORT_ATTEMPTS - 1:
                     busy = exc.port
                     option = "--tls-port" if busy == tls_port and busy != port else "--port"
-                    raise PortInUse(busy, "GraphQL API", option) from exc
+                    raise PortInUse(busy, "GraphQL API", option=option) from exc
                 # A free port we picked was taken in the meantime: pick again.
                 port = self._pick_port(self.port, "GraphQL API", "--port")
                 if self.tls_port is not None:
@@ -521,7 +508,7 @@ class LocalStack:
         if port == 0:
             return _free_port()
         if not _port_is_free(port):
-            raise PortInUse(port, what, option)
+            raise PortInUse(port, what, option=option)
         return port
 
     def _emulator(
@@ -694,10 +681,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Interrupted(Exception):
-    pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     ports = [("--port", args.port), ("--moto-port", args.moto_port)]
@@ -729,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
         if not ready.is_set():
-            raise _Interrupted()
+            raise Interrupted()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -758,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         ready.set()
         settle()  # the garbage collector: see cloudchat_local._gc
-    except _Interrupted:
+    except Interrupted:
         print("cloudchat dev: interrupted while starting", file=sys.stderr)
         return 130
     except LocalStackError as exc:
@@ -767,11 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ProvisionError, TemplateError, SeedError) as exc:
         print(f"cloudchat dev: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        if type(exc).__module__.startswith("cloudchat_local.emulator"):
-            print(f"cloudchat dev: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except EmulatorError as exc:
+        print(f"cloudchat dev: {exc}", file=sys.stderr)
+        return 1
     say(banner(stack.outputs, stack.outputs_path))
     say(f"(started in {time.monotonic() - started:.1f} s)")
     reason = stack.wait(stop)

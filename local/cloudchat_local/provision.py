@@ -51,11 +51,11 @@ import boto3
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from cloudchat_local.errors import ProvisionError, UnresolvedReference
 from cloudchat_local.template import (
     SERVERLESS_FUNCTION,
     Resource,
     Template,
-    UnresolvedReference,
     load_template,
 )
 
@@ -88,10 +88,6 @@ DEMO_USERS: Mapping[str, tuple[str, ...]] = {
 }
 _STACK_TAG = "cloudchat:stack"
 _LOGICAL_ID_TAG = "cloudchat:logical-id"
-
-
-class ProvisionError(RuntimeError):
-    """The moto server refused something, or holds a resource that contradicts the template."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ from typing import Any, Literal
 
 import yaml
 
+from cloudchat_local.errors import TemplateError, UnresolvedReference
+
 __all__ = [
     "DEFAULT_TEMPLATE_PATH",
     "FieldWiring",
@@ -64,18 +66,6 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SERVERLESS_GRAPHQL_API = "AWS::Serverless::GraphQLApi"
 
 DataSourceKind = Literal["LAMBDA", "NONE"]
-
-
-class TemplateError(ValueError):
-    """template.yaml is missing something the caller needs, or uses what is not supported."""
-
-
-class UnresolvedReference(TemplateError):
-    """An intrinsic function refers to a value the ``resolve`` mapping does not provide."""
-
-    def __init__(self, key: str, where: str = "") -> None:
-        super().__init__(f"no value for {key!r}{f' (in {where})' if where else ''}")
-        self.key = key
 
 
 # --------------------------------------------------------------------------- YAML

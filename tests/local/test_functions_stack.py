@@ -20,7 +20,8 @@ import pytest
 
 from cloudchat_local import dev
 from cloudchat_local._identity import credentials_for
-from cloudchat_local._seed import SeedError, graphql, sign_in
+from cloudchat_local._seed import graphql, sign_in
+from cloudchat_local.errors import SeedError
 from cloudchat_local.template import Template, load_template
 from tests.local.test_functions import _alive
 

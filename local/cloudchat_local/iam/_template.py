@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudchat_local._identity import credentials_for
-from cloudchat_local.template import SERVERLESS_FUNCTION, Template, TemplateError
+from cloudchat_local.errors import PolicyError, TemplateError
+from cloudchat_local.template import SERVERLESS_FUNCTION, Template
 
-from ._policy import PolicyError, Statement, parse_statements, statements_from_json
+from ._policy import Statement, parse_statements, statements_from_json
 
 __all__ = ["FunctionPolicy", "PolicyMap", "build_policy_map"]
 
