@@ -6,7 +6,7 @@ resolved through :meth:`Template.evaluate <cloudchat_local.template.Template.eva
 the local stack's ``resolve`` mapping (the same one function environments resolve with).
 A policy form that cannot be evaluated locally (a SAM policy template such as
 ``DynamoDBCrudPolicy``, a managed policy name or ARN, an explicit ``Role``) raises
-:class:`~._policy.PolicyError`: the local stack refuses to start rather than allow silently.
+:class:`~cloudchat_local.errors.PolicyError`: the local stack refuses to start rather than allow silently.
 
 The result (:class:`PolicyMap`) is plain JSON: the moto server's middleware and the
 emulator use it, keyed by each function's access key (:mod:`cloudchat_local._identity`).
