@@ -42,12 +42,9 @@ from cloudchat_local._streams import (
     stop_all,
     stream_event_sources,
 )
+from cloudchat_local.errors import ConsumerStartError
 
 log = logging.getLogger("cloudchat_local.consumers")
-
-
-class ConsumerStartError(RuntimeError):
-    """The consumer process did not come up (its reason is the message)."""
 
 
 # =========================================================================== child side

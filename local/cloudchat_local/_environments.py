@@ -23,14 +23,11 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
 from cloudchat_local._runtime import Handler, configure_logging, load_handler
+from cloudchat_local.errors import InvocationFailed
 
-__all__ = ["Environment", "InProcessEnvironment", "InvocationFailed", "ProcessEnvironment"]
+__all__ = ["Environment", "InProcessEnvironment", "ProcessEnvironment"]
 
 log = logging.getLogger("cloudchat_local.streams")
-
-
-class InvocationFailed(Exception):
-    """The handler raised (a function error); the environment has logged the traceback."""
 
 
 class Environment(Protocol):

@@ -30,14 +30,11 @@ import traceback
 import warnings
 from typing import Any, BinaryIO, Final
 
-from cloudchat_local._runtime import HandlerError, configure_logging, load_handler
+from cloudchat_local._runtime import configure_logging, load_handler
+from cloudchat_local.errors import FrameError, HandlerError
 
 _HEADER: Final = struct.Struct(">I")
 MAX_FRAME: Final = 64 * 1024 * 1024
-
-
-class FrameError(EOFError):
-    """The other side closed the pipe, or sent something that is not a frame."""
 
 
 # =========================================================================== framing

@@ -48,10 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from cloudchat_local._function_worker import FrameError, error_payload, read_frame, send_frame
+from cloudchat_local._function_worker import error_payload, read_frame, send_frame
 from cloudchat_local._identity import credentials_for
 from cloudchat_local._runtime import stop_child
 from cloudchat_local.emulator._config import Invocation
+from cloudchat_local.errors import FrameError, FunctionStartError
 from cloudchat_local.template import Template
 
 log = logging.getLogger("cloudchat_local.functions")
@@ -75,15 +76,6 @@ PLUMBING: Final = (
     "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL", "AWS_SHARED_CREDENTIALS_FILE", "NO_PROXY", "no_proxy",
     "POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "PYTHONPATH", "PYTHONUNBUFFERED",
 )
-
-
-class FunctionStartError(RuntimeError):
-    """A function's worker could not start (its handler does not import, ...);
-    ``error_type`` is how Lambda would report it."""
-
-    def __init__(self, message: str, error_type: str = "Runtime.ExitError") -> None:
-        super().__init__(message)
-        self.error_type = error_type
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,11 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from cloudchat_local._runtime import stop_child, stop_on_signal, terminate
+from cloudchat_local.errors import MotoStartError, PortInUse
 
 __all__ = [
     "MotoProcess",
     "MotoStartError",
-    "PortBusyError",
     "load_state",
     "save_state",
     "snapshot_bytes",
@@ -82,18 +82,6 @@ _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 _READ_ONLY: Final = re.compile(r"^(Get|Describe|List|Query|Scan|BatchGet|Head)")
 
 log = logging.getLogger("cloudchat_local.moto")
-
-
-class MotoStartError(RuntimeError):
-    """The moto server process did not come up."""
-
-
-class PortBusyError(MotoStartError):
-    def __init__(self, host: str, port: int, what: str = "moto") -> None:
-        super().__init__(f"{host}:{port} is already in use ({what})")
-        self.host = host
-        self.port = port
-        self.what = what
 
 
 # =========================================================================== state (child)
@@ -719,7 +707,7 @@ class MotoProcess:
         python: str = sys.executable,
         gsi_lag_s: float = 0.0,
     ) -> MotoProcess:
-        """Starts the server; returns once it serves. PortBusyError if ``port`` is taken."""
+        """Starts the server; returns once it serves. PortInUse if ``port`` is taken."""
         command = [python, "-m", "cloudchat_local._moto_server", "--host", host, "--port", str(port),
                    "--autosave-interval", str(autosave_interval), "--watch-stdin",
                    "--gsi-lag", repr(float(gsi_lag_s))]
@@ -774,7 +762,7 @@ class MotoProcess:
                     notes.append(rest)
                 elif word == "PORT_IN_USE":
                     process.wait(timeout=10)
-                    raise PortBusyError(host, port)
+                    raise PortInUse(port, "moto", host=host)
                 elif word == "READY":
                     bound = int(rest.rsplit(" ", 1)[-1])
                     return cls(process, host, bound, log_path, tuple(notes))

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cloudchat_local.errors import TemplateError
 from cloudchat_local.provision import Provisioned
-from cloudchat_local.template import Template, TemplateError
+from cloudchat_local.template import Template
 
 __all__ = ["banner", "build_outputs", "write_outputs"]
 

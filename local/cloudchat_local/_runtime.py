@@ -18,11 +18,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from cloudchat_local.errors import HandlerError
+
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class HandlerError(ImportError):
-    """A function's Handler names nothing callable."""
 
 
 def load_handler(module: str, attr: str) -> Handler:

@@ -15,9 +15,10 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from cloudchat_local.errors import SeedError
 from cloudchat_local.provision import DemoUser, Provisioned
 
-__all__ = ["WELCOME_MESSAGES", "WELCOME_TITLE", "SeedError", "seed_demo_conversation", "sign_in"]
+__all__ = ["WELCOME_MESSAGES", "WELCOME_TITLE", "seed_demo_conversation", "sign_in"]
 
 WELCOME_TITLE: Final = "Welcome"
 #: (sender, clientMessageId, body), in order.
@@ -27,10 +28,6 @@ WELCOME_MESSAGES: Final = (
     ("carol", "welcome-0003", "Open GraphiQL, sign in as any demo user and try sendMessage."),
 )
 _MAX_PAGES: Final = 50
-
-
-class SeedError(RuntimeError):
-    """The API refused a demo-data request."""
 
 
 def sign_in(provisioned: Provisioned, user: DemoUser, *, token: str = "IdToken") -> str:  # noqa: S107

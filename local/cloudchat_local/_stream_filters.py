@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from cloudchat_local.template import TemplateError
+from cloudchat_local.errors import TemplateError
 
 __all__ = ["FilterPattern"]
 

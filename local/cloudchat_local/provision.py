@@ -36,26 +36,20 @@ Cognito in moto, as the local stack relies on it:
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import json
-import logging
-import secrets
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
+from cloudchat_local._provision_apps import SQS_QUEUE, AppResources
+from cloudchat_local._provision_base import aws_client, log
+from cloudchat_local._provision_data import DataResources
+from cloudchat_local.errors import ProvisionError, UnresolvedReference
 from cloudchat_local.template import (
     SERVERLESS_FUNCTION,
-    Resource,
     Template,
-    UnresolvedReference,
     load_template,
 )
 
@@ -71,7 +65,6 @@ __all__ = [
     "provision",
 ]
 
-log = logging.getLogger("cloudchat_local.provision")
 
 DEFAULT_STACK_NAME = "cloudchat-local"
 DEFAULT_REGION = "us-east-1"
@@ -86,12 +79,6 @@ DEMO_USERS: Mapping[str, tuple[str, ...]] = {
     "carol": (),
     "mod": ("moderator",),
 }
-_STACK_TAG = "cloudchat:stack"
-_LOGICAL_ID_TAG = "cloudchat:logical-id"
-
-
-class ProvisionError(RuntimeError):
-    """The moto server refused something, or holds a resource that contradicts the template."""
 
 
 @dataclass(frozen=True)
@@ -323,75 +310,10 @@ def _require_loopback(endpoint: str) -> None:
     raise ProvisionError(f"refusing to provision {endpoint!r}: not a loopback moto endpoint")
 
 
-def aws_client(
-    service: str, endpoint: str, region: str, credentials: tuple[str, str]
-) -> BaseClient:
-    """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
-    session = boto3.session.Session(
-        aws_access_key_id=credentials[0],
-        aws_secret_access_key=credentials[1],
-        region_name=region,
-    )
-    return session.client(service, endpoint_url=endpoint)
-
-
-def _api_kwargs(client: BaseClient, operation: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    """The subset of CloudFormation properties that the API operation takes, by name."""
-    shape = client.meta.service_model.operation_model(operation).input_shape
-    return {k: v for k, v in properties.items() if k in shape.members}
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-class _Provisioner:
-    def __init__(
-        self,
-        endpoint: str,
-        region: str,
-        stack_name: str,
-        template: Template,
-        credentials: tuple[str, str],
-    ) -> None:
-        self.endpoint = endpoint
-        self.region = region
-        self.stack_name = stack_name
-        self.template = template
-        self.credentials = credentials
-        self._clients: dict[str, BaseClient] = {}
-        self.account_id = str(self.client("sts").get_caller_identity()["Account"])
-        self.resolve: dict[str, str] = {
-            "AWS::Region": region,
-            "AWS::AccountId": self.account_id,
-            "AWS::StackName": stack_name,
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{region}:{self.account_id}:stack/{stack_name}/local"
-            ),
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        self.table_id = template.table().logical_id
-        self.key_id = template.kms_key().logical_id
-        self.client_id = template.user_pool_client().logical_id
-        self.user_pool_id = ""
-
-    def client(self, service: str) -> BaseClient:
-        if service not in self._clients:
-            self._clients[service] = aws_client(service, self.endpoint, self.region, self.credentials)
-        return self._clients[service]
-
-    def props(self, resource: Resource) -> dict[str, Any]:
-        value = self.template.evaluate(resource.properties, self.resolve, where=resource.logical_id)
-        return dict(value or {})
-
-    def physical_name(self, resource: Resource, name_property: str, *, lower: bool = False) -> str:
-        raw = resource.properties.get(name_property)
-        if raw is not None:
-            name = str(self.template.evaluate(raw, self.resolve, where=resource.logical_id))
-        else:
-            name = f"{self.stack_name}-{resource.logical_id}"
-        return name.lower() if lower else name
+class _Provisioner(DataResources, AppResources):
+    """One run of :func:`provision`: the resource kinds live in :mod:`._provision_data`
+    (KMS, Secrets Manager, DynamoDB) and :mod:`._provision_apps` (Cognito, S3, SNS, SQS,
+    Lambda names); what they share in :mod:`._provision_base`."""
 
     def run(self) -> None:
         # Order follows the references: function names and ARNs first (a user pool's
@@ -419,306 +341,13 @@ class _Provisioner:
         for queue in self.wanted(self.template.resources(SQS_QUEUE)):
             self.queue(queue)
 
-    def wanted(self, resources: Sequence[Resource], *, say: bool = True) -> list[Resource]:
-        """The resources whose ``Condition`` (if any) holds for these parameters."""
-        wanted = []
-        for resource in resources:
-            condition = resource.definition.get("Condition")
-            if condition is not None and not self.template.condition(str(condition), self.resolve):
-                if say:
-                    log.debug("%s: condition %s is false: not created", resource.logical_id, condition)
-                continue
-            wanted.append(resource)
-        return wanted
-
     def _skip_not_emulated(self) -> None:
         for logical_id, definition in self.template.document["Resources"].items():
             type_name = str(definition.get("Type")) if isinstance(definition, Mapping) else "?"
             if type_name not in _PROVISIONED_TYPES:
                 log.debug("%s (%s) is not emulated in moto: skipped", logical_id, type_name)
 
-    # ------------------------------------------------------------------ KMS
 
-    def kms_key(self, resource: Resource) -> None:
-        kms = self.client("kms")
-        key_id = self._find_tagged_key(resource.logical_id)
-        if key_id is None:
-            props = self.props(resource)
-            kwargs = _api_kwargs(kms, "CreateKey", props)
-            if "KeyPolicy" in props:
-                kwargs["Policy"] = json.dumps(props["KeyPolicy"])
-            kwargs["Tags"] = [
-                {"TagKey": _STACK_TAG, "TagValue": self.stack_name},
-                {"TagKey": _LOGICAL_ID_TAG, "TagValue": resource.logical_id},
-            ]
-            key_id = str(kms.create_key(**kwargs)["KeyMetadata"]["KeyId"])
-            if props.get("EnableKeyRotation") in (True, "true"):
-                kms.enable_key_rotation(KeyId=key_id)
-        metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
-        self.resolve[resource.logical_id] = str(metadata["KeyId"])
-        self.resolve[f"{resource.logical_id}.KeyId"] = str(metadata["KeyId"])
-        self.resolve[f"{resource.logical_id}.Arn"] = str(metadata["Arn"])
-
-    def _find_tagged_key(self, logical_id: str) -> str | None:
-        kms = self.client("kms")
-        for page in kms.get_paginator("list_keys").paginate():
-            for key in page["Keys"]:
-                try:
-                    tags = kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]
-                    state = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"]
-                except ClientError:
-                    continue
-                found = {t["TagKey"]: t["TagValue"] for t in tags}
-                if (
-                    state == "Enabled"
-                    and found.get(_STACK_TAG) == self.stack_name
-                    and found.get(_LOGICAL_ID_TAG) == logical_id
-                ):
-                    return str(key["KeyId"])
-        return None
-
-    def kms_alias(self, resource: Resource) -> None:
-        kms = self.client("kms")
-        props = self.props(resource)
-        name, target = str(props["AliasName"]), str(props["TargetKeyId"])
-        target_id = kms.describe_key(KeyId=target)["KeyMetadata"]["KeyId"]
-        existing = {
-            a["AliasName"]: a.get("TargetKeyId")
-            for page in kms.get_paginator("list_aliases").paginate()
-            for a in page["Aliases"]
-        }
-        if name not in existing:
-            kms.create_alias(AliasName=name, TargetKeyId=target_id)
-        elif existing[name] != target_id:
-            kms.update_alias(AliasName=name, TargetKeyId=target_id)
-        self.resolve[resource.logical_id] = name
-
-    # ------------------------------------------------------------------ Secrets Manager
-
-    def secret(self, resource: Resource) -> None:
-        sm = self.client("secretsmanager")
-        name = self.physical_name(resource, "Name")
-        try:
-            arn = str(sm.describe_secret(SecretId=name)["ARN"])
-            value = str(sm.get_secret_value(SecretId=name)["SecretString"])
-        except sm.exceptions.ResourceNotFoundException:
-            props = self.props(resource)
-            value = props.get("SecretString") or _generate_secret(props.get("GenerateSecretString") or {})
-            arn = str(
-                sm.create_secret(
-                    Name=name,
-                    SecretString=value,
-                    Description=str(props.get("Description", "")),
-                )["ARN"]
-            )
-        self.resolve[resource.logical_id] = arn  # Ref on a secret is its ARN
-        self.resolve[f"{resource.logical_id}.Id"] = arn
-        self.resolve[f"{resource.logical_id}.SecretString"] = value
-
-    # ------------------------------------------------------------------ DynamoDB
-
-    def table(self, resource: Resource) -> None:
-        ddb = self.client("dynamodb")
-        name = self.physical_name(resource, "TableName")
-        wanted = self.template.table_create_kwargs(name)
-        try:
-            table = ddb.describe_table(TableName=name)["Table"]
-        except ddb.exceptions.ResourceNotFoundException:
-            ddb.create_table(**wanted)
-            ddb.get_waiter("table_exists").wait(
-                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-            )
-            table = ddb.describe_table(TableName=name)["Table"]
-        else:
-            table = self._reconcile_table(table, wanted)
-        ttl = self.template.ttl_attribute()
-        if ttl:
-            status = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-            if status.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-                ddb.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl},
-                )
-        self.resolve[resource.logical_id] = name
-        self.resolve[f"{resource.logical_id}.Arn"] = str(table["TableArn"])
-        if table.get("LatestStreamArn"):
-            self.resolve[f"{resource.logical_id}.StreamArn"] = str(table["LatestStreamArn"])
-
-    def _reconcile_table(self, table: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-        """An existing table must have the template's keys; GSIs added since are created."""
-        name = wanted["TableName"]
-        if table["KeySchema"] != wanted["KeySchema"]:
-            raise ProvisionError(
-                f"table {name} exists with key schema {table['KeySchema']}, template.yaml "
-                f"says {wanted['KeySchema']}: delete the local state to rebuild it"
-            )
-        ddb = self.client("dynamodb")
-        present = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes") or []}
-        missing = [i for i in wanted.get("GlobalSecondaryIndexes", []) if i["IndexName"] not in present]
-        for index in missing:
-            ddb.update_table(
-                TableName=name,
-                AttributeDefinitions=wanted["AttributeDefinitions"],
-                GlobalSecondaryIndexUpdates=[{"Create": index}],
-            )
-        if missing:
-            table = ddb.describe_table(TableName=name)["Table"]
-        return table
-
-    # ------------------------------------------------------------------ Cognito
-
-    def user_pool(self, resource: Resource) -> None:
-        idp = self.client("cognito-idp")
-        name = self.physical_name(resource, "UserPoolName")
-        pool_id = self._find_user_pool(name)
-        if pool_id is None:
-            props = self.props(resource)
-            props.pop("LambdaConfig", None)  # moto never invokes triggers
-            props["PoolName"] = name
-            if "UserPoolTags" in props:
-                props["UserPoolTags"] = dict(props["UserPoolTags"])
-            pool_id = str(
-                idp.create_user_pool(**_api_kwargs(idp, "CreateUserPool", props))["UserPool"]["Id"]
-            )
-        pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
-        self.user_pool_id = pool_id
-        lid = resource.logical_id
-        self.resolve[lid] = pool_id
-        self.resolve[f"{lid}.Arn"] = str(pool["Arn"])
-        self.resolve[f"{lid}.UserPoolId"] = pool_id
-        self.resolve[f"{lid}.ProviderName"] = f"cognito-idp.{self.region}.amazonaws.com/{pool_id}"
-        self.resolve[f"{lid}.ProviderURL"] = f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}"
-
-    def _find_user_pool(self, name: str) -> str | None:
-        idp = self.client("cognito-idp")
-        for page in idp.get_paginator("list_user_pools").paginate(PaginationConfig={"PageSize": 60}):
-            for pool in page["UserPools"]:
-                if pool["Name"] == name:
-                    return str(pool["Id"])
-        return None
-
-    def _pool_of(self, resource: Resource) -> str:
-        pool_id = str(self.template.evaluate(resource.properties.get("UserPoolId"), self.resolve))
-        if not pool_id or pool_id == "None":
-            raise ProvisionError(f"{resource.logical_id} has no UserPoolId")
-        return pool_id
-
-    def user_pool_group(self, resource: Resource) -> None:
-        idp = self.client("cognito-idp")
-        props = self.props(resource)
-        props["UserPoolId"] = self._pool_of(resource)
-        props["GroupName"] = self.physical_name(resource, "GroupName")
-        with contextlib.suppress(idp.exceptions.GroupExistsException):
-            idp.create_group(**_api_kwargs(idp, "CreateGroup", props))
-        self.resolve[resource.logical_id] = props["GroupName"]
-
-    def user_pool_client(self, resource: Resource) -> None:
-        idp = self.client("cognito-idp")
-        pool_id = self._pool_of(resource)
-        name = self.physical_name(resource, "ClientName")
-        client_id = None
-        for page in idp.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id):
-            for existing in page["UserPoolClients"]:
-                if existing["ClientName"] == name:
-                    client_id = str(existing["ClientId"])
-        if client_id is None:
-            props = self.props(resource)
-            props["UserPoolId"] = pool_id
-            props["ClientName"] = name
-            # The local stack signs in with USER_PASSWORD_AUTH (moto's SRP flow fails).
-            flows = list(props.get("ExplicitAuthFlows") or [])
-            if "ALLOW_USER_PASSWORD_AUTH" not in flows:
-                flows.append("ALLOW_USER_PASSWORD_AUTH")
-            props["ExplicitAuthFlows"] = flows
-            created = idp.create_user_pool_client(**_api_kwargs(idp, "CreateUserPoolClient", props))
-            client_id = str(created["UserPoolClient"]["ClientId"])
-        self.resolve[resource.logical_id] = client_id
-        self.resolve[f"{resource.logical_id}.ClientId"] = client_id
-
-    # ------------------------------------------------------------------ S3 / SNS
-
-    def bucket(self, resource: Resource) -> None:
-        s3 = self.client("s3")
-        name = self.physical_name(resource, "BucketName", lower=True)
-        try:
-            s3.head_bucket(Bucket=name)
-        except ClientError as exc:
-            if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-            kwargs: dict[str, Any] = {"Bucket": name}
-            if self.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-            s3.create_bucket(**kwargs)
-        props = self.props(resource)
-        cors = props.get("CorsConfiguration")
-        if cors:
-            rules = [
-                {_CORS_RULE_KEYS.get(key, key): value for key, value in rule.items()}
-                for rule in cors["CorsRules"]
-            ]
-            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
-        lid = resource.logical_id
-        self.resolve[lid] = name
-        self.resolve[f"{lid}.Arn"] = f"arn:aws:s3:::{name}"
-        self.resolve[f"{lid}.DomainName"] = f"{name}.s3.amazonaws.com"
-        self.resolve[f"{lid}.RegionalDomainName"] = f"{name}.s3.{self.region}.amazonaws.com"
-
-    def topic(self, resource: Resource) -> None:
-        sns = self.client("sns")
-        props = self.props(resource)
-        name = self.physical_name(resource, "TopicName")
-        attributes = {}
-        if props.get("FifoTopic") in (True, "true"):
-            attributes["FifoTopic"] = "true"
-            if not name.endswith(".fifo"):
-                name += ".fifo"
-        arn = str(sns.create_topic(Name=name, Attributes=attributes)["TopicArn"])  # idempotent
-        lid = resource.logical_id
-        self.resolve[lid] = arn
-        self.resolve[f"{lid}.TopicArn"] = arn
-        self.resolve[f"{lid}.TopicName"] = name
-
-    def queue(self, resource: Resource) -> None:
-        sqs = self.client("sqs")
-        props = self.props(resource)
-        name = self.physical_name(resource, "QueueName")
-        if props.get("FifoQueue") in (True, "true") and not name.endswith(".fifo"):
-            name += ".fifo"
-        attributes = {
-            key: json.dumps(value) if isinstance(value, Mapping) else _attribute(value)
-            for key, value in props.items()
-            if key in _SQS_ATTRIBUTES
-        }
-        try:
-            url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
-        except ClientError as exc:
-            if "QueueNameExists" not in _error_code(exc) and "QueueAlreadyExists" not in _error_code(exc):
-                raise
-            url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-            if attributes:
-                sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        arn = str(found["Attributes"]["QueueArn"])
-        lid = resource.logical_id
-        self.resolve[lid] = url  # Ref on a queue is its URL
-        self.resolve[f"{lid}.QueueUrl"] = url
-        self.resolve[f"{lid}.Arn"] = arn
-        self.resolve[f"{lid}.QueueName"] = name
-
-    # ------------------------------------------------------------------ Lambda (names only)
-
-    def lambda_function(self, resource: Resource) -> None:
-        """Functions run in-process locally; only their names and ARNs are needed."""
-        name = self.physical_name(resource, "FunctionName")
-        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
-        self.resolve.setdefault(resource.logical_id, name)
-        self.resolve.setdefault(f"{resource.logical_id}.Arn", arn)
-
-
-#: AWS::S3::Bucket CorsRule property names that differ from PutBucketCors' (CloudFormation
-#: says ExposedHeaders / Id / MaxAge, the API ExposeHeaders / ID / MaxAgeSeconds).
-_CORS_RULE_KEYS = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
-SQS_QUEUE = "AWS::SQS::Queue"
 #: What :class:`_Provisioner` creates (functions: names and ARNs only). Everything else is
 #: skipped with a DEBUG log.
 _PROVISIONED_TYPES = frozenset({
@@ -726,44 +355,3 @@ _PROVISIONED_TYPES = frozenset({
     "AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolGroup",
     "AWS::Cognito::UserPoolClient", "AWS::S3::Bucket", "AWS::SNS::Topic", SQS_QUEUE,
 })
-#: AWS::SQS::Queue properties that are SetQueueAttributes attributes (same names).
-_SQS_ATTRIBUTES = frozenset({
-    "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue",
-    "FifoThroughputLimit", "KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId", "MaximumMessageSize",
-    "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "RedriveAllowPolicy",
-    "RedrivePolicy", "SqsManagedSseEnabled", "VisibilityTimeout",
-})
-
-
-def _attribute(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _generate_secret(spec: Mapping[str, Any]) -> str:
-    """A value per ``GenerateSecretString`` (length, exclusions), from :mod:`secrets`."""
-    length = int(spec.get("PasswordLength", 32))
-    alphabet = ""
-    if not spec.get("ExcludeLowercase"):
-        alphabet += string.ascii_lowercase
-    if not spec.get("ExcludeUppercase"):
-        alphabet += string.ascii_uppercase
-    if not spec.get("ExcludeNumbers"):
-        alphabet += string.digits
-    if not spec.get("ExcludePunctuation"):
-        alphabet += "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-    if spec.get("IncludeSpace"):
-        alphabet += " "
-    excluded = set(str(spec.get("ExcludeCharacters", "")))
-    alphabet = "".join(c for c in alphabet if c not in excluded)
-    if not alphabet:
-        raise ProvisionError("GenerateSecretString excludes every character")
-    value = "".join(secrets.choice(alphabet) for _ in range(length))
-    template = spec.get("SecretStringTemplate")
-    key = spec.get("GenerateStringKey")
-    if template and key:
-        document = json.loads(str(template))
-        document[str(key)] = value
-        return json.dumps(document)
-    return value

@@ -34,15 +34,15 @@ Anything that cannot be resolved raises :class:`UnresolvedReference`, naming the
 
 from __future__ import annotations
 
-import base64
 import copy
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
+from cloudchat_local._cfn_yaml import load_yaml
+from cloudchat_local._intrinsics import Intrinsics, iter_intrinsics, to_str
+from cloudchat_local._template_model import DataSourceKind, FieldWiring, LambdaFunction, Resource
+from cloudchat_local.errors import TemplateError, UnresolvedReference
 
 __all__ = [
     "DEFAULT_TEMPLATE_PATH",
@@ -63,150 +63,11 @@ DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SERVERLESS_GRAPHQL_API = "AWS::Serverless::GraphQLApi"
 
-DataSourceKind = Literal["LAMBDA", "NONE"]
-
-
-class TemplateError(ValueError):
-    """template.yaml is missing something the caller needs, or uses what is not supported."""
-
-
-class UnresolvedReference(TemplateError):
-    """An intrinsic function refers to a value the ``resolve`` mapping does not provide."""
-
-    def __init__(self, key: str, where: str = "") -> None:
-        super().__init__(f"no value for {key!r}{f' (in {where})' if where else ''}")
-        self.key = key
-
-
-# --------------------------------------------------------------------------- YAML
-
-
-class CfnYamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation's short-form tags and keeps dates as strings."""
-
-
-# CloudFormation reads `2012-10-17` as a string; YAML 1.1 would make it a date.
-CfnYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-_SHORT_FORMS = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    **{
-        name: f"Fn::{name}"
-        for name in (
-            "And", "Base64", "Cidr", "Equals", "FindInMap", "GetAtt", "GetAZs", "If",
-            "ImportValue", "Join", "Length", "Not", "Or", "Select", "Split", "Sub",
-            "ToJsonString", "Transform",
-        )
-    },
-}
-
-
-def _make_constructor(long_name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if long_name == "Fn::GetAtt" and isinstance(value, str):
-                logical_id, _, attribute = value.partition(".")
-                value = [logical_id, attribute]
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            assert isinstance(node, yaml.MappingNode)
-            value = loader.construct_mapping(node, deep=True)
-        return {long_name: value}
-
-    return construct
-
-
-for _short, _long in _SHORT_FORMS.items():
-    CfnYamlLoader.add_constructor(f"!{_short}", _make_constructor(_long))
-
-
-def load_yaml(text: str) -> Any:
-    """Parses CloudFormation YAML; short-form tags become long-form intrinsic dicts."""
-    return yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 - SafeLoader subclass
-
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One entry of ``Resources``. ``properties`` are raw: intrinsics are not resolved."""
-
-    logical_id: str
-    type: str
-    properties: Mapping[str, Any]
-    definition: Mapping[str, Any]
-
-    @property
-    def metadata(self) -> Mapping[str, Any]:
-        return dict(self.definition.get("Metadata") or {})
-
-
-@dataclass(frozen=True)
-class LambdaFunction:
-    """An ``AWS::Serverless::Function`` with Globals merged in, and how to import it locally.
-
-    ``module`` is the handler's module as this repository imports it: the function's
-    ``CodeUri`` (relative to the template) as a package (``resolvers/`` -> ``resolvers``)
-    plus the module part of ``Handler`` (``messages.lambda_handler`` -> ``messages``).
-    """
-
-    logical_id: str
-    code_uri: str
-    handler: str
-    module: str
-    handler_attr: str
-    properties: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class FieldWiring:
-    """How AppSync resolves one GraphQL field, as template.yaml declares it.
-
-    A Lambda-backed field has ``data_source_kind == "LAMBDA"`` and names its function
-    (``function_logical_id``) and handler (``module`` + ``handler_attr``); a field on a NONE
-    data source has those set to None. ``code_path`` is the APPSYNC_JS function's code
-    (``appsync/invoke.js``), ``resolver_code_path`` the resolver's own code, or None when SAM
-    generates its default (request ``{}``, response ``ctx.prev.result``).
-    """
-
-    type_name: str
-    field_name: str
-    function_logical_id: str | None
-    data_source_kind: DataSourceKind
-    module: str | None
-    handler_attr: str | None
-    code_path: Path | None
-    appsync_function: str
-    data_source: str
-    resolver_code_path: Path | None = None
-
-    @property
-    def coordinate(self) -> str:
-        """``Type.field``, as AppSync names a resolver."""
-        return f"{self.type_name}.{self.field_name}"
-
 
 # --------------------------------------------------------------------------- template
 
 
-_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_SECRET_REFERENCE = re.compile(
-    r"\{\{resolve:secretsmanager:\$\{([A-Za-z0-9]+)\}:SecretString\}\}"
-)
-_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:[^}]+\}\}")
-_NO_VALUE = object()
-_PSEUDO_DEFAULTS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
-
-
-class Template:
+class Template(Intrinsics):
     """A parsed template.yaml. Relative paths in it resolve against its directory."""
 
     def __init__(self, document: Mapping[str, Any], path: Path) -> None:
@@ -219,10 +80,7 @@ class Template:
         self.root = path.parent
 
     # ------------------------------------------------------------------ sections
-
-    @property
-    def parameters(self) -> Mapping[str, Mapping[str, Any]]:
-        return dict(self.document.get("Parameters") or {})
+    # (``parameters`` and the intrinsics: ``evaluate``, ``condition``, are Intrinsics')
 
     @property
     def outputs(self) -> Mapping[str, Mapping[str, Any]]:
@@ -236,7 +94,7 @@ class Template:
     def parameter_defaults(self) -> dict[str, str]:
         """Each parameter's ``Default`` as a string (parameters without one are left out)."""
         return {
-            name: _to_str(spec["Default"])
+            name: to_str(spec["Default"])
             for name, spec in self.parameters.items()
             if isinstance(spec, Mapping) and "Default" in spec
         }
@@ -392,7 +250,7 @@ class Template:
         for source in (self.function_globals, self.resource(logical_id).properties):
             variables.update(((source.get("Environment") or {}).get("Variables")) or {})
         resolved = self.evaluate(variables, resolve, where=f"{logical_id}.Environment")
-        return {name: _to_str(value) for name, value in resolved.items()}
+        return {name: to_str(value) for name, value in resolved.items()}
 
     # ------------------------------------------------------------------ AppSync
 
@@ -473,125 +331,6 @@ class Template:
             return None
         return (self.root / uri).resolve()
 
-    # ------------------------------------------------------------------ intrinsics
-
-    def condition(self, name: str, resolve: Mapping[str, str]) -> bool:
-        """Evaluates a named entry of ``Conditions``."""
-        conditions = self.document.get("Conditions") or {}
-        if name not in conditions:
-            raise TemplateError(f"no condition {name!r}")
-        return bool(self.evaluate(conditions[name], resolve, where=f"Conditions.{name}"))
-
-    def evaluate(self, value: Any, resolve: Mapping[str, str], *, where: str = "") -> Any:
-        """Returns ``value`` with every intrinsic function resolved (see module docstring).
-
-        ``{"Ref": "AWS::NoValue"}`` removes the enclosing key or list item.
-        """
-        result = self._eval(value, resolve, where)
-        return None if result is _NO_VALUE else result
-
-    def _eval(self, value: Any, resolve: Mapping[str, str], where: str) -> Any:
-        if isinstance(value, list):
-            items = [self._eval(item, resolve, where) for item in value]
-            return [item for item in items if item is not _NO_VALUE]
-        if not isinstance(value, Mapping):
-            if isinstance(value, str) and _DYNAMIC_REFERENCE.search(value):
-                return _DYNAMIC_REFERENCE.sub(
-                    lambda m: self._lookup(m.group(0), resolve, where), value
-                )
-            return value
-        if len(value) == 1:
-            (key, arg), = value.items()
-            if key == "Ref" or key == "Condition" or str(key).startswith("Fn::"):
-                return self._intrinsic(str(key), arg, resolve, where)
-        result = {}
-        for key, item in value.items():
-            evaluated = self._eval(item, resolve, where)
-            if evaluated is not _NO_VALUE:
-                result[key] = evaluated
-        return result
-
-    def _intrinsic(self, name: str, arg: Any, resolve: Mapping[str, str], where: str) -> Any:
-        if name == "Ref":
-            return self._ref(str(arg), resolve, where)
-        if name == "Condition":
-            return self.condition(str(arg), resolve)
-        if name == "Fn::GetAtt":
-            parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
-            attribute = self._eval(parts[1], resolve, where)
-            return self._lookup(f"{parts[0]}.{attribute}", resolve, where)
-        if name == "Fn::Sub":
-            return self._sub(arg, resolve, where)
-        if name == "Fn::If":
-            condition, if_true, if_false = arg
-            chosen = if_true if self.condition(str(condition), resolve) else if_false
-            return self._eval(chosen, resolve, where)
-        args = self._eval(arg, resolve, where)
-        if name == "Fn::Equals":
-            return _to_str(args[0]) == _to_str(args[1])
-        if name == "Fn::Not":
-            return not bool(args[0])
-        if name == "Fn::And":
-            return all(bool(a) for a in args)
-        if name == "Fn::Or":
-            return any(bool(a) for a in args)
-        if name == "Fn::Join":
-            return _to_str(args[0]).join(_to_str(a) for a in args[1])
-        if name == "Fn::Select":
-            return args[1][int(args[0])]
-        if name == "Fn::Split":
-            return _to_str(args[1]).split(_to_str(args[0]))
-        if name == "Fn::Base64":
-            return base64.b64encode(_to_str(args).encode()).decode()
-        if name == "Fn::FindInMap":
-            mappings = self.document.get("Mappings") or {}
-            try:
-                return mappings[args[0]][args[1]][args[2]]
-            except (KeyError, TypeError) as exc:
-                raise UnresolvedReference(f"Mappings.{'.'.join(map(str, args))}", where) from exc
-        raise TemplateError(f"{name} is not supported locally{f' (in {where})' if where else ''}")
-
-    def _ref(self, name: str, resolve: Mapping[str, str], where: str) -> Any:
-        if name == "AWS::NoValue":
-            return _NO_VALUE
-        spec = self.parameters.get(name)
-        if name in resolve:
-            return _parameter_value(spec, resolve[name])
-        if name in _PSEUDO_DEFAULTS:
-            return _PSEUDO_DEFAULTS[name]
-        if isinstance(spec, Mapping) and "Default" in spec:
-            return _parameter_value(spec, spec["Default"])
-        raise UnresolvedReference(name, where)
-
-    def _lookup(self, key: str, resolve: Mapping[str, str], where: str) -> str:
-        if key in resolve:
-            return resolve[key]
-        raise UnresolvedReference(key, where)
-
-    def _sub(self, arg: Any, resolve: Mapping[str, str], where: str) -> str:
-        if isinstance(arg, list):
-            text, variables = str(arg[0]), self._eval(arg[1], resolve, where)
-        else:
-            text, variables = str(arg), {}
-        text = _SECRET_REFERENCE.sub(
-            lambda m: self._lookup(f"{m.group(1)}.SecretString", resolve, where), text
-        )
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1).strip()
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return _to_str(variables[name])
-            if "." in name and not name.startswith("AWS::"):
-                return self._lookup(name, resolve, where)
-            return _to_str(self._ref(name, resolve, where))
-
-        result = _SUB_VARIABLE.sub(substitute, text)
-        if _DYNAMIC_REFERENCE.search(result):
-            result = _DYNAMIC_REFERENCE.sub(lambda m: self._lookup(m.group(0), resolve, where), result)
-        return result
-
 
 def load_template(path: Path | None = None) -> Template:
     """Parses template.yaml (by default the repository's: :data:`DEFAULT_TEMPLATE_PATH`)."""
@@ -629,32 +368,3 @@ def _throughput(value: Any) -> dict[str, int]:
         "ReadCapacityUnits": int(value.get("ReadCapacityUnits", 5)),
         "WriteCapacityUnits": int(value.get("WriteCapacityUnits", 5)),
     }
-
-
-def _parameter_value(spec: Any, value: Any) -> Any:
-    """A parameter's value as ``Ref`` gives it: a list for ``CommaDelimitedList`` and
-    ``List<...>`` parameters, a string otherwise."""
-    kind = str(spec.get("Type", "")) if isinstance(spec, Mapping) else ""
-    if kind == "CommaDelimitedList" or kind.startswith("List<"):
-        if isinstance(value, list):
-            return [_to_str(v) for v in value]
-        return [part.strip() for part in _to_str(value).split(",")]
-    return value if not isinstance(spec, Mapping) else _to_str(value)
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def iter_intrinsics(value: Any, name: str) -> Iterator[Any]:
-    """Yields the argument of every ``name`` intrinsic (e.g. ``"Fn::GetAtt"``) inside value."""
-    if isinstance(value, list):
-        for item in value:
-            yield from iter_intrinsics(item, name)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if key == name:
-                yield item
-            yield from iter_intrinsics(item, name)

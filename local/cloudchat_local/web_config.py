@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from cloudchat_local.errors import WebConfigError
+
 __all__ = [
     "AUTH_FLOW_LOCAL",
     "AUTH_FLOW_SRP",
@@ -39,10 +41,6 @@ AUTH_FLOW_SRP: Final = "USER_SRP_AUTH"
 AUTH_FLOW_LOCAL: Final = "USER_PASSWORD_AUTH"
 DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[2] / "web" / "public" / "config.json"
 _REQUIRED: Final = ("GraphQLApiUrl", "UserPoolId", "UserPoolClientId")
-
-
-class WebConfigError(ValueError):
-    """The stack outputs lack what the web client needs."""
 
 
 def outputs_by_key(outputs: Iterable[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Any]:

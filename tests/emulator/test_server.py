@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from websockets.asyncio.client import connect
 
-from cloudchat_local.emulator import PortInUseError, ensure_self_signed_cert, run_in_thread, start
+from cloudchat_local.emulator import PortInUse, ensure_self_signed_cert, run_in_thread, start
 from cloudchat_local.emulator._pubsub import Outbox
 
 from .conftest import Cognito, Recorder, make_config
@@ -75,7 +75,7 @@ def test_busy_port_is_a_clear_error(cognito: Cognito) -> None:
         sock.listen(1)
         port = sock.getsockname()[1]
         config = make_config(cognito, Recorder(), port=port)
-        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port}.*already in use"), run_in_thread(config):
+        with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 \\(GraphQL API\\) is already in use"), run_in_thread(config):
             pass
 
 

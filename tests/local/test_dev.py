@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 
 from cloudchat_local import dev
+from cloudchat_local._functions import function_config
 from cloudchat_local._outputs import banner, template_outputs
+from cloudchat_local._stack_settings import state_lock
+from cloudchat_local._stack_wiring import auth_settings
+from cloudchat_local.provision import graphql_api_resolve
 from cloudchat_local.template import Template, load_template
 
 from . import fake_stream_handler as fake
@@ -115,7 +119,7 @@ def test_legacy_checkpoints_carry_over_and_fresh_deletes_them(tmp_path: Path) ->
 
 def test_a_second_stack_cannot_share_the_state_dir(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    with dev._state_lock(state), pytest.raises(dev.StateDirBusy, match="another local stack"):
+    with state_lock(state), pytest.raises(dev.StateDirBusy, match="another local stack"):
         dev.LocalStack(state, port=0, tls_port=None, moto_port=0).start()
 
 
@@ -146,12 +150,12 @@ def test_each_function_gets_its_own_template_environment() -> None:
         def __missing__(self, key: str) -> str:
             return f"<{key}>"
 
-    resolve = Anything(dev.graphql_api_resolve(template, "http://127.0.0.1:4000/graphql"))
+    resolve = Anything(graphql_api_resolve(template, "http://127.0.0.1:4000/graphql"))
     resolve["Table"] = "t"
     resolve["UsersFunction"] = "cc-users"
 
     def env(logical_id: str) -> Any:
-        return dev.function_config(template, logical_id, resolve, endpoint="http://127.0.0.1:1",
+        return function_config(template, logical_id, resolve, endpoint="http://127.0.0.1:1",
                                    region="us-east-1", account_id="123456789012").environment
 
     users, messages, stream = env("UsersFunction"), env("MessagesFunction"), env("StreamFunction")
@@ -166,7 +170,7 @@ def test_each_function_gets_its_own_template_environment() -> None:
 
 
 def test_auth_settings_follow_the_template() -> None:
-    types, client_regex = dev._auth_settings(load_template())
+    types, client_regex = auth_settings(load_template())
     assert types == {"AMAZON_COGNITO_USER_POOLS", "AWS_IAM"}
     assert client_regex is None  # any app client of the pool, as AppSync does
 
@@ -205,7 +209,7 @@ def test_a_stream_consumer_that_cannot_load_fails_the_start_clearly(
     with pytest.raises(dev.LocalStackError, match=r"cannot load handler .*no_such_function"):
         dev.start(tmp_path / "state", template=template, seed=False)
     # everything it had started was stopped: the state dir is free for the next stack
-    with dev._state_lock(tmp_path / "state"):
+    with state_lock(tmp_path / "state"):
         pass
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudchat_local._environments import InvocationFailed, ProcessEnvironment
+from cloudchat_local._environments import ProcessEnvironment
+from cloudchat_local.errors import InvocationFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,13 +22,13 @@ from cloudchat_local._functions import (
     PLUMBING,
     FunctionPool,
     FunctionPools,
-    FunctionStartError,
     function_config,
 )
 from cloudchat_local._identity import credentials_for
 from cloudchat_local.emulator import LambdaContext
 from cloudchat_local.emulator._events import invoke_handler
 from cloudchat_local.emulator._execute import invocation_outcome
+from cloudchat_local.errors import FunctionStartError
 from cloudchat_local.template import DEFAULT_TEMPLATE_PATH, Template
 
 HANDLERS = '''

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from cloudchat_local import dev
+from cloudchat_local._functions import function_config
 from cloudchat_local._identity import credentials_for
-from cloudchat_local._seed import SeedError, graphql, sign_in
+from cloudchat_local._seed import graphql, sign_in
+from cloudchat_local.errors import SeedError
 from cloudchat_local.template import Template, load_template
 from tests.local.test_functions import _alive
 
@@ -120,7 +122,7 @@ def test_the_stream_consumers_process_has_its_functions_environment(tmp_path: Pa
         assert consumer.function == "StreamFunction"
         env = Path(f"/proc/{consumer.process.pid}/environ").read_bytes().split(b"\0")
         names = {entry.split(b"=", 1)[0].decode() for entry in env if entry}
-        expected = dev.function_config(
+        expected = function_config(
             stack.template, "StreamFunction", stack.resolve, endpoint=stack.moto_endpoint,  # type: ignore[arg-type]
             region=stack.region, account_id=stack.provisioned.account_id)  # type: ignore[union-attr]
         assert names == {*expected.environment, "AWS_LAMBDA_LOG_STREAM_NAME"}

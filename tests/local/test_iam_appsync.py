@@ -14,11 +14,11 @@ from botocore.credentials import Credentials
 from cloudchat_local._identity import credentials_for
 from cloudchat_local.emulator import IamConfig
 from cloudchat_local.emulator._auth import (
-    AuthError,
     CaseInsensitiveHeaders,
     SignedRequest,
     SigV4Verifier,
 )
+from cloudchat_local.errors import AuthError
 from cloudchat_local.iam import appsync_credentials, build_policy_map, load_usage, root_fields
 from cloudchat_local.template import load_template
 from tests.local.test_iam_policy import _resolve

@@ -18,11 +18,11 @@ from moto import mock_aws
 
 from cloudchat_local._moto_server import (
     MotoProcess,
-    PortBusyError,
     load_state,
     save_state,
     trim_stream_records,
 )
+from cloudchat_local.errors import PortInUse
 
 REGION = "us-east-1"
 PASSWORD = "Passw0rd!Passw0rd"
@@ -177,7 +177,7 @@ def test_a_busy_port_is_reported() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        with pytest.raises(PortBusyError) as caught:
+        with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 \\(moto\\) is already in use") as caught:
             MotoProcess.start(port=port)
     assert caught.value.port == port
 

@@ -516,9 +516,9 @@ def start_poller(moto: MotoProcess) -> Iterator[Any]:
 
 
 def _lane(key: str, lanes: int) -> int:
-    from cloudchat_local._streams import _lane_of
+    from cloudchat_local._stream_shards import lane_of
 
-    return _lane_of({"dynamodb": {"Keys": {"PK": {"S": key}, "SK": {"S": "ITEM"}}}}, lanes)
+    return lane_of({"dynamodb": {"Keys": {"PK": {"S": key}, "SK": {"S": "ITEM"}}}}, lanes)
 
 
 def _history(records: list[dict[str, Any]]) -> dict[str, list[str]]:

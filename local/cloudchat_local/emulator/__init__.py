@@ -26,6 +26,8 @@ See :func:`create_app` for embedding the ASGI app elsewhere, :func:`serve` for a
 server, and :func:`start` for an async context manager.
 """
 
+from cloudchat_local.errors import ConfigError, EmulatorError, PortInUse, SchemaError
+
 from ._config import (
     NONE_DATA_SOURCE,
     CognitoConfig,
@@ -38,7 +40,6 @@ from ._config import (
     Resolver,
     ResolverMap,
 )
-from ._errors import ConfigError, EmulatorError, PortInUseError, SchemaError
 from ._events import LambdaContext, build_event, lambda_outcome
 from ._execute import Engine
 from ._schema import build_appsync_schema, load_schema, print_schema_sdl
@@ -59,7 +60,7 @@ __all__ = [
     "LambdaContext",
     "LambdaResolver",
     "NoneDataSource",
-    "PortInUseError",
+    "PortInUse",
     "Resolver",
     "ResolverMap",
     "RunningEmulator",

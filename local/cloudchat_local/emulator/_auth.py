@@ -38,6 +38,8 @@ from typing import Any, Final
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
+from cloudchat_local.errors import AuthError
+
 from ._authz import COGNITO, IAM
 from ._config import CognitoConfig, IamConfig
 
@@ -55,19 +57,6 @@ BAD_SIGNATURE: Final = (
 SIGV4_ALGORITHM: Final = "AWS4-HMAC-SHA256"
 #: The caller's IAM policies do not allow appsync:GraphQL on a root field it selects.
 PERMISSION_DENIED: Final = "Permission denied"
-
-
-class AuthError(Exception):
-    """A request that AppSync would refuse before running any resolver."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-    def body(self) -> dict[str, Any]:
-        return {"errors": [{"errorType": self.error_type, "message": self.message}]}
 
 
 def unauthorized(message: str = MISSING_HEADER) -> AuthError:

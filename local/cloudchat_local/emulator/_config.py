@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from ._errors import ConfigError
+from cloudchat_local.errors import ConfigError, HandlerError
+
 from ._quotas import (
     INVALIDATIONS_PER_REQUEST,
     QUERY_DEPTH_LIMIT_MAX,
@@ -78,7 +79,7 @@ class LambdaResolver:
         timeout_s: float = 30.0,
     ) -> LambdaResolver:
         """Imports ``module`` and wraps its ``attr`` (e.g. ``resolvers.messages``)."""
-        from cloudchat_local._runtime import HandlerError, load_handler
+        from cloudchat_local._runtime import load_handler
 
         try:
             handler = load_handler(module, attr)

@@ -38,11 +38,12 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
+from cloudchat_local.errors import ConfigError, ResolverError
+
 from . import _quotas as quotas
 from ._auth import Authenticator, Principal
 from ._authz import Authorizer
 from ._config import EmulatorConfig, Invocation, LambdaResolver, NoneDataSource, normalize_resolver
-from ._errors import ConfigError
 from ._events import (
     LAMBDA_UNHANDLED,
     FieldError,
@@ -81,18 +82,6 @@ class RequestContext:
     @property
     def identity(self) -> dict[str, Any]:
         return self.principal.identity_for(self.source_ip)
-
-
-class ResolverError(Exception):
-    """A field error with an AppSync ``errorType`` (``util.error(message, type, data, info)``)."""
-
-    def __init__(self, message: Any, error_type: Any, data: Any = None, error_info: Any = None):
-        text = "" if message is None else str(message)
-        super().__init__(text)
-        self.message = text
-        self.error_type = error_type
-        self.data = data
-        self.error_info = error_info
 
 
 _NON_NULL: Final = re.compile(r"^Cannot return null for non-nullable field (?P<p>\w+)\.(?P<f>\w+)\.$")

@@ -23,7 +23,9 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ._auth import AuthError, CaseInsensitiveHeaders
+from cloudchat_local.errors import AuthError
+
+from ._auth import CaseInsensitiveHeaders
 from ._execute import Engine
 
 MALFORMED: Final = "MalformedHttpRequestException"

@@ -38,7 +38,9 @@ from graphql import (
 from graphql.utilities import get_operation_ast
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ._auth import AuthError, CaseInsensitiveHeaders, Principal, decode_header_blob, raw_query_param
+from cloudchat_local.errors import AuthError, StartRejected
+
+from ._auth import CaseInsensitiveHeaders, Principal, decode_header_blob, raw_query_param
 from ._config import LambdaResolver
 from ._events import FieldError, build_event
 from ._execute import UNAUTHORIZED, Engine
@@ -73,12 +75,6 @@ def _error_frame(sub_id: str | None, errors: list[dict[str, Any]]) -> dict[str, 
 def _slim(error: dict[str, Any]) -> dict[str, Any]:
     """A request error reduced to what error frames carry."""
     return _error(error.get("errorType") or "ValidationError", error["message"])
-
-
-class _StartRejected(Exception):
-    def __init__(self, *errors: dict[str, Any]) -> None:
-        super().__init__(errors[0]["message"] if errors else "rejected")
-        self.errors = list(errors)
 
 
 def handshake_auth(websocket: WebSocket) -> dict[str, Any] | None:
@@ -250,7 +246,7 @@ class RealtimeConnection:
             subscription = await asyncio.wait_for(
                 self._prepare(sub_id, payload), self.engine.config.request_timeout_s
             )
-        except _StartRejected as rejected:
+        except StartRejected as rejected:
             if self.pending.pop(sub_id, None) is not None:
                 self.outbox.control(_error_frame(sub_id, rejected.errors))
             return
@@ -277,39 +273,39 @@ class RealtimeConnection:
     async def _prepare(self, sub_id: str, payload: Any) -> ActiveSubscription:
         engine = self.engine
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), str):
-            raise _StartRejected(_error("BadRequestException", "The start payload needs a data string."))
+            raise StartRejected(_error("BadRequestException", "The start payload needs a data string."))
         data_text: str = payload["data"]
         try:
             request = json.loads(data_text)
         except ValueError:
             request = None
         if not isinstance(request, dict) or not isinstance(request.get("query"), str):
-            raise _StartRejected(_error("BadRequestException", "Unable to parse GraphQL query."))
+            raise StartRejected(_error("BadRequestException", "Unable to parse GraphQL query."))
         variables = request.get("variables") or {}
         if not isinstance(variables, dict):
-            raise _StartRejected(_error("BadRequestException", "Variables must be a JSON object."))
+            raise StartRejected(_error("BadRequestException", "Variables must be a JSON object."))
         extensions = payload.get("extensions")
         auth = extensions.get("authorization") if isinstance(extensions, dict) else None
         if not isinstance(auth, dict):
-            raise _StartRejected(_error("UnauthorizedException", "Valid authorization header not provided."))
+            raise StartRejected(_error("UnauthorizedException", "Valid authorization header not provided."))
         try:
             principal = await engine.authenticator.authenticate(
                 auth, path="/graphql", body=data_text.encode()
             )
         except AuthError as exc:
-            raise _StartRejected(_error(exc.error_type, exc.message)) from exc
+            raise StartRejected(_error(exc.error_type, exc.message)) from exc
 
         query: str = request["query"]
         document, syntax, errors = engine.check(query)
         if syntax is not None:
-            raise _StartRejected(_slim(syntax_error(syntax, query))) from syntax
+            raise StartRejected(_slim(syntax_error(syntax, query))) from syntax
         if errors:
-            raise _StartRejected(*[_slim(e) for e in validation_errors(engine.schema, document, errors)])
+            raise StartRejected(*[_slim(e) for e in validation_errors(engine.schema, document, errors)])
         operation = get_operation_ast(document, request.get("operationName"))
         if operation is None:
-            raise _StartRejected(_error("BadRequestException", "Unknown or ambiguous operation."))
+            raise StartRejected(_error("BadRequestException", "Unknown or ambiguous operation."))
         if operation.operation != OperationType.SUBSCRIPTION:
-            raise _StartRejected(
+            raise StartRejected(
                 _error(
                     "UnsupportedOperation",
                     f"{operation.operation.value} not supported through the realtime channel",
@@ -319,7 +315,7 @@ class RealtimeConnection:
         assert subscription_type is not None
         coerced = get_variable_values(engine.schema, operation.variable_definitions or (), variables)
         if isinstance(coerced, list):
-            raise _StartRejected(*[_slim(variable_error(e)) for e in coerced])
+            raise StartRejected(*[_slim(variable_error(e)) for e in coerced])
         fragments = fragments_of(document)
         fields = collect_fields(
             engine.schema,
@@ -329,19 +325,19 @@ class RealtimeConnection:
             coerced.coerced,
         )
         if len(fields) != 1:
-            raise _StartRejected(_error("ValidationError", "A subscription must select exactly one field."))
+            raise StartRejected(_error("ValidationError", "A subscription must select exactly one field."))
         field_nodes = next(iter(fields.values()))
         field_name = field_nodes[0].name.value
         denial = engine.authorizer.denial(
             subscription_type.name, field_name, principal.mode, principal.groups
         )
         if denial is not None:
-            raise _StartRejected(_error(UNAUTHORIZED, denial))
+            raise StartRejected(_error(UNAUTHORIZED, denial))
         field_def = subscription_type.fields[field_name]
         try:
             arguments = get_argument_values(field_def, field_nodes[0], coerced)
         except GraphQLError as exc:
-            raise _StartRejected(_error("ValidationError", exc.message)) from exc
+            raise StartRejected(_error("ValidationError", exc.message)) from exc
         resolver = engine.resolvers.get((subscription_type.name, field_name))
         rules: dict[str, dict[str, Any]] = {}
         if isinstance(resolver, LambdaResolver):
@@ -392,7 +388,7 @@ class RealtimeConnection:
         outcome = await self.engine.invoke(resolver, event)
         if isinstance(outcome, FieldError):
             message = "" if outcome.message is None else str(outcome.message)
-            raise _StartRejected(_error(str(outcome.error_type), message))
+            raise StartRejected(_error(str(outcome.error_type), message))
         value = outcome.value
         if not resolver.sets_subscription_filter or not isinstance(value, dict):
             return {}
@@ -404,7 +400,7 @@ class RealtimeConnection:
             try:
                 check_filter(spec)
             except ValueError as exc:  # AppSync rejects the start when a filter is invalid
-                raise _StartRejected(
+                raise StartRejected(
                     _error("BadRequestException", f"invalid subscription {name} filter: {exc}")
                 ) from exc
             rules[name] = dict(spec)

@@ -60,8 +60,9 @@ from graphql import (
 )
 from graphql.language import Node
 
+from cloudchat_local.errors import SchemaError
+
 from ._appsync_rules import appsync_violations
-from ._errors import SchemaError
 from ._scalars import APPSYNC_SCALARS, install_scalar
 
 _AUTH_LOCATIONS = "OBJECT | FIELD_DEFINITION | INTERFACE | INPUT_OBJECT"

@@ -41,6 +41,8 @@ from graphql import (
     is_leaf_type,
 )
 
+from cloudchat_local.errors import NullInNonNull
+
 
 def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     """The document's fragment definitions by name."""
@@ -172,10 +174,6 @@ def published_payload(
     return out
 
 
-class _Null(Exception):
-    """A null reached a non-null position; the nearest nullable parent becomes null."""
-
-
 def project(
     schema: GraphQLSchema,
     payload: Any,
@@ -208,11 +206,11 @@ def project(
             result = complete_inner(type_.of_type, value, nodes, path, parent)
             if result is None:
                 null_error(type_.of_type, parent, path)
-                raise _Null
+                raise NullInNonNull
             return result
         try:
             return complete_inner(type_, value, nodes, path, parent)
-        except _Null:
+        except NullInNonNull:
             return None
 
     def complete_inner(
@@ -227,10 +225,10 @@ def project(
             for index, item in enumerate(items):
                 try:
                     out_list.append(complete(type_.of_type, item, nodes, [*path, index], parent))
-                except _Null:
+                except NullInNonNull:
                     failed = True
             if failed:
-                raise _Null
+                raise NullInNonNull
             return out_list
         if is_leaf_type(type_):
             return value
@@ -252,14 +250,14 @@ def project(
                 continue
             try:
                 out[key] = complete(field.type, value.get(name), sub_nodes, [*path, key], runtime.name)
-            except _Null:
+            except NullInNonNull:
                 failed = True
         if failed:
-            raise _Null
+            raise NullInNonNull
         return out
 
     try:
         data = complete(field_type, payload, field_nodes, [response_key], parent_type)
-    except _Null:
+    except NullInNonNull:
         data = None
     return data, errors

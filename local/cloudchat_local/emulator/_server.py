@@ -4,7 +4,7 @@
 * :func:`run_in_thread` — the same on a background thread (tests, glue code).
 * :func:`serve` — blocking, until SIGINT/SIGTERM (the ``make dev`` entry point).
 
-Ports are bound before serving, so a busy port raises :class:`PortInUseError` at once, and
+Ports are bound before serving, so a busy port raises :class:`~cloudchat_local.errors.PortInUse` at once, and
 port 0 reports the port actually bound.
 """
 
@@ -23,8 +23,9 @@ from typing import Any
 
 import uvicorn
 
+from cloudchat_local.errors import EmulatorError, PortInUse
+
 from ._config import EmulatorConfig
-from ._errors import EmulatorError, PortInUseError
 from ._execute import Engine
 from ._tls import ensure_self_signed_cert
 from .app import create_app
@@ -85,8 +86,8 @@ class RunningEmulator:
         return self.engine.broker.wait_for(count, field, timeout, arguments)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (raises :class:`PortInUseError`)."""
+def bind_socket(host: str, port: int, owner: str = "GraphQL API") -> socket.socket:
+    """A listening TCP socket on ``host:port`` (raises :class:`PortInUse`, naming ``owner``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio disables Nagle (TCP_NODELAY) on accepted connections
     # only for sockets that say they are TCP; with Nagle on, keep-alive requests wait ~40 ms.
@@ -98,7 +99,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(host, port) from exc
+            raise PortInUse(port, owner, host=host) from exc
         raise EmulatorError(f"cannot listen on {host}:{port}: {exc}") from exc
     sock.setblocking(False)
     return sock
@@ -159,7 +160,7 @@ async def start(config: EmulatorConfig) -> AsyncIterator[RunningEmulator]:
             files = ensure_self_signed_cert(config.state_dir)
             cert_path = files.cert_path
             ssl_args = {"ssl_certfile": str(files.cert_path), "ssl_keyfile": str(files.key_path)}
-            tls_sock = bind_socket(config.host, config.tls_port)
+            tls_sock = bind_socket(config.host, config.tls_port, "GraphQL API over TLS")
             sockets.append(tls_sock)
         for sock, extra in ((http_sock, {}), (tls_sock, ssl_args)):
             if sock is None:

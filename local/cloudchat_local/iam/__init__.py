@@ -20,11 +20,12 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from cloudchat_local.errors import PolicyError
 from cloudchat_local.template import Template
 
 from ._appsync import appsync_credentials, authorize_graphql, root_fields
 from ._middleware import CONTROL_PATH, IamMiddleware
-from ._policy import AuthzRequest, Decision, PolicyError, Statement, evaluate, parse_statements
+from ._policy import AuthzRequest, Decision, Statement, evaluate, parse_statements
 from ._requests import Caller, MappedCall, caller_of, map_request
 from ._template import FunctionPolicy, PolicyMap, build_policy_map
 from ._usage import USAGE_FILE, UsageRecorder, load_usage, unused_grants

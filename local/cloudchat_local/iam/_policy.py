@@ -18,14 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from cloudchat_local.template import TemplateError
+from cloudchat_local.errors import PolicyError
 
 from ._conditions import UNKNOWN, ContextValue, arn_like, condition_matches, glob_match, is_supported_operator
 
 __all__ = [
     "AuthzRequest",
     "Decision",
-    "PolicyError",
     "Statement",
     "evaluate",
     "parse_statements",
@@ -34,11 +33,6 @@ __all__ = [
 _ELEMENTS: Final = frozenset(
     {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 )
-
-
-class PolicyError(TemplateError):
-    """A policy the local stack cannot evaluate as IAM would (the local stack refuses to
-    start: a TemplateError)."""
 
 
 @dataclass(frozen=True)

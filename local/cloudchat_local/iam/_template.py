@@ -6,7 +6,7 @@ resolved through :meth:`Template.evaluate <cloudchat_local.template.Template.eva
 the local stack's ``resolve`` mapping (the same one function environments resolve with).
 A policy form that cannot be evaluated locally (a SAM policy template such as
 ``DynamoDBCrudPolicy``, a managed policy name or ARN, an explicit ``Role``) raises
-:class:`~._policy.PolicyError`: the local stack refuses to start rather than allow silently.
+:class:`~cloudchat_local.errors.PolicyError`: the local stack refuses to start rather than allow silently.
 
 The result (:class:`PolicyMap`) is plain JSON: the moto server's middleware and the
 emulator use it, keyed by each function's access key (:mod:`cloudchat_local._identity`).
@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudchat_local._identity import credentials_for
-from cloudchat_local.template import SERVERLESS_FUNCTION, Template, TemplateError
+from cloudchat_local.errors import PolicyError, TemplateError
+from cloudchat_local.template import SERVERLESS_FUNCTION, Template
 
-from ._policy import PolicyError, Statement, parse_statements, statements_from_json
+from ._policy import Statement, parse_statements, statements_from_json
 
 __all__ = ["FunctionPolicy", "PolicyMap", "build_policy_map"]
 

@@ -1,0 +1,103 @@
+"""What every part of the provisioner shares: its clients, the ``resolve`` mapping it fills,
+and how it reads a resource's properties and physical name (see :mod:`cloudchat_local.provision`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from cloudchat_local.template import Resource, Template
+
+__all__ = ["ProvisionerBase", "api_kwargs", "aws_client", "error_code", "log"]
+
+log = logging.getLogger("cloudchat_local.provision")
+
+
+def aws_client(
+    service: str, endpoint: str, region: str, credentials: tuple[str, str]
+) -> BaseClient:
+    """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
+    session = boto3.session.Session(
+        aws_access_key_id=credentials[0],
+        aws_secret_access_key=credentials[1],
+        region_name=region,
+    )
+    return session.client(service, endpoint_url=endpoint)
+
+
+def api_kwargs(client: BaseClient, operation: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of CloudFormation properties that the API operation takes, by name."""
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    return {k: v for k, v in properties.items() if k in shape.members}
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class ProvisionerBase:
+    """The state of one provisioning run; the resource kinds are methods of its subclasses."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        region: str,
+        stack_name: str,
+        template: Template,
+        credentials: tuple[str, str],
+    ) -> None:
+        self.endpoint = endpoint
+        self.region = region
+        self.stack_name = stack_name
+        self.template = template
+        self.credentials = credentials
+        self._clients: dict[str, BaseClient] = {}
+        self.account_id = str(self.client("sts").get_caller_identity()["Account"])
+        self.resolve: dict[str, str] = {
+            "AWS::Region": region,
+            "AWS::AccountId": self.account_id,
+            "AWS::StackName": stack_name,
+            "AWS::StackId": (
+                f"arn:aws:cloudformation:{region}:{self.account_id}:stack/{stack_name}/local"
+            ),
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.table_id = template.table().logical_id
+        self.key_id = template.kms_key().logical_id
+        self.client_id = template.user_pool_client().logical_id
+        self.user_pool_id = ""
+
+    def client(self, service: str) -> BaseClient:
+        if service not in self._clients:
+            self._clients[service] = aws_client(service, self.endpoint, self.region, self.credentials)
+        return self._clients[service]
+
+    def props(self, resource: Resource) -> dict[str, Any]:
+        value = self.template.evaluate(resource.properties, self.resolve, where=resource.logical_id)
+        return dict(value or {})
+
+    def physical_name(self, resource: Resource, name_property: str, *, lower: bool = False) -> str:
+        raw = resource.properties.get(name_property)
+        if raw is not None:
+            name = str(self.template.evaluate(raw, self.resolve, where=resource.logical_id))
+        else:
+            name = f"{self.stack_name}-{resource.logical_id}"
+        return name.lower() if lower else name
+
+    def wanted(self, resources: Sequence[Resource], *, say: bool = True) -> list[Resource]:
+        """The resources whose ``Condition`` (if any) holds for these parameters."""
+        wanted = []
+        for resource in resources:
+            condition = resource.definition.get("Condition")
+            if condition is not None and not self.template.condition(str(condition), self.resolve):
+                if say:
+                    log.debug("%s: condition %s is false: not created", resource.logical_id, condition)
+                continue
+            wanted.append(resource)
+        return wanted
