@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api, is_network_error
-from cloudchat_cli.config import Endpoint
-from cloudchat_cli.errors import ApiError, CliError
-from cloudchat_cli.follow import Backoff, Follower, Status, cancel
+from cloudchat_cli.errors import CliError
 from cloudchat_cli.render import Renderer
-from cloudchat_cli.sequence import Delivery
-from cloudchat_cli.tokens import REFRESH_MARGIN, Authenticator, Session
+from cloudchat_client import MESSAGE_FIELDS, Backoff, Delivery, Endpoint, fragment_fields
+from cloudchat_client._follow import Follower, Status, cancel
+from cloudchat_client._send import new_client_message_id, send_message
+from cloudchat_client._tokens import REFRESH_MARGIN, Authenticator, Session
+from cloudchat_client._transport import Api
+from cloudchat_client.errors import api_error_for
 
 __all__ = [
     "App",
@@ -37,26 +38,20 @@ __all__ = [
     "tail",
 ]
 
-CONVERSATION_FIELDS = (f"id kind title createdBy memberCount lastSeq unreadCount createdAt updatedAt "
-                       f"members {{ userId role }} lastMessage {{ {MESSAGE_FIELDS} }}")
+# The operations' selections are operations.graphql's fragments; the variable names are the CLI's.
+CONVERSATION_FIELDS = fragment_fields("ConversationFields")
 CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $limit, nextToken: $next) "
                  f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
 CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
-USERS_BY_IDS = "query($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName } }"
+USERS_BY_IDS = "usersByIds"
 MESSAGES = (f"query($c: ID!, $limit: Int, $next: String) {{ messages(conversationId: $c, limit: $limit, "
             f"nextToken: $next) {{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
 PAGE_MAX = 100  # the API's largest page
-SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
 ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
                 f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
 REMOVE_REACTION = ADD_REACTION.replace("addReaction", "removeReaction")
-MARK_READ = ("mutation($c: ID!, $seq: Int!) { markRead(conversationId: $c, seq: $seq) "
-             "{ conversationId userId kind seq at } }")
-
-
-def new_client_message_id(prefix: str = "cli") -> str:
-    """An idempotency key (8-64 of [A-Za-z0-9_-]) for one message."""
-    return f"{prefix}-{secrets.token_hex(12)}"
+MARK_READ = (f"mutation($c: ID!, $seq: Int!) {{ markRead(conversationId: $c, seq: $seq) "
+             f"{{ {fragment_fields('ReceiptFields')} }} }}")
 
 
 class _Tokens:
@@ -91,7 +86,7 @@ async def get_conversation(api: Api, conversation_id: str) -> dict[str, Any]:
     data = await api.execute(CONVERSATION, {"id": conversation_id})
     conversation = data.get("conversation")
     if not conversation:
-        raise ApiError("NotFound", f"no conversation {conversation_id}")
+        raise api_error_for("NotFound", f"no conversation {conversation_id}")
     return dict(conversation)
 
 
@@ -103,31 +98,6 @@ async def learn_names(app: App, api: Api, user_ids: Iterable[Any]) -> None:
     for i in range(0, len(unknown), 100):
         found = (await api.execute(USERS_BY_IDS, {"ids": unknown[i:i + 100]}))["usersByIds"]
         app.render.names.update({u["id"]: u["displayName"] for u in found})
-
-
-async def send_message(api: Api, conversation_id: str, body: str, *, client_message_id: str,
-                       parent_id: str | None = None, retries: int = 3,
-                       retry_delay: float = 0.25, retry_rate_limited: bool = False) -> dict[str, Any]:
-    """sendMessage; a network failure is retried with the same ``clientMessageId``, so a send
-    that reached the server before the failure returns the original message, never a copy."""
-    variables: dict[str, Any] = {"conversationId": conversation_id, "body": body,
-                                 "clientMessageId": client_message_id}
-    if parent_id:
-        variables["parentId"] = parent_id
-    attempt = 0
-    while True:
-        try:
-            data = await api.execute(SEND, {"input": variables})
-            return dict(data["sendMessage"])
-        except ApiError as exc:
-            if not (retry_rate_limited and exc.error_type == "RateLimited") or attempt >= 20:
-                raise
-            await asyncio.sleep(min(10.0, 1.0 * 2 ** min(attempt, 3)))
-        except Exception as exc:
-            if not is_network_error(exc) or attempt >= retries:
-                raise
-            await asyncio.sleep(retry_delay * 2 ** attempt)
-        attempt += 1
 
 
 # --------------------------------------------------------------------------- commands

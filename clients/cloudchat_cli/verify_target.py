@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudchat_cli.config import (
+from cloudchat_cli.errors import ConfigError
+from cloudchat_client._config import (
     DEFAULT_OUTPUTS,
     Endpoint,
     endpoint_from_outputs,
     load_outputs_file,
     outputs_from_cloudformation,
 )
-from cloudchat_cli.errors import ConfigError
 
 __all__ = ["REQUIRED_OUTPUTS", "Target", "target_from_outputs", "target_from_stack"]
 

@@ -19,12 +19,17 @@ from typing import Any
 
 import pytest
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api
 from cloudchat_cli.commands import ADD_REACTION
-from cloudchat_cli.config import endpoint_from_outputs
-from cloudchat_cli.follow import Backoff, Follower
-from cloudchat_cli.sequence import Delivery
-from cloudchat_cli.tokens import Authenticator, TokenStore
+from cloudchat_client import (
+    MESSAGE_FIELDS,
+    Authenticator,
+    Backoff,
+    Delivery,
+    TokenStore,
+    endpoint_from_outputs,
+)
+from cloudchat_client._follow import Follower
+from cloudchat_client._transport import Api
 from tests.e2e.conftest import REPO, DevStack, run
 
 pytestmark = pytest.mark.e2e
