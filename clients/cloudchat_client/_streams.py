@@ -146,10 +146,12 @@ class Subscription(_Stream[T]):
         self.backoff = backoff or Backoff()
         self.max_attempts = max_attempts
         self.connected = asyncio.Event()
+        self.failures = 0
+        self.connections = 0
         self._connection: RealtimeConnection | None = None
 
     async def _run(self) -> None:
-        failures = 0
+        self.failures = 0  # consecutive: a session that got connected resets it
         while True:
             try:
                 await self._session()
@@ -160,8 +162,8 @@ class Subscription(_Stream[T]):
                     raise
                 self.connected.clear()
                 self._connection = None
-                failures += 1
-                if self.max_attempts is not None and failures > self.max_attempts:
+                self.failures += 1
+                if self.max_attempts is not None and self.failures > self.max_attempts:
                     raise
                 await asyncio.sleep(self.backoff.next_delay())
 
@@ -171,6 +173,8 @@ class Subscription(_Stream[T]):
             self._connection = connection
             await connection.subscribe(self.operation, self.variables, events.put_nowait)
             self.backoff.reset()
+            self.failures = 0
+            self.connections += 1
             self.connected.set()
             while True:
                 item = await events.get()

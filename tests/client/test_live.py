@@ -14,6 +14,7 @@ import pytest
 
 from cloudchat_client import (
     AuthError,
+    Backoff,
     BadRequest,
     CloudChat,
     Conflict,
@@ -220,18 +221,22 @@ def test_follow_from_now_skips_history_and_a_stranger_is_forbidden(stack: DevSta
     run(go())
 
 
-def test_user_events_arrive_on_your_own_channel(stack: DevStack) -> None:
+def test_user_events_arrive_on_your_own_channel_across_a_reconnect(stack: DevStack) -> None:
     async def go() -> None:
         async with signed_in(stack, "alice") as alice, signed_in(stack, "bob") as bob:
             conversation = await new_conversation(alice, stack.user("bob")["sub"])
-            async with bob.user_events() as events:
+            async with bob.user_events(backoff=Backoff(initial=0.1, maximum=0.5)) as events:
                 await wait_for(events.connected.is_set)
-                await alice.send_message(conversation, "ping")
-                while True:
-                    event = await asyncio.wait_for(anext(events), 15)
-                    if event["type"] == "MESSAGE" and event["conversationId"] == conversation:
-                        break
-                assert event["userId"] == stack.user("bob")["sub"] and event["seq"] == 1
+                for seq in (1, 2):
+                    await alice.send_message(conversation, f"ping {seq}")
+                    while True:
+                        event = await asyncio.wait_for(anext(events), 15)
+                        if event["type"] == "MESSAGE" and event["conversationId"] == conversation:
+                            break
+                    assert event["userId"] == stack.user("bob")["sub"] and event["seq"] == seq
+                    if seq == 1:  # cut the WebSocket: the stream reconnects by itself
+                        events.drop()
+                        await wait_for(lambda: events.connections == 2)
 
     run(go())
 
