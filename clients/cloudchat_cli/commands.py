@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cloudchat_cli.client import MESSAGE_FIELDS
 from cloudchat_cli.errors import CliError
 from cloudchat_cli.render import Renderer
-from cloudchat_client import MESSAGE_FIELDS, Backoff, Delivery, Endpoint, fragment_fields
-from cloudchat_client._follow import Follower, Status, cancel
-from cloudchat_client._send import new_client_message_id, send_message
+from cloudchat_client import Backoff, Delivery, Endpoint, _follow, _send
+from cloudchat_client._follow import Status, cancel
+from cloudchat_client._send import new_client_message_id
 from cloudchat_client._tokens import REFRESH_MARGIN, Authenticator, Session
 from cloudchat_client._transport import Api
 from cloudchat_client.errors import api_error_for
@@ -38,20 +39,43 @@ __all__ = [
     "tail",
 ]
 
-# The operations' selections are operations.graphql's fragments; the variable names are the CLI's.
-CONVERSATION_FIELDS = fragment_fields("ConversationFields")
+CONVERSATION_FIELDS = (f"id kind title createdBy memberCount lastSeq unreadCount createdAt updatedAt "
+                       f"members {{ userId role }} lastMessage {{ {MESSAGE_FIELDS} }}")
 CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $limit, nextToken: $next) "
                  f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
 CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
-USERS_BY_IDS = "usersByIds"
+USERS_BY_IDS = "query($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName } }"
 MESSAGES = (f"query($c: ID!, $limit: Int, $next: String) {{ messages(conversationId: $c, limit: $limit, "
             f"nextToken: $next) {{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
 PAGE_MAX = 100  # the API's largest page
+SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
+#: The follower's documents, with the CLI's selection (variables as operations.graphql names them).
+ON_MESSAGE = (f"subscription($conversationId: ID!) {{ onMessage(conversationId: $conversationId) "
+              f"{{ {MESSAGE_FIELDS} }} }}")
+SINCE = (f"query($conversationId: ID!, $afterSeq: Int!, $limit: Int) {{ messagesSince(conversationId: "
+         f"$conversationId, afterSeq: $afterSeq, limit: $limit) {{ items {{ {MESSAGE_FIELDS} }} }} }}")
 ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
                 f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
 REMOVE_REACTION = ADD_REACTION.replace("addReaction", "removeReaction")
-MARK_READ = (f"mutation($c: ID!, $seq: Int!) {{ markRead(conversationId: $c, seq: $seq) "
-             f"{{ {fragment_fields('ReceiptFields')} }} }}")
+MARK_READ = ("mutation($c: ID!, $seq: Int!) { markRead(conversationId: $c, seq: $seq) "
+             "{ conversationId userId kind seq at } }")
+
+
+class Follower(_follow.Follower):
+    """The library's follower with the CLI's selection."""
+
+    on_message = ON_MESSAGE
+    messages_since = SINCE
+
+
+async def send_message(api: _send.Executor, conversation_id: str, body: str, *, client_message_id: str,
+                       parent_id: str | None = None, retries: int = 3, retry_delay: float = 0.25,
+                       retry_rate_limited: bool = False) -> dict[str, Any]:
+    """The library's idempotent send (network failures retried with the same
+    ``clientMessageId``), with the CLI's selection."""
+    return await _send.send_message(api, conversation_id, body, client_message_id=client_message_id,
+                                    parent_id=parent_id, retries=retries, retry_delay=retry_delay,
+                                    retry_rate_limited=retry_rate_limited, document=SEND)
 
 
 class _Tokens:

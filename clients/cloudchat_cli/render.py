@@ -13,30 +13,7 @@ from rich.text import Text
 
 from cloudchat_client import Delivery
 
-__all__ = ["Renderer", "conversation_json", "message_json"]
-
-#: What ``--json`` prints of a message and a conversation: the CLI's output format, a subset of
-#: what operations.graphql's fragments select (the wire carries the whole fragment, so that
-#: subscribers of every client get every field; scripts reading the CLI's JSON get these).
-MESSAGE_JSON = ("id", "conversationId", "seq", "senderId", "kind", "body", "createdAt", "clientMessageId",
-                "version", "parentId", "replyCount", "reactions", "editedAt", "deletedAt")
-REACTION_JSON = ("emoji", "count", "userIds")
-CONVERSATION_JSON = ("id", "kind", "title", "createdBy", "memberCount", "lastSeq", "unreadCount", "createdAt",
-                     "updatedAt", "members", "lastMessage")
-
-
-def message_json(message: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: message[k] for k in MESSAGE_JSON if k in message}
-    if isinstance(out.get("reactions"), list):
-        out["reactions"] = [{k: r[k] for k in REACTION_JSON if k in r} for r in out["reactions"]]
-    return out
-
-
-def conversation_json(conversation: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: conversation[k] for k in CONVERSATION_JSON if k in conversation}
-    if out.get("lastMessage"):
-        out["lastMessage"] = message_json(out["lastMessage"])
-    return out
+__all__ = ["Renderer"]
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -103,7 +80,7 @@ class Renderer:
 
     def conversations(self, items: Sequence[Mapping[str, Any]], next_token: str | None) -> None:
         if self.as_json:
-            self.json({"items": [conversation_json(c) for c in items], "nextToken": next_token})
+            self.json({"items": list(items), "nextToken": next_token})
             return
         table = Table(title=f"{len(items)} conversation(s)", title_justify="left")
         for column in ("id", "kind", "title", "members", "last seq", "unread", "last message"):
@@ -120,7 +97,7 @@ class Renderer:
     def messages(self, items: Iterable[Mapping[str, Any]], title: str) -> None:
         items = list(items)
         if self.as_json:
-            self.json({"items": [message_json(m) for m in items]})
+            self.json({"items": items})
             return
         table = Table(title=title, title_justify="left")
         for column in ("seq", "time", "sender", "message", "id"):
@@ -146,7 +123,7 @@ class Renderer:
 
     def message(self, message: Mapping[str, Any], verb: str) -> None:
         if self.as_json:
-            self.json(message_json(message))
+            self.json(dict(message))
             return
         self.console.print(Text(f"{verb} #{message['seq']} ({message['id']}): {self._body(message)}"))
 
@@ -155,7 +132,7 @@ class Renderer:
         m = delivery.message
         if self.as_json:
             self.json({"type": "message" if delivery.kind == "new" else "update",
-                       "source": delivery.source, "message": message_json(m)})
+                       "source": delivery.source, "message": dict(m)})
             return
         mark = "" if delivery.kind == "new" else " (updated)"
         self.console.print(Text(f"#{m['seq']} {_time(m.get('createdAt'))} {self._who(m.get('senderId'))}:"

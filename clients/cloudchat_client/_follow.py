@@ -57,6 +57,12 @@ class Status:
 class Follower:
     """Delivers one conversation's messages to ``on_delivery``, in seq order, each once."""
 
+    #: The subscription and the catch-up query: operations.graphql's, or any documents of
+    #: ``onMessage(conversationId: $conversationId)`` and ``messagesSince(conversationId:
+    #: $conversationId, afterSeq: $afterSeq, limit: $limit)`` (the CLI selects fewer fields).
+    on_message = "onMessage"
+    messages_since = "messagesSince"
+
     def __init__(self, api: Api, conversation_id: str, *, after_seq: int,
                  on_delivery: Callable[[Delivery], Awaitable[None] | None],
                  on_status: Callable[[Status], None] | None = None,
@@ -116,7 +122,7 @@ class Follower:
         buffer: asyncio.Queue[Event] = asyncio.Queue()
         async with self.api.realtime() as connection:
             self._connection = connection
-            await connection.subscribe("onMessage", {"conversationId": self.conversation_id},
+            await connection.subscribe(self.on_message, {"conversationId": self.conversation_id},
                                       buffer.put_nowait)
             self.connections += 1
             await self._catch_up()  # live events wait in `buffer` meanwhile
@@ -147,9 +153,9 @@ class Follower:
 
     async def _catch_up(self) -> None:
         while True:
-            data = await self.api.execute("messagesSince", {"conversationId": self.conversation_id,
-                                                            "afterSeq": self.last_seq,
-                                                            "limit": CATCH_UP_PAGE})
+            variables = {"conversationId": self.conversation_id, "afterSeq": self.last_seq,
+                         "limit": CATCH_UP_PAGE}
+            data = await self.api.execute(self.messages_since, variables)
             items = data["messagesSince"]["items"]
             await self._emit(self.sequencer.accept_catch_up(items))
             if len(items) < CATCH_UP_PAGE:

@@ -27,9 +27,10 @@ def new_client_message_id(prefix: str = "cli") -> str:
 async def send_message(api: Executor, conversation_id: str, body: str | None, *, client_message_id: str,
                        parent_id: str | None = None, attachments: Sequence[str] | None = None,
                        retries: int = 3, retry_delay: float = 0.25,
-                       retry_rate_limited: bool = False) -> dict[str, Any]:
+                       retry_rate_limited: bool = False, document: str = "sendMessage") -> dict[str, Any]:
     """``sendMessage``, retrying network failures (at most ``retries`` times, exponential delay)
-    with the same ``clientMessageId``; with ``retry_rate_limited``, RateLimited answers too."""
+    with the same ``clientMessageId``; with ``retry_rate_limited``, RateLimited answers too.
+    ``document``: operations.graphql's ``sendMessage``, or another selection of it."""
     variables: dict[str, Any] = {"conversationId": conversation_id, "body": body,
                                  "clientMessageId": client_message_id}
     if parent_id:
@@ -39,7 +40,7 @@ async def send_message(api: Executor, conversation_id: str, body: str | None, *,
     attempt = 0
     while True:
         try:
-            data = await api.execute("sendMessage", {"input": variables})
+            data = await api.execute(document, {"input": variables})
             return dict(data["sendMessage"])
         except ApiError as exc:
             if not (retry_rate_limited and exc.error_type == "RateLimited") or attempt >= 20:

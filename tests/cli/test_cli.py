@@ -19,17 +19,9 @@ from typing import Any
 
 import pytest
 
-from cloudchat_cli.commands import ADD_REACTION
-from cloudchat_client import (
-    MESSAGE_FIELDS,
-    Authenticator,
-    Backoff,
-    Delivery,
-    TokenStore,
-    endpoint_from_outputs,
-)
-from cloudchat_client._follow import Follower
-from cloudchat_client._transport import Api
+from cloudchat_cli.client import MESSAGE_FIELDS, Api
+from cloudchat_cli.commands import ADD_REACTION, Follower
+from cloudchat_client import Authenticator, Backoff, Delivery, TokenStore, endpoint_from_outputs
 from tests.e2e.conftest import REPO, DevStack, run
 
 pytestmark = pytest.mark.e2e
