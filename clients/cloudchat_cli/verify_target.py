@@ -2,7 +2,7 @@
 
 A deployed stack's outputs come from CloudFormation (``describe_stacks``: the stack must exist
 and have finished creating or updating); the local stack's from ``.cloudchat/outputs.json``.
-Both go through the CLI's :func:`~cloudchat_cli.config.endpoint_from_outputs`, so verify reads
+Both go through the library's :func:`~cloudchat_client.endpoint_from_outputs`, so verify reads
 a stack exactly as every other command does, and then asks for the outputs it needs on top.
 """
 
