@@ -322,3 +322,38 @@ def test_a_send_whose_answer_was_lost_is_retried_with_the_same_client_message_id
             assert [(m["seq"], m["clientMessageId"]) for m in stored] == [(1, "retry-0001")]
 
     run(go())
+
+
+# --------------------------------------------------------------------------- the README's example
+
+
+class _Printed(Exception):
+    pass
+
+
+def test_the_readme_example_runs(stack: DevStack) -> None:
+    """README's "Python client" script, against this stack: it signs in, creates a conversation,
+    sends, and follows until the first message is printed."""
+    from tests.e2e.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### The Python client"):readme.index("### The command-line client")]
+    code = section[section.index("```python") + len("```python"):]
+    code = code[:code.index("```")].replace("asyncio.run(main())", "")
+    printed: list[tuple[Any, ...]] = []
+
+    def fake_print(*args: Any) -> None:
+        printed.append(args)
+        raise _Printed
+
+    class LocalCloudChat(CloudChat):
+        @classmethod
+        def from_outputs(cls, path: Any = None, **kwargs: Any) -> CloudChat:
+            return CloudChat.from_outputs(stack.outputs_path, **kwargs)
+
+    namespace: dict[str, Any] = {"print": fake_print}
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's own code
+    namespace["CloudChat"] = LocalCloudChat
+    with pytest.raises(_Printed):
+        run(namespace["main"]())
+    assert printed == [(1, stack.user("alice")["sub"], "hello from Python")]
