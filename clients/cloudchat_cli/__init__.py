@@ -1,10 +1,11 @@
-"""The CloudChat command-line client, built on gql.
+"""The CloudChat command-line client, on the :mod:`cloudchat_client` library (where the stack
+is, Cognito sign-in and the token store, the gql transports, ordered and deduplicated live
+delivery).
 
-Modules: :mod:`~cloudchat_cli.config` (where the stack is), :mod:`~cloudchat_cli.tokens`
-(Cognito sign-in and the token store), :mod:`~cloudchat_cli.client` (gql transports),
-:mod:`~cloudchat_cli.sequence` and :mod:`~cloudchat_cli.follow` (ordered, deduplicated live
-delivery), :mod:`~cloudchat_cli.commands` and :mod:`~cloudchat_cli.seed` (the commands),
-:mod:`~cloudchat_cli.render` (tables and JSON), :mod:`~cloudchat_cli.errors` (the exception tree).
+Modules: :mod:`~cloudchat_cli.client` (the CLI's selection of a message's fields),
+:mod:`~cloudchat_cli.commands` and :mod:`~cloudchat_cli.seed` (the commands),
+:mod:`~cloudchat_cli.render` (tables and JSON), :mod:`~cloudchat_cli.errors` (the library's
+exception tree and the exit code of each), ``verify*`` (the black-box check of a stack).
 """
 
 __version__ = "0.1.0"

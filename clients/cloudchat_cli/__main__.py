@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cloudchat_cli import __version__, commands
-from cloudchat_cli.config import (
+from cloudchat_cli.errors import CliError, exit_code
+from cloudchat_cli.render import Renderer
+from cloudchat_client import Authenticator, TokenStore
+from cloudchat_client._config import (
     DEFAULT_OUTPUTS,
     Endpoint,
     endpoint_from_outputs,
     endpoint_from_stack,
     load_outputs_file,
 )
-from cloudchat_cli.errors import CliError
-from cloudchat_cli.render import Renderer
-from cloudchat_cli.tokens import Authenticator, TokenStore
 
 __all__ = ["build_parser", "main"]
 
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args, render)
     except CliError as exc:
         render.error(str(exc))
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
 

@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api, is_network_error
-from cloudchat_cli.config import Endpoint
-from cloudchat_cli.errors import ApiError, CliError
-from cloudchat_cli.follow import Backoff, Follower, Status, cancel
+from cloudchat_cli.client import MESSAGE_FIELDS
+from cloudchat_cli.errors import CliError
 from cloudchat_cli.render import Renderer
-from cloudchat_cli.sequence import Delivery
-from cloudchat_cli.tokens import REFRESH_MARGIN, Authenticator, Session
+from cloudchat_client import Backoff, Delivery, Endpoint, _follow, _send
+from cloudchat_client._follow import Status, cancel
+from cloudchat_client._send import new_client_message_id
+from cloudchat_client._tokens import REFRESH_MARGIN, Authenticator, Session
+from cloudchat_client._transport import Api
+from cloudchat_client.errors import api_error_for
 
 __all__ = [
     "App",
@@ -47,6 +49,11 @@ MESSAGES = (f"query($c: ID!, $limit: Int, $next: String) {{ messages(conversatio
             f"nextToken: $next) {{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
 PAGE_MAX = 100  # the API's largest page
 SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
+#: The follower's documents, with the CLI's selection (variables as operations.graphql names them).
+ON_MESSAGE = (f"subscription($conversationId: ID!) {{ onMessage(conversationId: $conversationId) "
+              f"{{ {MESSAGE_FIELDS} }} }}")
+SINCE = (f"query($conversationId: ID!, $afterSeq: Int!, $limit: Int) {{ messagesSince(conversationId: "
+         f"$conversationId, afterSeq: $afterSeq, limit: $limit) {{ items {{ {MESSAGE_FIELDS} }} }} }}")
 ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
                 f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
 REMOVE_REACTION = ADD_REACTION.replace("addReaction", "removeReaction")
@@ -54,9 +61,21 @@ MARK_READ = ("mutation($c: ID!, $seq: Int!) { markRead(conversationId: $c, seq: 
              "{ conversationId userId kind seq at } }")
 
 
-def new_client_message_id(prefix: str = "cli") -> str:
-    """An idempotency key (8-64 of [A-Za-z0-9_-]) for one message."""
-    return f"{prefix}-{secrets.token_hex(12)}"
+class Follower(_follow.Follower):
+    """The library's follower with the CLI's selection."""
+
+    on_message = ON_MESSAGE
+    messages_since = SINCE
+
+
+async def send_message(api: _send.Executor, conversation_id: str, body: str, *, client_message_id: str,
+                       parent_id: str | None = None, retries: int = 3, retry_delay: float = 0.25,
+                       retry_rate_limited: bool = False) -> dict[str, Any]:
+    """The library's idempotent send (network failures retried with the same
+    ``clientMessageId``), with the CLI's selection."""
+    return await _send.send_message(api, conversation_id, body, client_message_id=client_message_id,
+                                    parent_id=parent_id, retries=retries, retry_delay=retry_delay,
+                                    retry_rate_limited=retry_rate_limited, document=SEND)
 
 
 class _Tokens:
@@ -91,7 +110,7 @@ async def get_conversation(api: Api, conversation_id: str) -> dict[str, Any]:
     data = await api.execute(CONVERSATION, {"id": conversation_id})
     conversation = data.get("conversation")
     if not conversation:
-        raise ApiError("NotFound", f"no conversation {conversation_id}")
+        raise api_error_for("NotFound", f"no conversation {conversation_id}")
     return dict(conversation)
 
 
@@ -103,31 +122,6 @@ async def learn_names(app: App, api: Api, user_ids: Iterable[Any]) -> None:
     for i in range(0, len(unknown), 100):
         found = (await api.execute(USERS_BY_IDS, {"ids": unknown[i:i + 100]}))["usersByIds"]
         app.render.names.update({u["id"]: u["displayName"] for u in found})
-
-
-async def send_message(api: Api, conversation_id: str, body: str, *, client_message_id: str,
-                       parent_id: str | None = None, retries: int = 3,
-                       retry_delay: float = 0.25, retry_rate_limited: bool = False) -> dict[str, Any]:
-    """sendMessage; a network failure is retried with the same ``clientMessageId``, so a send
-    that reached the server before the failure returns the original message, never a copy."""
-    variables: dict[str, Any] = {"conversationId": conversation_id, "body": body,
-                                 "clientMessageId": client_message_id}
-    if parent_id:
-        variables["parentId"] = parent_id
-    attempt = 0
-    while True:
-        try:
-            data = await api.execute(SEND, {"input": variables})
-            return dict(data["sendMessage"])
-        except ApiError as exc:
-            if not (retry_rate_limited and exc.error_type == "RateLimited") or attempt >= 20:
-                raise
-            await asyncio.sleep(min(10.0, 1.0 * 2 ** min(attempt, 3)))
-        except Exception as exc:
-            if not is_network_error(exc) or attempt >= retries:
-                raise
-            await asyncio.sleep(retry_delay * 2 ** attempt)
-        attempt += 1
 
 
 # --------------------------------------------------------------------------- commands

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cloudchat_cli.sequence import Delivery
+from cloudchat_client import Delivery
 
 __all__ = ["Renderer"]
 

@@ -23,11 +23,10 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cloudchat_cli.client import Api
 from cloudchat_cli.commands import ADD_REACTION, App, send_message
-from cloudchat_cli.config import Endpoint
 from cloudchat_cli.errors import ApiError, CliError, NotLoggedIn, StackUnreachable
-from cloudchat_cli.tokens import Authenticator, Session, TokenStore
+from cloudchat_client import Authenticator, Endpoint, Session, TokenStore
+from cloudchat_client._transport import Api
 
 __all__ = ["SeedPlan", "SeedResult", "seed"]
 

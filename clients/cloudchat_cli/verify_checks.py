@@ -19,11 +19,12 @@ from typing import Any
 
 import aiohttp
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api, Event, RealtimeConnection
+from cloudchat_cli.client import MESSAGE_FIELDS
 from cloudchat_cli.errors import ApiError, AuthError, StackUnreachable
 from cloudchat_cli.verify_run import CheckFailed, Runner, describe, expect, next_event, poll
 from cloudchat_cli.verify_target import Target
 from cloudchat_cli.verify_users import TempUser, TempUsers
+from cloudchat_client._transport import Api, Event, RealtimeConnection
 
 __all__ = ["Scenario"]
 

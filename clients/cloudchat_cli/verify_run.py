@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from cloudchat_cli.client import EventError
+from cloudchat_client._transport import EventError
 
 __all__ = ["Check", "CheckFailed", "Report", "Runner", "describe", "expect", "next_event", "poll"]
 

@@ -2,7 +2,7 @@
 
 A deployed stack's outputs come from CloudFormation (``describe_stacks``: the stack must exist
 and have finished creating or updating); the local stack's from ``.cloudchat/outputs.json``.
-Both go through the CLI's :func:`~cloudchat_cli.config.endpoint_from_outputs`, so verify reads
+Both go through the library's :func:`~cloudchat_client.endpoint_from_outputs`, so verify reads
 a stack exactly as every other command does, and then asks for the outputs it needs on top.
 """
 
@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudchat_cli.config import (
+from cloudchat_cli.errors import ConfigError
+from cloudchat_client._config import (
     DEFAULT_OUTPUTS,
     Endpoint,
     endpoint_from_outputs,
     load_outputs_file,
     outputs_from_cloudformation,
 )
-from cloudchat_cli.errors import ConfigError
 
 __all__ = ["REQUIRED_OUTPUTS", "Target", "target_from_outputs", "target_from_stack"]
 

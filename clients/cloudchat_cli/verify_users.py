@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudchat_cli.config import Endpoint
-from cloudchat_cli.tokens import Authenticator, Session, TokenStore
+from cloudchat_client import Authenticator, Endpoint, Session, TokenStore
 
 __all__ = ["TempUser", "TempUsers", "new_password", "run_prefix"]
 

@@ -20,11 +20,8 @@ from typing import Any
 import pytest
 
 from cloudchat_cli.client import MESSAGE_FIELDS, Api
-from cloudchat_cli.commands import ADD_REACTION
-from cloudchat_cli.config import endpoint_from_outputs
-from cloudchat_cli.follow import Backoff, Follower
-from cloudchat_cli.sequence import Delivery
-from cloudchat_cli.tokens import Authenticator, TokenStore
+from cloudchat_cli.commands import ADD_REACTION, Follower
+from cloudchat_client import Authenticator, Backoff, Delivery, TokenStore, endpoint_from_outputs
 from tests.e2e.conftest import REPO, DevStack, run
 
 pytestmark = pytest.mark.e2e

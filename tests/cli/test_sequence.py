@@ -6,8 +6,7 @@ import random
 from typing import Any
 
 from cloudchat_cli.commands import evaluate
-from cloudchat_cli.follow import Backoff
-from cloudchat_cli.sequence import Delivery, Sequencer
+from cloudchat_client import Backoff, Delivery, Sequencer
 
 
 def msg(seq: int, **extra: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cloudchat_cli.config import Endpoint, endpoint_from_outputs, outputs_from_cloudformation
 from cloudchat_cli.errors import AuthError, CliError, ConfigError, NotLoggedIn
-from cloudchat_cli.tokens import Authenticator, TokenStore
+from cloudchat_client import Authenticator, TokenStore
+from cloudchat_client._config import Endpoint, endpoint_from_outputs, outputs_from_cloudformation
 
 
 def jwt(**claims: Any) -> str:
@@ -156,7 +156,7 @@ def test_a_stack_without_a_realtime_output_gets_appsyncs_realtime_host() -> None
 def test_describe_stacks_errors_and_missing_stacks_are_config_errors() -> None:
     from botocore.exceptions import ClientError
 
-    from cloudchat_cli.config import endpoint_from_stack
+    from cloudchat_client import endpoint_from_stack
 
     class Fake:
         def describe_stacks(self, StackName: str) -> Any:

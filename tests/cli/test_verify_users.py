@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cloudchat_cli.config import Endpoint
 from cloudchat_cli.verify_users import TempUsers, new_password, run_prefix
+from cloudchat_client import Endpoint
 
 ENDPOINT = Endpoint(graphql_url="https://x.appsync-api.eu-west-1.amazonaws.com/graphql",
                     realtime_url="wss://x.appsync-realtime-api.eu-west-1.amazonaws.com/graphql",

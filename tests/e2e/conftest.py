@@ -22,7 +22,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
 
-from cloudchat_cli import client as cli_client
+from cloudchat_client import _transport as client_transport
 from tests.conftest import record_iam_usage
 
 T = TypeVar("T")
@@ -152,7 +152,7 @@ class DevStack:
             return await session.execute(GraphQLRequest(query, variable_values=variables))
 
 
-class AckingTransport(cli_client.AckingTransport):
+class AckingTransport(client_transport.AckingTransport):
     """gql's AppSync transport, reporting each ``start_ack`` it receives (gql drops them; the
     CLI's transport queues them), so a test knows a subscription is live before it
     publishes, instead of sleeping."""

@@ -1,7 +1,8 @@
 """pyproject.toml tells the truth about what each part imports.
 
 Each part may use the groups it is installed with: the deployed code (``cloudchat``,
-``resolvers``) the base dependencies; the CLI the base and ``cli``; the local stack the base and
+``resolvers``) the base dependencies; the client library the base and ``client``; the CLI those and
+``cli``; the local stack the base and
 ``local``; the tests and benchmarks everything. A module's imports count for every part that
 imports it (the CLI's ``seed`` imports ``cloudchat_local.provision``, so the CLI needs what that
 imports). Every declared distribution must be imported by its part, or be a named tool. Every
@@ -33,15 +34,17 @@ PACKAGES = {
     "resolvers": ROOT / "resolvers",
     "cloudchat_local": ROOT / "local/cloudchat_local",
     "cloudchat_cli": ROOT / "clients/cloudchat_cli",
+    "cloudchat_client": ROOT / "clients/cloudchat_client",
     "tests": ROOT / "tests",
     "bench": ROOT / "bench",
 }
 #: part -> (the packages it is made of, the dependency groups installed with it)
 PARTS = {
     "deployed": (("cloudchat", "resolvers"), ("base",)),
-    "cli": (("cloudchat_cli",), ("base", "cli")),
+    "client": (("cloudchat_client",), ("base", "client")),
+    "cli": (("cloudchat_cli",), ("base", "client", "cli")),
     "local": (("cloudchat_local",), ("base", "local")),
-    "dev": (("tests", "bench"), ("base", "cli", "local", "dev")),
+    "dev": (("tests", "bench"), ("base", "client", "cli", "local", "dev")),
 }
 #: declared but never imported: each is run, not imported
 TOOLS = {
@@ -251,7 +254,7 @@ def test_private_names_come_only_from_exactly_pinned_distributions() -> None:
     stack patches for that one release) may be reached into."""
     private = set()
     stdlib = set(sys.stdlib_module_names)
-    for package in ("cloudchat", "resolvers", "cloudchat_local", "cloudchat_cli"):
+    for package in ("cloudchat", "resolvers", "cloudchat_local", "cloudchat_cli", "cloudchat_client"):
         for path in PACKAGES[package].rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module

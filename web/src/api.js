@@ -1,103 +1,66 @@
 // Every call goes through Amplify's generateClient() with Cognito user pool auth.
 import { generateClient } from 'aws-amplify/api';
 import { Hub } from 'aws-amplify/utils';
+import OPERATIONS from '../../clients/cloudchat_client/operations.graphql?raw';
 
 let client;
 const api = () => (client ??= generateClient({ authMode: 'userPool' }));
 
-// One fragment for every message-returning mutation and subscription: a subscriber gets the
-// fields the mutation selected, so they must match.
-const MESSAGE = `
-  fragment MessageFields on Message {
-    id conversationId seq senderId kind body createdAt clientMessageId version
-    parentId replyCount lastReplyAt replyUserIds
-    reactions { emoji count userIds reactedByMe }
-    attachments { id name contentType size url }
-    editedAt deletedAt deletedBy
-  }`;
-const CONVERSATION = `
-  fragment ConversationFields on Conversation {
-    id kind title createdBy members { userId role } memberCount lastSeq unreadCount mutedUntil
-    createdAt updatedAt lastMessage { ...MessageFields }
+// Every operation and fragment comes from the one documents file the Python client and the CLI
+// load too. Each message-returning mutation and subscription selects ...MessageFields there: a
+// subscriber gets the fields the mutation selected, so they must match.
+
+/** The file's top-level definitions (comments dropped), split at brace depth 0. */
+function definitions(text) {
+  const source = text.replace(/#[^\n]*/g, '');
+  const out = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < source.length; i += 1) {
+    if (source[i] === '{') depth += 1;
+    if (source[i] === '}') {
+      depth -= 1;
+      if (depth === 0) {
+        out.push(source.slice(start, i + 1).trim());
+        start = i + 1;
+      }
+    }
   }
-  ${MESSAGE}`;
-const MEMBERSHIP = `
-  fragment MembershipFields on MembershipChange {
-    conversationId action actorId userIds role members { userId role } message { ...MessageFields }
+  return out;
+}
+
+/** {kind: {rootField: the operation plus the fragments it spreads}}; `SendMessage` -> `sendMessage`. */
+function load(text) {
+  const fragments = {};
+  const operations = [];
+  for (const definition of definitions(text)) {
+    const [, kind, name] = definition.match(/^(query|mutation|subscription|fragment)\s+(\w+)/);
+    if (kind === 'fragment') fragments[name] = definition;
+    else operations.push({ kind, name, definition });
   }
-  ${MESSAGE}`;
+  const spreads = (body) => [...body.matchAll(/\.\.\.(\w+)/g)].map((m) => m[1]);
+  const byKind = { query: {}, mutation: {}, subscription: {} };
+  for (const { kind, name, definition } of operations) {
+    const needed = [];
+    const todo = spreads(definition);
+    while (todo.length) {
+      const fragment = todo.shift();
+      if (!needed.includes(fragment)) {
+        needed.push(fragment);
+        todo.push(...spreads(fragments[fragment]));
+      }
+    }
+    const key = name[0].toLowerCase() + name.slice(1);
+    byKind[kind][key] = [definition, ...needed.map((f) => fragments[f])].join('\n');
+  }
+  return byKind;
+}
 
-export const Q = {
-  me: `query Me { me { id username displayName email } }`,
-  usersByIds: `query UsersByIds($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName username } }`,
-  users: `query Users($query: String, $limit: Int, $nextToken: String) {
-    users(query: $query, limit: $limit, nextToken: $nextToken) { items { id displayName username } nextToken } }`,
-  conversations: `query Conversations($limit: Int, $nextToken: String) {
-    conversations(limit: $limit, nextToken: $nextToken) { items { ...ConversationFields } nextToken } } ${CONVERSATION}`,
-  conversation: `query Conversation($id: ID!) { conversation(id: $id) { ...ConversationFields } } ${CONVERSATION}`,
-  messages: `query Messages($conversationId: ID!, $limit: Int, $nextToken: String) {
-    messages(conversationId: $conversationId, limit: $limit, nextToken: $nextToken) { items { ...MessageFields } nextToken } } ${MESSAGE}`,
-  messagesSince: `query MessagesSince($conversationId: ID!, $afterSeq: Int!, $limit: Int) {
-    messagesSince(conversationId: $conversationId, afterSeq: $afterSeq, limit: $limit) { items { ...MessageFields } nextToken } } ${MESSAGE}`,
-  thread: `query Thread($conversationId: ID!, $rootId: ID!, $limit: Int, $nextToken: String) {
-    thread(conversationId: $conversationId, rootId: $rootId, limit: $limit, nextToken: $nextToken) { items { ...MessageFields } nextToken } } ${MESSAGE}`,
-  readReceipts: `query ReadReceipts($conversationId: ID!) { readReceipts(conversationId: $conversationId) { userId readSeq deliveredSeq } }`,
-  presence: `query Presence($userIds: [ID!]!) { presence(userIds: $userIds) { userId online lastSeen } }`,
-  editHistory: `query EditHistory($conversationId: ID!, $messageId: ID!) {
-    editHistory(conversationId: $conversationId, messageId: $messageId) { version body at } }`,
-  reportedMessages: `query ReportedMessages($limit: Int, $nextToken: String) {
-    reportedMessages(limit: $limit, nextToken: $nextToken) {
-      items { conversationId messageId reporterId reason createdAt message { ...MessageFields } } nextToken } } ${MESSAGE}`,
-};
-
-export const M = {
-  createConversation: `mutation CreateConversation($input: CreateConversationInput!) {
-    createConversation(input: $input) { ...ConversationFields } } ${CONVERSATION}`,
-  sendMessage: `mutation SendMessage($input: SendMessageInput!) { sendMessage(input: $input) { ...MessageFields } } ${MESSAGE}`,
-  editMessage: `mutation EditMessage($input: EditMessageInput!) { editMessage(input: $input) { ...MessageFields } } ${MESSAGE}`,
-  deleteMessage: `mutation DeleteMessage($conversationId: ID!, $messageId: ID!) {
-    deleteMessage(conversationId: $conversationId, messageId: $messageId) { ...MessageFields } } ${MESSAGE}`,
-  addReaction: `mutation AddReaction($conversationId: ID!, $messageId: ID!, $emoji: String!) {
-    addReaction(conversationId: $conversationId, messageId: $messageId, emoji: $emoji) { ...MessageFields } } ${MESSAGE}`,
-  removeReaction: `mutation RemoveReaction($conversationId: ID!, $messageId: ID!, $emoji: String!) {
-    removeReaction(conversationId: $conversationId, messageId: $messageId, emoji: $emoji) { ...MessageFields } } ${MESSAGE}`,
-  markRead: `mutation MarkRead($conversationId: ID!, $seq: Int!) {
-    markRead(conversationId: $conversationId, seq: $seq) { conversationId userId kind seq at } }`,
-  sendTyping: `mutation SendTyping($conversationId: ID!, $typing: Boolean!) {
-    sendTyping(conversationId: $conversationId, typing: $typing) { conversationId userId typing expiresAt } }`,
-  requestUpload: `mutation RequestUpload($conversationId: ID!, $fileName: String!, $contentType: String!, $size: Int!) {
-    requestUpload(conversationId: $conversationId, fileName: $fileName, contentType: $contentType, size: $size) {
-      uploadId url fields key expiresAt maxBytes } }`,
-  addMembers: `mutation AddMembers($conversationId: ID!, $userIds: [ID!]!) {
-    addMembers(conversationId: $conversationId, userIds: $userIds) { ...MembershipFields } } ${MEMBERSHIP}`,
-  removeMember: `mutation RemoveMember($conversationId: ID!, $userId: ID!) {
-    removeMember(conversationId: $conversationId, userId: $userId) { ...MembershipFields } } ${MEMBERSHIP}`,
-  setMemberRole: `mutation SetMemberRole($conversationId: ID!, $userId: ID!, $role: MemberRole!) {
-    setMemberRole(conversationId: $conversationId, userId: $userId, role: $role) { ...MembershipFields } } ${MEMBERSHIP}`,
-  leaveConversation: `mutation LeaveConversation($conversationId: ID!) {
-    leaveConversation(conversationId: $conversationId) { ...MembershipFields } } ${MEMBERSHIP}`,
-  renameConversation: `mutation RenameConversation($conversationId: ID!, $title: String!) {
-    renameConversation(conversationId: $conversationId, title: $title) { ...ConversationFields } } ${CONVERSATION}`,
-  muteConversation: `mutation MuteConversation($conversationId: ID!, $until: AWSDateTime) {
-    muteConversation(conversationId: $conversationId, until: $until) { conversationId mutedUntil } }`,
-  reportMessage: `mutation ReportMessage($conversationId: ID!, $messageId: ID!, $reason: String!) {
-    reportMessage(conversationId: $conversationId, messageId: $messageId, reason: $reason) {
-      conversationId messageId reporterId reason createdAt } }`,
-  updateProfile: `mutation UpdateProfile($displayName: String) { updateProfile(displayName: $displayName) { id displayName } }`,
-  heartbeat: `mutation Heartbeat { heartbeat { userId online lastSeen } }`,
-};
-
-export const S = {
-  onMessage: `subscription OnMessage($conversationId: ID!) { onMessage(conversationId: $conversationId) { ...MessageFields } } ${MESSAGE}`,
-  onReceipt: `subscription OnReceipt($conversationId: ID!) {
-    onReceipt(conversationId: $conversationId) { conversationId userId kind seq at } }`,
-  onTyping: `subscription OnTyping($conversationId: ID!) {
-    onTyping(conversationId: $conversationId) { conversationId userId typing expiresAt } }`,
-  onMembershipChange: `subscription OnMembershipChange($conversationId: ID!) {
-    onMembershipChange(conversationId: $conversationId) { ...MembershipFields } } ${MEMBERSHIP}`,
-  onUserEvent: `subscription OnUserEvent($userId: ID!) {
-    onUserEvent(userId: $userId) { userId type conversationId seq senderId preview unreadCount title online at } }`,
-};
+const DOCUMENTS = load(OPERATIONS);
+/** Queries, mutations and subscriptions by root field: Q.messages, M.sendMessage, S.onMessage ... */
+export const Q = DOCUMENTS.query;
+export const M = DOCUMENTS.mutation;
+export const S = DOCUMENTS.subscription;
 
 /** An Error carrying the GraphQL errorType (BadRequest, Forbidden, Conflict, RateLimited ...). */
 export class ApiError extends Error {

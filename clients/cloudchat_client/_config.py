@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from cloudchat_cli.errors import ConfigError
+from cloudchat_client.errors import ConfigError
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -19,6 +19,7 @@ __all__ = [
     "endpoint_from_stack",
     "load_outputs_file",
     "outputs_from_cloudformation",
+    "realtime_url_for",
 ]
 
 DEFAULT_OUTPUTS = Path(".cloudchat") / "outputs.json"
@@ -72,7 +73,7 @@ def endpoint_from_outputs(outputs: Mapping[str, Any], *, source: str = "",
     if missing:
         raise ConfigError(f"{source or 'the outputs'} lack {', '.join(missing)}")
     graphql_url = str(outputs["GraphQLApiUrl"])
-    realtime_url = outputs.get("GraphQLRealtimeUrl") or _realtime_from(graphql_url)
+    realtime_url = outputs.get("GraphQLRealtimeUrl") or realtime_url_for(graphql_url)
     pool = str(outputs.get("UserPoolId") or "")
     found_region = outputs.get("Region") or region or (pool.split("_", 1)[0] if "_" in pool else None)
     if not found_region:
@@ -95,7 +96,7 @@ def endpoint_from_outputs(outputs: Mapping[str, Any], *, source: str = "",
     )
 
 
-def _realtime_from(graphql_url: str) -> str:
+def realtime_url_for(graphql_url: str) -> str:
     """AppSync's real-time URL for an API URL (``appsync-api`` -> ``appsync-realtime-api``)."""
     parsed = urlparse(graphql_url)
     scheme = "wss" if parsed.scheme == "https" else "ws"

@@ -2,7 +2,7 @@
 
 The protocol (DESIGN.md, "Real time"): subscribe to ``onMessage`` first, wait for the
 server's ``start_ack``, then catch up with ``messagesSince(afterSeq)`` while live events wait
-in a buffer, then drain the buffer and keep reading. A :class:`~cloudchat_cli.sequence.Sequencer`
+in a buffer, then drain the buffer and keep reading. A :class:`~cloudchat_client._sequence.Sequencer`
 drops what was already shown and holds anything beyond a gap until ``messagesSince`` fills it.
 On a disconnect the follower reconnects with exponential backoff (refreshing the token) and
 does the same again from the last seq it delivered.
@@ -17,15 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api, Event, EventError, RealtimeConnection, is_network_error
-from cloudchat_cli.errors import ApiError, AuthError, StackUnreachable
-from cloudchat_cli.sequence import Delivery, Sequencer
+from cloudchat_client._sequence import Delivery, Sequencer
+from cloudchat_client._transport import Api, Event, EventError, RealtimeConnection, is_network_error
+from cloudchat_client.errors import ApiError, AuthError, StackUnreachable
 
-__all__ = ["Backoff", "Follower", "Status"]
+__all__ = ["Backoff", "Follower", "Status", "cancel"]
 
-ON_MESSAGE = f"subscription($c: ID!) {{ onMessage(conversationId: $c) {{ {MESSAGE_FIELDS} }} }}"
-SINCE = (f"query($c: ID!, $after: Int!, $limit: Int) {{ messagesSince(conversationId: $c, "
-         f"afterSeq: $after, limit: $limit) {{ items {{ {MESSAGE_FIELDS} }} }} }}")
 CATCH_UP_PAGE = 98  # one BatchGetItem on the server
 GAP_RETRY_SECONDS = 0.5
 
@@ -59,6 +56,12 @@ class Status:
 
 class Follower:
     """Delivers one conversation's messages to ``on_delivery``, in seq order, each once."""
+
+    #: The subscription and the catch-up query: operations.graphql's, or any documents of
+    #: ``onMessage(conversationId: $conversationId)`` and ``messagesSince(conversationId:
+    #: $conversationId, afterSeq: $afterSeq, limit: $limit)`` (the CLI selects fewer fields).
+    on_message = "onMessage"
+    messages_since = "messagesSince"
 
     def __init__(self, api: Api, conversation_id: str, *, after_seq: int,
                  on_delivery: Callable[[Delivery], Awaitable[None] | None],
@@ -119,7 +122,8 @@ class Follower:
         buffer: asyncio.Queue[Event] = asyncio.Queue()
         async with self.api.realtime() as connection:
             self._connection = connection
-            await connection.subscribe(ON_MESSAGE, {"c": self.conversation_id}, buffer.put_nowait)
+            await connection.subscribe(self.on_message, {"conversationId": self.conversation_id},
+                                      buffer.put_nowait)
             self.connections += 1
             await self._catch_up()  # live events wait in `buffer` meanwhile
             self.backoff.reset()
@@ -149,8 +153,9 @@ class Follower:
 
     async def _catch_up(self) -> None:
         while True:
-            data = await self.api.execute(SINCE, {"c": self.conversation_id, "after": self.last_seq,
-                                                  "limit": CATCH_UP_PAGE})
+            variables = {"conversationId": self.conversation_id, "afterSeq": self.last_seq,
+                         "limit": CATCH_UP_PAGE}
+            data = await self.api.execute(self.messages_since, variables)
             items = data["messagesSince"]["items"]
             await self._emit(self.sequencer.accept_catch_up(items))
             if len(items) < CATCH_UP_PAGE:

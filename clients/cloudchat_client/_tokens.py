@@ -1,6 +1,7 @@
-"""Cognito sign-in and the token store.
+"""Cognito sign-in and refresh, and where sessions are kept.
 
-Sessions are kept per endpoint in one JSON file, ``$CLOUDCHAT_HOME/tokens.json`` (default
+The library keeps sessions in memory (:class:`MemoryStore`); the CLI keeps them per endpoint
+in one JSON file (:class:`TokenStore`), ``$CLOUDCHAT_HOME/tokens.json`` (default
 ``~/.config/cloudchat``), written atomically with mode 0600 in a 0700 directory. A session's
 tokens are refreshed with ``REFRESH_TOKEN_AUTH`` when the ID token is within
 ``REFRESH_MARGIN`` seconds of expiry.
@@ -17,12 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from cloudchat_cli.config import Endpoint
-from cloudchat_cli.errors import AuthError, CliError, NotLoggedIn, StackUnreachable
+from cloudchat_client._config import Endpoint
+from cloudchat_client.errors import AuthError, CloudChatError, NotLoggedIn, StackUnreachable
 
-__all__ = ["REFRESH_MARGIN", "Authenticator", "Session", "TokenStore", "default_home", "jwt_claims"]
+__all__ = ["REFRESH_MARGIN", "Authenticator", "MemoryStore", "Session", "SessionStore", "TokenStore",
+           "default_home", "jwt_claims"]
 
 REFRESH_MARGIN = 300.0
 
@@ -75,6 +77,32 @@ class Session:
         return self.expires_at - (time.time() if now is None else now) <= seconds
 
 
+class SessionStore(Protocol):
+    """Where an :class:`Authenticator` keeps sessions, by endpoint key."""
+
+    def get(self, key: str) -> Session | None: ...
+
+    def put(self, key: str, session: Session) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+
+class MemoryStore:
+    """Sessions kept in this process only (the library's default)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+
+    def get(self, key: str) -> Session | None:
+        return self._sessions.get(key)
+
+    def put(self, key: str, session: Session) -> None:
+        self._sessions[key] = session
+
+    def delete(self, key: str) -> bool:
+        return self._sessions.pop(key, None) is not None
+
+
 class TokenStore:
     """{endpoint key: Session} in a 0600 JSON file."""
 
@@ -88,7 +116,7 @@ class TokenStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read the token store {self.path}: {exc}") from None
+            raise CloudChatError(f"cannot read the token store {self.path}: {exc}") from None
         return data if isinstance(data, dict) else {}
 
     def _secure_home(self) -> None:
@@ -98,13 +126,13 @@ class TokenStore:
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = os.lstat(self.home)
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise CliError(f"the token folder {self.home} is not a plain directory; refusing "
+            raise CloudChatError(f"the token folder {self.home} is not a plain directory; refusing "
                            "to store tokens there")
         if info.st_uid != os.getuid():
-            raise CliError(f"the token folder {self.home} belongs to another user; refusing "
+            raise CloudChatError(f"the token folder {self.home} belongs to another user; refusing "
                            "to store tokens there")
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise CliError(f"others can write the token folder {self.home} (mode "
+            raise CloudChatError(f"others can write the token folder {self.home} (mode "
                            f"{stat.S_IMODE(info.st_mode):o}); refusing to store tokens there. "
                            f"Check its contents, then `chmod 700 {self.home}`")
         if stat.S_IMODE(info.st_mode) != 0o700:
@@ -152,7 +180,7 @@ class Authenticator:
     """Signs in (``USER_PASSWORD_AUTH``), refreshes (``REFRESH_TOKEN_AUTH``) and stores sessions
     for one endpoint. ``cognito`` makes the boto3 ``cognito-idp`` client (tests pass a fake)."""
 
-    def __init__(self, endpoint: Endpoint, store: TokenStore,
+    def __init__(self, endpoint: Endpoint, store: SessionStore,
                  cognito: Callable[[], Any] | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.endpoint = endpoint

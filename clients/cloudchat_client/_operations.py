@@ -1,0 +1,200 @@
+"""One typed async method per query and mutation of schema.graphql, each running the operation
+of the same name in operations.graphql. The caller's token decides what is allowed: a denial
+raises its typed :class:`~cloudchat_client.errors.ApiError` (Forbidden, Unauthorized, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from cloudchat_client.types import (
+    Conversation,
+    ConversationPage,
+    DeviceRegistration,
+    MemberReceipt,
+    MemberRole,
+    MembershipChange,
+    Message,
+    MessagePage,
+    MessageVersion,
+    MuteState,
+    Presence,
+    Receipt,
+    Report,
+    ReportPage,
+    TypingEvent,
+    UploadTicket,
+    User,
+    UserEvent,
+    UserPage,
+)
+
+__all__ = ["Operations"]
+
+
+def _given(**variables: Any) -> dict[str, Any]:
+    """Optional arguments left out when None (the API's defaults apply)."""
+    return {k: v for k, v in variables.items() if v is not None}
+
+
+class Operations:
+    """The API's queries and mutations; :meth:`execute` is supplied by the client."""
+
+    async def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _field(self, name: str, variables: Mapping[str, Any] | None = None) -> Any:
+        return (await self.execute(name, variables))[name]
+
+    # -- queries ---------------------------------------------------------------------------
+
+    async def me(self) -> User:
+        return cast(User, await self._field("me"))
+
+    async def users(self, query: str | None = None, *, limit: int | None = None,
+                    next_token: str | None = None) -> UserPage:
+        return cast(UserPage, await self._field("users", _given(query=query, limit=limit,
+                                                                nextToken=next_token)))
+
+    async def users_by_ids(self, ids: Sequence[str]) -> list[User]:
+        return cast(list[User], await self._field("usersByIds", {"ids": list(ids)}))
+
+    async def presence(self, user_ids: Sequence[str]) -> list[Presence]:
+        return cast(list[Presence], await self._field("presence", {"userIds": list(user_ids)}))
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        """None when there is no such conversation (or you are not a member of it)."""
+        return cast("Conversation | None", await self._field("conversation", {"id": conversation_id}))
+
+    async def conversations(self, *, limit: int | None = None,
+                            next_token: str | None = None) -> ConversationPage:
+        return cast(ConversationPage, await self._field("conversations", _given(limit=limit,
+                                                                                nextToken=next_token)))
+
+    async def messages(self, conversation_id: str, *, limit: int | None = None,
+                       next_token: str | None = None) -> MessagePage:
+        """Newest first."""
+        return cast(MessagePage, await self._field("messages", _given(
+            conversationId=conversation_id, limit=limit, nextToken=next_token)))
+
+    async def messages_since(self, conversation_id: str, after_seq: int, *,
+                             limit: int | None = None) -> MessagePage:
+        """Oldest first: the messages with seq > after_seq."""
+        return cast(MessagePage, await self._field("messagesSince", _given(
+            conversationId=conversation_id, afterSeq=after_seq, limit=limit)))
+
+    async def thread(self, conversation_id: str, root_id: str, *, limit: int | None = None,
+                     next_token: str | None = None) -> MessagePage:
+        return cast(MessagePage, await self._field("thread", _given(
+            conversationId=conversation_id, rootId=root_id, limit=limit, nextToken=next_token)))
+
+    async def edit_history(self, conversation_id: str, message_id: str) -> list[MessageVersion]:
+        return cast(list[MessageVersion], await self._field("editHistory", {
+            "conversationId": conversation_id, "messageId": message_id}))
+
+    async def read_receipts(self, conversation_id: str) -> list[MemberReceipt]:
+        return cast(list[MemberReceipt], await self._field("readReceipts",
+                                                           {"conversationId": conversation_id}))
+
+    async def reported_messages(self, *, limit: int | None = None,
+                                next_token: str | None = None) -> ReportPage:
+        """The admin and moderator groups only (others: Unauthorized)."""
+        return cast(ReportPage, await self._field("reportedMessages", _given(limit=limit,
+                                                                             nextToken=next_token)))
+
+    # -- mutations -------------------------------------------------------------------------
+
+    async def update_profile(self, *, display_name: str | None = None, avatar_key: str | None = None) -> User:
+        return cast(User, await self._field("updateProfile", _given(displayName=display_name,
+                                                                    avatarKey=avatar_key)))
+
+    async def admin_create_user(self, email: str, display_name: str | None = None) -> User:
+        """The admin group only."""
+        return cast(User, await self._field("adminCreateUser", _given(email=email, displayName=display_name)))
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
+        return cast(Conversation, await self._field("renameConversation", {
+            "conversationId": conversation_id, "title": title}))
+
+    async def register_device(self, platform: str, token: str) -> DeviceRegistration:
+        return cast(DeviceRegistration, await self._field("registerDevice", {"platform": platform,
+                                                                             "token": token}))
+
+    async def mute_conversation(self, conversation_id: str, until: str | None) -> MuteState:
+        """Mutes until ``until`` (an AWSDateTime); None unmutes."""
+        return cast(MuteState, await self._field("muteConversation", {"conversationId": conversation_id,
+                                                                      "until": until}))
+
+    async def heartbeat(self) -> Presence:
+        return cast(Presence, await self._field("heartbeat"))
+
+    async def create_conversation(self, member_ids: Sequence[str], title: str | None = None) -> Conversation:
+        return cast(Conversation, await self._field("createConversation", {
+            "input": _given(memberIds=list(member_ids), title=title)}))
+
+    async def send_message_once(self, conversation_id: str, body: str | None, *, client_message_id: str,
+                                parent_id: str | None = None,
+                                attachments: Sequence[str] | None = None) -> Message:
+        """One ``sendMessage`` call (``CloudChat.send_message`` retries network failures)."""
+        return cast(Message, await self._field("sendMessage", {"input": _given(
+            conversationId=conversation_id, body=body, clientMessageId=client_message_id,
+            parentId=parent_id, attachments=None if attachments is None else list(attachments))}))
+
+    async def edit_message(self, conversation_id: str, message_id: str, body: str, *,
+                           expected_version: int) -> Message:
+        return cast(Message, await self._field("editMessage", {"input": {
+            "conversationId": conversation_id, "messageId": message_id, "body": body,
+            "expectedVersion": expected_version}}))
+
+    async def delete_message(self, conversation_id: str, message_id: str) -> Message:
+        return cast(Message, await self._field("deleteMessage", {"conversationId": conversation_id,
+                                                                 "messageId": message_id}))
+
+    async def add_reaction(self, conversation_id: str, message_id: str, emoji: str) -> Message:
+        return cast(Message, await self._field("addReaction", {"conversationId": conversation_id,
+                                                               "messageId": message_id, "emoji": emoji}))
+
+    async def remove_reaction(self, conversation_id: str, message_id: str, emoji: str) -> Message:
+        return cast(Message, await self._field("removeReaction", {"conversationId": conversation_id,
+                                                                  "messageId": message_id, "emoji": emoji}))
+
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> MembershipChange:
+        return cast(MembershipChange, await self._field("addMembers", {"conversationId": conversation_id,
+                                                                       "userIds": list(user_ids)}))
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> MembershipChange:
+        return cast(MembershipChange, await self._field("removeMember", {"conversationId": conversation_id,
+                                                                         "userId": user_id}))
+
+    async def leave_conversation(self, conversation_id: str) -> MembershipChange:
+        return cast(MembershipChange, await self._field("leaveConversation",
+                                                        {"conversationId": conversation_id}))
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: MemberRole) -> MembershipChange:
+        return cast(MembershipChange, await self._field("setMemberRole", {
+            "conversationId": conversation_id, "userId": user_id, "role": role}))
+
+    async def publish_user_event(self, event: Mapping[str, Any]) -> UserEvent | None:
+        """IAM only (the server's stream consumer): a Cognito caller gets Unauthorized."""
+        return cast("UserEvent | None", await self._field("publishUserEvent", {"input": dict(event)}))
+
+    async def request_upload(self, conversation_id: str, file_name: str, content_type: str,
+                             size: int) -> UploadTicket:
+        return cast(UploadTicket, await self._field("requestUpload", {
+            "conversationId": conversation_id, "fileName": file_name, "contentType": content_type,
+            "size": size}))
+
+    async def report_message(self, conversation_id: str, message_id: str, reason: str) -> Report:
+        return cast(Report, await self._field("reportMessage", {
+            "conversationId": conversation_id, "messageId": message_id, "reason": reason}))
+
+    async def mark_read(self, conversation_id: str, seq: int) -> Receipt:
+        return cast(Receipt, await self._field("markRead", {"conversationId": conversation_id, "seq": seq}))
+
+    async def mark_delivered(self, conversation_id: str, seq: int) -> Receipt:
+        return cast(Receipt, await self._field("markDelivered", {"conversationId": conversation_id,
+                                                                 "seq": seq}))
+
+    async def send_typing(self, conversation_id: str, typing: bool = True) -> TypingEvent:
+        return cast(TypingEvent, await self._field("sendTyping", {"conversationId": conversation_id,
+                                                                  "typing": typing}))

@@ -1,0 +1,189 @@
+"""The shapes of the API's answers (schema.graphql's types, as operations.graphql selects them).
+
+``total=False`` where a selection may leave a field out; every field of the fragments in
+operations.graphql is present in the answers of this package's methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+__all__ = [
+    "Attachment", "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
+    "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
+    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent", "UploadTicket", "User", "UserEvent",
+    "UserPage",
+]
+
+MessageKind = Literal["TEXT", "IMAGE", "FILE", "SYSTEM"]
+MemberRole = Literal["OWNER", "ADMIN", "MEMBER"]
+
+
+class Reaction(TypedDict):
+    emoji: str
+    count: int
+    userIds: list[str]
+    reactedByMe: bool
+
+
+class Attachment(TypedDict):
+    id: str
+    name: str
+    contentType: str
+    size: int
+    url: str
+
+
+class Message(TypedDict):
+    id: str
+    conversationId: str
+    seq: int
+    senderId: str
+    kind: MessageKind
+    body: str | None
+    createdAt: str
+    clientMessageId: str | None
+    version: int
+    parentId: str | None
+    replyCount: int
+    lastReplyAt: str | None
+    replyUserIds: list[str]
+    reactions: list[Reaction]
+    attachments: list[Attachment]
+    editedAt: str | None
+    deletedAt: str | None
+    deletedBy: str | None
+
+
+class MessagePage(TypedDict):
+    items: list[Message]
+    nextToken: str | None
+
+
+class MessageVersion(TypedDict):
+    version: int
+    body: str
+    at: str
+
+
+class Member(TypedDict):
+    userId: str
+    role: MemberRole
+
+
+class Conversation(TypedDict):
+    id: str
+    kind: Literal["DIRECT", "GROUP"]
+    title: str | None
+    createdBy: str
+    members: list[Member]
+    memberCount: int
+    lastSeq: int
+    unreadCount: int
+    mutedUntil: str | None
+    createdAt: str
+    updatedAt: str
+    lastMessage: Message | None
+
+
+class ConversationPage(TypedDict):
+    items: list[Conversation]
+    nextToken: str | None
+
+
+class MembershipChange(TypedDict):
+    conversationId: str
+    action: Literal["ADDED", "REMOVED", "LEFT", "ROLE_CHANGED"]
+    actorId: str
+    userIds: list[str]
+    role: MemberRole | None
+    members: list[Member]
+    message: Message
+
+
+class User(TypedDict):
+    id: str
+    username: str | None
+    displayName: str
+    email: str | None
+    avatarKey: str | None
+    createdAt: str
+
+
+class UserPage(TypedDict):
+    items: list[User]
+    nextToken: str | None
+
+
+class Presence(TypedDict):
+    userId: str
+    online: bool
+    lastSeen: str | None
+
+
+class Receipt(TypedDict):
+    conversationId: str
+    userId: str
+    kind: Literal["READ", "DELIVERED"]
+    seq: int
+    at: str
+
+
+class MemberReceipt(TypedDict):
+    userId: str
+    readSeq: int
+    deliveredSeq: int
+
+
+class TypingEvent(TypedDict):
+    conversationId: str
+    userId: str
+    typing: bool
+    expiresAt: str
+
+
+class Report(TypedDict, total=False):
+    conversationId: str
+    messageId: str
+    reporterId: str
+    reason: str
+    createdAt: str
+    message: Message | None  # reportedMessages only
+
+
+class ReportPage(TypedDict):
+    items: list[Report]
+    nextToken: str | None
+
+
+class UploadTicket(TypedDict):
+    uploadId: str
+    url: str
+    fields: Any  # AWSJSON: a JSON string
+    key: str
+    expiresAt: str
+    maxBytes: int
+
+
+class MuteState(TypedDict):
+    conversationId: str
+    mutedUntil: str | None
+
+
+class DeviceRegistration(TypedDict):
+    platform: Literal["APNS", "APNS_SANDBOX", "GCM"]
+    registered: bool
+
+
+class UserEvent(TypedDict):
+    userId: str
+    type: Literal["MESSAGE", "ADDED_TO_CONVERSATION", "REMOVED_FROM_CONVERSATION", "CONVERSATION_RENAMED",
+                  "PRESENCE"]
+    conversationId: str | None
+    seq: int | None
+    senderId: str | None
+    preview: str | None
+    unreadCount: int | None
+    title: str | None
+    online: bool | None
+    at: str | None
