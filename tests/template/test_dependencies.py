@@ -142,12 +142,6 @@ def _file_imports(path: Path) -> tuple[tuple[str, bool], ...]:
     return tuple(_imports(ast.parse(path.read_text(), str(path))))
 
 
-def _is_local(name: str, path: Path) -> bool:
-    """bench's scripts import their neighbours through sys.path."""
-    here = path.parent
-    return (here / f"{name}.py").exists() or (here / name / "__init__.py").exists()
-
-
 def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
     """Required third-party top-level modules -> the files importing them, over the first-party
     closure of ``packages`` (a module's imports count wherever it is imported)."""
@@ -168,7 +162,7 @@ def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
                     target = _module_file(".".join(parts[:i]))
                     if target is not None:
                         todo.append(target)
-            elif top not in stdlib and not optional and not _is_local(top, path):
+            elif top not in stdlib and not optional:
                 found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 
