@@ -59,14 +59,15 @@ class Child:
             return ""
 
 
-def spawn(name: str, argv: list[str], log_path: Path, *, cwd: Path = REPO,
-          env: dict[str, str] | None = None, ready_line: bool = True) -> Child:
-    """Starts a server; its stderr (and stdout, unless it announces itself on stdout with
-    one JSON line: ``ready_line``) goes to ``log_path``. Its stdin is a pipe from this
-    process, so a child that watches it sees the benchmark go away."""
+def spawn(name: str, argv: list[str], log_path: Path, *, env: dict[str, str] | None = None,
+          ready_line: bool = True) -> Child:
+    """Starts a server in the repository's root (``python -m bench...`` finds the package); its
+    stderr (and stdout, unless it announces itself on stdout with one JSON line:
+    ``ready_line``) goes to ``log_path``. Its stdin is a pipe from this process, so a child
+    that watches it sees the benchmark go away."""
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+        argv, cwd=REPO, env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if ready_line else log, stderr=log,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )

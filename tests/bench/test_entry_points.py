@@ -48,7 +48,8 @@ def test_bad_arguments_are_refused(name: str) -> None:
 
 
 def _modules() -> list[Path]:
-    return sorted(BENCH.rglob("*.py"))
+    """bench's Python files (not bench/.scratch: the simulator's npm tree, gitignored)."""
+    return sorted(p for p in BENCH.rglob("*.py") if ".scratch" not in p.relative_to(BENCH).parts)
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:

@@ -145,7 +145,9 @@ def _file_imports(path: Path) -> tuple[tuple[str, bool], ...]:
 def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
     """Required third-party top-level modules -> the files importing them, over the first-party
     closure of ``packages`` (a module's imports count wherever it is imported)."""
-    todo = [f for p in packages for f in PACKAGES[p].rglob("*.py")]
+    # (not hidden folders: bench/.scratch holds the simulator's npm tree, with Python in it)
+    todo = [f for p in packages for f in PACKAGES[p].rglob("*.py")
+            if not any(part.startswith(".") for part in f.relative_to(PACKAGES[p]).parts)]
     seen: set[Path] = set()
     found: dict[str, set[str]] = {}
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
