@@ -94,7 +94,7 @@ def mode_full(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             subscriber_auth=auths[: args.subscribers],
             mutation=SEND_MESSAGE,
             mutation_variables=lambda i, key, body: {"input": {
-                "conversationId": conversation, "body": body, "clientMessageId": key.replace(".", "-")}},
+                "conversationId": conversation, "body": body, "clientMessageId": key}},
             subscription=ON_MESSAGE,
             subscription_variables={"conversationId": conversation},
             decoy_variables={"conversationId": other},
@@ -108,7 +108,7 @@ def mode_full(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             attach_profiler(target, server_pids)
         say(f"full: {args.subscribers} subscribers, {args.messages} sends ...")
         result = measure(target, subscribers=args.subscribers, messages=args.messages,
-                          limit_s=args.time_limit)
+                         limit_s=args.time_limit)
         result["stack_startup_s"] = round(up_s, 2)
         if args.profile:
             result["profiled"] = True
@@ -136,7 +136,7 @@ def mode_engine(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             attach_profiler(target, server_pids)
         say(f"engine: {args.subscribers} subscribers, {args.messages} sends ...")
         result = measure(target, subscribers=args.subscribers, messages=args.messages,
-                          limit_s=args.time_limit)
+                         limit_s=args.time_limit)
         if args.profile:
             result["profiled"] = True
             result["profile"] = collect_profile(work, "engine", server_pids)
@@ -213,7 +213,7 @@ def mode_simulator(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                               {"simulator_process": child.process.pid})
         say(f"simulator {ready['version']}: {args.subscribers} subscribers, {args.messages} sends ...")
         result = measure(target, subscribers=args.subscribers, messages=args.messages,
-                          limit_s=args.time_limit)
+                         limit_s=args.time_limit)
         result["setup"] = (
             f"{SIMULATOR_PACKAGE}@{ready['version']} (Node {node_version()}) in its own process: "
             "the same bench/realtime/echo.graphql, Mutation.echo on a NONE data source (VTL pass-through), "

@@ -285,7 +285,7 @@ def measure(target: Target, *, subscribers: int, messages: int, limit_s: float) 
     wall = time.perf_counter()
     deadline = time.monotonic() + limit_s
     result = run_async(_run_workload(target, subscribers=subscribers, messages=messages,
-                                     deadline=deadline), limit_s + 60)
+                                      deadline=deadline), limit_s + 60)
     wall = time.perf_counter() - wall
     cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in target.cpu_pids.items()}
     if target.cpu_tree_root:
