@@ -51,7 +51,7 @@ template-lint: install
 build: $(SAM_VENV)/.installed ## sam build, then precompile (needs python3.12 on PATH)
 	SAM_CLI_TELEMETRY=0 $(SAM) build
 	# Lambda's filesystem is read-only: without shipped bytecode every cold start compiles
-	# our modules (bench/cold_start.py measures the difference). unchecked-hash: zip
+	# our modules (python -m bench.cold_start measures the difference). unchecked-hash: zip
 	# timestamps are not trusted.
 	python3.12 -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
 
@@ -73,7 +73,7 @@ dev: $(VENV)/.installed web ## run the local stack (moto + AppSync emulator) on 
 SOAK_ARGS ?= --users 50 --conversations 20 --duration 180 --max-messages 10000 --storms 5
 
 soak: $(VENV)/.installed ## load and soak run on a fresh local stack, prints JSON (SOAK_ARGS to change it)
-	@$(PY) bench/soak.py $(SOAK_ARGS)
+	@$(PY) -m bench.soak $(SOAK_ARGS)
 
 # The web client (web/): npm ci when the lock changed, a build when a source is newer than it.
 .PHONY: web browser web-config

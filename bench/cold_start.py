@@ -6,16 +6,15 @@ way `make build` does it (compileall, unchecked-hash: Lambda's filesystem is rea
 zip timestamps are not trusted), and also without bytecode for comparison. Prints JSON.
 Target (DESIGN.md): each resolver import at most 1.3x `import boto3`.
 
-    .venv/bin/python bench/cold_start.py [--runs 15] [--package-size]
+    .venv/bin/python -m bench.cold_start [--runs 15] [--package-size]
 """
 
 from __future__ import annotations
 
-import argparse
 import compileall
-import json
 import os
 import platform
+import py_compile
 import shutil
 import statistics
 import subprocess
@@ -25,8 +24,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-UNCHECKED = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
+from bench.harness import REPO as ROOT
+from bench.harness import argument_parser, emit, load_average
+
+UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 MODULES = ["users", "conversations", "messages", "receipts", "stream", "cognito"]
 RESOLVERS = ["users", "conversations", "messages", "receipts"]  # AppSync-facing
 LAMBDA_ENV = {
@@ -90,13 +91,13 @@ def package_sizes(tmp: Path) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("bench.cold_start", __doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--package-size", action="store_true", help="also build the arm64 layer (needs PyPI)")
     args = parser.parse_args()
     result: dict[str, object] = {
         "python": platform.python_version(), "machine": platform.machine(), "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
+        "load_average": load_average(),
         "runs": args.runs, "target_ratio": 1.3,
     }
     for variant, precompiled in (("precompiled", True), ("source_only", False)):
@@ -117,7 +118,7 @@ def main() -> None:
     if args.package_size:
         with tempfile.TemporaryDirectory() as d:
             result["package"] = package_sizes(Path(d))
-    print(json.dumps(result, indent=2))
+    emit(result)
 
 
 if __name__ == "__main__":

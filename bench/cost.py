@@ -3,14 +3,14 @@ operation (tests/integration/test_budgets.py), at AWS list prices (us-east-1, on
 beside the same workload on seed 004's design (a KMS key per user, a data key per message,
 bodies in S3). Prints JSON; `--markdown` prints the table used in docs/performance.md.
 
-    .venv/bin/python bench/cost.py [--users 10000] [--messages 1000000] [--markdown]
+    .venv/bin/python -m bench.cost [--users 10000] [--messages 1000000] [--markdown]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
+
+from bench.harness import argument_parser, emit
 
 # List prices (us-east-1), per unit. Check https://aws.amazon.com/pricing before relying on them.
 PRICE = {
@@ -116,7 +116,7 @@ def monthly(design: dict[str, Op], calls: dict[str, float], users: int, messages
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("bench.cost", __doc__)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--markdown", action="store_true")
@@ -129,11 +129,10 @@ def main() -> None:
         for k in ours:
             print(f"| {k} | {ours[k]:,.2f} | {seed[k]:,.2f} |")
         return
-    print(json.dumps({"workload": {"users": args.users, "messages_per_month": args.messages,
-                                   "calls_per_month": {k: round(v) for k, v in calls.items()}},
-                      "prices_usd": PRICE, "cloudchat": ours, "seed004": seed,
-                      "ratio_seed004_to_cloudchat": round(seed["total"] / ours["total"], 1)},
-                     indent=2))
+    emit({"workload": {"users": args.users, "messages_per_month": args.messages,
+                       "calls_per_month": {k: round(v) for k, v in calls.items()}},
+          "prices_usd": PRICE, "cloudchat": ours, "seed004": seed,
+          "ratio_seed004_to_cloudchat": round(seed["total"] / ours["total"], 1)})
 
 
 if __name__ == "__main__":

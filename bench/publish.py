@@ -5,14 +5,13 @@ request, one request at a time), both signed and sent over kept-alive connection
 loopback stand-in for AppSync that answers after a fixed delay (0 ms: the client's own cost;
 20 ms: a modelled in-region AppSync round trip, an assumption, not a measurement).
 
-    .venv/bin/python bench/publish.py [--reps 5] [--delays 0,20]
+    .venv/bin/python -m bench.publish [--reps 5] [--delays 0,20]
 
 Prints one JSON document. Everything listens on 127.0.0.1 and stops on the way out.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import multiprocessing
@@ -24,6 +23,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bench.harness import argument_parser, emit, load_average
 from cloudchat import aws
 from cloudchat.fanout import PUBLISH_BATCH
 from cloudchat.publisher import CONCURRENCY, EVENT_FIELDS, AppSyncPublisher
@@ -146,7 +146,7 @@ def measure(publisher: AppSyncPublisher, url: str, events: list[dict[str, Any]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser("bench.publish", __doc__)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--delays", default="0,20", help="server delay per request, ms")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
@@ -155,7 +155,7 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     aws.reset()
-    load_before = os.getloadavg()
+    load_before = load_average()
     started = time.time()
     results: dict[str, Any] = {}
     for delay_ms in (float(d) for d in args.delays.split(",")):
@@ -180,13 +180,13 @@ def main() -> None:
             proc.join(5)
             if proc.is_alive():
                 proc.terminate()
-    print(json.dumps({
+    emit({
         "benchmark": "publish", "concurrency": args.concurrency, "publish_batch": args.batch,
         "reps": args.reps, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg(),
+        "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_average(),
         "seconds": round(time.time() - started, 1),
         "results": results,
-    }, indent=1))
+    }, indent=1)
 
 
 if __name__ == "__main__":

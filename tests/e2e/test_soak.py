@@ -1,4 +1,4 @@
-"""Smoke tier of ``make soak`` (bench/soak.py): the same harness with tiny figures, so it
+"""Smoke tier of ``make soak`` (``python -m bench.soak``): the same harness with tiny figures, so it
 cannot rot. Count and invariant assertions only, no timings."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SMOKE_ARGS = [
 def report() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "soak.py"), *SMOKE_ARGS],
+        [sys.executable, "-m", "bench.soak", *SMOKE_ARGS],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
     )
     assert done.stdout.strip(), f"no JSON on stdout (exit {done.returncode}):\n{done.stderr[-4000:]}"

@@ -111,7 +111,7 @@ def test_outbox_is_bounded_for_data_but_not_for_control() -> None:
 
 def test_idle_keep_alive_connection_outlives_client_pools(cognito: Cognito) -> None:
     """A pooled HTTP connection idle for 6 s is still open (uvicorn's default closes it after
-    5 s, and a client sending on it at that moment gets "Server disconnected": bench/soak.py
+    5 s, and a client sending on it at that moment gets "Server disconnected": bench.soak
     saw it on 2 of 3,000 sends; aiohttp pools idle connections for 15 s)."""
     body = json.dumps({"query": '{ echo(text: "ka") { text } }'}).encode()
 

@@ -145,16 +145,12 @@ def _file_imports(path: Path) -> tuple[tuple[str, bool], ...]:
     return tuple(_imports(ast.parse(path.read_text(), str(path))))
 
 
-def _is_local(name: str, path: Path) -> bool:
-    """bench's scripts import their neighbours through sys.path."""
-    here = path.parent
-    return (here / f"{name}.py").exists() or (here / name / "__init__.py").exists()
-
-
 def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
     """Required third-party top-level modules -> the files importing them, over the first-party
     closure of ``packages`` (a module's imports count wherever it is imported)."""
-    todo = [f for p in packages for f in PACKAGES[p].rglob("*.py")]
+    # (not hidden folders: bench/.scratch holds the simulator's npm tree, with Python in it)
+    todo = [f for p in packages for f in PACKAGES[p].rglob("*.py")
+            if not any(part.startswith(".") for part in f.relative_to(PACKAGES[p]).parts)]
     seen: set[Path] = set()
     found: dict[str, set[str]] = {}
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
@@ -171,7 +167,7 @@ def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
                     target = _module_file(".".join(parts[:i]))
                     if target is not None:
                         todo.append(target)
-            elif top not in stdlib and not optional and not _is_local(top, path):
+            elif top not in stdlib and not optional:
                 found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 

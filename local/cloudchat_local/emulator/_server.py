@@ -33,7 +33,7 @@ from .app import create_app
 #: Seconds an idle HTTP keep-alive connection stays open. uvicorn's default (5 s) is shorter
 #: than common clients' pools (aiohttp keeps idle connections 15 s): a request sent on a pooled
 #: connection just as the server closes it fails with "Server disconnected" / "Connection
-#: reset by peer" (bench/soak.py saw 2 in 3,000 sends). Longer than the clients' timeouts,
+#: reset by peer" (bench.soak saw 2 in 3,000 sends). Longer than the clients' timeouts,
 #: the client always closes first.
 KEEP_ALIVE_S = 75
 

@@ -1,12 +1,12 @@
 // The engine-only workload's reference server: @aws-amplify/amplify-appsync-simulator serving
-// bench/echo.graphql with Mutation.echo on a NONE data source and API-key auth.
+// echo.graphql (next to this file) with Mutation.echo on a NONE data source and API-key auth.
 //
-//   node bench/simulator_server.cjs <scratch dir with node_modules> <port>
+//   node bench/realtime/simulator_server.cjs <scratch dir with node_modules> <port>
 //
-// Started by bench/realtime.py. Listens on 127.0.0.1 only (the simulator itself would listen
-// on every interface: http.Server.listen is pinned to loopback below). Prints one JSON line
-// {"graphql_url", "realtime_url", "api_key", "version"} once listening; stops on SIGTERM or
-// when its stdin closes.
+// Started by python -m bench.realtime (simulator mode). Listens on 127.0.0.1 only (the
+// simulator itself would listen on every interface: http.Server.listen is pinned to loopback
+// below). Prints one JSON line {"graphql_url", "realtime_url", "api_key", "version"} once
+// listening; stops on SIGTERM or when its stdin closes.
 'use strict';
 
 const fs = require('fs');

@@ -1,4 +1,4 @@
-"""Hotspot report from the cProfile files bench/_profiling/sitecustomize.py writes (one
+"""Hotspot report from the cProfile files bench/realtime/_profiling/sitecustomize.py writes (one
 ``<pid>.json`` per profiled process, covering the measured phase only)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 _IDLE_BUILTINS = ("acquire", "select", "poll", "epoll", "sleep", "_wait", "accept",
                   "'get' of '_queue.SimpleQueue'", "getstats")
@@ -50,9 +50,9 @@ def _short(filename: str) -> str:
 
 
 def profile_report(folder: Path, pids: dict[str, int], top: int = 20) -> dict[str, Any]:
-    """Hotspots per process (every thread), from bench/_profiling/sitecustomize.py files."""
+    """Hotspots per process (every thread), from bench/realtime/_profiling/sitecustomize.py files."""
     report: dict[str, Any] = {
-        "how": "cProfile in every thread of each process (bench/_profiling/sitecustomize.py), "
+        "how": "cProfile in every thread of each process (bench/realtime/_profiling/sitecustomize.py), "
                "measured phase only. 'busy' excludes idle waits (lock/select/epoll/sleep); "
                "percentages are of the process's busy thread time; cumulative times of "
                "functions that call out to moto include the wait for moto's answer. "

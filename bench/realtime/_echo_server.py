@@ -1,13 +1,13 @@
-"""The engine-only server of bench/realtime.py: the CloudChat AppSync emulator alone, serving
-bench/echo.graphql with ``Mutation.echo`` on a NONE data source (no Lambda, no moto).
+"""The engine-only server of ``python -m bench.realtime``: the CloudChat AppSync emulator alone,
+serving echo.graphql (next to this file) with ``Mutation.echo`` on a NONE data source (no Lambda, no moto).
 
 Auth is the emulator's real Cognito path (RS256 JWT verified against a JWKS fetched over
 HTTP): this process makes an RSA key, serves its JWKS on 127.0.0.1 from a thread and mints
-access tokens for the benchmark's users. Started by bench/realtime.py as::
+access tokens for the benchmark's users. Started by the engine mode as::
 
-    python bench/_echo_server.py --users 11
+    python -m bench.realtime._echo_server --users 11
 
-It prints one JSON line ``{"graphql_url", "realtime_url", "tokens": [...], "pid"}`` once
+It prints one JSON line ``{"graphql_url", "realtime_url", "tokens": [...]}`` once
 listening, and serves until SIGTERM/SIGINT or until its stdin closes (so it never outlives
 the benchmark).
 """
@@ -69,7 +69,7 @@ def _watch_stdin() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m bench.realtime._echo_server")
     parser.add_argument("--users", type=int, default=11)
     args = parser.parse_args()
 
@@ -110,7 +110,6 @@ def main() -> None:
             "graphql_url": running.graphql_url,
             "realtime_url": running.realtime_url,
             "tokens": tokens,
-            "pid": os.getpid(),
         }
         print(json.dumps(line), flush=True)
 

@@ -1,7 +1,8 @@
 """cProfile for every thread of every Python process of the local stack (bench --profile).
 
-bench/realtime.py puts this directory on PYTHONPATH and sets CLOUDCHAT_BENCH_PROFILE_DIR when
-it starts ``python -m cloudchat_local.dev`` for ``--profile``; the environment is inherited
+``python -m bench.realtime --profile`` puts this directory on PYTHONPATH and sets
+CLOUDCHAT_BENCH_PROFILE_DIR when it starts ``python -m cloudchat_local.dev`` (and the echo
+server); the environment is inherited
 by the moto server process, so both processes load this at startup (Python imports
 ``sitecustomize`` by itself). Nothing happens without that variable.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-_DIR = os.environ.get("CLOUDCHAT_BENCH_PROFILE_DIR")
+_DIR = os.environ.get("CLOUDCHAT_BENCH_PROFILE_DIR", "")
 
 if _DIR:
     import cProfile
