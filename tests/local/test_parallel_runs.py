@@ -1,4 +1,5 @@
-"""The least-privilege report at the end of `make test` covers every pytest-xdist worker.
+"""`make test` under pytest-xdist (tests/conftest.py): the modules' order, and the
+least-privilege report at the end covering every worker.
 
 tests/conftest.py gives each worker the controller's usage file; a stack stopped on any worker
 merges into it, and the controller alone writes the report. Checked with a real `pytest -n 2`
@@ -15,6 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests import conftest
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION = "UsersFunction"
@@ -81,3 +84,39 @@ def test_report_merges_every_worker(tmp_path: Path, args: tuple[str, ...]) -> No
     # printed once, by the controller (workers write nothing to the terminal)
     assert done.stdout.count("least privilege, measured by this run") == 1, done.stdout
     assert str(tmp_path / "report.txt") in done.stdout
+
+
+class _Item:
+    """What the ordering hook reads of a pytest item: its file and its markers."""
+
+    def __init__(self, path: str, *marks: str) -> None:
+        self.path, self.marks = Path(path), set(marks)
+
+    def get_closest_marker(self, name: str) -> object | None:
+        return name if name in self.marks else None
+
+
+class _Config:
+    def __init__(self, worker: bool) -> None:
+        if worker:
+            self.workerinput = {"workerid": "gw0"}
+
+
+def _ordered(items: list[_Item], worker: bool) -> list[str]:
+    conftest.pytest_collection_modifyitems(_Config(worker), items)  # type: ignore[arg-type]
+    return [f"{item.path.name}:{sorted(item.marks)}" for item in items]
+
+
+def test_workers_take_e2e_modules_then_slow_ones_first() -> None:
+    items = [_Item("a.py"), _Item("b.py", "slow"), _Item("b.py"), _Item("c.py"),
+             _Item("d.py", "e2e"), _Item("d.py", "e2e"), _Item("e.py")]
+    assert _ordered(items, worker=True) == [
+        "d.py:['e2e']", "d.py:['e2e']",      # local stacks, browsers
+        "b.py:['slow']", "b.py:[]",          # a module with one slow test goes whole
+        "a.py:[]", "c.py:[]", "e.py:[]",     # the rest, in their order
+    ]
+
+
+def test_a_serial_run_keeps_the_collected_order() -> None:
+    items = [_Item("a.py"), _Item("b.py", "slow"), _Item("d.py", "e2e")]
+    assert _ordered(items, worker=False) == ["a.py:[]", "b.py:['slow']", "d.py:['e2e']"]
