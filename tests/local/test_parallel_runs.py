@@ -48,7 +48,9 @@ def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
     (suite / "pytest.ini").write_text("[pytest]\n")
     for name, (sid, action) in USED.items():
         (suite / name).write_text(textwrap.dedent(TEST_FILE.format(function=FUNCTION, sid=sid, action=action)))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WORKERS_SEEN": str(workers)}
+    # not this run's PYTEST_* variables (under xdist, PYTEST_XDIST_WORKER names our own worker)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(PYTHONPATH=str(REPO), WORKERS_SEEN=str(workers))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
          f"--iam-report={out}", *args],
