@@ -9,7 +9,7 @@ ENV ?= dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast check lint typecheck template-lint build deploy dev clean soak mutate
+.PHONY: help install test test-fast pre-commit check lint typecheck template-lint build deploy dev clean soak mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,11 +30,26 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed browser ## create the virtualenvs, install Chromium (idempotent)
 
-test: install ## run the whole test suite (unit, integration, template, local stack, e2e)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# `make test` runs in parallel (pytest-xdist): TEST_WORKERS processes, each taking whole modules
+# (--dist loadfile: a module's local stack or browser starts once), the longest first
+# (tests/conftest.py orders them; --no-loadscope-reorder keeps that order). Much of the suite
+# waits on subprocesses, sockets and the stacks' GSI/stream lag, so more workers than cores pay
+# off. TEST_WORKERS=0 runs it serially. It ends with the 15 slowest tests and the IAM report.
+TEST_WORKERS ?= 3
+XDIST = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder,-p no:xdist)
 
-test-fast: $(VENV)/.installed ## unit + integration only
-	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+test: install ## run the whole test suite in parallel (unit, integration, template, local stack, e2e)
+	$(PY) -m pytest $(XDIST) --durations=15 $(PYTEST_ARGS)
+
+# Under a minute: tests/unit without the tests marked `slow` (property tests drawing hundreds of
+# examples). It leaves out tests/integration: each of its tests builds the table under moto
+# (~1 s), so no useful share of it fits in a minute; README "Tests" lists what else it leaves
+# out. `make test` runs everything.
+test-fast: $(VENV)/.installed ## the quick tier (< 1 min): tests/unit without `slow`
+	$(PY) -m pytest -n 2 -m "not slow" --durations=5 tests/unit $(PYTEST_ARGS)
+
+pre-commit: $(VENV)/.installed ## install the git pre-commit hook (ruff, mypy from .venv)
+	$(VENV)/bin/pre-commit install
 
 check: lint typecheck template-lint ## ruff, mypy, cfn-lint and sam validate
 

@@ -52,6 +52,7 @@ TOOLS = {
     "pytest-xdist": "pytest plugin (-n)",
     "ruff": "make lint",
     "mypy": "make typecheck",
+    "pre-commit": "git hooks (.pre-commit-config.yaml, make pre-commit)",
     "types-pyyaml": "type stubs read by mypy",
     "cfn-lint": "make template-lint",
 }

@@ -44,6 +44,7 @@ texts = st.text(max_size=300) | st.text(st.characters(codec="utf-8"), max_size=3
 
 
 # ------------------------------------------------------------------------------- crypto
+@pytest.mark.slow
 @bounded(200)
 @given(key=keys, text=texts, cid=ulids, mid=ulids, kv=key_versions, v=body_versions)
 def test_seal_then_open_gives_back_any_text(key: bytes, text: str, cid: str, mid: str,
@@ -60,6 +61,7 @@ def _flip(data: bytes, bit: int) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.slow
 @bounded(200)
 @given(key=keys, text=texts, cid=ulids, mid=ulids, kv=key_versions, v=body_versions,
        data=st.data())
@@ -132,6 +134,7 @@ operations = st.sampled_from(["messages", "conversations", "users", "thread", "r
 scopes = st.text(max_size=40)
 
 
+@pytest.mark.slow
 @bounded(200)
 @given(payload=payloads, user=user_ids, op=operations, scope=scopes)
 def test_token_round_trip(payload: dict[str, Any], user: str, op: str, scope: str) -> None:
@@ -167,6 +170,7 @@ def _mutations(token: str) -> st.SearchStrategy[str]:
     return st.one_of(replace, insert, delete, truncate, append, padded, skipped, spare_bits)
 
 
+@pytest.mark.slow
 @bounded(400)
 @given(payload=payloads, user=user_ids, op=operations, scope=scopes, data=st.data())
 def test_any_change_to_a_token_is_a_bad_request(payload: dict[str, Any], user: str, op: str,
@@ -178,6 +182,7 @@ def test_any_change_to_a_token_is_a_bad_request(payload: dict[str, Any], user: s
         codec.open(changed, user_id=user, operation=op, scope=scope)
 
 
+@pytest.mark.slow
 @bounded(200)
 @given(payload=payloads, user=user_ids, op=operations, scope=scopes, other_user=user_ids,
        other_op=operations, other_scope=scopes,
@@ -256,6 +261,7 @@ def test_each_curated_emoji_is_accepted(e: str) -> None:
     assert validation.emoji(e) == QUALIFIED.get(e, e)
 
 
+@pytest.mark.slow
 @bounded(400)
 @given(a=single_emoji, b=single_emoji)
 def test_two_emoji_side_by_side_are_rejected(a: str, b: str) -> None:
@@ -263,6 +269,7 @@ def test_two_emoji_side_by_side_are_rejected(a: str, b: str) -> None:
         validation.emoji(a + b)
 
 
+@pytest.mark.slow
 @bounded(400)
 @given(value=st.one_of(
     st.text(max_size=50),

@@ -109,6 +109,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(VALIDATORS)), value=anything)
