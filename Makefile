@@ -36,6 +36,10 @@ test: install ## run the whole test suite (unit, integration, template, local st
 test-fast: $(VENV)/.installed ## unit + integration only
 	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
+.PHONY: test-unpatched
+test-unpatched: $(VENV)/.installed ## integration tests on moto as released: no local patch (~10 min)
+	CLOUDCHAT_MOTO_PATCHES=off $(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
 check: lint typecheck template-lint ## ruff, mypy, cfn-lint and sam validate
 
 lint: $(VENV)/.installed

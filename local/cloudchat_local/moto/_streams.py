@@ -59,11 +59,20 @@ def trim_stream_records(retention: dt.timedelta) -> int:
     return dropped
 
 
+_LIMIT = [MAX_SHARD_ITERATORS]
+
+
+def _limit() -> int:
+    return _LIMIT[0]
+
+
 def bound_shard_iterators(limit: int = MAX_SHARD_ITERATORS) -> None:
     """moto keeps every shard iterator it ever handed out (each GetRecords makes one): keep
-    the newest ``limit``, so a long-running stream poller does not grow moto without bound."""
+    the newest ``limit``, so a long-running stream poller does not grow moto without bound.
+    Installed once; a later call sets the limit."""
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
+    _LIMIT[0] = limit
     original = DynamoDBStreamsBackend.get_records
     if getattr(original, "_cloudchat_bounded", False):
         return
@@ -71,7 +80,7 @@ def bound_shard_iterators(limit: int = MAX_SHARD_ITERATORS) -> None:
     def get_records(self: Any, iterator_arn: str, limit_: int) -> Any:
         result = original(self, iterator_arn, limit_)
         iterators = self.shard_iterators
-        excess = len(iterators) - limit
+        excess = len(iterators) - _LIMIT[0]
         if excess > 0:
             for key in list(iterators)[:excess]:
                 iterators.pop(key, None)
