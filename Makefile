@@ -51,6 +51,10 @@ test-fast: $(VENV)/.installed ## the quick tier (< 1 min): tests/unit without `s
 pre-commit: $(VENV)/.installed ## install the git pre-commit hook (ruff, mypy from .venv)
 	$(VENV)/bin/pre-commit install
 
+.PHONY: test-unpatched
+test-unpatched: $(VENV)/.installed ## integration tests on moto as released: no local patch (~10 min)
+	CLOUDCHAT_MOTO_PATCHES=off $(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
 check: lint typecheck template-lint ## ruff, mypy, cfn-lint and sam validate
 
 lint: $(VENV)/.installed

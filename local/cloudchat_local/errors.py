@@ -12,6 +12,7 @@ Which errors a caller of the local stack can expect, who raises them, and what c
     │   └── PolicyError                 a function's IAM policy cannot be evaluated faithfully
     ├── ProvisionError (RuntimeError)   moto refused a resource, or holds a contradicting one
     ├── MotoStartError (RuntimeError)   the moto server process did not come up
+    ├── MotoVersionError (RuntimeError) the installed moto is not the one the patches target
     ├── FunctionStartError (RuntimeError)  a function's worker did not start (error_type)
     ├── ConsumerStartError (RuntimeError)  the stream consumers' process did not come up
     ├── SeedError (RuntimeError)        the API refused a demo-data request
@@ -56,6 +57,7 @@ __all__ = [
     "LocalError",
     "LocalStackError",
     "MotoStartError",
+    "MotoVersionError",
     "NullInNonNull",
     "PolicyError",
     "PortInUse",
@@ -140,6 +142,20 @@ class ProvisionError(LocalError, RuntimeError):
 
 class MotoStartError(LocalError, RuntimeError):
     """The moto server process did not come up."""
+
+
+class MotoVersionError(LocalError, RuntimeError):
+    """The installed moto is not the release ``cloudchat_local.moto`` patches were written
+    against (it names both; the seam refuses to patch internals it has not read)."""
+
+    def __init__(self, installed: str, expected: str) -> None:
+        super().__init__(
+            f"moto {installed} is installed, but cloudchat_local.moto patches moto {expected}'s "
+            f"internals: install moto=={expected} (pip install -r requirements-dev.txt), or "
+            "re-read each patch against the new release and update MOTO_VERSION"
+        )
+        self.installed = installed
+        self.expected = expected
 
 
 class SeedError(LocalError, RuntimeError):

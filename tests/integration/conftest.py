@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from cloudchat import api, aws
 from cloudchat.models import User
-from cloudchat_local.moto_patches import serialize_dynamodb
+from cloudchat_local import moto as moto_seam
 from cloudchat_local.template import load_template
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -124,9 +124,34 @@ class Stack:
         return RequestCounter()
 
 
+#: Modules that exist to test a moto patch (or need one: concurrent senders rely on
+#: DynamoDB's isolation, which moto has only with serialize_dynamodb).
+PATCH_TESTS = frozenset({"test_moto_patches", "test_gsi_consistency", "test_seq_properties"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``CLOUDCHAT_MOTO_PATCHES=off`` (``make test-unpatched``): the domain runs on moto as
+    released; the tests of a patch are skipped."""
+    if moto_seam.patches_enabled():
+        return
+    skip = pytest.mark.skip(reason="tests a cloudchat_local.moto patch (CLOUDCHAT_MOTO_PATCHES=off)")
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in PATCH_TESTS:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_patch_when_off() -> Iterator[None]:
+    """With the patches off, nothing may apply one behind the switch's back."""
+    yield
+    if not moto_seam.patches_enabled():
+        assert not moto_seam.applied(), f"moto patched with CLOUDCHAT_MOTO_PATCHES=off: {moto_seam.applied()}"
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    serialize_dynamodb()
+    if moto_seam.patches_enabled():
+        moto_seam.serialize_dynamodb()
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("TOKEN_SECRET", "integration-test-token-secret-0123456789abcdef")
     monkeypatch.setenv("ATTACHMENTS_BUCKET", BUCKET)

@@ -1,7 +1,7 @@
 """Decisions that must be exact never rest on a GSI read alone.
 
 On AWS a global secondary index lags the table (eventually consistent; ``ConsistentRead``
-is refused on GSIs). Here the local stack's own lag (``moto_patches.gsi_lag``) runs with a
+is refused on GSIs). Here the local stack's own lag (``cloudchat_local.moto.gsi_lag``) runs with a
 test clock: ``settle()`` lets the indexes catch up; every write after that is invisible to
 index reads (and only to them) until the clock moves on, which is what AWS can do to any
 write for a while. Each test makes an index answer stale in the way that would mislead, and
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cloudchat import api
-from cloudchat_local.moto_patches import gsi_lag
+from cloudchat_local.moto import gsi_lag
 from resolvers import conversations, messages, receipts, stream, users
 from tests.integration.conftest import USERS, LambdaContext, Stack, error_type
 from tests.integration.test_fanout import Captured, Stream

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from cloudchat_local.moto_patches import serialize_dynamodb
+from cloudchat_local.moto import serialize_dynamodb
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from cloudchat.crypto import KeyRing
 from cloudchat.services import ChatService
 from cloudchat.store import Store
 from cloudchat.tokens import TokenCodec
-from cloudchat_local.moto_patches import serialize_dynamodb
+from cloudchat_local.moto import serialize_dynamodb
 from cloudchat_local.template import load_template
 from resolvers import conversations, messages
 from tests.integration.conftest import TABLE, USERS, LambdaContext, identity, load_event, put_profiles

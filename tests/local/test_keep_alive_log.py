@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cloudchat_local._moto_server import _keep_alive_handler
+from cloudchat_local.moto import keep_alive_handler as _keep_alive_handler
 
 
 def _handler() -> Any:

@@ -1,4 +1,6 @@
-"""moto_patches.partition_queries: base-table queries see only their partition, and answer
+"""cloudchat_local.moto's patches (one private module each) compared with unpatched moto.
+
+_queries.partition_queries: base-table queries see only their partition, and answer
 exactly what moto answers without the patch (conditions, order, pages, filters, indexes)."""
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cloudchat_local.moto_patches import (
+from cloudchat_local.moto._expressions import (
     cache_traversed_node_types,
     cache_update_expressions,
     fast_ast_copies,
-    linear_item_size,
     parse_conditions_once_per_transaction,
-    partition_queries,
 )
+from cloudchat_local.moto._item_size import linear_item_size
+from cloudchat_local.moto._queries import partition_queries
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -464,7 +466,7 @@ def test_conditions_parsed_once_per_transaction_answer_what_moto_answers(monkeyp
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.responses import DynamoHandler
 
-    import cloudchat_local.moto_patches as patches
+    import cloudchat_local.moto._expressions as patches
 
     parse_conditions_once_per_transaction()
     parse_conditions_once_per_transaction()  # idempotent
@@ -571,7 +573,7 @@ def _gsi_writes(ddb: Any, clock: _Clock | None, range_key: bool = True) -> list[
 
 
 def _with_lag(seconds: float, clock: _Clock | None, range_key: bool = True) -> list[Any]:
-    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+    from cloudchat_local.moto import gsi_lag, serialize_dynamodb
 
     serialize_dynamodb()
     gsi_lag(seconds, clock)
@@ -585,7 +587,7 @@ def _with_lag(seconds: float, clock: _Clock | None, range_key: bool = True) -> l
 
 
 def test_gsi_lag_zero_answers_what_moto_answers() -> None:
-    from cloudchat_local import _gsi_lag
+    from cloudchat_local.moto import _gsi_lag
 
     for range_key in (True, False):
         with mock_aws():
@@ -601,7 +603,7 @@ def test_gsi_lag_zero_answers_what_moto_answers() -> None:
 
 
 def test_gsi_reads_answer_from_the_table_as_it_was_lag_seconds_ago() -> None:
-    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+    from cloudchat_local.moto import gsi_lag, serialize_dynamodb
 
     for range_key in (True, False):
         with mock_aws():
@@ -638,7 +640,7 @@ def test_gsi_reads_answer_from_the_table_as_it_was_lag_seconds_ago() -> None:
 
 def test_gsi_lag_measures_from_each_write() -> None:
     """An index read sees each write once it is ``lag`` seconds old, not before."""
-    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+    from cloudchat_local.moto import gsi_lag, serialize_dynamodb
 
     clock = _Clock()
     serialize_dynamodb()
@@ -671,7 +673,7 @@ def test_gsi_lag_measures_from_each_write() -> None:
 
 
 def test_consistent_reads_on_a_gsi_are_refused_as_dynamodb_refuses_them() -> None:
-    from cloudchat_local.moto_patches import gsi_lag, serialize_dynamodb
+    from cloudchat_local.moto import gsi_lag, serialize_dynamodb
 
     serialize_dynamodb()
     for lag in (0.0, 5.0):
@@ -698,8 +700,7 @@ def test_consistent_reads_on_a_gsi_are_refused_as_dynamodb_refuses_them() -> Non
 def test_gsi_lag_refuses_another_moto_version(monkeypatch: Any) -> None:
     import moto
 
-    from cloudchat_local import _gsi_lag
-    from cloudchat_local.moto_patches import gsi_lag
+    from cloudchat_local.moto import _gsi_lag, gsi_lag
 
     monkeypatch.setattr(moto, "__version__", "9.9.9")
     with pytest.raises(RuntimeError, match=r"moto 9\.9\.9"):
@@ -707,7 +708,9 @@ def test_gsi_lag_refuses_another_moto_version(monkeypatch: Any) -> None:
     assert _gsi_lag.lag_seconds() == 0.0
     monkeypatch.undo()
     gsi_lag(0)
-    assert _gsi_lag.MOTO_VERSION in (REPO / "requirements-dev.txt").read_text()
+    from cloudchat_local.moto import MOTO_VERSION
+
+    assert f"=={MOTO_VERSION}" in (REPO / "requirements-dev.txt").read_text()
 
 
 def test_the_moto_server_process_lags_its_gsis_when_asked(tmp_path: Path) -> None:

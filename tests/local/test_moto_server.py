@@ -1,4 +1,4 @@
-"""cloudchat_local._moto_server: moto as a child process whose AWS state survives restarts."""
+"""cloudchat_local._moto_server (+ _moto_serve, _moto_state): moto as a child process whose AWS state survives restarts."""
 
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cloudchat_local._moto_server import (
-    MotoProcess,
-    load_state,
-    save_state,
-    trim_stream_records,
-)
+from cloudchat_local._moto_server import MotoProcess
+from cloudchat_local._moto_state import load_state, save_state
 from cloudchat_local.errors import PortInUse
+from cloudchat_local.moto import trim_stream_records
 
 REGION = "us-east-1"
 PASSWORD = "Passw0rd!Passw0rd"
@@ -247,7 +244,7 @@ def _stream_records(endpoint: str | None) -> list[dict[str, Any]]:
 
 def test_get_records_answers_what_moto_does_only_faster(tmp_path: Path) -> None:
     """The moto server answers GetRecords with DynamoDB JSON dumped directly
-    (moto_patches.fast_stream_records); botocore must read the same records as from moto's
+    (cloudchat_local.moto._responses.fast_stream_records); botocore must read the same records as from moto's
     own generic serializer (in-process moto here): bytes, numbers, sets, nesting, dates."""
     server = MotoProcess.start(state_file=tmp_path / "state.pickle")
     try:
@@ -275,7 +272,7 @@ def test_get_records_answers_what_moto_does_only_faster(tmp_path: Path) -> None:
 def test_autosave_backs_off_when_snapshots_get_slow() -> None:
     """A snapshot holds requests back: after a slow one the next waits 20 times as long, so
     autosaving a large state cannot take more than ~5 % of the server's time."""
-    from cloudchat_local._moto_server import autosave_pause
+    from cloudchat_local._moto_serve import autosave_pause
 
     assert autosave_pause(5.0, 0.01) == 5.0
     assert autosave_pause(5.0, 1.3) == pytest.approx(26.0)
@@ -337,7 +334,7 @@ def _item_operations(endpoint: str | None) -> list[Any]:
 
 def test_item_answers_match_moto_only_faster(tmp_path: Path) -> None:
     """The moto server dumps DynamoDB item answers as DynamoDB JSON directly
-    (moto_patches.fast_dynamodb_responses); botocore must read what moto's own serializer
+    (cloudchat_local.moto._responses.fast_dynamodb_responses); botocore must read what moto's own serializer
     gives (in-process moto here), error answers included."""
     server = MotoProcess.start(state_file=tmp_path / "state.pickle")
     try:
@@ -408,7 +405,7 @@ def _serve_in_thread(app: Any, timeout: float) -> Any:
 
     from werkzeug.serving import make_server
 
-    from cloudchat_local._moto_server import _keep_alive_handler
+    from cloudchat_local.moto import keep_alive_handler as _keep_alive_handler
 
     handler = type("Handler", (_keep_alive_handler(),), {"timeout": timeout})
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)

@@ -28,11 +28,11 @@ _LANDMARKS = (
     ("botocore/auth.py", "add_auth"), ("botocore/parsers.py", "parse"),
     ("urllib3/connection.py", "connect"), ("json/__init__.py", "dumps"), ("json/__init__.py", "loads"),
     ("aws_lambda_powertools/event_handler/appsync.py", "resolve"),
-    ("werkzeug/serving.py", "handle"), ("cloudchat_local/_moto_server.py", "app"),
-    ("cloudchat_local/_moto_server.py", "save"), ("moto/core/responses.py", "dispatch"),
+    ("werkzeug/serving.py", "handle"), ("cloudchat_local/_moto_serve.py", "app"),
+    ("cloudchat_local/_moto_serve.py", "save"), ("moto/core/responses.py", "dispatch"),
     ("moto/core/responses.py", "setup_class"), ("moto/core/parse.py", "parse"),
     ("moto/dynamodb/responses.py", "transact_write_items"),
-    ("cloudchat_local/moto_patches.py", "transact_write_items"),
+    ("cloudchat_local/moto/_locking.py", "transact_write_items"),
     ("moto/dynamodb/models/__init__.py", "transact_write_items"),
     ("moto/dynamodb/models/__init__.py", "update_item"), ("moto/dynamodb/models/table.py", "put_item"),
     ("moto/dynamodb/parsing/expressions.py", "parse"), ("moto/dynamodb/parsing/executors.py", "execute"),
@@ -115,11 +115,12 @@ def profile_report(folder: Path, pids: dict[str, int], top: int = 20) -> dict[st
 
 def _group(filename: str, function: str) -> str:
     for marker, label in (
+        ("cloudchat_local/moto/", "cloudchat_local moto patches"),
         ("/moto/dynamodb/", "moto dynamodb"),
         ("/moto/core/", "moto core (request parsing/dispatch)"),
         ("/moto/", "moto other"),
         ("/werkzeug/", "werkzeug"),
-        ("cloudchat_local/_moto_server", "cloudchat_local moto server (gate, autosave)"),
+        ("cloudchat_local/_moto_serve", "cloudchat_local moto server (gate, autosave)"),
         ("/botocore/", "botocore"),
         ("/boto3/", "boto3"),
         ("/urllib3/", "urllib3"),
