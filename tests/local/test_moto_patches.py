@@ -18,6 +18,7 @@ from cloudchat_local.moto._expressions import (
     cache_update_expressions,
     fast_ast_copies,
     parse_conditions_once_per_transaction,
+    validate_whole_update_once,
 )
 from cloudchat_local.moto._item_size import linear_item_size
 from cloudchat_local.moto._queries import partition_queries
@@ -750,3 +751,79 @@ def test_dev_takes_a_gsi_lag_and_refuses_a_negative_one(capsys: Any) -> None:
     assert dev._parser().parse_args(["--gsi-lag", "0.5"]).gsi_lag == 0.5
     assert dev.main(["--gsi-lag", "-1"]) == 2
     assert "--gsi-lag must be >= 0" in capsys.readouterr().err
+
+
+def _rate_log_update(slots: int) -> str:
+    """The shape of cloudchat.store's rate-log update: one SET action per slot."""
+    shifts = [f"t{i} = if_not_exists(t{i + 1}, :z)" for i in range(slots - 1)]
+    return "SET " + ", ".join([*shifts, f"t{slots - 1} = :z", "slots = :z", "expiresAt = :z"])
+
+
+#: Updates that break the two whole-expression rules once each (so the first offending pair
+#: is the only one), and valid ones, long and short.
+VALIDATED: list[dict[str, Any]] = [
+    {"UpdateExpression": "SET a = :one, b = :one, c = :one, a = :one"},
+    {"UpdateExpression": "SET a = :one, b = :one, a.b = :one"},
+    {"UpdateExpression": "SET m.x = :one, b = :one, c = :one, m = :one"},
+    {"UpdateExpression": "SET a = :one SET b = :one"},
+    {"UpdateExpression": "ADD a :one, b :one ADD c :one"},
+    {"UpdateExpression": "REMOVE a REMOVE b SET c = :one"},
+    {"UpdateExpression": "SET a = :one, b = :one REMOVE c ADD d :one DELETE e :s"},
+    {"UpdateExpression": "SET a = :one REMOVE a"},
+    {"UpdateExpression": _rate_log_update(120).replace(":z", ":one")},
+    {"UpdateExpression": _rate_log_update(120).replace(":z", ":one") + ", t5 = :one"},
+]
+
+
+def _validated_answers() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="v", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    out: list[Any] = []
+    for i, update in enumerate(VALIDATED):
+        values = {":one": {"N": "1"}}
+        if ":s" in update["UpdateExpression"]:
+            values[":s"] = {"SS": ["x"]}
+        try:
+            ddb.update_item(TableName="v", Key={"PK": {"S": f"k{i}"}}, ExpressionAttributeValues=values,
+                            ReturnValues="ALL_NEW", **update)
+            out.append("ok")
+        except ddb.exceptions.ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+    out.append(sorted(ddb.scan(TableName="v")["Items"], key=lambda item: item["PK"]["S"]))
+    return out
+
+
+def test_whole_update_validated_once_answers_what_moto_answers(monkeypatch: Any) -> None:
+    """validate_whole_update_once: the clause-count and overlapping-path rules run once per
+    update instead of once per AST node; every update (each rule broken once, valid long and
+    short ones) answers exactly what unpatched moto answers, and the rate log's 122-action
+    update is checked once instead of ~120 times."""
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+
+    validate_whole_update_once()
+    validate_whole_update_once()  # idempotent
+    checks: list[int] = []
+    original_check = OverlappingPathsValidator.check_for_overlapping_paths
+
+    def counted(self: Any, node: Any) -> Any:
+        checks.append(1)
+        return original_check(self, node)
+
+    with monkeypatch.context() as m:
+        m.setattr(OverlappingPathsValidator, "check_for_overlapping_paths", counted)
+        with mock_aws():
+            patched = _validated_answers()
+        patched_checks = len(checks)
+        checks.clear()
+        for cls in (ActionCountValidator, OverlappingPathsValidator):
+            m.delattr(cls, "traverse")  # (moto's classes inherit DepthFirstTraverser's)
+        with mock_aws():
+            moto = _validated_answers()
+        moto_checks = len(checks)
+    assert patched == moto
+    assert sum(isinstance(r, tuple) for r in moto) == 8  # each broken rule was refused
+    assert len(moto[-1]) == 2  # the two valid ones were written
+    assert patched_checks <= len(VALIDATED)  # once per update (fewer when a clause count fails)
+    assert moto_checks > 240  # per AST node: ~120 for each long update

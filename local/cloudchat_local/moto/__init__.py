@@ -98,7 +98,8 @@ def gsi_lag(seconds: float, clock: Callable[[], float] | None = None) -> None:
 def server_speedups() -> None:
     """The speed fixes the moto *server* process gets (each checked against moto's own
     answers in tests/local): fast GetRecords and item answers, partition-only queries, a
-    routing table read once, items built in linear time, expressions parsed once. Idempotent."""
+    routing table read once, items built in linear time, expressions parsed once and
+    validated once per update (not once per AST node). Idempotent."""
     require_pinned()
     from cloudchat_local.moto import _expressions, _item_size, _queries, _responses, _routing
 
@@ -111,6 +112,7 @@ def server_speedups() -> None:
     _expressions.cache_traversed_node_types()
     _expressions.fast_ast_copies()
     _expressions.parse_conditions_once_per_transaction()
+    _expressions.validate_whole_update_once()
 
 
 def bound_shard_iterators(limit: int | None = None) -> None:
