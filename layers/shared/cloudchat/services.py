@@ -23,7 +23,7 @@ from typing import Any
 from cloudchat import ids, validation
 from cloudchat.config import Settings
 from cloudchat.crypto import KeyRing, open_sealed, seal
-from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from cloudchat.errors import AlreadyAttached, BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from cloudchat.models import (
     Attachment,
     BodyVersion,
@@ -89,14 +89,6 @@ class _Bounded(OrderedDict[str, int]):
                 self.move_to_end(key)
             while len(self) > self._cap:
                 self.popitem(last=False)
-
-
-class _Attached(BadRequest):
-    """An attachment is on a message already (perhaps this very send's: a retry)."""
-
-    def __init__(self, upload_id: str, message_id: str | None) -> None:
-        super().__init__(f"attachment {upload_id} is already on another message")
-        self.message_id = message_id
 
 
 class ChatService:
@@ -346,7 +338,7 @@ class ChatService:
         digest = (digest_with(key), kv)
         try:
             files = self._verified_uploads(caller, cid, upload_ids, key, kv) if upload_ids else []
-        except _Attached as exc:
+        except AlreadyAttached as exc:
             resent = self._sent_before(cid, caller.user_id, cmid, exc.message_id, digest,
                                        digest_with)
             if resent is None:
@@ -1081,7 +1073,7 @@ class ChatService:
             if rec is None or rec["uploaderId"] != caller.user_id:
                 raise BadRequest(f"attachment {uid} is not an upload of yours in this conversation")
             if rec.get("status") != "PENDING":
-                raise _Attached(uid, rec.get("messageId"))
+                raise AlreadyAttached(uid, rec.get("messageId"))
             try:
                 head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec["key"])
             except ClientError as exc:
