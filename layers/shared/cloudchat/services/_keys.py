@@ -12,6 +12,8 @@ from cloudchat.store import binding
 
 
 class CryptoService(ServiceBase):
+    """Data keys by version, and stored messages made readable."""
+
     def _key_for(self, cid: str, kv: int) -> bytes:
         key = self.keys.cached(cid, kv)
         if key is not None:

@@ -15,6 +15,8 @@ from cloudchat.store import WriteOutcome, binding
 
 
 class ChangesService(MediaService):
+    """Reactions, edits, deletes and edit history."""
+
     @staticmethod
     def _raise_refused(out: WriteOutcome) -> None:
         if out.not_member:

@@ -13,6 +13,8 @@ from cloudchat.store import DirectExists, RateExceeded
 
 
 class ConversationsService(UsersService, CryptoService):
+    """Creating, reading and listing conversations."""
+
     def create_conversation(self, caller: Caller, member_ids: object,
                             title: object = None) -> ConversationView:
         if not isinstance(member_ids, list):

@@ -96,6 +96,8 @@ class MediaBucket:
 
 
 class MediaService(CryptoService):
+    """Upload grants and the checks of a send's attachments (S3 through ``self.media``)."""
+
     def request_upload(self, caller: Caller, conversation_id: object, file_name: object,
                        content_type: object, size: object) -> dict[str, object]:
         """A presigned POST for one file into the conversation (members only): exact size

@@ -28,6 +28,8 @@ from cloudchat.store import RateExceeded, binding
 
 
 class MembersService(ConversationsService):
+    """Membership and roles of GROUP conversations; admins creating users."""
+
     MEMBERSHIP_ATTEMPTS = 10
 
     def add_members(self, caller: Caller, conversation_id: object,

@@ -32,6 +32,8 @@ def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str
 
 
 class MessagesService(MediaService):
+    """Sending, paging, catching up, and subscription rules."""
+
     def send_message(self, caller: Caller, conversation_id: object, body: object,
                      client_message_id: object, parent_id: object = None,
                      attachments: object = None) -> Message:

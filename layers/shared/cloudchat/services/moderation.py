@@ -10,6 +10,8 @@ from cloudchat.services._keys import CryptoService
 
 
 class ModerationService(CryptoService):
+    """Reports and their review."""
+
     def report_message(self, caller: Caller, conversation_id: object, message_id: object,
                        reason: object) -> dict[str, object]:
         """A member reports a message to the moderators (once; repeating is a no-op)."""

@@ -12,6 +12,8 @@ from cloudchat.services._base import NOT_MEMBER, ServiceBase, iso
 
 
 class NotificationsService(ServiceBase):
+    """Muting and push devices."""
+
     def mute(self, caller: Caller, conversation_id: object, until: object) -> dict[str, object]:
         """Mute a conversation until a time (null: unmute). Muted: no notification at all."""
         cid = ids.require_ulid(conversation_id, "conversationId")

@@ -16,6 +16,8 @@ TYPING_TTL_SECONDS = 6
 
 
 class ReceiptsService(ServiceBase):
+    """Read and delivered markers, read receipts, typing."""
+
     def mark(self, caller: Caller, conversation_id: object, seq: object, kind: str) -> ReceiptEvent:
         """Moves the caller's read/delivered marker forward; an older receipt is a no-op."""
         cid = ids.require_ulid(conversation_id, "conversationId")

@@ -11,6 +11,8 @@ from cloudchat.services._keys import CryptoService
 
 
 class ThreadsService(CryptoService):
+    """A root message's replies."""
+
     def thread(self, caller: Caller, conversation_id: object, root_id: object, limit: int | None,
                next_token: str | None) -> Page:
         """Replies to a root message, oldest first."""

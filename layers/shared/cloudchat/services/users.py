@@ -12,6 +12,8 @@ from cloudchat.services._base import ServiceBase, iso
 
 
 class UsersService(ServiceBase):
+    """Profiles, the directory and presence."""
+
     def ensure_profile(self, caller: Caller) -> None:
         """Creates the caller's profile if missing (the PostConfirmation trigger's job in AWS;
         moto never runs triggers). One conditional write per user per process, then free."""
