@@ -121,18 +121,30 @@ web-config: $(VENV)/.installed ## web/public/config.json for a deployed stack: m
 # `make test`. mutmut names mutants by file path, so it runs on a flat copy in build/mutate/
 # (cloudchat/ + tests/ + what the tests read); [tool.mutmut] in pyproject.toml holds the test
 # subset. The default scope (~1,000 mutants: crypto.py, tokens.py, validation.py and the
-# membership functions of services.py) is estimated at ~30 min on 2 idle cores (measured: ~60 under
-# load); SCOPE=all adds every authorization and membership function of services.py and store.py
-# (~3,150 mutants, hours); MUTANTS='<mutmut globs>' picks any set.
+# membership functions of services/members.py and changes.py) is estimated at ~30 min on 2 idle
+# cores (measured: ~60 under load); SCOPE=all adds every authorization and membership function
+# of services/ and store.py (~3,150 mutants, hours); MUTANTS='<mutmut globs>' picks any set.
 MUTATE_DIR := build/mutate
-SVC := cloudchat.services.xǁChatServiceǁ
+# mutmut 3 names a method's mutants <module>.xǁ<Class>ǁ<method>__mutmut_<n>; SVC_<module> is the
+# prefix for one capability module of cloudchat/services/ (its ChatService mixin).
+SVC_CONV := cloudchat.services.conversations.xǁConversationsServiceǁ
+SVC_MSG := cloudchat.services.messages.xǁMessagesServiceǁ
+SVC_CHG := cloudchat.services.changes.xǁChangesServiceǁ
+SVC_RCPT := cloudchat.services.receipts.xǁReceiptsServiceǁ
+SVC_THR := cloudchat.services.threads.xǁThreadsServiceǁ
+SVC_MOD := cloudchat.services.moderation.xǁModerationServiceǁ
+SVC_MEM := cloudchat.services.members.xǁMembersServiceǁ
 STO := cloudchat.store.xǁStoreǁ
 MUTANTS_CORE := 'cloudchat.crypto.*' 'cloudchat.tokens.*' 'cloudchat.validation.*' \
-	$(foreach f,add_members remove_member leave set_member_role edit_history,'$(SVC)$(f)__mutmut_*')
+	$(foreach f,add_members remove_member leave set_member_role,'$(SVC_MEM)$(f)__mutmut_*') \
+	'$(SVC_CHG)edit_history__mutmut_*'
 MUTANTS_ALL := $(MUTANTS_CORE) \
-	$(foreach f,conversation _view messages messages_since authorize_subscription subscription_rules \
-	  _raise_refused edit_message delete_message read_receipts thread reported_messages rename \
-	  admin_create_user _group_for_change _apply_members,'$(SVC)$(f)__mutmut_*') \
+	$(foreach f,conversation _view,'$(SVC_CONV)$(f)__mutmut_*') \
+	$(foreach f,messages messages_since authorize_subscription subscription_rules,'$(SVC_MSG)$(f)__mutmut_*') \
+	$(foreach f,_raise_refused edit_message delete_message,'$(SVC_CHG)$(f)__mutmut_*') \
+	'$(SVC_RCPT)read_receipts__mutmut_*' '$(SVC_THR)thread__mutmut_*' \
+	'$(SVC_MOD)reported_messages__mutmut_*' \
+	$(foreach f,rename admin_create_user _group_for_change _apply_members,'$(SVC_MEM)$(f)__mutmut_*') \
 	$(foreach f,conversation_and_member message_and_member _member_check _refused _change_message \
 	  react edit_message delete_message change_members,'$(STO)$(f)__mutmut_*')
 MUTANTS ?= $(if $(filter all,$(SCOPE)),$(MUTANTS_ALL),$(MUTANTS_CORE))

@@ -13,7 +13,9 @@ A resolver module stays thin (Powertools' AppSync example style, same decorator 
 
 Domain errors (:class:`~cloudchat.errors.ChatError`) come back as ``{"error": {type, message}}``,
 which appsync/invoke.js (and the local stack) turn into a GraphQL error with that
-``errorType``. Anything else is logged with the request id and masked as InternalFailure.
+``errorType``. Anything else, the internal errors among it (:class:`~cloudchat.errors.InternalError`:
+configuration, publishing), is logged with its stack and the request id and masked as
+InternalFailure: its text never reaches the client.
 """
 
 from __future__ import annotations

@@ -6,13 +6,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cloudchat.errors import ChatError
-
-
-class ConfigurationError(ChatError):
-    """A required setting is missing or malformed (a deployment problem, never a client's)."""
-
-    error_type = "InternalFailure"
+from cloudchat.errors import ConfigurationError  # (raised here; defined with every error)
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,27 @@
-"""The one place for CloudChat's domain errors.
+"""The one place for CloudChat's errors: the domain's, and the internal ones.
 
 Every error a client may see is a :class:`ChatError`. Its ``error_type`` is the stable
 GraphQL ``errorType`` clients receive, the same from AppSync and from the local stack::
 
     ChatError
-    ├── BadRequest      invalid input; nothing was changed
-    ├── Unauthorized    no usable identity
-    ├── Forbidden       authenticated, but not allowed (also: not a member)
-    ├── NotFound        the thing does not exist
-    ├── Conflict        a concurrent change won; re-read and retry
-    ├── RateLimited     slow down
-    └── IntegrityError  stored data failed an integrity check (e.g. a moved ciphertext)
+    ├── BadRequest       invalid input; nothing was changed
+    │   └── AlreadyAttached  an upload is on a message already (a retried send's, perhaps)
+    ├── Unauthorized     no usable identity
+    ├── Forbidden        authenticated, but not allowed (also: not a member)
+    ├── NotFound         the thing does not exist
+    ├── Conflict         a concurrent change won; re-read and retry
+    ├── RateLimited      slow down
+    └── IntegrityError   stored data failed an integrity check (e.g. a moved ciphertext)
 
-Anything else raised by a resolver is unexpected: it is logged with the request id and
-reaches the client masked as ``InternalFailure``.
+    InternalError        a fault of the deployment or of a service we call, never the client's
+    ├── ConfigurationError  a required setting is missing or malformed
+    └── PublishError        AppSync refused a server-side publish (or there was no credential)
+
+An :class:`InternalError` is no ``ChatError``: like anything else a resolver raises
+unexpectedly, it is logged with its stack and the request id (cloudchat.api) and reaches the
+client masked as ``InternalFailure``, so its text (a setting's name, AppSync's answer) stays
+in the log. The stream consumer reports the records it could not handle for Lambda to
+redeliver (cloudchat.fanout).
 """
 
 from __future__ import annotations
@@ -45,6 +53,15 @@ class BadRequest(ChatError):
     error_type = "BadRequest"
 
 
+class AlreadyAttached(BadRequest):
+    """An attachment is on a message already (perhaps this very send's: a retry).
+    ``message_id`` names that message, so the send can tell a retry from a reuse."""
+
+    def __init__(self, upload_id: str, message_id: str | None) -> None:
+        super().__init__(f"attachment {upload_id} is already on another message")
+        self.message_id = message_id
+
+
 class Unauthorized(ChatError):
     error_type = "Unauthorized"
 
@@ -67,6 +84,20 @@ class RateLimited(ChatError):
 
 class IntegrityError(ChatError):
     error_type = "IntegrityError"
+
+
+class InternalError(Exception):
+    """Base of the internal errors: never sent to a client (masked as InternalFailure)."""
+
+
+class ConfigurationError(InternalError):
+    """A required setting is missing or malformed (a deployment problem, never a client's)."""
+
+
+class PublishError(InternalError):
+    """A publish AppSync refused. Its message names the HTTP status and the errors' types
+    only: AppSync's messages can echo the request's variables (a message preview), and
+    this message is logged."""
 
 
 ERROR_TYPES: tuple[str, ...] = (

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cloudchat.errors import ChatError
+from cloudchat.errors import PublishError  # (raised here; defined with every error)
 
 if TYPE_CHECKING:  # (imported on first use: every resolver imports this module)
     from concurrent.futures import ThreadPoolExecutor
@@ -28,14 +28,6 @@ EVENT_FIELDS = "userId type conversationId seq senderId preview unreadCount titl
 QUERY = ("mutation PublishUserEvent($input: UserEventInput!) "
          f"{{ publishUserEvent(input: $input) {{ {EVENT_FIELDS} }} }}")
 CONCURRENCY = 16  # requests in flight per publisher (and kept-alive connections)
-
-
-class PublishError(ChatError):
-    """A publish AppSync refused. Its message names the HTTP status and the errors' types
-    only: AppSync's messages can echo the request's variables (a message preview), and
-    this message is logged."""
-
-    error_type = "InternalFailure"
 
 
 _ERROR_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9:._-]{0,63}$")
