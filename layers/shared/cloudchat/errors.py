@@ -79,3 +79,20 @@ ERROR_TYPES: tuple[str, ...] = (
     IntegrityError.error_type,
     INTERNAL_FAILURE,
 )
+
+
+# Store outcomes: internal, never sent to clients (not ChatError)
+class RateExceeded(Exception):
+    """A per-user rate log refused the write (nothing was written)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class DirectExists(Exception):
+    """The pair already has a DIRECT conversation (``conversation_id``)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(conversation_id)
+        self.conversation_id = conversation_id
