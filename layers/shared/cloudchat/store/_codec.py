@@ -21,6 +21,8 @@ from cloudchat.models import (
     MessageKind,
     Role,
     StoredMessage,
+    Upload,
+    UploadStatus,
     User,
 )
 from cloudchat.store._keys import (
@@ -31,6 +33,7 @@ from cloudchat.store._keys import (
     directory_key,
     member_sk,
     msg_sk,
+    upload_sk,
     user_pk,
 )
 
@@ -230,3 +233,30 @@ def profile_item(user: User) -> dict[str, Any]:
         "avatarKey": user.avatar_key, "createdAt": user.created_at,
         "GSI2PK": USER_DIRECTORY, "GSI2SK": directory_key(user.display_name, user.id),
     }
+
+
+def upload_item(u: Upload) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": conv_pk(u.conversation_id), "SK": upload_sk(u.id), "type": "UPLOAD",
+        "conversationId": u.conversation_id, "status": u.status.value, "id": u.id,
+        "key": u.key, "uploaderId": u.uploader_id, "contentType": u.content_type,
+        "size": u.size, "createdAt": u.created_at, "expiresAt": u.expires_at,
+        "messageId": u.message_id,
+    }
+    if u.sealed_name is not None:
+        item.update({"nameCt": u.sealed_name.ciphertext, "nameNonce": u.sealed_name.nonce,
+                     "nameKv": u.sealed_name.key_version})
+    return item
+
+
+def upload(d: dict[str, Any]) -> Upload:
+    sealed = None
+    if "nameCt" in d:
+        sealed = Sealed(nonce=bytes(d["nameNonce"]), ciphertext=bytes(d["nameCt"]),
+                        key_version=int(d["nameKv"]))
+    return Upload(id=d["id"], conversation_id=d["conversationId"], uploader_id=d["uploaderId"],
+                  key=d["key"], content_type=d["contentType"], size=int(d["size"]),
+                  created_at=d["createdAt"], sealed_name=sealed,
+                  expires_at=int(d["expiresAt"]) if "expiresAt" in d else None,
+                  status=UploadStatus(d.get("status", UploadStatus.PENDING.value)),
+                  message_id=d.get("messageId"))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudchat.models import BodyVersion, MessageKind, Role, StoredMessage
+from cloudchat.models import BodyVersion, MessageKind, Role, StoredMessage, UploadStatus
 from cloudchat.store import _codec as codec
 from cloudchat.store._codec import REACTION_PREFIX
 from cloudchat.store._images import rev
@@ -297,7 +297,7 @@ class MessageWritesStore(MessagesStore):
                     "ConditionExpression": "attribute_exists(PK)",
                     "UpdateExpression": "SET #s = :deleted REMOVE nameCt, nameNonce, nameKv",
                     "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": self._av({":deleted": "DELETED"})}}
+                    "ExpressionAttributeValues": self._av({":deleted": UploadStatus.DELETED.value})}}
             if last_seq_hint is None or last_seq_hint <= seq:
                 extra["opt:last"] = self._last_message_update(
                     conversation_id, seq, message_id,

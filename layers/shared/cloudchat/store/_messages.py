@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cloudchat.models import Conversation, Member, StoredMessage
+from cloudchat.models import Conversation, Member, StoredMessage, UploadStatus
 from cloudchat.store import _codec as codec
 from cloudchat.store._keys import (
     META,
@@ -106,7 +106,8 @@ class MessagesStore(RatesStore):
                 "UpdateExpression": "SET #s = :attached, messageId = :mid REMOVE expiresAt",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": self._av({
-                    ":me": msg.sender_id, ":pending": "PENDING", ":attached": "ATTACHED",
+                    ":me": msg.sender_id, ":pending": UploadStatus.PENDING.value,
+                    ":attached": UploadStatus.ATTACHED.value,
                     ":mid": msg.id}),
             }}
         failed = self._transact(ops)
