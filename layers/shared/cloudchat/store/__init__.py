@@ -10,7 +10,9 @@ The map of the package (private modules, each readable in one sitting):
 ==========================  =================================================================
 ``_keys``                   every PK/SK/GSI key format (the table of items is its docstring)
 ``_codec``                  AttributeValues <-> Python values, records <-> items, item sizes,
-                            message body binding, stream images (:func:`decode_stream_image`)
+                            the binding of message bodies
+``_stream``                 stream images as typed records (:func:`decode_stream_image`), for
+                            the stream consumer (:mod:`cloudchat.fanout`)
 ``_images``                 the image cache of message items (:class:`_Images`)
 ``_records``                what conditional writes answer (:class:`AppendOutcome`, ...)
 ``_base``                   client, BatchGetItem, TransactWriteItems and their failures, the
@@ -52,6 +54,13 @@ from cloudchat.store._moderation import ModerationStore
 from cloudchat.store._notifications import NotificationsStore
 from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
+from cloudchat.store._stream import (
+    ConversationImage,
+    MessageImage,
+    PresenceImage,
+    StreamImage,
+    decode_stream_image,
+)
 from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
 
@@ -59,14 +68,19 @@ __all__ = [
     "ITEM_SIZE_BUDGET",
     "RATE_LOG_SLOTS",
     "AppendOutcome",
+    "ConversationImage",
     "DirectExists",
+    "MessageImage",
+    "PresenceImage",
     "Rate",
     "RateExceeded",
     "SendGuard",
     "Store",
+    "StreamImage",
     "WriteOutcome",
     "_Images",
     "binding",
+    "decode_stream_image",
     "item_size",
 ]
 
