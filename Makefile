@@ -103,19 +103,23 @@ web-config: $(VENV)/.installed ## web/public/config.json for a deployed stack: m
 # (cloudchat/ + tests/ + what the tests read); [tool.mutmut] in pyproject.toml holds the test
 # subset. The default scope (~1,000 mutants: crypto.py, tokens.py, validation.py and the
 # membership functions of services.py) is estimated at ~30 min on 2 idle cores (measured: ~60 under
-# load); SCOPE=all adds every authorization and membership function of services.py and store.py
+# load); SCOPE=all adds every authorization and membership function of services.py and store/
 # (~3,150 mutants, hours); MUTANTS='<mutmut globs>' picks any set.
 MUTATE_DIR := build/mutate
 SVC := cloudchat.services.xǁChatServiceǁ
-STO := cloudchat.store.xǁStoreǁ
+# the store's functions by <module>.xǁ<Class>ǁ<method> (cloudchat/store/ is a package of mixins)
+STO := cloudchat.store.
+STO_METHODS := _conversations.xǁConversationsStoreǁconversation_and_member \
+	_messages.xǁMessagesStoreǁmessage_and_member _base.xǁStoreBaseǁ_member_check \
+	$(foreach f,_refused _change_message react edit_message delete_message,_message_writes.xǁMessageWritesStoreǁ$(f)) \
+	_members.xǁMembersStoreǁchange_members
 MUTANTS_CORE := 'cloudchat.crypto.*' 'cloudchat.tokens.*' 'cloudchat.validation.*' \
 	$(foreach f,add_members remove_member leave set_member_role edit_history,'$(SVC)$(f)__mutmut_*')
 MUTANTS_ALL := $(MUTANTS_CORE) \
 	$(foreach f,conversation _view messages messages_since authorize_subscription subscription_rules \
 	  _raise_refused edit_message delete_message read_receipts thread reported_messages rename \
 	  admin_create_user _group_for_change _apply_members,'$(SVC)$(f)__mutmut_*') \
-	$(foreach f,conversation_and_member message_and_member _member_check _refused _change_message \
-	  react edit_message delete_message change_members,'$(STO)$(f)__mutmut_*')
+	$(foreach f,$(STO_METHODS),'$(STO)$(f)__mutmut_*')
 MUTANTS ?= $(if $(filter all,$(SCOPE)),$(MUTANTS_ALL),$(MUTANTS_CORE))
 
 mutate: $(VENV)/.installed requirements-mutate.txt ## mutation score of the security rules (mutmut; long: docs/security.md)
