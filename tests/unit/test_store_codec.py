@@ -59,3 +59,29 @@ def test_an_upload_becomes_an_attachment_with_its_sealed_name() -> None:
     assert (att.id, att.key, att.content_type, att.size, att.sealed_name) == (
         up.id, up.key, up.content_type, up.size, up.sealed_name)
     assert att.name is None and att.url is None
+
+
+def test_only_the_keys_module_spells_a_key() -> None:
+    """``cloudchat/store/_keys.py`` is the only place a PK/SK/GSI key string is built."""
+    import re
+    from pathlib import Path
+
+    import cloudchat
+
+    key = re.compile(r'f?"(CONV|MSG|MEMBER|USER|UPLOAD|CMID|RATE|DIRECT|THREAD|REPORT|AUDIT|'
+                     r'DEVICE)#')
+    root = Path(cloudchat.__file__).parent
+    spelled = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+               if p.name != "_keys.py" and key.search(p.read_text())]
+    assert spelled == []
+    assert key.search((root / "store" / "_keys.py").read_text())  # (the pattern finds keys)
+
+
+def test_store_outcomes_are_internal_errors_not_chat_errors() -> None:
+    from cloudchat import errors, store
+
+    assert store.RateExceeded is errors.RateExceeded and store.DirectExists is errors.DirectExists
+    assert not issubclass(errors.RateExceeded, errors.ChatError)
+    assert not issubclass(errors.DirectExists, errors.ChatError)
+    assert errors.RateExceeded(7).retry_after == 7
+    assert errors.DirectExists("c1").conversation_id == "c1"
