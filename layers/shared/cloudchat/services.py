@@ -41,6 +41,8 @@ from cloudchat.models import (
     Role,
     StoredMessage,
     TypingEvent,
+    Upload,
+    UploadStatus,
     User,
 )
 from cloudchat.store import DirectExists, Rate, RateExceeded, SendGuard, Store, WriteOutcome, binding
@@ -1045,11 +1047,10 @@ class ChatService:
         sealed = seal(key, name, conversation_id=cid, message_id=upload_id, key_version=kv)
         now = self.clock()
         expires = datetime.fromtimestamp(now.timestamp() + UPLOAD_SECONDS, UTC)
-        if not self.store.put_upload(cid, {
-            "id": upload_id, "key": object_key, "uploaderId": caller.user_id,
-            "contentType": ctype, "size": size, "nameCt": sealed.ciphertext,
-            "nameNonce": sealed.nonce, "nameKv": sealed.key_version, "createdAt": iso(now),
-            "expiresAt": int(now.timestamp()) + 86400}):
+        if not self.store.put_upload(Upload(
+                id=upload_id, conversation_id=cid, uploader_id=caller.user_id, key=object_key,
+                content_type=ctype, size=size, created_at=iso(now), sealed_name=sealed,
+                expires_at=int(now.timestamp()) + 86400)):
             raise Forbidden(_NOT_MEMBER)
         fields = {"Content-Type": ctype, "x-amz-meta-uploader": caller.user_id,
                   "tagging": _PENDING_TAGGING}
@@ -1078,12 +1079,12 @@ class ChatService:
         files = []
         for uid in upload_ids:
             rec = records.get(uid)
-            if rec is None or rec["uploaderId"] != caller.user_id:
+            if rec is None or rec.uploader_id != caller.user_id:
                 raise BadRequest(f"attachment {uid} is not an upload of yours in this conversation")
-            if rec.get("status") != "PENDING":
-                raise _Attached(uid, rec.get("messageId"))
+            if rec.status is not UploadStatus.PENDING:
+                raise _Attached(uid, rec.message_id)
             try:
-                head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec["key"])
+                head = self._s3_client().head_object(Bucket=self._bucket(), Key=rec.key)
             except ClientError as exc:
                 code = exc.response["Error"]["Code"]
                 if code in ("404", "NoSuchKey", "NotFound"):
@@ -1092,22 +1093,17 @@ class ChatService:
                     # The role holds s3:ListBucket, so S3 answers a missing key with 404: a
                     # 403 is a misconfigured deployment, not bad input. Logged, and masked.
                     raise RuntimeError(
-                        f"S3 refused HeadObject of {rec['key']} (403): the function's role "
+                        f"S3 refused HeadObject of {rec.key} (403): the function's role "
                         "needs s3:GetObject on the object and s3:ListBucket on the bucket "
                         "(without it S3 answers 403 for a key that does not exist), and no "
                         "bucket or key policy may deny it") from exc
                 raise
-            if (int(head["ContentLength"]) != int(rec["size"])
-                    or head.get("ContentType") != rec["contentType"]
+            if (int(head["ContentLength"]) != rec.size
+                    or head.get("ContentType") != rec.content_type
                     or (head.get("Metadata") or {}).get("uploader") != caller.user_id):
                 raise BadRequest(f"attachment {uid} does not match its upload grant "
                                  "(size, type or uploader)")
-            from cloudchat.crypto import Sealed as _Sealed
-
-            files.append(Attachment(
-                id=uid, key=rec["key"], content_type=rec["contentType"], size=int(rec["size"]),
-                sealed_name=_Sealed(nonce=bytes(rec["nameNonce"]), ciphertext=bytes(rec["nameCt"]),
-                                    key_version=int(rec["nameKv"]))))
+            files.append(rec.attachment())
         return files
 
     def _sent_before(self, cid: str, sender: str, cmid: str, message_id: str | None,
