@@ -123,7 +123,7 @@ web-config: $(VENV)/.installed ## web/public/config.json for a deployed stack: m
 # subset. The default scope (~1,000 mutants: crypto.py, tokens.py, validation.py and the
 # membership functions of services/members.py and changes.py) is estimated at ~30 min on 2 idle
 # cores (measured: ~60 under load); SCOPE=all adds every authorization and membership function
-# of services/ and store.py (~3,150 mutants, hours); MUTANTS='<mutmut globs>' picks any set.
+# of services/ and store/ (~3,150 mutants, hours); MUTANTS='<mutmut globs>' picks any set.
 MUTATE_DIR := build/mutate
 # mutmut 3 names a method's mutants <module>.xǁ<Class>ǁ<method>__mutmut_<n>; SVC_<module> is the
 # prefix for one capability module of cloudchat/services/ (its ChatService mixin).
@@ -134,7 +134,12 @@ SVC_RCPT := cloudchat.services.receipts.xǁReceiptsServiceǁ
 SVC_THR := cloudchat.services.threads.xǁThreadsServiceǁ
 SVC_MOD := cloudchat.services.moderation.xǁModerationServiceǁ
 SVC_MEM := cloudchat.services.members.xǁMembersServiceǁ
-STO := cloudchat.store.xǁStoreǁ
+# the store's functions by <module>.xǁ<Class>ǁ<method> (cloudchat/store/ is a package of mixins)
+STO := cloudchat.store.
+STO_METHODS := _conversations.xǁConversationsStoreǁconversation_and_member \
+	_messages.xǁMessagesStoreǁmessage_and_member _base.xǁStoreBaseǁ_member_check \
+	$(foreach f,_refused _change_message react edit_message delete_message,_message_writes.xǁMessageWritesStoreǁ$(f)) \
+	_members.xǁMembersStoreǁchange_members
 MUTANTS_CORE := 'cloudchat.crypto.*' 'cloudchat.tokens.*' 'cloudchat.validation.*' \
 	$(foreach f,add_members remove_member leave set_member_role,'$(SVC_MEM)$(f)__mutmut_*') \
 	'$(SVC_CHG)edit_history__mutmut_*'
@@ -145,8 +150,7 @@ MUTANTS_ALL := $(MUTANTS_CORE) \
 	'$(SVC_RCPT)read_receipts__mutmut_*' '$(SVC_THR)thread__mutmut_*' \
 	'$(SVC_MOD)reported_messages__mutmut_*' \
 	$(foreach f,rename admin_create_user _group_for_change _apply_members,'$(SVC_MEM)$(f)__mutmut_*') \
-	$(foreach f,conversation_and_member message_and_member _member_check _refused _change_message \
-	  react edit_message delete_message change_members,'$(STO)$(f)__mutmut_*')
+	$(foreach f,$(STO_METHODS),'$(STO)$(f)__mutmut_*')
 MUTANTS ?= $(if $(filter all,$(SCOPE)),$(MUTANTS_ALL),$(MUTANTS_CORE))
 
 mutate: $(VENV)/.installed requirements-mutate.txt ## mutation score of the security rules (mutmut; long: docs/security.md)

@@ -100,7 +100,7 @@ def test_moto_still_refuses_an_item_past_the_limit(stack: Stack) -> None:
 
 def test_a_reaction_that_would_grow_the_item_past_the_budget_is_refused(
         stack: Stack, monkeypatch: Any) -> None:
-    from cloudchat import store as store_module
+    from cloudchat.store import _codec as store_module  # where the budget is read
 
     cid = new_conversation(stack)
     msg = send(stack, cid, "hello", "cmid-itemsize-3")

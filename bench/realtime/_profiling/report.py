@@ -22,7 +22,7 @@ _LANDMARKS = (
     ("emulator/_selection.py", "project"), ("emulator/_realtime.py", "_write"),
     ("emulator/_events.py", "build_event"), ("emulator/_events.py", "invoke_handler"),
     ("cloudchat/api.py", "handler"), ("cloudchat/services/messages.py", "send_message"),
-    ("cloudchat/crypto.py", "seal"), ("cloudchat/store.py", "append_message"),
+    ("cloudchat/crypto.py", "seal"), ("cloudchat/store/_messages.py", "append_message"),
     ("botocore/client.py", "_make_api_call"), ("botocore/endpoint.py", "_do_get_response"),
     ("botocore/validate.py", "validate"), ("botocore/serialize.py", "serialize_to_request"),
     ("botocore/auth.py", "add_auth"), ("botocore/parsers.py", "parse"),

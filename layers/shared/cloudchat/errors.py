@@ -17,6 +17,11 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
     ├── ConfigurationError  a required setting is missing or malformed
     └── PublishError        AppSync refused a server-side publish (or there was no credential)
 
+    RateExceeded         store outcome: a rate log refused the write (the service raises
+                         RateLimited with its retry-after)
+    DirectExists         store outcome: the pair has a DIRECT conversation already (the
+                         service answers with that one)
+
 An :class:`InternalError` is no ``ChatError``: like anything else a resolver raises
 unexpectedly, it is logged with its stack and the request id (cloudchat.api) and reaches the
 client masked as ``InternalFailure``, so its text (a setting's name, AppSync's answer) stays
@@ -110,3 +115,21 @@ ERROR_TYPES: tuple[str, ...] = (
     IntegrityError.error_type,
     INTERNAL_FAILURE,
 )
+
+
+# Store outcomes: signals from cloudchat.store to the services, which turn them into answers;
+# never sent to clients as such (not ChatError)
+class RateExceeded(Exception):
+    """A per-user rate log refused the write (nothing was written)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class DirectExists(Exception):
+    """The pair already has a DIRECT conversation (``conversation_id``)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(conversation_id)
+        self.conversation_id = conversation_id

@@ -22,6 +22,13 @@ from typing import Any, Protocol
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
+from cloudchat.store import (
+    ConversationImage,
+    MessageImage,
+    PresenceImage,
+    StreamImage,
+    decode_stream_image,
+)
 
 PREVIEW_CHARS = 80
 # User events per publish call. The publisher sends each event as a request of its own (one
@@ -34,40 +41,16 @@ class Publisher(Protocol):
     def publish_user_events(self, events: list[dict[str, Any]]) -> None: ...
 
 
-def _wire(value: dict[str, Any]) -> dict[str, Any]:
-    """Lambda's stream events carry binary attributes base64-encoded (JSON)."""
-    import base64
-
-    (kind, v), = value.items()
-    if kind == "B" and isinstance(v, str):
-        return {"B": base64.b64decode(v)}
-    if kind == "BS":
-        return {"BS": [base64.b64decode(x) if isinstance(x, str) else x for x in v]}
-    if kind == "M":
-        return {"M": {k: _wire(x) for k, x in v.items()}}
-    if kind == "L":
-        return {"L": [_wire(x) for x in v]}
-    return value
-
-
-def image(raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A stream record image as Python values."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    de = TypeDeserializer()
-    return {k: de.deserialize(_wire(v)) for k, v in (raw or {}).items()}
-
-
 def _preview(service: ChatService, stored: StoredMessage) -> str:
     body = service.reveal(stored).body or ""
     return body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
 
 
-def _runs(images: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _runs(images: list[MessageImage]) -> list[list[MessageImage]]:
     """Consecutive new messages of one conversation, together."""
-    runs: list[list[dict[str, Any]]] = []
+    runs: list[list[MessageImage]] = []
     for img in images:
-        if runs and runs[-1][0]["conversationId"] == img["conversationId"]:
+        if runs and runs[-1][0].conversation_id == img.conversation_id:
             runs[-1].append(img)
         else:
             runs.append([img])
@@ -105,17 +88,18 @@ class Fanout:
         concurrent across users, in order for each user), a run's never split between two
         calls unless it alone has more. Under load a batch holds many messages, so the
         fan-out's requests per message fall."""
-        pending: list[tuple[int, dict[str, Any]]] = []
+        pending: list[tuple[int, MessageImage]] = []
         index = 0
         try:
             for index, record in enumerate(records):
                 ddb = record.get("dynamodb") or {}
-                new, old = image(ddb.get("NewImage")), image(ddb.get("OldImage"))
-                kind, name = (new or old).get("type"), record.get("eventName")
-                if kind == "MSG" and name == "INSERT":
+                new = decode_stream_image(ddb.get("NewImage"))
+                old = decode_stream_image(ddb.get("OldImage"))
+                name = record.get("eventName")
+                if isinstance(new, MessageImage) and name == "INSERT":
                     pending.append((index, new))
                     continue
-                work = self._work(kind, name, new, old)
+                work = self._work(name, new, old)
                 if work is not None:
                     self._messages(pending)
                     work()
@@ -126,27 +110,28 @@ class Fanout:
             return min([index, *(i for i, _ in pending)])
         return None
 
-    def _work(self, kind: Any, name: Any, new: dict[str, Any],
-              old: dict[str, Any]) -> Callable[[], None] | None:
-        if kind == "MEMBER" and name == "INSERT":
+    def _work(self, name: Any, new: StreamImage | None,
+              old: StreamImage | None) -> Callable[[], None] | None:
+        if isinstance(new, Member) and name == "INSERT":
             return lambda: self._membership(new, "ADDED_TO_CONVERSATION")
-        if kind == "MEMBER" and name == "REMOVE":
+        if isinstance(old, Member) and name == "REMOVE":
             return lambda: self._membership(old, "REMOVED_FROM_CONVERSATION")
-        if kind == "CONV" and name == "MODIFY" and new.get("title") != old.get("title"):
+        if (isinstance(new, ConversationImage) and name == "MODIFY"
+                and new.title != (old.title if isinstance(old, ConversationImage) else None)):
             return lambda: self._renamed(new)
-        if kind == "PRESENCE" and name in ("INSERT", "MODIFY"):
-            return lambda: self._presence(new, old)
+        if isinstance(new, PresenceImage) and name in ("INSERT", "MODIFY"):
+            return lambda: self._presence(new, old if isinstance(old, PresenceImage) else None)
         return None
 
     # ------------------------------------------------------------------ handlers
-    def _messages(self, pending: list[tuple[int, dict[str, Any]]]) -> None:
+    def _messages(self, pending: list[tuple[int, MessageImage]]) -> None:
         """Fans out the pending new messages; each leaves ``pending`` once its user events
         are published, so after an exception what is left is what was not done."""
         if not pending:
             return
         wanted: dict[str, dict[int, str]] = {}
         for _, img in pending:
-            wanted.setdefault(img["conversationId"], {})[int(img["seq"])] = img["id"]
+            wanted.setdefault(img.conversation_id, {})[img.seq] = img.id
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
         for cid, ids in wanted.items():
@@ -167,7 +152,7 @@ class Fanout:
         for run in _runs([img for _, img in pending]):
             latest: StoredMessage | None = None
             for img in run:
-                stored = confirmed.get((img["conversationId"], int(img["seq"])))
+                stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
                     notes.notify(stored, self._recipients(stored, members[stored.conversation_id]))
                     latest = stored
@@ -202,36 +187,36 @@ class Fanout:
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
         } for m in members if seq > m.joined_seq]
 
-    def _membership(self, image: dict[str, Any], event_type: str) -> None:
-        cid, uid = image["conversationId"], image["userId"]
+    def _membership(self, image: Member, event_type: str) -> None:
+        cid, uid = image.conversation_id, image.user_id
         current = self.store.get_member(cid, uid)
         if (current is None) != (event_type == "REMOVED_FROM_CONVERSATION"):
             return  # the change did not commit, or was undone since
         conv = self.store.get_conversation(cid)
         self._publish([{"userId": uid, "type": event_type, "conversationId": cid,
                         "title": conv.title if conv else None,
-                        "at": image.get("joinedAt") or (conv.updated_at if conv else None)}])
+                        "at": image.joined_at or (conv.updated_at if conv else None)}])
 
-    def _renamed(self, image: dict[str, Any]) -> None:
-        cid = image["id"]
+    def _renamed(self, image: ConversationImage) -> None:
+        cid = image.id
         conv = self.store.get_conversation(cid)
-        if conv is None or conv.title != image.get("title"):
+        if conv is None or conv.title != image.title:
             return
         self._publish([{"userId": u, "type": "CONVERSATION_RENAMED", "conversationId": cid,
                         "title": conv.title, "at": conv.updated_at} for u in conv.members])
 
-    def _presence(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+    def _presence(self, new: PresenceImage, old: PresenceImage | None) -> None:
         """A heartbeat after a gap (or the first one) means the user came online: their
         contacts hear it. Going offline is not an event: clients treat lastSeen older than
         a minute as offline."""
-        seen, before = new.get("lastSeen", ""), old.get("lastSeen")
+        seen, before = new.last_seen, old.last_seen if old is not None else None
         gap = self.service.PRESENCE_ONLINE_SECONDS
         if before:
             t_new = datetime.fromisoformat(seen.replace("Z", "+00:00"))
             t_old = datetime.fromisoformat(str(before).replace("Z", "+00:00"))
             if (t_new - t_old).total_seconds() <= gap:
                 return
-        user = new["userId"]
+        user = new.user_id
         self._publish([{"userId": c, "type": "PRESENCE", "senderId": user, "online": True,
                         "at": seen} for c in sorted(self.store.contacts(user)) if c != user])
 

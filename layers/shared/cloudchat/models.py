@@ -90,6 +90,36 @@ class Attachment:
     url: str | None = None
 
 
+
+class UploadStatus(StrEnum):
+    PENDING = "PENDING"  # granted; no message holds it yet (expires at ``expires_at``)
+    ATTACHED = "ATTACHED"  # on message ``message_id``
+    DELETED = "DELETED"  # its message was deleted: no message can claim it again
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A grant to upload one file into a conversation, as the store keeps it. ``sealed_name``
+    is the file name, sealed like a body (removed when its message is deleted)."""
+
+    id: str
+    conversation_id: str
+    uploader_id: str
+    key: str  # the S3 object key
+    content_type: str
+    size: int
+    created_at: str
+    sealed_name: Sealed | None = None
+    expires_at: int | None = None  # epoch seconds (TTL), while no message holds it
+    status: UploadStatus = UploadStatus.PENDING
+    message_id: str | None = None
+
+    def attachment(self) -> Attachment:
+        """The attachment this upload becomes on a message."""
+        return Attachment(id=self.id, key=self.key, content_type=self.content_type,
+                          size=self.size, sealed_name=self.sealed_name)
+
+
 @dataclass
 class StoredMessage:
     conversation_id: str

@@ -172,7 +172,7 @@ def validate_whole_update_once() -> None:
     naming the first offending pair in the whole expression rather than in the innermost
     subtree (tests compare both with moto's own answers)."""
     from moto.dynamodb.parsing.ast_nodes import UpdateExpression  # type: ignore[attr-defined]
-    from moto.dynamodb.parsing.validators import (  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import (
         ActionCountValidator,
         OverlappingPathsValidator,
     )

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from cloudchat import ids
 from cloudchat.config import Settings
 from cloudchat.crypto import KeyRing
-from cloudchat.errors import RateLimited
-from cloudchat.store import Rate, RateExceeded, Store
+from cloudchat.errors import RateExceeded, RateLimited
+from cloudchat.store import Rate, Store
 from cloudchat.tokens import TokenCodec
 
 if TYPE_CHECKING:

@@ -4,12 +4,11 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, Forbidden
+from cloudchat.errors import BadRequest, DirectExists, Forbidden, RateExceeded
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
 from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.users import UsersService
-from cloudchat.store import DirectExists, RateExceeded
 
 
 class ConversationsService(UsersService, CryptoService):

@@ -13,7 +13,7 @@ from typing import Any
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
 from cloudchat.errors import AlreadyAttached, BadRequest, Forbidden
-from cloudchat.models import Attachment, Caller
+from cloudchat.models import Attachment, Caller, Upload, UploadStatus
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services._keys import CryptoService
 
@@ -115,11 +115,10 @@ class MediaService(CryptoService):
         sealed = seal(key, name, conversation_id=cid, message_id=upload_id, key_version=kv)
         now = self.clock()
         expires = datetime.fromtimestamp(now.timestamp() + UPLOAD_SECONDS, UTC)
-        if not self.store.put_upload(cid, {
-            "id": upload_id, "key": object_key, "uploaderId": caller.user_id,
-            "contentType": ctype, "size": size, "nameCt": sealed.ciphertext,
-            "nameNonce": sealed.nonce, "nameKv": sealed.key_version, "createdAt": iso(now),
-            "expiresAt": int(now.timestamp()) + 86400}):
+        if not self.store.put_upload(Upload(
+                id=upload_id, conversation_id=cid, uploader_id=caller.user_id, key=object_key,
+                content_type=ctype, size=size, created_at=iso(now), sealed_name=sealed,
+                expires_at=int(now.timestamp()) + 86400)):
             raise Forbidden(NOT_MEMBER)
         post = self.media.presigned_post(object_key, ctype, size, caller.user_id)
         return {"uploadId": upload_id, "url": post["url"], "fields": post["fields"],
@@ -141,24 +140,19 @@ class MediaService(CryptoService):
         files = []
         for uid in upload_ids:
             rec = records.get(uid)
-            if rec is None or rec["uploaderId"] != caller.user_id:
+            if rec is None or rec.uploader_id != caller.user_id:
                 raise BadRequest(f"attachment {uid} is not an upload of yours in this conversation")
-            if rec.get("status") != "PENDING":
-                raise AlreadyAttached(uid, rec.get("messageId"))
-            head = self.media.head(rec["key"])
+            if rec.status is not UploadStatus.PENDING:
+                raise AlreadyAttached(uid, rec.message_id)
+            head = self.media.head(rec.key)
             if head is None:
                 raise BadRequest(f"attachment {uid} was never uploaded")
-            if (int(head["ContentLength"]) != int(rec["size"])
-                    or head.get("ContentType") != rec["contentType"]
+            if (int(head["ContentLength"]) != rec.size
+                    or head.get("ContentType") != rec.content_type
                     or (head.get("Metadata") or {}).get("uploader") != caller.user_id):
                 raise BadRequest(f"attachment {uid} does not match its upload grant "
                                  "(size, type or uploader)")
-            from cloudchat.crypto import Sealed as _Sealed
-
-            files.append(Attachment(
-                id=uid, key=rec["key"], content_type=rec["contentType"], size=int(rec["size"]),
-                sealed_name=_Sealed(nonce=bytes(rec["nameNonce"]), ciphertext=bytes(rec["nameCt"]),
-                                    key_version=int(rec["nameKv"]))))
+            files.append(rec.attachment())
         return files
 
     def _mark_attached(self, files: list[Attachment]) -> None:

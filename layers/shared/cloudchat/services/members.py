@@ -9,7 +9,7 @@ from typing import Any
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
-from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound
+from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateExceeded
 from cloudchat.models import (
     Caller,
     Conversation,
@@ -24,7 +24,7 @@ from cloudchat.models import (
 )
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services.conversations import ConversationsService
-from cloudchat.store import RateExceeded, binding
+from cloudchat.store import binding
 
 
 class MembersService(ConversationsService):

@@ -1,0 +1,90 @@
+"""The DynamoDB store: the only code that knows table keys and item layouts.
+
+One table (see DESIGN.md), keys ``PK``/``SK``; GSI1 lists a user's conversations by last
+activity; GSI2 is the user directory (and the reports); GSI3 indexes thread replies;
+``expiresAt`` is the TTL attribute. :class:`Store` is one object made of a part per
+aggregate, all on one base; services and the stream consumer use only what is here.
+
+The map of the package (private modules, each readable in one sitting):
+
+==========================  =================================================================
+``_keys``                   every PK/SK/GSI key format (the table of items is its docstring)
+``_codec``                  AttributeValues <-> Python values, records <-> items, item sizes,
+                            the binding of message bodies
+``_stream``                 stream images as typed records (:func:`decode_stream_image`), for
+                            the stream consumer (:mod:`cloudchat.fanout`)
+``_images``                 the image cache of message items (:class:`_Images`)
+``_records``                what conditional writes answer (:class:`AppendOutcome`, ...)
+``_base``                   client, BatchGetItem, TransactWriteItems and their failures, the
+                            member check
+``_rates``                  per-user rate logs (:class:`Rate`), one write in the metered transaction
+``_users``                  profiles, directory, presence
+``_conversations``          conversations, a user's memberships (GSI1) and contacts
+``_messages``               the conditional append, send guards, reads by seq
+``_message_writes``         react, edit, delete (conditioned on the remembered image)
+``_members``                membership changes, read/delivered markers, typing, member list,
+                            list positions, thread index
+``_moderation``             reports
+``_uploads``                upload grants
+``_notifications``          mutes, notification claims, push devices
+==========================  =================================================================
+
+Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
+pages and catch-up are key lookups that can include the caller's member item in the same
+BatchGetItem: membership is checked in the same single request.
+
+Every write to a message item adds 1 to its ``rev``. The store remembers the message images
+it has read or written (a bounded LRU per container, :class:`_Images`); a reaction or an edit
+of a remembered message is one TransactWriteItems conditioned on that ``rev`` (with the
+member check), and the message it answers is the remembered image with the change applied,
+exact because nobody else changed it in between. When the image is stale the refused
+transaction returns the current one (ReturnValuesOnConditionCheckFailure) and it is tried
+again; when the container has not seen the message, one BatchGetItem reads it first.
+"""
+
+from __future__ import annotations
+
+from cloudchat.errors import DirectExists, RateExceeded
+from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
+from cloudchat.store._conversations import ConversationsStore
+from cloudchat.store._images import _Images
+from cloudchat.store._members import MembersStore
+from cloudchat.store._message_writes import MessageWritesStore
+from cloudchat.store._moderation import ModerationStore
+from cloudchat.store._notifications import NotificationsStore
+from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
+from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
+from cloudchat.store._stream import (
+    ConversationImage,
+    MessageImage,
+    PresenceImage,
+    StreamImage,
+    decode_stream_image,
+)
+from cloudchat.store._uploads import UploadsStore
+from cloudchat.store._users import UsersStore
+
+__all__ = [
+    "ITEM_SIZE_BUDGET",
+    "RATE_LOG_SLOTS",
+    "AppendOutcome",
+    "ConversationImage",
+    "DirectExists",
+    "MessageImage",
+    "PresenceImage",
+    "Rate",
+    "RateExceeded",
+    "SendGuard",
+    "Store",
+    "StreamImage",
+    "WriteOutcome",
+    "_Images",
+    "binding",
+    "decode_stream_image",
+    "item_size",
+]
+
+
+class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
+            UploadsStore, NotificationsStore):
+    """The table, one part per aggregate (see the map above)."""

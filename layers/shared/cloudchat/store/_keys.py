@@ -1,0 +1,116 @@
+"""Every key of the table and its indexes: the only place a PK, SK or GSI key string is built.
+
+=====================  ===================  ======================================
+item                   PK                   SK
+=====================  ===================  ======================================
+conversation           CONV#<id>            META
+member                 CONV#<id>            MEMBER#<userId>   (GSI1: USER#<userId> / <lastActivity>#<id>)
+message                CONV#<id>            MSG#<seq, 12 digits>  (replies: GSI3 THREAD#<id>#<rootId> / seq)
+send guard             CONV#<id>            CMID#<senderId>#<clientMessageId>  (seq, payload digest)
+audit entry            CONV#<id>            AUDIT#<seq>#<at>#<actorId>
+report                 CONV#<id>            REPORT#<seq>#<reporterId>
+                                            (GSI2: REPORTS / <at>#<id>#<seq>#<reporterId>)
+rate log               USER#<userId>        RATE#<bucket>     (SEND, WRITE: the last N write times)
+upload                 CONV#<id>            UPLOAD#<uploadId>  (PENDING, ATTACHED, DELETED with its message)
+direct pair guard      DIRECT#<a>#<b>       DIRECT
+user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <name>#<userId>)
+email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
+presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
+push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+=====================  ===================  ======================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+GSI1 = "GSI1"  # a user's conversations by last activity
+GSI2 = "GSI2"  # the user directory (by name, by email) and the reports
+GSI3 = "GSI3"  # a thread's replies
+
+META = "META"
+PROFILE = "PROFILE"
+EMAIL = "EMAIL"
+PRESENCE = "PRESENCE"
+DIRECT = "DIRECT"
+USER_DIRECTORY = "USERDIR"
+EMAIL_DIRECTORY = "EMAILDIR"
+REPORTS = "REPORTS"
+MEMBER_PREFIX = "MEMBER#"
+DEVICE_PREFIX = "DEVICE#"
+_MSG_PREFIX = "MSG#"
+_USER_PREFIX = "USER#"
+
+
+def conv_pk(conversation_id: str) -> str:
+    return f"CONV#{conversation_id}"
+
+
+def member_sk(user_id: str) -> str:
+    return f"{MEMBER_PREFIX}{user_id}"
+
+
+def msg_sk(seq: int) -> str:
+    return f"{_MSG_PREFIX}{seq:012d}"
+
+
+def seq_of_msg_sk(sk: str) -> int:
+    """The seq in a message sort key (also GSI3's sort key)."""
+    return int(sk.removeprefix(_MSG_PREFIX))
+
+
+def user_pk(user_id: str) -> str:
+    return f"{_USER_PREFIX}{user_id}"
+
+
+def is_user_pk(pk: str) -> bool:
+    return pk.startswith(_USER_PREFIX)
+
+
+def activity_key(at: str, conversation_id: str) -> str:
+    """GSI1's sort key: a member item by its last activity."""
+    return f"{at}#{conversation_id}"
+
+
+def direct_pk(a: str, b: str) -> str:
+    lo, hi = sorted((a, b))
+    return f"DIRECT#{lo}#{hi}"
+
+
+def guard_sk(sender_id: str, client_message_id: str) -> str:
+    return f"CMID#{sender_id}#{client_message_id}"
+
+
+def audit_sk(seq: int, at: str, actor_id: str) -> str:
+    return f"AUDIT#{seq:012d}#{at}#{actor_id}"
+
+
+def report_sk(seq: int, reporter_id: str) -> str:
+    return f"REPORT#{seq:012d}#{reporter_id}"
+
+
+def report_index_key(at: str, conversation_id: str, seq: int, reporter_id: str) -> str:
+    """GSI2's sort key of a report (under ``REPORTS``): newest last."""
+    return f"{at}#{conversation_id}#{seq:012d}#{reporter_id}"
+
+
+def rate_sk(bucket: str) -> str:
+    return f"RATE#{bucket}"
+
+
+def upload_sk(upload_id: str) -> str:
+    return f"UPLOAD#{upload_id}"
+
+
+def thread_pk(conversation_id: str, root_id: str) -> str:
+    """GSI3's partition key: the replies of one thread root."""
+    return f"THREAD#{conversation_id}#{root_id}"
+
+
+def directory_key(name: str, user_id: str) -> str:
+    """GSI2's sort key of a directory entry (display name or email), case-folded."""
+    return f"{name.casefold()}#{user_id}"
+
+
+def device_sk(endpoint_arn: str) -> str:
+    return DEVICE_PREFIX + hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
