@@ -38,17 +38,17 @@ def sub(stack: DevStack, name: str) -> str:
     return str(stack.user(name)["sub"])
 
 
-async def gql(stack: DevStack, token: str, query: str, **variables: Any) -> dict[str, Any]:
+async def gql(stack: DevStack, token: str, query: str, /, **variables: Any) -> dict[str, Any]:
     return await stack.execute(token, query, variables)
 
 
-async def error_type(stack: DevStack, token: str, query: str, **variables: Any) -> str:
+async def error_type(stack: DevStack, token: str, query: str, /, **variables: Any) -> str:
     with pytest.raises(TransportQueryError) as exc:
         await gql(stack, token, query, **variables)
     return str((exc.value.errors or [{}])[0].get("errorType"))
 
 
-async def gql_or_error(stack: DevStack, token: str, query: str, **variables: Any) -> dict[str, Any]:
+async def gql_or_error(stack: DevStack, token: str, query: str, /, **variables: Any) -> dict[str, Any]:
     """The data, or ``{"errorType": ...}`` (for polling an answer that may be refused first)."""
     try:
         return await gql(stack, token, query, **variables)
@@ -71,7 +71,7 @@ async def send(stack: DevStack, token: str, cid: str, body: str | None, **extra:
 class Live:
     """One subscription, with its events as a queue."""
 
-    def __init__(self, stack: DevStack, token: str, query: str, **variables: Any) -> None:
+    def __init__(self, stack: DevStack, token: str, query: str, /, **variables: Any) -> None:
         self.stack, self.token, self.query, self.variables = stack, token, query, variables
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
