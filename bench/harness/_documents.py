@@ -1,37 +1,22 @@
-"""Every GraphQL document the benchmarks send, in one place: one ``Message`` fragment that
-``sendMessage``, ``onMessage`` and ``messagesSince`` all select (the benchmarks compare what is
-sent with what is delivered and stored, so the selections must be the same)."""
+"""Every GraphQL document the benchmarks send, in one place. The API's are the client
+library's (``cloudchat_client.document``, from ``operations.graphql``): ``sendMessage``,
+``onMessage`` and ``messagesSince`` all select the one ``MessageFields`` fragment, as the web
+client does (the benchmarks compare what is sent with what is delivered and stored, so the
+selections must be the same). Only the echo schema's documents are bench's own."""
 
 from __future__ import annotations
 
-MESSAGE_FIELDS = """
-fragment MessageFields on Message {
-  id conversationId seq senderId kind body createdAt clientMessageId version
-  parentId replyCount lastReplyAt replyUserIds
-  reactions { emoji count userIds reactedByMe }
-  editedAt deletedAt deletedBy
-}"""
+from cloudchat_client import document
 
-ME = "query { me { id } }"
-CREATE_CONVERSATION = (
-    "mutation C($input: CreateConversationInput!) { createConversation(input: $input) { id kind } }"
-)
-SEND_MESSAGE = (
-    "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { ...MessageFields } }"
-    + MESSAGE_FIELDS
-)
-ON_MESSAGE = (
-    "subscription OnMessage($conversationId: ID!) "
-    "{ onMessage(conversationId: $conversationId) { ...MessageFields } }" + MESSAGE_FIELDS
-)
-MESSAGES_SINCE = (
-    "query Since($c: ID!, $after: Int!, $limit: Int) { messagesSince(conversationId: $c, "
-    "afterSeq: $after, limit: $limit) { items { ...MessageFields } nextToken } }" + MESSAGE_FIELDS
-)
-ON_USER_EVENT = (
-    "subscription OnUserEvent($userId: ID!) { onUserEvent(userId: $userId) "
-    "{ userId type conversationId seq senderId preview unreadCount at } }"
-)
+ME = document("Me")
+CREATE_CONVERSATION = document("CreateConversation")
+SEND_MESSAGE = document("SendMessage")
+ON_MESSAGE = document("OnMessage")
+#: variables ``conversationId``, ``afterSeq``, ``limit``
+MESSAGES_SINCE = document("MessagesSince")
+ON_USER_EVENT = document("OnUserEvent")
+#: The ``MessageFields`` fragment's text, as each message document carries it.
+MESSAGE_FIELDS = SEND_MESSAGE[SEND_MESSAGE.index("fragment MessageFields on Message"):]
 
 # bench/realtime/echo.graphql, the engine and simulator modes' schema
 ECHO = "mutation Echo($input: EchoInput!) { echo(input: $input) { channel seq body clientId } }"

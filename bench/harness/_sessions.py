@@ -1,5 +1,6 @@
 """The client side: gql over HTTP (one keep-alive session per user) and over AppSync real-time
-WebSockets, and running the asynchronous part of a benchmark with a time bound."""
+WebSockets (the client library's transport), and running the asynchronous part of a benchmark
+with a time bound."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from gql import Client
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncAuthentication, AppSyncJWTAuthentication
 
-from cloudchat_cli import client as cli_client
+from cloudchat_client import _transport
 
 T = TypeVar("T")
 
@@ -32,8 +33,8 @@ def http_client(graphql_url: str, auth: AppSyncAuthentication, *, timeout: int) 
                   fetch_schema_from_transport=False)
 
 
-class AckingTransport(cli_client.AckingTransport):
-    """The CLI's real-time transport (it queues each ``start_ack``, which gql drops), plus an
+class AckingTransport(_transport.AckingTransport):
+    """The client library's real-time transport (it queues each ``start_ack``, which gql drops), plus an
     abrupt disconnect."""
 
     def abort(self) -> bool:

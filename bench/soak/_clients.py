@@ -59,7 +59,7 @@ async def messages_since(user: User, conversation_id: str, after: int,
     items: list[dict[str, Any]] = []
     while True:
         data = await user.session.execute(GraphQLRequest(
-            since, variable_values={"c": conversation_id, "after": after, "limit": PAGE}))
+            since, variable_values={"conversationId": conversation_id, "afterSeq": after, "limit": PAGE}))
         page = data["messagesSince"]["items"]
         items.extend(page)
         if len(page) < PAGE:

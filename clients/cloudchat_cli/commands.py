@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat_cli.client import MESSAGE_FIELDS
 from cloudchat_cli.errors import CliError
 from cloudchat_cli.render import Renderer
-from cloudchat_client import Backoff, Delivery, Endpoint, _follow, _send
-from cloudchat_client._follow import Status, cancel
+from cloudchat_client import Backoff, Delivery, Endpoint, _send
+from cloudchat_client._follow import Follower, Status, cancel
 from cloudchat_client._send import new_client_message_id
 from cloudchat_client._tokens import REFRESH_MARGIN, Authenticator, Session
 from cloudchat_client._transport import Api
@@ -39,43 +38,27 @@ __all__ = [
     "tail",
 ]
 
-CONVERSATION_FIELDS = (f"id kind title createdBy memberCount lastSeq unreadCount createdAt updatedAt "
-                       f"members {{ userId role }} lastMessage {{ {MESSAGE_FIELDS} }}")
-CONVERSATIONS = (f"query($limit: Int, $next: String) {{ conversations(limit: $limit, nextToken: $next) "
-                 f"{{ items {{ {CONVERSATION_FIELDS} }} nextToken }} }}")
-CONVERSATION = f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}"
-USERS_BY_IDS = "query($ids: [ID!]!) { usersByIds(ids: $ids) { id displayName } }"
-MESSAGES = (f"query($c: ID!, $limit: Int, $next: String) {{ messages(conversationId: $c, limit: $limit, "
-            f"nextToken: $next) {{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
+#: The operations of operations.graphql the commands run: every message selects the whole
+#: ``MessageFields`` fragment, as the web client's subscription does (on AppSync a subscriber gets
+#: only the fields the publishing mutation selected), and ``--json`` prints it.
+CONVERSATIONS = "Conversations"
+CONVERSATION = "Conversation"
+USERS_BY_IDS = "UsersByIds"
+MESSAGES = "Messages"
 PAGE_MAX = 100  # the API's largest page
-SEND = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
-#: The follower's documents, with the CLI's selection (variables as operations.graphql names them).
-ON_MESSAGE = (f"subscription($conversationId: ID!) {{ onMessage(conversationId: $conversationId) "
-              f"{{ {MESSAGE_FIELDS} }} }}")
-SINCE = (f"query($conversationId: ID!, $afterSeq: Int!, $limit: Int) {{ messagesSince(conversationId: "
-         f"$conversationId, afterSeq: $afterSeq, limit: $limit) {{ items {{ {MESSAGE_FIELDS} }} }} }}")
-ADD_REACTION = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
-                f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
-REMOVE_REACTION = ADD_REACTION.replace("addReaction", "removeReaction")
-MARK_READ = ("mutation($c: ID!, $seq: Int!) { markRead(conversationId: $c, seq: $seq) "
-             "{ conversationId userId kind seq at } }")
-
-
-class Follower(_follow.Follower):
-    """The library's follower with the CLI's selection."""
-
-    on_message = ON_MESSAGE
-    messages_since = SINCE
+ADD_REACTION = "AddReaction"
+REMOVE_REACTION = "RemoveReaction"
+MARK_READ = "MarkRead"
 
 
 async def send_message(api: _send.Executor, conversation_id: str, body: str, *, client_message_id: str,
                        parent_id: str | None = None, retries: int = 3, retry_delay: float = 0.25,
                        retry_rate_limited: bool = False) -> dict[str, Any]:
     """The library's idempotent send (network failures retried with the same
-    ``clientMessageId``), with the CLI's selection."""
+    ``clientMessageId``) of operations.graphql's ``SendMessage``."""
     return await _send.send_message(api, conversation_id, body, client_message_id=client_message_id,
                                     parent_id=parent_id, retries=retries, retry_delay=retry_delay,
-                                    retry_rate_limited=retry_rate_limited, document=SEND)
+                                    retry_rate_limited=retry_rate_limited)
 
 
 class _Tokens:
@@ -160,8 +143,8 @@ async def fetch_history(api: Any, conversation_id: str, limit: int | None) -> li
     next_token: str | None = None
     while limit is None or len(items) < limit:
         size = PAGE_MAX if limit is None else min(PAGE_MAX, limit - len(items))
-        page = (await api.execute(MESSAGES, {"c": conversation_id, "limit": size,
-                                             "next": next_token}))["messages"]
+        page = (await api.execute(MESSAGES, {"conversationId": conversation_id, "limit": size,
+                                             "nextToken": next_token}))["messages"]
         items += page["items"]
         next_token = page.get("nextToken")
         if not next_token:
@@ -188,7 +171,7 @@ async def send(app: App, conversation_id: str, text: str, reply_to: str | None) 
 async def react(app: App, conversation_id: str, message_id: str, emoji: str, remove: bool) -> int:
     async with app.api() as api:
         data = await api.execute(REMOVE_REACTION if remove else ADD_REACTION,
-                                 {"c": conversation_id, "m": message_id, "e": emoji})
+                                 {"conversationId": conversation_id, "messageId": message_id, "emoji": emoji})
     message = data["removeReaction" if remove else "addReaction"]
     app.render.message(message, "reaction removed from" if remove else "reacted to")
     return 0
@@ -198,7 +181,7 @@ async def read(app: App, conversation_id: str, seq: int | None) -> int:
     async with app.api() as api:
         if seq is None:
             seq = int((await get_conversation(api, conversation_id))["lastSeq"])
-        receipt = (await api.execute(MARK_READ, {"c": conversation_id, "seq": seq}))["markRead"]
+        receipt = (await api.execute(MARK_READ, {"conversationId": conversation_id, "seq": seq}))["markRead"]
     app.render.result(receipt, f"read up to #{receipt['seq']} in {conversation_id}")
     return 0
 

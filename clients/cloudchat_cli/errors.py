@@ -10,6 +10,9 @@ code ``main`` returns for it (:func:`exit_code`).
     │   └── NotLoggedIn           exit 3   no stored session for this endpoint, or it expired
     └── NetworkError              exit 4   the connection failed or broke (retried where safe)
         └── StackUnreachable      exit 4   nothing answers at the endpoint (connection refused)
+
+    CheckFailed                          one check of ``cloudchat verify`` failed (the runner
+                                         records it in the report; it never reaches ``main``)
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from cloudchat_client.errors import (
 from cloudchat_client.errors import CloudChatError as CliError
 
 __all__ = [
-    "ApiError", "AuthError", "CliError", "ConfigError", "NetworkError", "NotLoggedIn", "StackUnreachable",
-    "exit_code",
+    "ApiError", "AuthError", "CheckFailed", "CliError", "ConfigError", "NetworkError", "NotLoggedIn",
+    "StackUnreachable", "exit_code",
 ]
+
+
+class CheckFailed(Exception):
+    """A check of ``cloudchat verify``: the stack answered, but not as it should."""
 
 
 def exit_code(error: CliError) -> int:

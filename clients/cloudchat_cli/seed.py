@@ -55,16 +55,15 @@ LINES: Sequence[str] = (
 )
 EMOJI: Sequence[str] = ("👍", "❤️", "😂", "🎉", "👀", "🔥", ":thumbsup:")
 
-_CONVERSATIONS = ("query($next: String) { conversations(limit: 100, nextToken: $next) "
-                  "{ items { id kind title } nextToken } }")
-_CREATE = ("mutation($input: CreateConversationInput!) { createConversation(input: $input) "
-           "{ id kind title } }")
-_ADMIN_CREATE = ("mutation($email: AWSEmail!, $name: String) { adminCreateUser(email: $email, "
-                 "displayName: $name) { id displayName } }")
+#: operations.graphql's operations the seed runs.
+_CONVERSATIONS = "Conversations"
+_CREATE = "CreateConversation"
+_ADMIN_CREATE = "AdminCreateUser"
+_UPDATE_PROFILE = "UpdateProfile"
 #: How long the seed waits for a user created a moment ago to reach the directory (a GSI).
 DIRECTORY_ATTEMPTS = 20
 DIRECTORY_RETRY_S = 0.25
-_USERS = "query($q: String) { users(query: $q, limit: 5) { items { id displayName email } } }"
+_USERS = "Users"
 
 
 @dataclass(frozen=True)
@@ -181,8 +180,7 @@ async def _local_people(endpoint: Endpoint, plan: SeedPlan, stack: contextlib.As
         signer = Authenticator(endpoint, _MemoryStore())
         session = signer.login(user.username, plan.password or _demo_password())
         api = await stack.enter_async_context(Api(endpoint, _fixed(session.id_token)))
-        await api.execute("mutation($n: String) { updateProfile(displayName: $n) { id } }",
-                          {"n": names[user.name]})
+        await api.execute(_UPDATE_PROFILE, {"displayName": names[user.name]})
         people.append(_Person(user.name, names[user.name], user.sub, api))
         step(f"user {user.name}")
     return people
@@ -214,7 +212,8 @@ async def _deployed_people(admin: Api, plan: SeedPlan, step: Callable[[str], Non
     for name, display in PEOPLE[: plan.users]:
         email = f"{name}@{plan.email_domain}"
         try:
-            user = (await admin.execute(_ADMIN_CREATE, {"email": email, "name": display}))["adminCreateUser"]
+            created = await admin.execute(_ADMIN_CREATE, {"email": email, "displayName": display})
+            user = created["adminCreateUser"]
         except ApiError as exc:
             if exc.error_type != "Conflict":
                 raise
@@ -223,7 +222,7 @@ async def _deployed_people(admin: Api, plan: SeedPlan, step: Callable[[str], Non
             # The directory is a GSI, eventually consistent: a user created a moment ago (by
             # an earlier run) may not be in it yet, so ask again for a bounded time.
             for _ in range(DIRECTORY_ATTEMPTS):
-                found = (await admin.execute(_USERS, {"q": email}))["users"]["items"]
+                found = (await admin.execute(_USERS, {"query": email, "limit": 5}))["users"]["items"]
                 if found:
                     break
                 await asyncio.sleep(DIRECTORY_RETRY_S)
@@ -241,7 +240,7 @@ async def _find_groups(api: Api) -> dict[str, str]:
     titles: dict[str, str] = {}
     next_token: str | None = None
     for _ in range(50):
-        page = (await api.execute(_CONVERSATIONS, {"next": next_token}))["conversations"]
+        page = (await api.execute(_CONVERSATIONS, {"limit": 100, "nextToken": next_token}))["conversations"]
         for item in page["items"]:
             if item["kind"] == "GROUP" and item.get("title"):
                 titles.setdefault(item["title"], item["id"])
@@ -266,7 +265,7 @@ async def _conversations(plan: SeedPlan, people: list[_Person], me: _Person | No
             other = writers[(i + 1) % len(writers)]
             members = [creator, other]
             conv = (await creator.api.execute(_CREATE, {"input": {"memberIds": [other.user_id]}}))
-            conversation = conv["createConversation"]
+            conversation = _summary(conv["createConversation"])
         else:
             title = f"{plan.prefix}: {TOPICS[i % len(TOPICS)]}" + (f" {i // len(TOPICS) + 1}"
                                                                      if i >= len(TOPICS) else "")
@@ -280,13 +279,18 @@ async def _conversations(plan: SeedPlan, people: list[_Person], me: _Person | No
             if existing:
                 conversation = {"id": existing, "kind": "GROUP", "title": title}
             else:
-                conversation = (await creator.api.execute(_CREATE, {"input": {
+                conversation = _summary((await creator.api.execute(_CREATE, {"input": {
                     "memberIds": [m.user_id for m in members if m is not creator], "title": title,
-                }}))["createConversation"]
+                }}))["createConversation"])
         step(f"conversation {i + 1}")
         counts = await _messages(plan, conversation["id"], [m for m in members if m.api is not None],
                                  rng, result, step)
         result.conversations.append({**conversation, "members": len(members), "messages": counts})
+
+
+def _summary(conversation: Mapping[str, Any]) -> dict[str, Any]:
+    """What the seed reports of a conversation it created."""
+    return {key: conversation[key] for key in ("id", "kind", "title")}
 
 
 async def _messages(plan: SeedPlan, conversation_id: str, writers: list[_Person], rng: random.Random,
@@ -311,8 +315,8 @@ async def _messages(plan: SeedPlan, conversation_id: str, writers: list[_Person]
             reactor = rng.choice(writers)
             target = rng.choice(sent)
             assert reactor.api is not None
-            await reactor.api.execute(ADD_REACTION, {"c": conversation_id, "m": target["id"],
-                                                     "e": rng.choice(EMOJI)})
+            await reactor.api.execute(ADD_REACTION, {"conversationId": conversation_id,
+                                                     "messageId": target["id"], "emoji": rng.choice(EMOJI)})
             result.reactions += 1
         step(f"message {j + 1}")
     return len(sent)

@@ -22,7 +22,15 @@ from rich.table import Table
 from rich.text import Text
 
 from cloudchat_cli.render import Renderer
-from cloudchat_cli.verify_checks import ON_MESSAGE, ON_USER_EVENT, SEND, SINCE, Scenario, send_input
+from cloudchat_cli.verify_checks import (
+    ON_MESSAGE,
+    ON_USER_EVENT,
+    SEND,
+    SINCE,
+    Scenario,
+    page_after,
+    send_input,
+)
 from cloudchat_cli.verify_run import FAIL, PASS, Check, Report, Runner
 from cloudchat_cli.verify_target import Target, target_from_file, target_from_stack
 from cloudchat_cli.verify_users import TempUsers, run_prefix
@@ -74,14 +82,14 @@ async def _checks(s: Scenario, run: Runner) -> None:
     await run.check("per-user channel (onUserEvent)", "realtime", s.user_channel, needs=[send],
                     timeout=s.channel_timeout)
     await run.check("non-member cannot read (Forbidden)", "denial",
-                    lambda: s.denied(SINCE, {"c": s.group, "a": 0}, "Forbidden"), needs=[convs])
+                    lambda: s.denied(SINCE, page_after(s.group, 0), "Forbidden"), needs=[convs])
     await run.check("non-member cannot send (Forbidden)", "denial",
-                    lambda: s.denied(SEND, {"i": send_input(s.group, "let me in")}, "Forbidden"),
+                    lambda: s.denied(SEND, {"input": send_input(s.group, "let me in")}, "Forbidden"),
                     needs=[convs])
     await run.check("non-member cannot subscribe (Forbidden)", "denial",
-                    lambda: s.subscribe_denied(ON_MESSAGE, {"c": s.group}), needs=[convs])
+                    lambda: s.subscribe_denied(ON_MESSAGE, {"conversationId": s.group}), needs=[convs])
     await run.check("another user's channel refused (Forbidden)", "denial",
-                    lambda: s.subscribe_denied(ON_USER_EVENT, {"u": s.b.sub if s.b else ""}),
+                    lambda: s.subscribe_denied(ON_USER_EVENT, {"userId": s.b.sub if s.b else ""}),
                     needs=[profiles])
     await run.check("no token refused (401)", "denial", lambda: s.http_refused(None))
     await run.check("forged token refused (401)", "denial", lambda: s.http_refused(s.forged_token()))

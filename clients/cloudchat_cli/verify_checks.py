@@ -19,39 +19,32 @@ from typing import Any
 
 import aiohttp
 
-from cloudchat_cli.client import MESSAGE_FIELDS
-from cloudchat_cli.errors import ApiError, AuthError, StackUnreachable
-from cloudchat_cli.verify_run import CheckFailed, Runner, describe, expect, next_event, poll
+from cloudchat_cli.errors import ApiError, AuthError, CheckFailed, StackUnreachable
+from cloudchat_cli.verify_run import Runner, describe, expect, next_event, poll
 from cloudchat_cli.verify_target import Target
 from cloudchat_cli.verify_users import TempUser, TempUsers
 from cloudchat_client._transport import Api, Event, RealtimeConnection
 
 __all__ = ["Scenario"]
 
-ATTACHMENT_FIELDS = "attachments { id name contentType size url }"
-SEND = (f"mutation($i: SendMessageInput!) {{ sendMessage(input: $i) "
-        f"{{ {MESSAGE_FIELDS} {ATTACHMENT_FIELDS} }} }}")
-CREATE = ("mutation($i: CreateConversationInput!) { createConversation(input: $i) "
-          "{ id kind title members { userId role } } }")
-LIST = "query { conversations(limit: 50) { items { id kind } } }"
-CONVERSATION = "query($c: ID!) { conversation(id: $c) { id lastSeq unreadCount } }"
-MESSAGES = (f"query($c: ID!) {{ messages(conversationId: $c, limit: 10) "
-            f"{{ items {{ {MESSAGE_FIELDS} }} nextToken }} }}")
-SINCE = (f"query($c: ID!, $a: Int!) {{ messagesSince(conversationId: $c, afterSeq: $a, limit: 50) "
-         f"{{ items {{ {MESSAGE_FIELDS} {ATTACHMENT_FIELDS} }} }} }}")
-THREAD = (f"query($c: ID!, $r: ID!) {{ thread(conversationId: $c, rootId: $r) "
-          f"{{ items {{ {MESSAGE_FIELDS} }} }} }}")
-REACT = (f"mutation($c: ID!, $m: ID!, $e: String!) {{ addReaction(conversationId: $c, messageId: $m, "
-         f"emoji: $e) {{ {MESSAGE_FIELDS} }} }}")
-MARK_READ = ("mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) "
-             "{ conversationId userId kind seq at } }")
-RECEIPTS = "query($c: ID!) { readReceipts(conversationId: $c) { userId readSeq deliveredSeq } }"
-UPLOAD = ("mutation($c: ID!, $n: String!, $t: String!, $s: Int!) { requestUpload(conversationId: $c, "
-          "fileName: $n, contentType: $t, size: $s) { uploadId url fields key expiresAt maxBytes } }")
-LEAVE = "mutation($c: ID!) { leaveConversation(conversationId: $c) { action userIds } }"
-ON_MESSAGE = f"subscription($c: ID!) {{ onMessage(conversationId: $c) {{ {MESSAGE_FIELDS} }} }}"
-ON_USER_EVENT = ("subscription($u: ID!) { onUserEvent(userId: $u) "
-                 "{ userId type conversationId seq senderId preview unreadCount } }")
+#: The operations of operations.graphql the checks run (each selects the whole fragment, as the
+#: web client does: a subscriber gets only the fields the publishing mutation selected).
+SEND = "SendMessage"
+CREATE = "CreateConversation"
+LIST = "Conversations"
+CONVERSATION = "Conversation"
+MESSAGES = "Messages"
+SINCE = "MessagesSince"
+THREAD = "Thread"
+REACT = "AddReaction"
+UNREACT = "RemoveReaction"
+MARK_READ = "MarkRead"
+RECEIPTS = "ReadReceipts"
+UPLOAD = "RequestUpload"
+LEAVE = "LeaveConversation"
+ME = "Me"
+ON_MESSAGE = "OnMessage"
+ON_USER_EVENT = "OnUserEvent"
 PNG = b"\x89PNG\r\n\x1a\n" + b"cloudchat verify " + secrets.token_bytes(64)
 
 
@@ -101,7 +94,7 @@ class Scenario:
         for user in self.users.users:
             api = await self.stack.enter_async_context(Api(self.endpoint, _fixed(user.token)))
             self.apis[user.label] = api
-            me = (await api.execute("query { me { id } }"))["me"]
+            me = (await api.execute(ME))["me"]
             expect(me["id"] == user.sub, f"me.id is {me['id']}, the token's sub is {user.sub}")
         return "me answers each user's own id"
 
@@ -111,22 +104,22 @@ class Scenario:
         assert self.a is not None
         assert self.b is not None
         title = f"{self.users.prefix} group"
-        group = (await self.ex(self.a, CREATE, i={"memberIds": [self.b.sub], "title": title}))
+        group = (await self.ex(self.a, CREATE, input={"memberIds": [self.b.sub], "title": title}))
         group = group["createConversation"]
         expect(group["kind"] == "GROUP", f"a titled conversation is {group['kind']}, not GROUP")
         roles = {m["userId"]: m["role"] for m in group["members"]}
         expect(roles == {self.a.sub: "OWNER", self.b.sub: "MEMBER"}, f"group members are {roles}")
         self.group = group["id"]
-        direct = (await self.ex(self.a, CREATE, i={"memberIds": [self.b.sub]}))["createConversation"]
+        direct = (await self.ex(self.a, CREATE, input={"memberIds": [self.b.sub]}))["createConversation"]
         expect(direct["kind"] == "DIRECT", f"an untitled pair is {direct['kind']}, not DIRECT")
         self.direct = direct["id"]
-        again = (await self.ex(self.b, CREATE, i={"memberIds": [self.a.sub]}))["createConversation"]
+        again = (await self.ex(self.b, CREATE, input={"memberIds": [self.a.sub]}))["createConversation"]
         expect(again["id"] == self.direct, "a second DIRECT for the same pair was created")
         return f"group {self.group}, direct {self.direct} (unique per pair)"
 
     async def listed(self) -> str:
         ids = {self.group, self.direct}
-        await poll(lambda: self.api(self.b).execute(LIST),
+        await poll(lambda: self.api(self.b).execute(LIST, {"limit": 50}),
                    lambda d: ids <= {c["id"] for c in d["conversations"]["items"]},
                    within=15, what="both conversations in B's list (a GSI: eventually consistent)")
         return "both listed for B"
@@ -136,13 +129,13 @@ class Scenario:
     async def subscribe(self) -> str:
         assert self.b is not None
         connection = await self.stack.enter_async_context(RealtimeConnection(self.endpoint, self.b.token))
-        await connection.subscribe(ON_MESSAGE, {"c": self.group}, self.b_messages.put_nowait)
-        await connection.subscribe(ON_USER_EVENT, {"u": self.b.sub}, self.b_events.put_nowait)
+        await connection.subscribe(ON_MESSAGE, {"conversationId": self.group}, self.b_messages.put_nowait)
+        await connection.subscribe(ON_USER_EVENT, {"userId": self.b.sub}, self.b_events.put_nowait)
         return "start_ack for onMessage and onUserEvent"
 
     async def send_live(self) -> str:
         self.first_input = send_input(self.group, f"hello from {self.users.prefix}")
-        sent = (await self.api(self.a).execute(SEND, {"i": self.first_input}))["sendMessage"]
+        sent = (await self.api(self.a).execute(SEND, {"input": self.first_input}))["sendMessage"]
         self.first = sent
         expect(sent["body"] == self.first_input["body"] and sent["seq"] >= 1, f"sendMessage returned {sent}")
         started = time.monotonic()
@@ -152,78 +145,78 @@ class Scenario:
         return f"seq {sent['seq']}, live after {time.monotonic() - started:.2f} s"
 
     async def pages(self) -> str:
-        page = (await self.api(self.b).execute(MESSAGES, {"c": self.group}))["messages"]["items"]
+        page = (await self.ex(self.b, MESSAGES, conversationId=self.group, limit=10))["messages"]["items"]
         expect(page and page[0]["id"] == self.first["id"], "messages (newest first) does not start with it")
         expect(page[0]["body"] == self.first["body"], "the body does not decrypt for a member")
-        since = (await self.api(self.b).execute(SINCE, {"c": self.group, "a": 0}))["messagesSince"]["items"]
+        since = (await self.api(self.b).execute(SINCE, page_after(self.group, 0)))["messagesSince"]["items"]
         seqs = [m["seq"] for m in since]
         expect(seqs == list(range(1, len(seqs) + 1)), f"messagesSince seqs are not 1..n: {seqs}")
         expect(self.first["id"] in {m["id"] for m in since}, "messagesSince(afterSeq: 0) lacks it")
         return f"{len(page)} newest first; since 0: seqs {seqs}"
 
     async def retry(self) -> str:
-        again = (await self.api(self.a).execute(SEND, {"i": self.first_input}))["sendMessage"]
+        again = (await self.api(self.a).execute(SEND, {"input": self.first_input}))["sendMessage"]
         expect((again["id"], again["seq"]) == (self.first["id"], self.first["seq"]),
                f"a retry returned seq {again['seq']} id {again['id']}, not the original")
-        after = (await self.api(self.a).execute(SINCE, {"c": self.group, "a": self.first["seq"]}))
+        after = (await self.api(self.a).execute(SINCE, page_after(self.group, self.first["seq"])))
         expect(after["messagesSince"]["items"] == [], "the retry stored a second message")
         return "same id and seq; nothing new stored"
 
     async def thread(self) -> str:
         reply = send_input(self.group, "a reply", parentId=self.first["id"])
-        sent = (await self.api(self.b).execute(SEND, {"i": reply}))["sendMessage"]
+        sent = (await self.api(self.b).execute(SEND, {"input": reply}))["sendMessage"]
         expect(sent["parentId"] == self.first["id"], f"the reply's parentId is {sent['parentId']}")
-        await poll(lambda: self.ex(self.a, THREAD, c=self.group, r=self.first["id"]),
+        await poll(lambda: self.ex(self.a, THREAD, conversationId=self.group, rootId=self.first["id"]),
                    lambda d: [m["id"] for m in d["thread"]["items"]] == [sent["id"]],
                    within=15, what=f"thread() listing the reply {sent['id']} (a GSI: eventually consistent)")
-        await poll(lambda: self.api(self.a).execute(MESSAGES, {"c": self.group}),
+        await poll(lambda: self.api(self.a).execute(MESSAGES, {"conversationId": self.group, "limit": 10}),
                    lambda d: any(m["id"] == self.first["id"] and m["replyCount"] == 1
                                  for m in d["messages"]["items"]),
                    within=15, what="the root's replyCount 1")
         return "reply listed by thread(); root replyCount 1"
 
     async def reactions(self) -> str:
-        args = {"c": self.group, "m": self.first["id"], "e": "👍"}
+        args = {"conversationId": self.group, "messageId": self.first["id"], "emoji": "👍"}
         added = (await self.api(self.b).execute(REACT, args))["addReaction"]["reactions"]
-        expect(added == [{"emoji": "👍", "count": 1, "userIds": [self.b and self.b.sub]}],
-               f"after addReaction: {added}")
+        mine = {"emoji": "👍", "count": 1, "userIds": [self.b and self.b.sub], "reactedByMe": True}
+        expect(added == [mine], f"after addReaction: {added}")
         live = await next_event(self.b_messages, lambda e: _message(e, "onMessage", self.first["id"])
                                 and bool(e["onMessage"]["reactions"]), "the reaction event")
         expect(live["onMessage"]["reactions"][0]["count"] == 1, f"live reaction: {live['onMessage']}")
-        removed = (await self.api(self.b).execute(REACT.replace("addReaction", "removeReaction"), args))
+        removed = (await self.api(self.b).execute(UNREACT, args))
         expect(removed["removeReaction"]["reactions"] == [], f"after removeReaction: {removed}")
         return "added (seen live), removed"
 
     async def receipts(self) -> str:
         assert self.b is not None
         # A writes last: B's own reply may have moved B's read marker.
-        last = (await self.ex(self.a, SEND, i=send_input(self.group, "read me")))["sendMessage"]["seq"]
+        last = (await self.ex(self.a, SEND, input=send_input(self.group, "read me")))["sendMessage"]["seq"]
 
         def unread(d: dict[str, Any]) -> bool:
             return bool(d["conversation"]["lastSeq"] >= last and d["conversation"]["unreadCount"] > 0)
 
-        before = (await poll(lambda: self.ex(self.b, CONVERSATION, c=self.group), unread,
+        before = (await poll(lambda: self.ex(self.b, CONVERSATION, id=self.group), unread,
                              within=10, what=f"B's lastSeq {last} and unreadCount above 0"))["conversation"]
-        receipt = (await self.api(self.b).execute(MARK_READ, {"c": self.group, "s": last}))["markRead"]
+        receipt = (await self.ex(self.b, MARK_READ, conversationId=self.group, seq=last))["markRead"]
         expect((receipt["kind"], receipt["seq"], receipt["userId"]) == ("READ", last, self.b.sub),
                f"markRead returned {receipt}")
-        seen = (await self.api(self.a).execute(RECEIPTS, {"c": self.group}))["readReceipts"]
+        seen = (await self.api(self.a).execute(RECEIPTS, {"conversationId": self.group}))["readReceipts"]
         read = {r["userId"]: r["readSeq"] for r in seen}
         expect(read.get(self.b.sub) == last, f"readReceipts shows {read}, B read up to {last}")
-        after = (await self.api(self.b).execute(CONVERSATION, {"c": self.group}))["conversation"]
+        after = (await self.api(self.b).execute(CONVERSATION, {"id": self.group}))["conversation"]
         expect(after["unreadCount"] == 0, f"unreadCount is {after['unreadCount']} after markRead")
         return f"unread {before['unreadCount']} -> 0 at seq {last}"
 
     async def direct_message(self) -> str:
         body = send_input(self.direct, "direct hello")
-        sent = (await self.api(self.a).execute(SEND, {"i": body}))["sendMessage"]
-        got = (await self.api(self.b).execute(SINCE, {"c": self.direct, "a": 0}))["messagesSince"]["items"]
+        sent = (await self.api(self.a).execute(SEND, {"input": body}))["sendMessage"]
+        got = (await self.api(self.b).execute(SINCE, page_after(self.direct, 0)))["messagesSince"]["items"]
         expect([m["id"] for m in got][-1:] == [sent["id"]], "B does not read the DIRECT message")
         return f"seq {sent['seq']}"
 
     async def upload(self) -> str:
-        ticket = (await self.ex(self.a, UPLOAD, c=self.group, n="verify.png", t="image/png",
-                                s=len(PNG)))["requestUpload"]
+        ticket = (await self.ex(self.a, UPLOAD, conversationId=self.group, fileName="verify.png",
+                                contentType="image/png", size=len(PNG)))["requestUpload"]
         fields = json.loads(ticket["fields"]) if isinstance(ticket["fields"], str) else ticket["fields"]
         form = aiohttp.FormData()
         for key, value in fields.items():
@@ -235,10 +228,10 @@ class Scenario:
                 expect(resp.status in (200, 201, 204), f"the presigned POST answered {resp.status}: "
                        f"{(await resp.text())[:300]}")
             body = send_input(self.group, None, attachments=[ticket["uploadId"]])
-            sent = (await self.api(self.a).execute(SEND, {"i": body}))["sendMessage"]
+            sent = (await self.api(self.a).execute(SEND, {"input": body}))["sendMessage"]
             expect(sent["kind"] == "IMAGE" and len(sent["attachments"]) == 1, f"sent {sent['kind']} "
                    f"with {len(sent['attachments'])} attachments")
-            got = (await self.api(self.b).execute(SINCE, {"c": self.group, "a": sent["seq"] - 1}))
+            got = (await self.api(self.b).execute(SINCE, page_after(self.group, sent["seq"] - 1)))
             attachment = got["messagesSince"]["items"][0]["attachments"][0]
             async with http.get(attachment["url"]) as resp:
                 data = await resp.read()
@@ -334,7 +327,7 @@ class Scenario:
                 if user is None or user.session is None or not self.group:
                     continue
                 api = await stack.enter_async_context(Api(self.endpoint, _fixed(user.token)))
-                await api.execute(LEAVE, {"c": self.group})
+                await api.execute(LEAVE, {"conversationId": self.group})
                 left.append(user.label.upper())
         return f"{' and '.join(left)} left the group" if left else "nothing to leave"
 
@@ -345,6 +338,11 @@ def _message(event: Mapping[str, Any], field: str, message_id: str) -> bool:
 
 def _fixed(token: str) -> Callable[[], str]:
     return lambda: token
+
+
+def page_after(conversation_id: str, after_seq: int) -> dict[str, Any]:
+    """``messagesSince``'s variables: up to 50 messages after ``after_seq``."""
+    return {"conversationId": conversation_id, "afterSeq": after_seq, "limit": 50}
 
 
 def send_input(conversation_id: str, body: str | None, **extra: Any) -> dict[str, Any]:

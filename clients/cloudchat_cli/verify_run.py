@@ -9,16 +9,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from cloudchat_cli.errors import CheckFailed
 from cloudchat_client._transport import EventError
 
-__all__ = ["Check", "CheckFailed", "Report", "Runner", "describe", "expect", "next_event", "poll"]
+__all__ = ["Check", "Report", "Runner", "describe", "expect", "next_event", "poll"]
 
 T = TypeVar("T")
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-
-
-class CheckFailed(Exception):
-    """The stack answered, but not as it should."""
 
 
 def expect(condition: object, message: str) -> None:

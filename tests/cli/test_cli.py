@@ -19,16 +19,25 @@ from typing import Any
 
 import pytest
 
-from cloudchat_cli.client import MESSAGE_FIELDS, Api
-from cloudchat_cli.commands import ADD_REACTION, Follower
-from cloudchat_client import Authenticator, Backoff, Delivery, TokenStore, endpoint_from_outputs
-from tests.e2e.conftest import REPO, DevStack, run
+from cloudchat_client import (
+    Authenticator,
+    Backoff,
+    Delivery,
+    TokenStore,
+    document,
+    endpoint_from_outputs,
+    fragment_fields,
+)
+from cloudchat_client._follow import Follower
+from cloudchat_client._transport import Api, RealtimeConnection
+from tests.e2e.conftest import REPO, TIMEOUT, DevStack, run
 
 pytestmark = pytest.mark.e2e
 
 CLI = str(REPO / ".venv" / "bin" / "cloudchat")
 PASSWORD = "CloudChat-demo-2024"
-SEND_FULL = f"mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{ {MESSAGE_FIELDS} }} }}"
+SEND_FULL = document("SendMessage")
+#: A publisher that selects less than ``MessageFields``, on purpose (what the CLI used to send).
 SEND = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id conversationId seq senderId kind body createdAt clientMessageId version } }"
 
 
@@ -141,12 +150,45 @@ def test_send_then_history(stack: DevStack, logged_in: dict[str, Path], conversa
 def test_react_and_read(stack: DevStack, logged_in: dict[str, Path], conversation: str) -> None:
     sent = as_json(cli(stack.outputs_path, logged_in["alice"], "--json", "send", conversation, "react to me"))
     reacted = as_json(cli(stack.outputs_path, logged_in["bob"], "--json", "react", conversation, sent["id"], "🎉"))
-    assert reacted["reactions"] == [{"emoji": "🎉", "count": 1, "userIds": [stack.user("bob")["sub"]]}]
+    assert reacted["reactions"] == [{"emoji": "🎉", "count": 1, "userIds": [stack.user("bob")["sub"]],
+                                   "reactedByMe": True}]
     removed = as_json(cli(stack.outputs_path, logged_in["bob"], "--json", "react", conversation, sent["id"],
                           "🎉", "--remove"))
     assert removed["reactions"] == []
     receipt = as_json(cli(stack.outputs_path, logged_in["bob"], "--json", "read", conversation))
     assert receipt["seq"] >= sent["seq"] and receipt["kind"] == "READ"
+
+
+def test_a_message_the_cli_sends_reaches_a_web_style_subscriber_complete(
+    stack: DevStack, logged_in: dict[str, Path], conversation: str
+) -> None:
+    """The CLI's ``sendMessage`` selects the whole ``MessageFields`` fragment: on AppSync a
+    subscriber gets only the fields the publishing mutation selected, so a narrower CLI
+    selection reaches the web client's ``onMessage ...MessageFields`` as an error event."""
+    endpoint = endpoint_from_outputs(stack.outputs)
+    fields = set(fragment_fields("MessageFields").replace("{", " ").replace("}", " ").split())
+
+    async def scenario() -> tuple[dict[str, Any], list[Any]]:
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        async with RealtimeConnection(endpoint, stack.token("bob")) as connection:
+            await connection.subscribe("OnMessage", {"conversationId": conversation}, events.put_nowait)
+            text = f"complete {uuid.uuid4().hex[:6]}"
+            done = await asyncio.to_thread(cli, stack.outputs_path, logged_in["alice"], "--json", "send",
+                                           conversation, text)
+            sent = as_json(done)
+            got = [await asyncio.wait_for(events.get(), TIMEOUT)]
+            while isinstance(got[-1], dict) and got[-1]["onMessage"]["id"] != sent["id"]:
+                got.append(await asyncio.wait_for(events.get(), TIMEOUT))
+            return sent, got
+
+    sent, got = run(scenario())
+    assert isinstance(got[-1], dict), f"the subscriber got {got[-1]!r}, not the message"
+    live = got[-1]["onMessage"]
+    assert live == sent
+    assert set(live) == {"id", "conversationId", "seq", "senderId", "kind", "body", "createdAt",
+                         "clientMessageId", "version", "parentId", "replyCount", "lastReplyAt",
+                         "replyUserIds", "reactions", "attachments", "editedAt", "deletedAt", "deletedBy"}
+    assert set(live) <= fields
 
 
 # --------------------------------------------------------------------------- errors
@@ -249,7 +291,8 @@ def test_tail_shows_a_message_another_user_sends(stack: DevStack, tail_process: 
         ("catch-up", narrow["seq"], "narrow selection")
     assert "a live event had errors" in errors.next()
     # a reaction is a change to a message already shown: an update, not a new message
-    run(stack.execute(bob, ADD_REACTION, {"c": conversation, "m": sent[0]["id"], "e": "👍"}))
+    run(stack.execute(bob, document("AddReaction"),
+                      {"conversationId": conversation, "messageId": sent[0]["id"], "emoji": "👍"}))
     update = json.loads(out.next())
     assert (update["type"], update["message"]["seq"]) == ("update", sent[0]["seq"])
     assert update["message"]["reactions"][0]["emoji"] == "👍"

@@ -19,7 +19,7 @@ class FakeApi:
     async def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(variables)
         assert 1 <= variables["limit"] <= PAGE_MAX
-        top = int(variables["next"]) if variables["next"] else self.total
+        top = int(variables["nextToken"]) if variables["nextToken"] else self.total
         seqs = list(range(top, max(0, top - variables["limit"]), -1))
         rest = top - len(seqs)
         return {"messages": {"items": [{"seq": s, "senderId": "u"} for s in seqs],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gql.transport.exceptions import TransportQueryError
 
-from cloudchat_cli.client import api_error
+from cloudchat_client._transport import api_error
 
 
 def test_a_refused_subscription_start_keeps_its_error_type() -> None:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from cloudchat_cli.verify_run import CheckFailed, Report, Runner, expect, poll
+from cloudchat_cli.errors import CheckFailed
+from cloudchat_cli.verify_run import Report, Runner, expect, poll
 
 
 async def _hang() -> str:

@@ -23,6 +23,7 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.appsync_auth import AppSyncJWTAuthentication
 
 from cloudchat_client import _transport as client_transport
+from cloudchat_client import document
 from tests.conftest import record_iam_usage
 
 T = TypeVar("T")
@@ -40,8 +41,6 @@ GSI_LAG_S = 0.5
 #: (``--stream-lag``): Lambda polls a DynamoDB stream's shards about four times a second, so
 #: records typically reach the function a few hundred milliseconds after the write.
 STREAM_LAG_S = 0.3
-
-MESSAGE_FIELDS = "id conversationId seq senderId kind body createdAt clientMessageId version"
 
 
 class DevStack:
@@ -149,7 +148,7 @@ class DevStack:
 
     async def execute(self, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         async with self.http_client(token) as session:
-            return await session.execute(GraphQLRequest(query, variable_values=variables))
+            return await session.execute(GraphQLRequest(document(query), variable_values=variables))
 
 
 class AckingTransport(client_transport.AckingTransport):

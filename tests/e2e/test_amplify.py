@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from cloudchat_client import document
+
 from .conftest import DevStack, run
 
 pytestmark = pytest.mark.e2e
@@ -32,18 +34,14 @@ AMPLIFY_DIR = Path(__file__).resolve().parent / "amplify"
 SCRIPT = AMPLIFY_DIR / "subscribe.mjs"
 STEP_TIMEOUT = 40.0
 
-MESSAGE_FIELDS = """
-fragment MessageFields on Message {
-  id conversationId seq senderId kind body createdAt clientMessageId version
-  parentId replyCount lastReplyAt replyUserIds
-  reactions { emoji count userIds reactedByMe }
-  editedAt deletedAt deletedBy
-}"""
-SEND = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { ...MessageFields } }" + MESSAGE_FIELDS
-CREATE = "mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }"
+SEND = document("SendMessage")
+CREATE = document("CreateConversation")
+#: What subscribe.mjs sends: operations.graphql's documents, as the web client loads them.
+DOCUMENTS = {"me": document("Me"), "onMessage": document("OnMessage")}
 FULL_FRAGMENT_KEYS = {
     "id", "conversationId", "seq", "senderId", "kind", "body", "createdAt", "clientMessageId", "version",
-    "parentId", "replyCount", "lastReplyAt", "replyUserIds", "reactions", "editedAt", "deletedAt", "deletedBy",
+    "parentId", "replyCount", "lastReplyAt", "replyUserIds", "reactions", "attachments", "editedAt", "deletedAt",
+    "deletedBy",
 }
 
 
@@ -163,6 +161,7 @@ def test_amplify_v6_subscribes_and_receives_a_gql_message(
         "conversationId": conversation_id,
         "forbiddenConversationId": forbidden_id,
         "timeoutMs": int(STEP_TIMEOUT * 1000),
+        "documents": DOCUMENTS,
     }))
     script = NodeScript(config, str(cert))
     node_script.append(script)

@@ -16,15 +16,15 @@ from .conftest import REPO, DevStack, eventually, run
 
 pytestmark = pytest.mark.e2e
 
-CONVERSATIONS = "query { conversations(limit: 50) { items { id title } } }"
-MESSAGES = "query($c: ID!) { messagesSince(conversationId: $c, afterSeq: 0) { items { seq body } } }"
+#: operations.graphql's, by name (``DevStack.execute`` looks them up)
+CONVERSATIONS, MESSAGES = "Conversations", "MessagesSince"
 
 
 def titles(stack: DevStack, token: str) -> list[str]:
     """The titles of the conversation list, once it shows the demo conversation (the list
     is read through GSI1: a conversation seeded a moment ago may not be there yet)."""
     async def read() -> list[str]:
-        items = (await stack.execute(token, CONVERSATIONS))["conversations"]["items"]
+        items = (await stack.execute(token, CONVERSATIONS, {"limit": 50}))["conversations"]["items"]
         return sorted(c["title"] for c in items)
 
     return list(run(eventually(read, lambda got: "Welcome" in got)))
@@ -46,14 +46,14 @@ def test_restart_keeps_data_and_fresh_starts_empty(state_dir: Path) -> None:
         alice = first.token("alice")
         created = run(first.execute(
             alice,
-            "mutation($i: CreateConversationInput!) { createConversation(input: $i) { id } }",
-            {"i": {"memberIds": [first.user("bob")["sub"]], "title": "Persist me"}},
+            "CreateConversation",
+            {"input": {"memberIds": [first.user("bob")["sub"]], "title": "Persist me"}},
         ))["createConversation"]["id"]
         for body in ("first", "second"):
             run(first.execute(
                 alice,
-                "mutation($i: SendMessageInput!) { sendMessage(input: $i) { seq } }",
-                {"i": {"conversationId": created, "body": body, "clientMessageId": uuid.uuid4().hex}},
+                "SendMessage",
+                {"input": {"conversationId": created, "body": body, "clientMessageId": uuid.uuid4().hex}},
             ))
         # A second stack cannot share the state dir while this one runs.
         busy = subprocess.run(
@@ -75,8 +75,8 @@ def test_restart_keeps_data_and_fresh_starts_empty(state_dir: Path) -> None:
         bob = second.token("bob")  # the same user, signing in again after the restart
         assert second.user("bob")["sub"] == first.user("bob")["sub"]
         assert titles(second, bob) == ["Persist me", "Welcome"]  # nothing duplicated
-        messages = run(second.execute(bob, MESSAGES, {"c": created}))["messagesSince"]["items"]
-        assert messages == [{"seq": 1, "body": "first"}, {"seq": 2, "body": "second"}]
+        messages = run(second.execute(bob, MESSAGES, {"conversationId": created, "afterSeq": 0}))
+        assert [(m["seq"], m["body"]) for m in messages["messagesSince"]["items"]] == [(1, "first"), (2, "second")]
     finally:
         assert second.stop() == 0, second.log()
 

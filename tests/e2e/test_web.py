@@ -42,6 +42,8 @@ from typing import Any
 
 import pytest
 
+from cloudchat_client import document
+
 from .conftest import REPO, DevStack, poll
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -339,10 +341,8 @@ def graphql(stack: DevStack, token: str, query: str, variables: dict[str, Any]) 
     return dict(body["data"])
 
 
-SEND = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
-  id conversationId seq senderId kind body createdAt clientMessageId version parentId replyCount lastReplyAt
-  replyUserIds reactions { emoji count userIds reactedByMe } attachments { id name contentType size url }
-  editedAt deletedAt deletedBy } }"""
+#: The web client's own SendMessage (operations.graphql): a message the page must show live.
+SEND = document("SendMessage")
 
 
 def test_group_history_threads_edits_uploads_members_and_retry(

@@ -5,7 +5,8 @@
 //
 // config.json: {graphqlUrl (https://.../graphql), region, userPoolId, userPoolClientId,
 //               cognitoEndpoint, username, password, conversationId,
-//               forbiddenConversationId, timeoutMs}
+//               forbiddenConversationId, timeoutMs,
+//               documents: {me, onMessage} (operations.graphql's, see test_amplify.py)}
 //
 // Steps, each reported as one JSON line on stdout ({"event": ...}):
 //   signedIn   signIn with USER_PASSWORD_AUTH against the local (moto) Cognito endpoint
@@ -48,20 +49,6 @@ globalThis.WebSocket = class RecordingWebSocket extends BaseWebSocket {
   }
 };
 
-const MESSAGE_FIELDS = `
-  fragment MessageFields on Message {
-    id conversationId seq senderId kind body createdAt clientMessageId version
-    parentId replyCount lastReplyAt replyUserIds
-    reactions { emoji count userIds reactedByMe }
-    editedAt deletedAt deletedBy
-  }`;
-const ON_MESSAGE = `
-  subscription OnMessage($conversationId: ID!) {
-    onMessage(conversationId: $conversationId) { ...MessageFields }
-  }
-  ${MESSAGE_FIELDS}`;
-const ME = 'query Me { me { id username displayName } }';
-
 const emit = (event, fields = {}) => {
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 };
@@ -83,6 +70,10 @@ const fail = (what, err) => {
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const timeoutMs = config.timeoutMs ?? 30000;
+// operations.graphql's Me and OnMessage (with the fragments they spread), as the test read them
+// through cloudchat_client.document: the one copy the web client and the Python client load.
+const ME = config.documents.me;
+const ON_MESSAGE = config.documents.onMessage;
 const timer = setTimeout(() => fail('timeout', `no result in ${timeoutMs} ms`), timeoutMs);
 
 Amplify.configure({
