@@ -9,7 +9,7 @@ ENV ?= dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast pre-commit check lint typecheck template-lint build deploy dev clean soak mutate
+.PHONY: help install test test-fast pre-commit check lint deadcode typecheck template-lint build deploy dev clean soak mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,10 +55,15 @@ pre-commit: $(VENV)/.installed ## install the git pre-commit hook (ruff, mypy fr
 test-unpatched: $(VENV)/.installed ## integration tests on moto as released: no local patch (~10 min)
 	CLOUDCHAT_MOTO_PATCHES=off $(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-check: lint typecheck template-lint ## ruff, mypy, cfn-lint and sam validate
+check: lint deadcode typecheck template-lint ## ruff, vulture, mypy, cfn-lint and sam validate
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+# vulture over the packages and bench/, the tests counting as users; what only looks unused is
+# named in tests/vulture_whitelist.py with its reason (tests/deadcode.py says how it is run).
+deadcode: $(VENV)/.installed ## unused functions, classes, attributes and variables (vulture)
+	$(PY) -m tests.deadcode
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -36,9 +36,8 @@ class Delivery:
 
 @dataclass
 class SequenceStats:
-    live: int = 0
-    caught_up: int = 0
-    updates: int = 0
+    """What a :class:`Delivery` cannot show (its ``kind`` and ``source`` tell the rest)."""
+
     duplicates_dropped: int = 0
     gaps_detected: int = 0
 
@@ -99,10 +98,6 @@ class Sequencer:
         seq = int(message["seq"])
         self.last_seq = seq
         self._remember(seq, message)
-        if source == "live":
-            self.stats.live += 1
-        else:
-            self.stats.caught_up += 1
         return Delivery("new", source, message)
 
     def _flush_pending(self) -> list[Delivery]:
@@ -119,7 +114,6 @@ class Sequencer:
         if (seen is None and source == "live") or (seen is not None and _changed(seen, message)):
             # a change to a message shown, or to one from before the tail began
             self._remember(seq, message)
-            self.stats.updates += 1
             return [Delivery("update", source, message)]
         self.stats.duplicates_dropped += 1
         return []

@@ -68,7 +68,6 @@ class StreamPoller:
         self.clients = clients
         self.latency_s = latency_s
         self.isolate = isolate and source.parallelization_factor > 1
-        self.invocations = 0
         self.discarded = 0
         self._reader = ShardReader(source, client, region=region, latency_s=latency_s)
         self._shards: dict[str, Shard] = {}
@@ -217,7 +216,6 @@ class StreamPoller:
         size = min(source.batch_size, lane.limit or source.batch_size)
         batch = lane.pending[:size]
         lane.in_flight = True
-        self.invocations += 1
         environment = self._environment(shard, lane)
 
         def work() -> None:

@@ -61,8 +61,6 @@ class FieldWiring:
     module: str | None
     handler_attr: str | None
     code_path: Path | None
-    appsync_function: str
-    data_source: str
     resolver_code_path: Path | None = None
 
     @property

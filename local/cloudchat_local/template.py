@@ -91,14 +91,6 @@ class Template(Intrinsics):
         """``Globals.Function`` (SAM), or empty."""
         return dict((self.document.get("Globals") or {}).get("Function") or {})
 
-    def parameter_defaults(self) -> dict[str, str]:
-        """Each parameter's ``Default`` as a string (parameters without one are left out)."""
-        return {
-            name: to_str(spec["Default"])
-            for name, spec in self.parameters.items()
-            if isinstance(spec, Mapping) and "Default" in spec
-        }
-
     # ------------------------------------------------------------------ resources
 
     def resource(self, logical_id: str) -> Resource:
@@ -312,8 +304,6 @@ class Template(Intrinsics):
                         module=module,
                         handler_attr=handler_attr,
                         code_path=self._code_path(function.get("CodeUri")),
-                        appsync_function=function_name,
-                        data_source=data_source,
                         resolver_code_path=self._code_path(resolver.get("CodeUri")),
                     )
                 )

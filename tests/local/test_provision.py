@@ -161,7 +161,7 @@ def test_function_environments_point_at_the_local_resources(stack: Provisioned) 
         assert env["TABLE_NAME"] == stack.table_name
         assert env["KMS_KEY_ID"] == stack.kms_key_arn
         assert env["TOKEN_SECRET"] == stack.token_secret
-        assert env["STAGE"] == "dev"
+        assert env["MAX_GROUP_MEMBERS"] == "100"  # a parameter's Default
     assert len(stack.token_secret) == 64 and stack.token_secret.isalnum()
     assert stack.aws_environment()["AWS_ENDPOINT_URL"] == stack.endpoint
 

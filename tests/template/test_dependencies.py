@@ -55,6 +55,7 @@ TOOLS = {
     "pre-commit": "git hooks (.pre-commit-config.yaml, make pre-commit)",
     "types-pyyaml": "type stubs read by mypy",
     "cfn-lint": "make template-lint",
+    "vulture": "make deadcode",
 }
 #: distributions in the base that the Lambda runtime provides (not packaged in the layer)
 LAMBDA_RUNTIME = {"boto3", "botocore", "urllib3"}

@@ -86,7 +86,7 @@ OUTPUTS = {
 }
 FUNCTION_ENV = {
     "ATTACHMENTS_BUCKET", "MAX_UPLOAD_BYTES", "TABLE_NAME", "KMS_KEY_ID", "TOKEN_SECRET", "MAX_GROUP_MEMBERS", "EDIT_WINDOW_SECONDS",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "STAGE",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
 }
 # What the local stack would fill in; enough to resolve every function environment.
 DUMMY_RESOLVE = {
@@ -455,7 +455,6 @@ def test_function_environment_resolves(template: Template) -> None:
         assert env["TOKEN_SECRET"] == "template-test-token-secret"
         assert env["MAX_GROUP_MEMBERS"] == "100"
         assert env["EDIT_WINDOW_SECONDS"] == "900"
-        assert env["STAGE"] == "dev"
 
 
 def test_table(template: Template) -> None:

@@ -24,7 +24,6 @@ class Settings:
     typing_min_interval_ms: int = 2000
     max_reaction_kinds: int = 20
     max_edits: int = 20
-    stage: str = "dev"
     appsync_url: str | None = None
     attachments_bucket: str | None = None
     notifications_topic_arn: str | None = None
@@ -72,7 +71,6 @@ def get_settings() -> Settings:
         typing_min_interval_ms=_int("TYPING_MIN_INTERVAL_MS", 2000),
         max_reaction_kinds=_int("MAX_REACTION_KINDS", 20),
         max_edits=_int("MAX_EDITS", 20),
-        stage=os.environ.get("STAGE", "dev"),
         appsync_url=os.environ.get("APPSYNC_URL") or None,
         attachments_bucket=os.environ.get("ATTACHMENTS_BUCKET") or None,
         notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN") or None,

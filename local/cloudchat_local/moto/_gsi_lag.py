@@ -202,7 +202,6 @@ def _install() -> None:
                 finally:
                     self.items = real
 
-        read._cloudchat_gsi_lag = True  # type: ignore[attr-defined]
         read._cloudchat_original = original  # type: ignore[attr-defined]
         return read
 
