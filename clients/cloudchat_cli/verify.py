@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +35,9 @@ from cloudchat_cli.verify_run import FAIL, PASS, Check, Report, Runner
 from cloudchat_cli.verify_target import Target, target_from_file, target_from_stack
 from cloudchat_cli.verify_users import TempUsers, run_prefix
 
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+
 __all__ = ["add_arguments", "command", "render_report", "resolve_target", "verify"]
 
 DEFAULT_TIMEOUT = 30.0
@@ -44,7 +47,7 @@ MARKS = {PASS: ("PASS", "green"), FAIL: ("FAIL", "bold red"), "skip": ("SKIP", "
 
 async def verify(target: Target, *, timeout: float = DEFAULT_TIMEOUT,
                  channel_timeout: float = DEFAULT_CHANNEL_TIMEOUT,
-                 admin: Callable[[], Any] | None = None,
+                 admin: Callable[[], CognitoIdentityProviderClient] | None = None,
                  on_done: Callable[[Check], None] | None = None) -> Report:
     """Runs every check against ``target``; cleanup runs whatever happened before it."""
     started = time.monotonic()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat_cli.errors import ConfigError
 from cloudchat_client._config import (
@@ -21,6 +21,9 @@ from cloudchat_client._config import (
     load_outputs_file,
     outputs_from_cloudformation,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
 
 __all__ = ["REQUIRED_OUTPUTS", "Target", "target_from_outputs", "target_from_stack"]
 
@@ -74,7 +77,8 @@ def target_from_file(path: Path | None, region: str | None = None) -> Target:
 
 
 def target_from_stack(name: str, region: str | None,
-                      cloudformation: Callable[[str | None], Any] | None = None) -> Target:
+                      cloudformation: Callable[[str | None], CloudFormationClient] | None = None,
+                      ) -> Target:
     """A deployed stack's outputs. ``region`` is where to look the stack up (default: boto3's
     own: ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile); the stack's own ``Region``
     output then names the region of its user pool, which must agree."""
@@ -105,12 +109,12 @@ def _text(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def _client_region(client: Any) -> str | None:
+def _client_region(client: object) -> str | None:
     meta = getattr(client, "meta", None)
     return getattr(meta, "region_name", None) if meta is not None else None
 
 
-def _cloudformation_client(region: str | None) -> Any:
+def _cloudformation_client(region: str | None) -> CloudFormationClient:
     import boto3
     from botocore.config import Config
 

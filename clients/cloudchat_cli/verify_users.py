@@ -18,9 +18,13 @@ import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat_client import Authenticator, Endpoint, Session, TokenStore
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
 
 __all__ = ["TempUser", "TempUsers", "new_password", "run_prefix"]
 
@@ -85,28 +89,28 @@ class TempUsers:
     ``cognito-idp`` client for the admin calls (tests pass their own)."""
 
     def __init__(self, endpoint: Endpoint, prefix: str, *,
-                 admin: Callable[[], Any] | None = None) -> None:
+                 admin: Callable[[], CognitoIdentityProviderClient] | None = None) -> None:
         self.endpoint = endpoint
         self.prefix = prefix
         self._make_admin = admin or self._admin_client
-        self._admin: Any = None
+        self._admin: CognitoIdentityProviderClient | None = None
         self.users: list[TempUser] = []
         #: usernames created and not (yet) deleted
         self.created: list[str] = []
 
     @property
-    def admin(self) -> Any:
+    def admin(self) -> CognitoIdentityProviderClient:
         if self._admin is None:
             self._admin = self._make_admin()
         return self._admin
 
-    def _config(self) -> Any:
+    def _config(self) -> Config:
         from botocore.config import Config
 
         return Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                       retries={"max_attempts": 2, "mode": "standard"})
 
-    def _admin_client(self) -> Any:
+    def _admin_client(self) -> CognitoIdentityProviderClient:
         import boto3
 
         e = self.endpoint
@@ -117,7 +121,7 @@ class TempUsers:
                                 config=self._config())
         return boto3.client("cognito-idp", region_name=e.region, config=self._config())
 
-    def _sign_in_client(self) -> Any:
+    def _sign_in_client(self) -> CognitoIdentityProviderClient:
         """The client a user signs in with: unsigned on AWS (InitiateAuth needs no credentials)."""
         import boto3
         from botocore import UNSIGNED
@@ -163,7 +167,7 @@ class TempUsers:
         return left
 
 
-def _unsigned_config(unsigned: Any) -> Any:
+def _unsigned_config(unsigned: Any) -> Config:
     from botocore.config import Config
 
     return Config(signature_version=unsigned)

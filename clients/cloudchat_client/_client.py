@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cloudchat_client._config import (
     DEFAULT_OUTPUTS,
@@ -37,6 +37,9 @@ from cloudchat_client._transport import Api
 from cloudchat_client.errors import NotLoggedIn
 from cloudchat_client.types import Message, UserEvent
 
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+
 __all__ = ["CloudChat"]
 
 
@@ -47,7 +50,8 @@ class CloudChat(Operations):
     the API refuses it. Use it as ``async with``: that opens (and closes) the HTTP session."""
 
     def __init__(self, endpoint: Endpoint, *, session: Session | None = None, token: str | None = None,
-                 store: SessionStore | None = None, cognito: Callable[[], Any] | None = None,
+                 store: SessionStore | None = None,
+                 cognito: Callable[[], CognitoIdentityProviderClient] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.endpoint = endpoint
         self.auth = Authenticator(endpoint, store or MemoryStore(), cognito, clock=clock)

@@ -7,10 +7,13 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from cloudchat_client.errors import ConfigError
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -130,7 +133,8 @@ def outputs_from_cloudformation(stacks: Sequence[Mapping[str, Any]], name: str) 
 
 
 def endpoint_from_stack(name: str, region: str | None,
-                        cloudformation: Callable[[str | None], Any] | None = None) -> Endpoint:
+                        cloudformation: Callable[[str | None], CloudFormationClient] | None = None,
+                        ) -> Endpoint:
     """A deployed stack's endpoint, from CloudFormation (``cloudformation`` makes the client)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -145,7 +149,7 @@ def endpoint_from_stack(name: str, region: str | None,
                                  region=region)
 
 
-def _cloudformation_client(region: str | None) -> Any:
+def _cloudformation_client(region: str | None) -> CloudFormationClient:
     import boto3
 
     return boto3.client("cloudformation", region_name=region)

@@ -18,10 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudchat_client._config import Endpoint
 from cloudchat_client.errors import AuthError, CloudChatError, NotLoggedIn, StackUnreachable
+
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+    from types_boto3_cognito_idp.literals import AuthFlowTypeType
 
 __all__ = ["REFRESH_MARGIN", "Authenticator", "MemoryStore", "Session", "SessionStore", "TokenStore",
            "default_home", "jwt_claims"]
@@ -181,15 +185,15 @@ class Authenticator:
     for one endpoint. ``cognito`` makes the boto3 ``cognito-idp`` client (tests pass a fake)."""
 
     def __init__(self, endpoint: Endpoint, store: SessionStore,
-                 cognito: Callable[[], Any] | None = None, *,
+                 cognito: Callable[[], CognitoIdentityProviderClient] | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.endpoint = endpoint
         self.store = store
         self._make_cognito = cognito or self._cognito_client
-        self._client: Any = None
+        self._client: CognitoIdentityProviderClient | None = None
         self.clock = clock
 
-    def _cognito_client(self) -> Any:
+    def _cognito_client(self) -> CognitoIdentityProviderClient:
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
@@ -205,12 +209,12 @@ class Authenticator:
                             config=Config(signature_version=UNSIGNED, connect_timeout=10))
 
     @property
-    def cognito(self) -> Any:
+    def cognito(self) -> CognitoIdentityProviderClient:
         if self._client is None:
             self._client = self._make_cognito()
         return self._client
 
-    def _initiate(self, flow: str, parameters: dict[str, str]) -> dict[str, Any]:
+    def _initiate(self, flow: AuthFlowTypeType, parameters: dict[str, str]) -> dict[str, Any]:
         from botocore.exceptions import ClientError, EndpointConnectionError
 
         try:

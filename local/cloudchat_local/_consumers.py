@@ -29,10 +29,10 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cloudchat_local._runtime import configure_logging, load_handler, stop_child, stop_on_signal
 from cloudchat_local._streams import (
@@ -44,28 +44,33 @@ from cloudchat_local._streams import (
 )
 from cloudchat_local.errors import ConsumerStartError
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from cloudchat_local._provision_base import Clients
+
 log = logging.getLogger("cloudchat_local.consumers")
 
 
 # =========================================================================== child side
 
 
-def _client_factory(spec: Mapping[str, Any]) -> Callable[[str], Any]:
+def _client_factory(spec: Mapping[str, Any]) -> Clients:
     """One client per service on the moto server, made on first use (pollers share them)."""
-    from cloudchat_local.provision import aws_client
+    from cloudchat_local._provision_base import _aws_client
 
     credentials = (spec["access_key_id"], spec["secret_access_key"])
     lock = threading.Lock()
 
     @functools.cache
-    def made(service: str) -> Any:
-        return aws_client(service, spec["endpoint"], spec["region"], credentials)
+    def made(service: str) -> BaseClient:
+        return _aws_client(service, spec["endpoint"], spec["region"], credentials)
 
-    def client(service: str) -> Any:
+    def client(service: str) -> BaseClient:
         with lock:
             return made(service)
 
-    return client
+    return cast("Clients", client)  # (a client per service name, as aws_client makes them)
 
 
 def _start_pollers(spec: Mapping[str, Any]) -> list[StreamPoller]:

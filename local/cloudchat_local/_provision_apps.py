@@ -7,13 +7,17 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from cloudchat_local._provision_base import ProvisionerBase, api_kwargs, error_code
 from cloudchat_local.errors import ProvisionError
 from cloudchat_local.template import Resource
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import CORSRuleTypeDef
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = ["SQS_QUEUE", "AppResources"]
 
@@ -120,10 +124,10 @@ class AppResources(ProvisionerBase):
         props = self.props(resource)
         cors = props.get("CorsConfiguration")
         if cors:
-            rules = [
+            rules = cast("list[CORSRuleTypeDef]", [  # (CloudFormation's names, mapped to the API's)
                 {_CORS_RULE_KEYS.get(key, key): value for key, value in rule.items()}
                 for rule in cors["CorsRules"]
-            ]
+            ])
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
         lid = resource.logical_id
         self.resolve[lid] = name
@@ -152,11 +156,11 @@ class AppResources(ProvisionerBase):
         name = self.physical_name(resource, "QueueName")
         if props.get("FifoQueue") in (True, "true") and not name.endswith(".fifo"):
             name += ".fifo"
-        attributes = {
+        attributes = cast("dict[QueueAttributeNameType, str]", {  # (names in _SQS_ATTRIBUTES)
             key: json.dumps(value) if isinstance(value, Mapping) else _attribute(value)
             for key, value in props.items()
             if key in _SQS_ATTRIBUTES
-        }
+        })
         try:
             url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
         except ClientError as exc:

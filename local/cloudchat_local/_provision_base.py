@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 from botocore.client import BaseClient
@@ -13,27 +13,97 @@ from botocore.exceptions import ClientError
 
 from cloudchat_local.template import Resource, Template
 
-__all__ = ["ProvisionerBase", "api_kwargs", "aws_client", "error_code", "log"]
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from types_boto3_kms import KMSClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_secretsmanager import SecretsManagerClient
+    from types_boto3_sns import SNSClient
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sts import STSClient
+
+__all__ = ["Clients", "ProvisionerBase", "api_kwargs", "aws_client", "error_code", "log"]
 
 log = logging.getLogger("cloudchat_local.provision")
 
 
+class Clients(Protocol):
+    """A client factory for the services the local stack calls: ``clients("sqs")`` is typed
+    as the stubs' ``SQSClient``, and so on (mypy only: the stubs are a dev dependency)."""
+
+    @overload
+    def __call__(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    def __call__(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def __call__(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
+    @overload
+    def __call__(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def __call__(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def __call__(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def __call__(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def __call__(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def __call__(self, service: Literal["sts"]) -> STSClient: ...
+    def __call__(self, service: str) -> BaseClient: ...
+
+
+@overload
+def aws_client(service: Literal["cognito-idp"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> CognitoIdentityProviderClient: ...
+@overload
+def aws_client(service: Literal["dynamodb"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> DynamoDBClient: ...
+@overload
+def aws_client(service: Literal["dynamodbstreams"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> DynamoDBStreamsClient: ...
+@overload
+def aws_client(service: Literal["kms"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> KMSClient: ...
+@overload
+def aws_client(service: Literal["s3"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> S3Client: ...
+@overload
+def aws_client(service: Literal["secretsmanager"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> SecretsManagerClient: ...
+@overload
+def aws_client(service: Literal["sns"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> SNSClient: ...
+@overload
+def aws_client(service: Literal["sqs"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> SQSClient: ...
+@overload
+def aws_client(service: Literal["sts"], endpoint: str, region: str,
+               credentials: tuple[str, str]) -> STSClient: ...
 def aws_client(
     service: str, endpoint: str, region: str, credentials: tuple[str, str]
 ) -> BaseClient:
     """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
+    return _aws_client(service, endpoint, region, credentials)
+
+
+def _aws_client(service: str, endpoint: str, region: str, credentials: tuple[str, str]) -> BaseClient:
+    """:func:`aws_client` for a service named at run time (typed as a plain client)."""
     session = boto3.session.Session(
         aws_access_key_id=credentials[0],
         aws_secret_access_key=credentials[1],
         region_name=region,
     )
-    return session.client(service, endpoint_url=endpoint)
+    made: BaseClient = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+    return made
 
 
 def api_kwargs(client: BaseClient, operation: str, properties: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of CloudFormation properties that the API operation takes, by name."""
     shape = client.meta.service_model.operation_model(operation).input_shape
-    return {k: v for k, v in properties.items() if k in shape.members}
+    members = shape.members if shape is not None else {}  # (an operation without input)
+    return {k: v for k, v in properties.items() if k in members}
 
 
 def error_code(error: ClientError) -> str:
@@ -73,9 +143,27 @@ class ProvisionerBase:
         self.client_id = template.user_pool_client().logical_id
         self.user_pool_id = ""
 
+    @overload
+    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
+    @overload
+    def client(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
     def client(self, service: str) -> BaseClient:
         if service not in self._clients:
-            self._clients[service] = aws_client(service, self.endpoint, self.region, self.credentials)
+            self._clients[service] = _aws_client(service, self.endpoint, self.region, self.credentials)
         return self._clients[service]
 
     def props(self, resource: Resource) -> dict[str, Any]:

@@ -7,13 +7,16 @@ import json
 import secrets
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cloudchat_local._provision_base import ProvisionerBase, api_kwargs
 from cloudchat_local.errors import ProvisionError
 from cloudchat_local.template import Resource
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TableDescriptionTypeDef
 
 __all__ = ["DataResources"]
 
@@ -131,7 +134,8 @@ class DataResources(ProvisionerBase):
         if table.get("LatestStreamArn"):
             self.resolve[f"{resource.logical_id}.StreamArn"] = str(table["LatestStreamArn"])
 
-    def _reconcile_table(self, table: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    def _reconcile_table(self, table: TableDescriptionTypeDef,
+                         wanted: dict[str, Any]) -> TableDescriptionTypeDef:
         """An existing table must have the template's keys; GSIs added since are created."""
         name = wanted["TableName"]
         if table["KeySchema"] != wanted["KeySchema"]:

@@ -13,7 +13,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cloudchat_local.errors import SeedError
 from cloudchat_local.provision import DemoUser, Provisioned
@@ -30,7 +30,8 @@ WELCOME_MESSAGES: Final = (
 _MAX_PAGES: Final = 50
 
 
-def sign_in(provisioned: Provisioned, user: DemoUser, *, token: str = "IdToken") -> str:  # noqa: S107
+def sign_in(provisioned: Provisioned, user: DemoUser, *,
+            token: Literal["IdToken", "AccessToken"] = "IdToken") -> str:  # noqa: S107
     """A Cognito token for a demo user (``IdToken`` or ``AccessToken``)."""
     idp = provisioned.client("cognito-idp")
     result = idp.initiate_auth(

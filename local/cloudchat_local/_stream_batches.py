@@ -9,13 +9,16 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat_local._environments import Environment
 from cloudchat_local._stream_sources import StreamEventSource
 from cloudchat_local.errors import InvocationFailed
+
+if TYPE_CHECKING:
+    from cloudchat_local._provision_base import Clients
 
 __all__ = ["Outcome", "invoke_batch", "lambda_context", "send_to_on_failure"]
 
@@ -68,7 +71,7 @@ def invoke_batch(
 
 
 def send_to_on_failure(
-    source: StreamEventSource, clients: Callable[[str], Any] | None, *, region: str, account_id: str,
+    source: StreamEventSource, clients: Clients | None, *, region: str, account_id: str,
     shard_id: str, batch: list[dict[str, Any]], condition: str, attempts: int,
     function_error: str | None,
 ) -> None:

@@ -9,13 +9,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat_local._environments import Environment, InProcessEnvironment, ProcessEnvironment
 from cloudchat_local._stream_batches import Outcome, invoke_batch, lambda_context, send_to_on_failure
 from cloudchat_local._stream_records import CheckpointStore
 from cloudchat_local._stream_shards import Lane, Shard, ShardReader, lane_of
 from cloudchat_local._stream_sources import StreamEventSource
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
+
+    from cloudchat_local._provision_base import Clients
 
 __all__ = ["StreamPoller", "stop_all"]
 
@@ -40,7 +45,7 @@ class StreamPoller:
         source: StreamEventSource,
         handler: Handler,
         *,
-        client: Any,
+        client: DynamoDBStreamsClient,
         checkpoints: CheckpointStore | None = None,
         region: str = "us-east-1",
         account_id: str = "123456789012",
@@ -48,7 +53,7 @@ class StreamPoller:
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
         context_factory: Callable[[StreamEventSource], Any] | None = None,
-        clients: Callable[[str], Any] | None = None,
+        clients: Clients | None = None,
         latency_s: float = 0.0,
         isolate: bool = False,
     ) -> None:

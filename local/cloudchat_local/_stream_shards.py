@@ -11,10 +11,14 @@ import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cloudchat_local._stream_records import lambda_record, sequence_number
 from cloudchat_local._stream_sources import StreamEventSource
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from types_boto3_dynamodbstreams.literals import ShardIteratorTypeType
 
 __all__ = ["Lane", "Shard", "ShardReader", "lane_of"]
 
@@ -64,7 +68,8 @@ def lane_of(record: Mapping[str, Any], lanes: int) -> int:
 class ShardReader:
     """Reads a source's stream for a poller: DescribeStream, GetShardIterator, GetRecords."""
 
-    def __init__(self, source: StreamEventSource, client: Any, *, region: str, latency_s: float) -> None:
+    def __init__(self, source: StreamEventSource, client: DynamoDBStreamsClient, *, region: str,
+                 latency_s: float) -> None:
         self.source = source
         self.client = client
         self.region = region
@@ -88,13 +93,17 @@ class ShardReader:
                             self.source.key, after, exc)
                 return str(self.client.get_shard_iterator(
                     ShardIteratorType="TRIM_HORIZON", **kwargs)["ShardIterator"])
+        # (LATEST or TRIM_HORIZON: stream_event_sources refuses any other)
+        position = cast("ShardIteratorTypeType", self.source.starting_position)
         return str(self.client.get_shard_iterator(
-            ShardIteratorType=self.source.starting_position, **kwargs)["ShardIterator"])
+            ShardIteratorType=position, **kwargs)["ShardIterator"])
 
     def fetch(self, shard: Shard) -> int:
         """Reads one page into ``shard.transit`` (the records the source accepts, each due at its
         creation time plus ``latency_s``); the number of records read."""
         source = self.source
+        if shard.iterator is None:  # (the poller fetches only open shards it has opened)
+            raise ValueError(f"{source.key}: shard {shard.shard_id} has no iterator to read")
         try:
             response = self.client.get_records(ShardIterator=shard.iterator, Limit=self.page)
         except Exception as exc:

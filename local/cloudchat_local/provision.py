@@ -39,12 +39,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urlparse
 
 from botocore.client import BaseClient
 
 from cloudchat_local._provision_apps import SQS_QUEUE, AppResources
-from cloudchat_local._provision_base import aws_client, log
+from cloudchat_local._provision_base import _aws_client, aws_client, log
 from cloudchat_local._provision_data import DataResources
 from cloudchat_local.errors import ProvisionError, UnresolvedReference
 from cloudchat_local.template import (
@@ -52,6 +53,17 @@ from cloudchat_local.template import (
     Template,
     load_template,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from types_boto3_kms import KMSClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_secretsmanager import SecretsManagerClient
+    from types_boto3_sns import SNSClient
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sts import STSClient
 
 __all__ = [
     "DEFAULT_STACK_NAME",
@@ -135,9 +147,28 @@ class Provisioned:
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
 
+    @overload
+    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
+    @overload
+    def client(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
     def client(self, service: str) -> BaseClient:
         """A boto3 client for ``service`` on the moto server."""
-        return aws_client(service, self.endpoint, self.region, (self.access_key_id, self.secret_access_key))
+        return _aws_client(service, self.endpoint, self.region,
+                           (self.access_key_id, self.secret_access_key))
 
     def demo_user(self, name: str) -> DemoUser:
         for user in self.demo_users:
@@ -270,7 +301,7 @@ def create_demo_users(
             user = idp.admin_get_user(UserPoolId=user_pool_id, Username=email)
             attributes = user["UserAttributes"]
         except idp.exceptions.UserNotFoundException:
-            user = idp.admin_create_user(
+            new = idp.admin_create_user(
                 UserPoolId=user_pool_id,
                 Username=email,
                 UserAttributes=[
@@ -280,7 +311,7 @@ def create_demo_users(
                 ],
                 MessageAction="SUPPRESS",
             )["User"]
-            attributes = user["Attributes"]
+            attributes = new["Attributes"]
         idp.admin_set_user_password(
             UserPoolId=user_pool_id, Username=email, Password=password, Permanent=True
         )

@@ -8,7 +8,8 @@ imports it (the CLI's ``seed`` imports ``cloudchat_local.provision``, so the CLI
 imports). Every declared distribution must be imported by its part, or be a named tool. Every
 declared distribution is pinned exactly in requirements-dev.txt (what the Makefile installs), and
 the pin lies in the declared range; the Lambda layer pins exactly the base minus what the Lambda
-runtime brings.
+runtime brings. Imports under ``if TYPE_CHECKING:`` never run: they are mypy's (type stubs such as
+types-boto3's), so they need no run-time declaration, only to come from what the dev group installs.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ TOOLS = {
     "mypy": "make typecheck",
     "pre-commit": "git hooks (.pre-commit-config.yaml, make pre-commit)",
     "types-pyyaml": "type stubs read by mypy",
+    "types-boto3": "type stubs read by mypy (imported only under TYPE_CHECKING)",
     "cfn-lint": "make template-lint",
     "vulture": "make deadcode",
 }
@@ -118,8 +120,22 @@ def _guarded(node: ast.Try) -> bool:
     return False
 
 
+def _type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block only mypy reads."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
 def _imports(node: ast.AST, optional: bool = False) -> Iterator[tuple[str, bool]]:
-    """(dotted module name, optional) for each import, including pytest.importorskip("x")."""
+    """(dotted module name, optional) for each import that runs, including
+    pytest.importorskip("x"); not those under ``if TYPE_CHECKING:`` (see typing_imports)."""
+    if _type_checking(node):
+        for statement in node.orelse:
+            yield from _imports(statement, optional)
+        return
     if isinstance(node, ast.Import):
         yield from ((alias.name, optional) for alias in node.names)
         return
@@ -174,6 +190,42 @@ def third_party(packages: Iterable[str]) -> dict[str, set[str]]:
     return found
 
 
+def typing_imports(packages: Iterable[str]) -> dict[str, set[str]]:
+    """Third-party top-level modules imported under ``if TYPE_CHECKING:`` -> the files."""
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    found: dict[str, set[str]] = {}
+    for package in packages:
+        for path in PACKAGES[package].rglob("*.py"):
+            if any(part.startswith(".") for part in path.relative_to(PACKAGES[package]).parts):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not _type_checking(node):
+                    continue
+                for statement in node.body:
+                    for child in ast.walk(statement):
+                        names = ([a.name for a in child.names] if isinstance(child, ast.Import)
+                                 else [child.module] if isinstance(child, ast.ImportFrom)
+                                 and child.level == 0 and child.module else [])
+                        for name in names:
+                            top = name.split(".")[0]
+                            if top not in PACKAGES and top not in stdlib:
+                                found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def brought_by(req: Requirement) -> set[str]:
+    """The distributions a declared requirement installs itself: its own, and what it requires
+    with the extras it is declared with (``types-boto3[sqs]`` brings types-boto3-sqs)."""
+    from importlib.metadata import requires
+
+    found = {canonicalize_name(req.name)}
+    for line in requires(req.name) or []:
+        dep = Requirement(line)
+        if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in req.extras or {""}):
+            found.add(canonicalize_name(dep.name))
+    return found
+
+
 @cache
 def _module_to_dists() -> dict[str, list[str]]:
     return {module: [canonicalize_name(d) for d in dists]
@@ -204,6 +256,25 @@ def test_every_declared_dependency_is_imported_or_a_named_tool(part: str) -> Non
     imported = {distribution_of(module) for module in third_party(packages)}
     unused = set(declared()[groups[-1]]) - imported - set(TOOLS)
     assert not unused, f"{groups[-1]} declares what {part} never imports: {sorted(unused)}"
+
+
+def test_type_checking_imports_come_from_the_dev_installation() -> None:
+    """mypy runs with the dev group installed, and ``ignore_missing_imports`` would turn a stub
+    package it lacks into a silent ``Any``: each ``if TYPE_CHECKING:`` import must come from a
+    declared distribution, or one a declared distribution brings with its declared extras."""
+    installed = set().union(*(brought_by(req) for group in declared().values()
+                              for req in group.values()))
+    found = typing_imports(("cloudchat", "resolvers", "cloudchat_local", "cloudchat_cli",
+                            "cloudchat_client", "bench"))
+    assert "types_boto3_dynamodb" in found  # (the check sees the imports it is about)
+    missing = {f"{module} ({distribution_of(module)}): {sorted(files)[0]}"
+               for module, files in found.items() if distribution_of(module) not in installed}
+    assert not missing, f"typing-only imports from outside the dev installation: {missing}"
+
+
+def test_brought_by_follows_only_the_declared_extras() -> None:
+    assert "types-boto3-sqs" in brought_by(Requirement("types-boto3[sqs]"))
+    assert "types-boto3-sqs" not in brought_by(Requirement("types-boto3[sns]"))
 
 
 def test_named_tools_are_declared() -> None:

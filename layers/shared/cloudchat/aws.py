@@ -2,12 +2,25 @@
 
 Endpoints come from the standard environment (AWS_REGION, AWS_ENDPOINT_URL...), which is how
 the local stack points the same code at moto.
+
+Clients are typed for mypy by the types-boto3 stubs (a dev-only dependency, imported only under
+``TYPE_CHECKING``): ``client("dynamodb")`` is a ``DynamoDBClient``, and so on for each service the
+deployed code calls. At run time nothing here imports them.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.credentials import Credentials
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_kms import KMSClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sns import SNSClient
 
 
 def _config(service: str) -> Any:
@@ -42,15 +55,31 @@ def _endpoint_override(service: str) -> bool:
                 or os.environ.get("AWS_ENDPOINT_URL"))
 
 
+@overload
+def client(service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["kms"]) -> KMSClient: ...
+@overload
+def client(service: Literal["s3"]) -> S3Client: ...
+@overload
+def client(service: Literal["sns"]) -> SNSClient: ...
+def client(service: str) -> BaseClient:
+    """The process's client for one service (the same object on every call until ``reset()``)."""
+    return _client(service)
+
+
 @cache
-def client(service: str) -> Any:
+def _client(service: str) -> BaseClient:
     import boto3
 
-    return boto3.client(service, config=_config(service))
+    made: BaseClient = boto3.client(service, config=_config(service))  # type: ignore[call-overload]
+    return made
 
 
 @cache
-def credentials() -> Any:
+def credentials() -> Credentials | None:
     """The process's AWS credentials (botocore refreshes temporary ones when they near
     expiry: call ``get_frozen_credentials()`` per use). None when there are none."""
     import boto3
@@ -58,23 +87,23 @@ def credentials() -> Any:
     return boto3.Session().get_credentials()
 
 
-def dynamodb() -> Any:
+def dynamodb() -> DynamoDBClient:
     return client("dynamodb")
 
 
-def kms() -> Any:
+def kms() -> KMSClient:
     return client("kms")
 
 
-def s3() -> Any:
+def s3() -> S3Client:
     return client("s3")
 
 
-def sns() -> Any:
+def sns() -> SNSClient:
     return client("sns")
 
 
 def reset() -> None:
     """Drop cached clients (tests that switch endpoints or credentials)."""
-    client.cache_clear()
+    _client.cache_clear()
     credentials.cache_clear()

@@ -21,9 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from types_boto3_kms import KMSClient
 
 NONCE_BYTES = 12
 _AAD_PREFIX = b"cloudchat/v1"
@@ -126,7 +129,7 @@ class KeyRing:
     Thread-safe; one instance per process (Lambda container or local stack).
     """
 
-    def __init__(self, kms: Callable[[], Any], key_id: str, *, max_age_seconds: float = 300,
+    def __init__(self, kms: Callable[[], KMSClient], key_id: str, *, max_age_seconds: float = 300,
                  max_uses: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._kms = kms
         self._key_id = key_id

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types_boto3_sns import SNSClient
+    from types_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 
 class SnsNotifier:
-    def __init__(self, topic_arn: str, sns: Callable[[], Any]) -> None:
+    def __init__(self, topic_arn: str, sns: Callable[[], SNSClient]) -> None:
         self.topic_arn = topic_arn
         self._sns = sns
 
     def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
                devices: list[str]) -> None:
-        attributes = {
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
             "recipient": {"DataType": "String", "StringValue": user_id},
             "kind": {"DataType": "String", "StringValue": "message"},
         }

@@ -18,6 +18,8 @@ from cloudchat.store import Rate, Store
 from cloudchat.tokens import TokenCodec
 
 if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
     from cloudchat.services.media import MediaBucket
 
 MESSAGES_DEFAULT_LIMIT = 50
@@ -54,7 +56,7 @@ class ServiceBase:
 
     def __init__(self, store: Store, keys: KeyRing, tokens: TokenCodec, settings: Settings,
                  clock: Callable[[], datetime] = utc_now,
-                 s3: Callable[[], object] | None = None) -> None:
+                 s3: Callable[[], S3Client] | None = None) -> None:
         from cloudchat.services.media import MediaBucket  # (media builds on this module)
 
         self.media: MediaBucket = MediaBucket(settings.attachments_bucket, s3)

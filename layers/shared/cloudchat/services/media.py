@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
@@ -16,6 +16,10 @@ from cloudchat.errors import AlreadyAttached, BadRequest, Forbidden
 from cloudchat.models import Attachment, Caller, Upload, UploadStatus
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services._keys import CryptoService
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 MAX_ATTACHMENTS = 10
 UPLOAD_SECONDS = 300
@@ -29,7 +33,7 @@ class MediaBucket:
     """The attachments bucket. Without a bucket or an S3 client every use is a BadRequest:
     attachments are not enabled on the deployment."""
 
-    def __init__(self, bucket: str | None, s3: Callable[[], object] | None) -> None:
+    def __init__(self, bucket: str | None, s3: Callable[[], S3Client] | None) -> None:
         self._name = bucket
         self._s3 = s3
 
@@ -38,7 +42,7 @@ class MediaBucket:
             raise BadRequest("attachments are not enabled on this deployment")
         return self._name
 
-    def client(self) -> Any:
+    def client(self) -> S3Client:
         if self._s3 is None:
             raise BadRequest("attachments are not enabled on this deployment")
         return self._s3()
@@ -54,12 +58,12 @@ class MediaBucket:
                         {"x-amz-meta-uploader": uploader}, {"tagging": _PENDING_TAGGING}])
         return post
 
-    def head(self, object_key: str) -> dict[str, Any] | None:
+    def head(self, object_key: str) -> HeadObjectOutputTypeDef | None:
         """The object's HeadObject answer; None when there is no such object."""
         from botocore.exceptions import ClientError
 
         try:
-            head: dict[str, Any] = self.client().head_object(Bucket=self.name(), Key=object_key)
+            head = self.client().head_object(Bucket=self.name(), Key=object_key)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("404", "NoSuchKey", "NotFound"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
@@ -25,6 +25,10 @@ from cloudchat.models import (
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services.conversations import ConversationsService
 from cloudchat.store import binding
+
+if TYPE_CHECKING:
+    from types_boto3_cognito_idp import CognitoIdentityProviderClient
+    from types_boto3_cognito_idp.type_defs import AttributeTypeTypeDef
 
 
 class MembersService(ConversationsService):
@@ -161,7 +165,8 @@ class MembersService(ConversationsService):
         raise Conflict("the conversation is too busy right now; retry")
 
     def admin_create_user(self, caller: Caller, email: object, display_name: object,
-                          cognito: Callable[[], Any], user_pool_id: str | None) -> User:
+                          cognito: Callable[[], CognitoIdentityProviderClient],
+                          user_pool_id: str | None) -> User:
         """Admins create users (the way in when self sign-up is off): Cognito sends the
         invitation with a temporary password; the profile exists at once."""
         from botocore.exceptions import ClientError
@@ -173,7 +178,8 @@ class MembersService(ConversationsService):
         name = validation.display_name(display_name) if display_name is not None else None
         if not user_pool_id:
             raise BadRequest("user administration is not configured here")
-        attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+        attributes: list[AttributeTypeTypeDef] = [{"Name": "email", "Value": email},
+                                                  {"Name": "email_verified", "Value": "true"}]
         if name:
             attributes.append({"Name": "name", "Value": name})
         try:

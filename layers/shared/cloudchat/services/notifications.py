@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
 from cloudchat.errors import BadRequest, Forbidden
 from cloudchat.models import Caller
 from cloudchat.services._base import NOT_MEMBER, ServiceBase, iso
+
+if TYPE_CHECKING:
+    from types_boto3_sns import SNSClient
 
 
 class NotificationsService(ServiceBase):
@@ -27,7 +30,7 @@ class NotificationsService(ServiceBase):
     PLATFORMS = ("APNS", "APNS_SANDBOX", "GCM")
 
     def register_device(self, caller: Caller, platform: object, token: object,
-                        sns: Callable[[], Any]) -> dict[str, object]:
+                        sns: Callable[[], SNSClient]) -> dict[str, object]:
         """A mobile push endpoint for the caller (when a platform application is set up)."""
         if platform not in self.PLATFORMS:
             raise BadRequest("platform must be APNS, APNS_SANDBOX or GCM")

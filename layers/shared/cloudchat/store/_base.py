@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudchat.models import Role, StoredMessage
 from cloudchat.store import _codec as codec
 from cloudchat.store._images import _Images
 from cloudchat.store._keys import conv_pk, member_sk
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
 BATCH_MAX = 100  # keys per BatchGetItem, items per TransactWriteItems
 
 
 class StoreBase:
-    def __init__(self, table_name: str, client: Callable[[], Any]) -> None:
+    def __init__(self, table_name: str, client: Callable[[], DynamoDBClient]) -> None:
         self.table_name = table_name
         self._client = client
         self.images = _Images()
@@ -64,7 +67,7 @@ class StoreBase:
         from botocore.exceptions import ClientError
 
         try:
-            self._client().transact_write_items(TransactItems=list(ops.values()))
+            self._client().transact_write_items(TransactItems=codec.write_items(list(ops.values())))
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

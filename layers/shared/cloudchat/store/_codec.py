@@ -7,7 +7,8 @@ attribute name to Python value (what :func:`from_av` gives), keys built by :mod:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from cloudchat.crypto import LEGACY_FORMAT, Binding, Sealed
 from cloudchat.errors import BadRequest, IntegrityError
@@ -39,6 +40,8 @@ from cloudchat.store._keys import (
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from botocore.exceptions import ClientError
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 REACTION_PREFIX = "rx#"  # a message's reactions: one set of user ids per emoji, "rx#<emoji>"
 
@@ -64,6 +67,19 @@ def from_av(item: dict[str, Any]) -> dict[str, Any]:
 
 def key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def write_items(items: Sequence[dict[str, Any]]) -> Sequence[TransactWriteItemTypeDef]:
+    """The store's TransactWriteItems as the stubs type them: the same list (the items are
+    plain dicts, laid out in this package and checked by its tests against DynamoDB's rules)."""
+    return cast("Sequence[TransactWriteItemTypeDef]", items)
+
+
+def error_response(exc: ClientError) -> dict[str, Any]:
+    """A ClientError's parsed answer, whole: the stubs' TypedDict names only the keys every
+    service sends, and DynamoDB adds the old ``Item`` of a failed condition and cancellation
+    reasons whose ``Item`` is an attribute-value map."""
+    return cast("dict[str, Any]", exc.response)
 
 
 ITEM_SIZE_BUDGET = 390 * 1024  # DynamoDB's item limit is 400 KB; the estimate stays under it

@@ -61,15 +61,15 @@ class ConversationsStore(RatesStore):
             metered = []
         for i, chunk in enumerate(chunks):
             try:
-                self._client().transact_write_items(TransactItems=chunk)
+                self._client().transact_write_items(TransactItems=codec.write_items(chunk))
             except ClientError as exc:
                 self._raise_if_rate(exc, rate if i == 0 else None)
                 raise
         try:
-            self._client().transact_write_items(TransactItems=metered + tail + final)
+            self._client().transact_write_items(TransactItems=codec.write_items(metered + tail + final))
         except ClientError as exc:
             self._raise_if_rate(exc, rate if metered else None)
-            reasons = exc.response.get("CancellationReasons") or []
+            reasons = codec.error_response(exc).get("CancellationReasons") or []
             if direct_pair and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
                 existing = reasons[-1].get("Item", {}).get("conversationId", {}).get("S")
                 raise DirectExists(existing or "") from exc

@@ -100,7 +100,7 @@ class MembersStore(RatesStore):
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            old = exc.response.get("Item")
+            old = codec.error_response(exc).get("Item")
             if not old:
                 return "not_member", 0
             last = int(self._py(old).get(at, now_ms))

@@ -23,10 +23,10 @@ class UploadsStore(StoreBase):
         if upload.status is not UploadStatus.PENDING or upload.message_id is not None:
             raise ValueError("a new upload is PENDING and on no message")
         try:
-            self._client().transact_write_items(TransactItems=[
+            self._client().transact_write_items(TransactItems=codec.write_items([
                 self._member_check(upload.conversation_id, upload.uploader_id),
                 {"Put": {"TableName": self.table_name, "Item": self._av(codec.upload_item(upload)),
-                         "ConditionExpression": "attribute_not_exists(PK)"}}])
+                         "ConditionExpression": "attribute_not_exists(PK)"}}]))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 return False

@@ -35,7 +35,7 @@ class UsersStore(StoreBase):
                 "PK": user_pk(user.id), "SK": EMAIL, "type": "EMAILDIR", "userId": user.id,
                 "GSI2PK": EMAIL_DIRECTORY, "GSI2SK": directory_key(user.email, user.id)})}})
         try:
-            self._client().transact_write_items(TransactItems=items)
+            self._client().transact_write_items(TransactItems=codec.write_items(items))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 return False
