@@ -111,6 +111,8 @@ def _defined_names() -> set[str]:
                     names.add(node.attr)
                 elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     names.add(node.id)
+                elif isinstance(node, ast.ImportFrom):  # (imported names: vulture reports those too)
+                    names.update(alias.asname or alias.name for alias in node.names)
     return names
 
 
