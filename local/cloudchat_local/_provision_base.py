@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, overload
 
 import boto3
 from botocore.client import BaseClient
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
     from types_boto3_sts import STSClient
 
-__all__ = ["Clients", "ProvisionerBase", "api_kwargs", "aws_client", "error_code", "log"]
+__all__ = ["Clients", "ProvisionerBase", "api_kwargs", "aws_client", "clients_for", "error_code", "log"]
 
 log = logging.getLogger("cloudchat_local.provision")
 
@@ -88,6 +88,22 @@ def aws_client(
     return _aws_client(service, endpoint, region, credentials)
 
 
+def clients_for(endpoint: str, region: str, credentials: tuple[str, str], *,
+                cache: bool = True) -> Clients:
+    """A typed client factory for a moto server: ``clients("sqs")`` is an ``SQSClient`` to
+    mypy. With ``cache``, one client per service."""
+    made: dict[str, BaseClient] = {}
+
+    def client(service: str) -> BaseClient:
+        if not cache:
+            return _aws_client(service, endpoint, region, credentials)
+        if service not in made:
+            made[service] = _aws_client(service, endpoint, region, credentials)
+        return made[service]
+
+    return cast("Clients", client)
+
+
 def _aws_client(service: str, endpoint: str, region: str, credentials: tuple[str, str]) -> BaseClient:
     """:func:`aws_client` for a service named at run time (typed as a plain client)."""
     session = boto3.session.Session(
@@ -126,7 +142,7 @@ class ProvisionerBase:
         self.stack_name = stack_name
         self.template = template
         self.credentials = credentials
-        self._clients: dict[str, BaseClient] = {}
+        self.client = clients_for(endpoint, region, credentials)
         self.account_id = str(self.client("sts").get_caller_identity()["Account"])
         self.resolve: dict[str, str] = {
             "AWS::Region": region,
@@ -142,29 +158,6 @@ class ProvisionerBase:
         self.key_id = template.kms_key().logical_id
         self.client_id = template.user_pool_client().logical_id
         self.user_pool_id = ""
-
-    @overload
-    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
-    @overload
-    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
-    @overload
-    def client(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
-    @overload
-    def client(self, service: Literal["kms"]) -> KMSClient: ...
-    @overload
-    def client(self, service: Literal["s3"]) -> S3Client: ...
-    @overload
-    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
-    @overload
-    def client(self, service: Literal["sns"]) -> SNSClient: ...
-    @overload
-    def client(self, service: Literal["sqs"]) -> SQSClient: ...
-    @overload
-    def client(self, service: Literal["sts"]) -> STSClient: ...
-    def client(self, service: str) -> BaseClient:
-        if service not in self._clients:
-            self._clients[service] = _aws_client(service, self.endpoint, self.region, self.credentials)
-        return self._clients[service]
 
     def props(self, resource: Resource) -> dict[str, Any]:
         value = self.template.evaluate(resource.properties, self.resolve, where=resource.logical_id)

@@ -39,13 +39,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from botocore.client import BaseClient
-
 from cloudchat_local._provision_apps import SQS_QUEUE, AppResources
-from cloudchat_local._provision_base import _aws_client, aws_client, log
+from cloudchat_local._provision_base import Clients, aws_client, clients_for, log
 from cloudchat_local._provision_data import DataResources
 from cloudchat_local.errors import ProvisionError, UnresolvedReference
 from cloudchat_local.template import (
@@ -55,15 +53,7 @@ from cloudchat_local.template import (
 )
 
 if TYPE_CHECKING:
-    from types_boto3_cognito_idp import CognitoIdentityProviderClient
-    from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
-    from types_boto3_kms import KMSClient
-    from types_boto3_s3 import S3Client
-    from types_boto3_secretsmanager import SecretsManagerClient
-    from types_boto3_sns import SNSClient
-    from types_boto3_sqs import SQSClient
-    from types_boto3_sts import STSClient
+    pass
 
 __all__ = [
     "DEFAULT_STACK_NAME",
@@ -147,28 +137,11 @@ class Provisioned:
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
 
-    @overload
-    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
-    @overload
-    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
-    @overload
-    def client(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
-    @overload
-    def client(self, service: Literal["kms"]) -> KMSClient: ...
-    @overload
-    def client(self, service: Literal["s3"]) -> S3Client: ...
-    @overload
-    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
-    @overload
-    def client(self, service: Literal["sns"]) -> SNSClient: ...
-    @overload
-    def client(self, service: Literal["sqs"]) -> SQSClient: ...
-    @overload
-    def client(self, service: Literal["sts"]) -> STSClient: ...
-    def client(self, service: str) -> BaseClient:
-        """A boto3 client for ``service`` on the moto server."""
-        return _aws_client(service, self.endpoint, self.region,
-                           (self.access_key_id, self.secret_access_key))
+    @property
+    def client(self) -> Clients:
+        """boto3 clients on the moto server, with the stack's credentials (typed per service)."""
+        return clients_for(self.endpoint, self.region, (self.access_key_id, self.secret_access_key),
+                           cache=False)
 
     def demo_user(self, name: str) -> DemoUser:
         for user in self.demo_users:
