@@ -13,9 +13,18 @@ from graphql import FieldNode, OperationDefinitionNode, parse
 from cloudchat import api
 from cloudchat.publisher import AppSyncPublisher
 from resolvers import conversations, stream
-from tests.integration.conftest import TABLE, USERS, LambdaContext, Stack, jsonable
+from tests.integration.conftest import (
+    STREAMS_SURVIVE_CANCELLED_TRANSACTIONS,
+    TABLE,
+    USERS,
+    LambdaContext,
+    Stack,
+    jsonable,
+)
 from tests.integration.test_messages import new_conversation, send
 from tests.unit.appsync_server import AppSyncServer, published, running
+
+STREAMED = pytest.mark.moto_fidelity(STREAMS_SURVIVE_CANCELLED_TRANSACTIONS)
 
 BOB, CAROL = USERS["bob"], USERS["carol"]
 
@@ -70,6 +79,7 @@ def listing(stack: Stack, who: str) -> list[str]:
                                           {"limit": 50})["items"]]
 
 
+@STREAMED
 def test_every_member_sees_conversations_in_activity_order(stack: Stack, captured: Captured) -> None:
     s = Stream()
     convs = [new_conversation(stack, members=[BOB, CAROL], title=f"g{i}") for i in range(4)]
@@ -90,6 +100,7 @@ def test_every_member_sees_conversations_in_activity_order(stack: Stack, capture
     assert all(e["unreadCount"] == 0 for e in senders)
 
 
+@STREAMED
 def test_repeated_and_out_of_order_records_are_harmless(stack: Stack, captured: Captured) -> None:
     s = Stream()
     a = new_conversation(stack, members=[BOB], title="a")
@@ -120,6 +131,7 @@ def test_records_of_cancelled_writes_publish_nothing(stack: Stack, captured: Cap
     assert [e for e in captured.events if e["type"] == "MESSAGE"] == []
 
 
+@STREAMED
 def test_membership_events(stack: Stack, captured: Captured) -> None:
     s = Stream()
     cid = new_conversation(stack, members=[BOB], title="team")
@@ -191,6 +203,7 @@ def received(url: str) -> list[str]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+@STREAMED
 def test_offline_members_are_notified_once_muted_and_online_ones_not(
         stack: Stack, captured: Captured, inboxes: dict[str, str]) -> None:
     from resolvers import users
@@ -239,6 +252,7 @@ def test_mute_rules(stack: Stack) -> None:
     assert error_type(mute("mallory", None)) == "Forbidden"
 
 
+@STREAMED
 def test_rename_and_presence_reach_the_user_channels(stack: Stack, captured: Captured) -> None:
     from resolvers import users
 
@@ -256,6 +270,7 @@ def test_rename_and_presence_reach_the_user_channels(stack: Stack, captured: Cap
     assert presence == [(USERS["alice"], BOB)]
 
 
+@STREAMED
 def test_a_batch_of_messages_costs_a_few_requests_not_a_few_per_message(
         stack: Stack, captured: Captured, inboxes: dict[str, str]) -> None:
     """Twenty messages of one three-member conversation in one stream batch: the consumer
@@ -309,6 +324,7 @@ def _interleaved_burst(stack: Stack) -> tuple[str, str, list[dict[str, Any]]]:
     return a, b, s.read()
 
 
+@STREAMED
 def test_the_consumer_publishes_one_unaliased_field_per_request_each_user_in_order(
         stack: Stack, appsync: AppSyncServer) -> None:
     """What AppSync receives from the stream consumer: one request per user event, each a
@@ -333,6 +349,7 @@ def test_the_consumer_publishes_one_unaliased_field_per_request_each_user_in_ord
     assert appsync.max_in_flight > 1  # users in parallel
 
 
+@STREAMED
 def test_a_failed_publish_is_reported_and_redone_without_reordering(
         stack: Stack, appsync: AppSyncServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """AppSync refuses carol's events: the batch reports the failed records for Lambda to

@@ -43,7 +43,16 @@ from botocore.retries.standard import ExponentialBackoff
 
 from cloudchat import api, aws
 from resolvers import conversations, messages, receipts, stream
-from tests.integration.conftest import BUCKET, TABLE, USERS, LambdaContext, Stack, error_type
+from tests.integration.conftest import (
+    BUCKET,
+    ISOLATED_TRANSACTIONS,
+    STREAMS_SURVIVE_CANCELLED_TRANSACTIONS,
+    TABLE,
+    USERS,
+    LambdaContext,
+    Stack,
+    error_type,
+)
 from tests.integration.test_fanout import Stream
 from tests.integration.test_media import grant, send_with, upload
 from tests.integration.test_messages import new_conversation, send, since
@@ -242,6 +251,7 @@ def test_a_committed_send_whose_response_was_lost_is_not_stored_twice(stack: Sta
 
 
 # ------------------------------------------------------------------------------- TransactionConflict
+@pytest.mark.moto_fidelity(ISOLATED_TRANSACTIONS)
 def test_transaction_conflicts_are_retried_and_seq_stays_gap_free(stack: Stack, faults: Faults) -> None:
     cid = new_conversation(stack, members=[BOB, CAROL])
     faults.fail("dynamodb", "TransactWriteItems", conflict, times=3)
@@ -421,6 +431,7 @@ def _activity(cid: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.moto_fidelity(STREAMS_SURVIVE_CANCELLED_TRANSACTIONS)
 def test_a_stream_batch_failing_mid_way_is_redelivered_without_duplicates(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     publisher = Publisher()
@@ -627,6 +638,7 @@ def test_the_subscriptions_endpoint_counts_by_field(devstack: Any) -> None:
     assert got["active"] == sum(got["byField"].values())
 
 
+@pytest.mark.moto_fidelity(STREAMS_SURVIVE_CANCELLED_TRANSACTIONS)
 def test_a_stream_batch_failing_at_its_first_record_is_retried_whole(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     """When nothing of the batch could be done, Powertools' processor raises (Lambda retries

@@ -7,7 +7,7 @@ import pytest
 
 from cloudchat import api
 from resolvers import messages, receipts
-from tests.integration.conftest import USERS, Stack, error_type
+from tests.integration.conftest import ISOLATED_TRANSACTIONS, USERS, Stack, error_type
 from tests.integration.test_messages import new_conversation, page, send, since
 
 ALICE, BOB, CAROL = USERS["alice"], USERS["bob"], USERS["carol"]
@@ -140,6 +140,7 @@ def test_edit_rules(stack: Stack, conv: str, monkeypatch) -> None:
     assert error_type(late) == "Forbidden" and "seconds" in late["error"]["message"]
 
 
+@pytest.mark.moto_fidelity(ISOLATED_TRANSACTIONS)
 def test_concurrent_edits_one_wins_nothing_lost(stack: Stack, conv: str) -> None:
     m = send(stack, conv, "v1", "cmid-ed-0003")
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 
 from cloudchat import api
 from cloudchat.store import ITEM_SIZE_BUDGET
 from resolvers import messages
-from tests.integration.conftest import TABLE, Stack, error_type
+from tests.integration.conftest import ITEM_SIZE_AS_LEFT, TABLE, Stack, error_type
 from tests.integration.test_integrity import item
 from tests.integration.test_messages import new_conversation, send, since
 
@@ -27,6 +28,7 @@ def raw_size(raw: dict[str, Any]) -> int:
     return sum(len(k.encode()) + DynamoType(v).size() for k, v in raw.items())
 
 
+@pytest.mark.moto_fidelity(ITEM_SIZE_AS_LEFT)
 def test_growing_past_400_kb_is_a_bad_request_not_an_internal_failure(stack: Stack) -> None:
     cid = new_conversation(stack)
     big = "😀" * 4000  # 4,000 characters, 16,000 bytes of UTF-8
@@ -83,6 +85,7 @@ def test_the_budget_is_under_dynamodbs_limit_as_moto_counts_it(stack: Stack) -> 
     assert ITEM_SIZE_BUDGET < 400 * 1024
 
 
+@pytest.mark.moto_fidelity(ITEM_SIZE_AS_LEFT)
 def test_moto_still_refuses_an_item_past_the_limit(stack: Stack) -> None:
     """(The moto patch counts a replaced attribute once; a real excess is still refused.)"""
     import pytest

@@ -196,6 +196,42 @@ def test_a_failed_transaction_rolls_back_its_items_not_the_table(monkeypatch: An
     assert moto == ["a2"]
 
 
+def _keys_read_across_a_cancelled_transaction() -> list[str]:
+    """One stream reader, a write, a cancelled transaction, another write: the keys it reads."""
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        _table(ddb, stream=True)
+        arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        ddb.put_item(TableName="t", Item={"PK": {"S": "before"}})
+        with pytest.raises(ClientError):
+            ddb.transact_write_items(TransactItems=[{"Put": {
+                "TableName": "t", "Item": {"PK": {"S": "before"}},
+                "ConditionExpression": "attribute_not_exists(PK)"}}])
+        ddb.put_item(TableName="t", Item={"PK": {"S": "after"}})
+        keys: list[str] = []
+        while True:
+            out = streams.get_records(ShardIterator=iterator)
+            if not out["Records"]:
+                return keys
+            keys += [r["dynamodb"]["Keys"]["PK"]["S"] for r in out["Records"]]
+            iterator = out["NextShardIterator"]
+
+
+def test_a_stream_reader_keeps_reading_after_a_cancelled_transaction_unlike_unpatched_moto() -> None:
+    """On DynamoDB a cancelled transaction changes nothing; moto as released puts back a copy of
+    the table, and the reader's shard is no longer the table's: it never sees "after"."""
+    seam.serialize_dynamodb()
+    patched = _keys_read_across_a_cancelled_transaction()
+    with seam.unpatched():
+        moto = _keys_read_across_a_cancelled_transaction()
+    assert patched == ["before", "after"]
+    assert moto == ["before"]
+
+
 def _poll_stream(times: int) -> tuple[list[Any], int]:
     """GetRecords ``times`` times along one shard; returns the records and the iterators moto
     keeps."""
