@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.iterations < 1 or args.warmup < 0 or args.profile_iterations < 1:
         parser.error("--iterations and --profile-iterations must be at least 1, --warmup at least 0")
-    started = utc_now()
+    started, machine = utc_now(), machine_info()  # its load average is the one at the start
     figures = run(selected, iterations=args.iterations, warmup=args.warmup, profiled=args.profile,
                   profile_iterations=args.profile_iterations)
     emit({"benchmark": "handler",
           "command": shlex.join(["python", "-m", "bench.handler", *(sys.argv[1:] if argv is None else argv)]),
-          "started": started, "machine": machine_info(), "load_average_at_end": load_average(),
+          "started": started, "machine": machine, "load_average_at_end": load_average(),
           "iterations": args.iterations, "warmup": args.warmup,
           "target_ratio": TARGET_RATIO, **figures}, args.output)
     return 0
