@@ -20,6 +20,7 @@ BENCHMARKS = {
     "cost": "--markdown",
     "cold_start": "--package-size",
     "publish": "--delays",
+    "handler": "--profile",
 }
 
 
