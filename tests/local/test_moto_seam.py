@@ -196,16 +196,22 @@ def test_a_failed_transaction_rolls_back_its_items_not_the_table(monkeypatch: An
     assert moto == ["a2"]
 
 
+def _streamed_table() -> tuple[Any, Any, str]:
+    """Inside mock_aws: table "t" with a stream, its clients, and an iterator at its start."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    _table(ddb, stream=True)
+    arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    return ddb, streams, iterator
+
+
 def _keys_read_across_a_cancelled_transaction() -> list[str]:
     """One stream reader, a write, a cancelled transaction, another write: the keys it reads."""
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        streams = boto3.client("dynamodbstreams", region_name=REGION)
-        _table(ddb, stream=True)
-        arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        ddb, streams, iterator = _streamed_table()
         ddb.put_item(TableName="t", Item={"PK": {"S": "before"}})
         with pytest.raises(ClientError):
             ddb.transact_write_items(TransactItems=[{"Put": {
@@ -238,13 +244,7 @@ def _poll_stream(times: int) -> tuple[list[Any], int]:
     from moto.dynamodbstreams.models import dynamodbstreams_backends
 
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        streams = boto3.client("dynamodbstreams", region_name=REGION)
-        _table(ddb, stream=True)
-        arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        ddb, streams, iterator = _streamed_table()
         records: list[Any] = []
         for i in range(times):
             ddb.put_item(TableName="t", Item={"PK": {"S": f"k{i}"}})
