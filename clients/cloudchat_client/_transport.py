@@ -33,6 +33,7 @@ from cloudchat_client.errors import (
     CloudChatError,
     NetworkError,
     StackUnreachable,
+    TokenRefused,
     api_error_for,
 )
 
@@ -104,13 +105,13 @@ class Api:
         request = GraphQLRequest(document(query), variable_values=dict(variables or {}))
         try:
             return await self._execute(request)
-        except _TokenRefused as refused:
+        except TokenRefused as refused:
             if self._refresh is None:
                 raise refused.error from None
             self._auth.jwt = self._refresh()
         try:
             return await self._execute(request)
-        except _TokenRefused as refused:
+        except TokenRefused as refused:
             raise refused.error from None
 
     async def _execute(self, request: GraphQLRequest) -> dict[str, Any]:
@@ -119,13 +120,13 @@ class Api:
         except TransportQueryError as exc:
             error = api_error(exc)
             if error.error_type == TOKEN_REFUSED:
-                raise _TokenRefused(error) from None
+                raise TokenRefused(error) from None
             raise error from None
         except TransportServerError as exc:
             if exc.code in (401, 403):
                 refused = AuthError(f"the API refused the token ({exc.code}); run `cloudchat login`")
                 if exc.code == 401:
-                    raise _TokenRefused(refused) from None
+                    raise TokenRefused(refused) from None
                 raise refused from None
             raise ApiError("ServerError", str(exc)) from None
         except TransportProtocolError as exc:
@@ -142,14 +143,6 @@ class Api:
 
     def realtime(self) -> RealtimeConnection:
         return RealtimeConnection(self.endpoint, self.current_token())
-
-
-class _TokenRefused(Exception):
-    """The API refused the token before running anything (expired, unparsable, revoked)."""
-
-    def __init__(self, error: CloudChatError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@
     └── NetworkError               the connection failed or broke (retried where safe)
         └── StackUnreachable       nothing answers at the endpoint (connection refused)
 
+    TokenRefused                   internal: the API refused the token before running anything;
+                                   the transport refreshes it once, then raises ``error``
+
 :func:`api_error_for` makes the ApiError subclass for an ``errorType``; an unknown type is a plain
 :class:`ApiError`.
 """
@@ -123,6 +126,15 @@ class StackUnreachable(NetworkError):
         hint = "is `make dev` running?" if _is_loopback(url) else "check the endpoint and your network"
         super().__init__(f"the stack at {url} is not reachable; {hint}" + (f" ({detail})" if detail else ""))
         self.url = url
+
+
+class TokenRefused(Exception):
+    """The API refused the token before running anything (expired, unparsable, revoked): a
+    signal inside the transport, which refreshes the token once and otherwise raises ``error``."""
+
+    def __init__(self, error: CloudChatError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _is_loopback(url: str) -> bool:
