@@ -1,15 +1,5 @@
-"""The :class:`CloudChat` client: where the stack is, who is signed in, and an open HTTP session.
-
-::
-
-    async with CloudChat.from_outputs() as chat:      # .cloudchat/outputs.json (make dev)
-        await chat.sign_in("alice", password)
-        conversation = await chat.create_conversation([bob_id], title="Plans")
-        await chat.send_message(conversation["id"], "hello")
-        async with chat.follow(conversation["id"], after_seq=0) as messages:
-            async for message in messages:
-                print(message["seq"], message["body"])
-"""
+"""The :class:`CloudChat` client: where the stack is, who is signed in, and an open HTTP session
+(the package docstring has an example)."""
 
 from __future__ import annotations
 

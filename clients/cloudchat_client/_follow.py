@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudchat_client._sequence import Delivery, Sequencer
-from cloudchat_client._transport import Api, Event, EventError, RealtimeConnection, is_network_error
+from cloudchat_client._transport import Api, Event, EventError, RealtimeConnection, is_connection_lost
 from cloudchat_client.errors import ApiError, AuthError, StackUnreachable
 
 __all__ = ["Backoff", "Follower", "Status", "cancel"]
@@ -102,7 +102,7 @@ class Follower:
             except (ApiError, AuthError):
                 raise
             except Exception as exc:
-                if not is_network_error(exc) and not _is_transport_error(exc):
+                if not is_connection_lost(exc):
                     raise
                 if self.connections == 0 and isinstance(exc, StackUnreachable):
                     raise  # never connected: the stack is down, not a network blip
@@ -167,11 +167,6 @@ class Follower:
             if outcome is not None:
                 await outcome
 
-
-def _is_transport_error(exc: BaseException) -> bool:
-    from gql.transport.exceptions import TransportError
-
-    return isinstance(exc, (TransportError, StackUnreachable))
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,8 +15,8 @@ from typing import Any, Generic, TypeVar, cast
 
 from cloudchat_client._follow import Backoff, Follower, Status, cancel
 from cloudchat_client._sequence import Delivery
-from cloudchat_client._transport import Api, Event, EventError, RealtimeConnection, is_network_error
-from cloudchat_client.errors import ApiError, AuthError, NetworkError, api_error_for
+from cloudchat_client._transport import Api, Event, EventError, RealtimeConnection, is_connection_lost
+from cloudchat_client.errors import ApiError, AuthError, api_error_for
 from cloudchat_client.types import Message
 
 __all__ = ["Following", "Subscription"]
@@ -158,7 +158,7 @@ class Subscription(_Stream[T]):
             except (ApiError, AuthError):
                 raise
             except Exception as exc:
-                if not is_network_error(exc) and not _is_transport_error(exc):
+                if not is_connection_lost(exc):
                     raise
                 self.connected.clear()
                 self._connection = None
@@ -190,9 +190,4 @@ class Subscription(_Stream[T]):
         if self._connection is not None:
             self._connection.drop()
 
-
-def _is_transport_error(exc: BaseException) -> bool:
-    from gql.transport.exceptions import TransportError
-
-    return isinstance(exc, TransportError | NetworkError)
 

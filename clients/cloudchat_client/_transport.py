@@ -38,7 +38,7 @@ from cloudchat_client.errors import (
 )
 
 __all__ = ["MESSAGE_FIELDS", "AckingTransport", "Api", "Event", "EventError", "RealtimeConnection",
-           "api_error", "is_network_error"]
+           "api_error", "is_connection_lost", "is_network_error"]
 
 HTTP_TIMEOUT = 30
 #: AppSync's errorType (HTTP 401) for a request whose token it does not accept.
@@ -52,6 +52,14 @@ def is_network_error(exc: BaseException) -> bool:
     """A failure of the connection, not an answer from the API: worth a retry."""
     return isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError, TransportConnectionFailed,
                             NetworkError))
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A subscription's connection failed or broke (network, or the WebSocket protocol):
+    worth a reconnect."""
+    from gql.transport.exceptions import TransportError
+
+    return is_network_error(exc) or isinstance(exc, TransportError)
 
 
 def api_error(exc: TransportQueryError) -> ApiError:

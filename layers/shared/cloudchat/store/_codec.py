@@ -198,19 +198,27 @@ def message_attrs(m: StoredMessage) -> dict[str, Any]:
 def attachment_attr(a: Attachment) -> dict[str, Any]:
     out: dict[str, Any] = {"id": a.id, "key": a.key, "contentType": a.content_type,
                            "size": a.size}
-    if a.sealed_name is not None:
-        out.update({"nameCt": a.sealed_name.ciphertext, "nameNonce": a.sealed_name.nonce,
-                    "nameKv": a.sealed_name.key_version})
+    out.update(sealed_name_attrs(a.sealed_name))
     return out
 
 
 def attachment(d: dict[str, Any]) -> Attachment:
-    sealed = None
-    if "nameCt" in d:
-        sealed = Sealed(nonce=bytes(d["nameNonce"]), ciphertext=bytes(d["nameCt"]),
-                        key_version=int(d["nameKv"]))
     return Attachment(id=d["id"], key=d["key"], content_type=d["contentType"],
-                      size=int(d["size"]), sealed_name=sealed)
+                      size=int(d["size"]), sealed_name=sealed_name(d))
+
+
+def sealed_name_attrs(sealed: Sealed | None) -> dict[str, Any]:
+    """A file name's sealed form as item attributes (attachments and uploads alike)."""
+    if sealed is None:
+        return {}
+    return {"nameCt": sealed.ciphertext, "nameNonce": sealed.nonce, "nameKv": sealed.key_version}
+
+
+def sealed_name(d: dict[str, Any]) -> Sealed | None:
+    if "nameCt" not in d:
+        return None
+    return Sealed(nonce=bytes(d["nameNonce"]), ciphertext=bytes(d["nameCt"]),
+                  key_version=int(d["nameKv"]))
 
 
 def message(d: dict[str, Any]) -> StoredMessage:
@@ -287,21 +295,15 @@ def upload_item(u: Upload) -> dict[str, Any]:
         "key": u.key, "uploaderId": u.uploader_id, "contentType": u.content_type,
         "size": u.size, "createdAt": u.created_at, "expiresAt": u.expires_at,
         "messageId": u.message_id,
+        **sealed_name_attrs(u.sealed_name),
     }
-    if u.sealed_name is not None:
-        item.update({"nameCt": u.sealed_name.ciphertext, "nameNonce": u.sealed_name.nonce,
-                     "nameKv": u.sealed_name.key_version})
     return item
 
 
 def upload(d: dict[str, Any]) -> Upload:
-    sealed = None
-    if "nameCt" in d:
-        sealed = Sealed(nonce=bytes(d["nameNonce"]), ciphertext=bytes(d["nameCt"]),
-                        key_version=int(d["nameKv"]))
     return Upload(id=d["id"], conversation_id=d["conversationId"], uploader_id=d["uploaderId"],
                   key=d["key"], content_type=d["contentType"], size=int(d["size"]),
-                  created_at=d["createdAt"], sealed_name=sealed,
+                  created_at=d["createdAt"], sealed_name=sealed_name(d),
                   expires_at=int(d["expiresAt"]) if "expiresAt" in d else None,
                   status=UploadStatus(d.get("status", UploadStatus.PENDING.value)),
                   message_id=d.get("messageId"))
