@@ -6,9 +6,10 @@ Users come from Cognito: on the local stack, created directly in moto with
 the ``adminCreateUser`` mutation by the logged-in member of the ``admin`` group, who then
 writes every message (the new users only hold an emailed temporary password).
 
-Re-running it is safe: users are found again, GROUP conversations are found by title, DIRECT
-ones are unique per pair, messages carry deterministic ``clientMessageId``s (a repeat returns
-the original), and reactions are one per user and emoji.
+Re-running it is safe: users are found again, GROUP conversations are found by title (in the
+conversation list, a GSI read: a group created within about a second may not be listed yet and
+would be created again), DIRECT ones are unique per pair, messages carry deterministic
+``clientMessageId``s (a repeat returns the original), and reactions are one per user and emoji.
 """
 
 from __future__ import annotations
