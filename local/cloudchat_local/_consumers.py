@@ -19,7 +19,6 @@ the handlers') go to the parent's stderr.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from cloudchat_local._runtime import configure_logging, load_handler, stop_child, stop_on_signal
 from cloudchat_local._streams import (
@@ -45,7 +44,6 @@ from cloudchat_local._streams import (
 from cloudchat_local.errors import ConsumerStartError
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
 
     from cloudchat_local._provision_base import Clients
 
@@ -57,20 +55,9 @@ log = logging.getLogger("cloudchat_local.consumers")
 
 def _client_factory(spec: Mapping[str, Any]) -> Clients:
     """One client per service on the moto server, made on first use (pollers share them)."""
-    from cloudchat_local._provision_base import _aws_client
+    from cloudchat_local._provision_base import clients_for
 
-    credentials = (spec["access_key_id"], spec["secret_access_key"])
-    lock = threading.Lock()
-
-    @functools.cache
-    def made(service: str) -> BaseClient:
-        return _aws_client(service, spec["endpoint"], spec["region"], credentials)
-
-    def client(service: str) -> BaseClient:
-        with lock:
-            return made(service)
-
-    return cast("Clients", client)  # (a client per service name, as aws_client makes them)
+    return clients_for(spec["endpoint"], spec["region"], (spec["access_key_id"], spec["secret_access_key"]))
 
 
 def _start_pollers(spec: Mapping[str, Any]) -> list[StreamPoller]:

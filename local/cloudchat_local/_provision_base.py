@@ -4,6 +4,7 @@ and how it reads a resource's properties and physical name (see :mod:`cloudchat_
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, overload
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
     from types_boto3_sts import STSClient
 
-__all__ = ["Clients", "ProvisionerBase", "api_kwargs", "aws_client", "clients_for", "error_code", "log"]
+__all__ = ["Clients", "ProvisionerBase", "api_kwargs", "clients_for", "error_code", "log"]
 
 log = logging.getLogger("cloudchat_local.provision")
 
@@ -54,58 +55,26 @@ class Clients(Protocol):
     def __call__(self, service: str) -> BaseClient: ...
 
 
-@overload
-def aws_client(service: Literal["cognito-idp"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> CognitoIdentityProviderClient: ...
-@overload
-def aws_client(service: Literal["dynamodb"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> DynamoDBClient: ...
-@overload
-def aws_client(service: Literal["dynamodbstreams"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> DynamoDBStreamsClient: ...
-@overload
-def aws_client(service: Literal["kms"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> KMSClient: ...
-@overload
-def aws_client(service: Literal["s3"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> S3Client: ...
-@overload
-def aws_client(service: Literal["secretsmanager"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> SecretsManagerClient: ...
-@overload
-def aws_client(service: Literal["sns"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> SNSClient: ...
-@overload
-def aws_client(service: Literal["sqs"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> SQSClient: ...
-@overload
-def aws_client(service: Literal["sts"], endpoint: str, region: str,
-               credentials: tuple[str, str]) -> STSClient: ...
-def aws_client(
-    service: str, endpoint: str, region: str, credentials: tuple[str, str]
-) -> BaseClient:
-    """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
-    return _aws_client(service, endpoint, region, credentials)
-
-
 def clients_for(endpoint: str, region: str, credentials: tuple[str, str], *,
                 cache: bool = True) -> Clients:
     """A typed client factory for a moto server: ``clients("sqs")`` is an ``SQSClient`` to
-    mypy. With ``cache``, one client per service."""
+    mypy. With ``cache``, one client per service (made once, also when threads ask at once)."""
     made: dict[str, BaseClient] = {}
+    lock = threading.Lock()
 
     def client(service: str) -> BaseClient:
         if not cache:
             return _aws_client(service, endpoint, region, credentials)
-        if service not in made:
-            made[service] = _aws_client(service, endpoint, region, credentials)
-        return made[service]
+        with lock:
+            if service not in made:
+                made[service] = _aws_client(service, endpoint, region, credentials)
+            return made[service]
 
     return cast("Clients", client)
 
 
 def _aws_client(service: str, endpoint: str, region: str, credentials: tuple[str, str]) -> BaseClient:
-    """:func:`aws_client` for a service named at run time (typed as a plain client)."""
+    """A boto3 client for ``service`` at ``endpoint`` (a moto server), with these credentials."""
     session = boto3.session.Session(
         aws_access_key_id=credentials[0],
         aws_secret_access_key=credentials[1],

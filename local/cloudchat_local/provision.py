@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from cloudchat_local._provision_apps import SQS_QUEUE, AppResources
-from cloudchat_local._provision_base import Clients, aws_client, clients_for, log
+from cloudchat_local._provision_base import Clients, clients_for, log
 from cloudchat_local._provision_data import DataResources
 from cloudchat_local.errors import ProvisionError, UnresolvedReference
 from cloudchat_local.template import (
@@ -266,7 +266,7 @@ def create_demo_users(
     """Creates each user ``<name>@<domain>`` (confirmed, email verified, permanent
     ``password``) and adds it to its groups. An existing user gets its password reset."""
     _require_loopback(endpoint)
-    idp = aws_client("cognito-idp", endpoint, region, credentials)
+    idp = clients_for(endpoint, region, credentials, cache=False)("cognito-idp")
     created = []
     for name, groups in users.items():
         email = f"{name}@{domain}"
