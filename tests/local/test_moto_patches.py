@@ -17,10 +17,11 @@ from cloudchat_local.moto._expressions import (
     cache_traversed_node_types,
     cache_update_expressions,
     fast_ast_copies,
+    fast_traversal,
     parse_conditions_once_per_transaction,
     validate_whole_update_once,
 )
-from cloudchat_local.moto._item_size import linear_item_size
+from cloudchat_local.moto._item_size import linear_item_size, running_update_sizes
 from cloudchat_local.moto._queries import partition_queries
 
 REPO = Path(__file__).resolve().parents[2]
@@ -390,7 +391,7 @@ def test_ast_copies_are_what_deepcopy_makes(monkeypatch: Any) -> None:
 
     fast_ast_copies()
     fast_ast_copies()  # idempotent
-    for update in UPDATES:
+    for update in [*UPDATES, _shift_update(12)]:
         try:
             ast = UpdateExpressionParser.make(update["UpdateExpression"])
         except Exception:  # (syntax errors are in the battery on purpose)
@@ -827,3 +828,159 @@ def test_whole_update_validated_once_answers_what_moto_answers(monkeypatch: Any)
     assert len(moto[-1]) == 2  # the two valid ones were written
     assert patched_checks <= len(VALIDATED)  # once per update (fewer when a clause count fails)
     assert moto_checks > 240  # per AST node: ~120 for each long update
+
+
+# --------------------------------------------------------------------------- running update sizes
+
+def _shift_update(n: int) -> dict[str, Any]:
+    """The rate log's shape: n top-level SETs, each taking the next attribute's value."""
+    shifts = [f"t{i} = if_not_exists(t{i + 1}, :z)" for i in range(n - 1)]
+    return {"UpdateExpression": "SET " + ", ".join([*shifts, f"t{n - 1} = :now", "slots = :n"]),
+            "ExpressionAttributeValues": {":z": {"N": "0"}, ":now": {"N": "1700000000000"},
+                                          ":n": {"N": str(n)}}}
+
+
+def _running_size_answers() -> list[Any]:
+    """Updates that the running total serves (top-level SETs only), near and past moto's
+    limit, and ones it leaves to moto (nested, ADD, REMOVE); every answer and the table after."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="r", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    big = {f"k{i:03d}": {"S": "y" * 2000} for i in range(200)}  # ~400,800 bytes
+    ddb.put_item(TableName="r", Item={"PK": {"S": "full"}, **big})
+    ddb.put_item(TableName="r", Item={"PK": {"S": "log"}, **{f"t{i}": {"N": str(i)} for i in range(120)}})
+    ddb.put_item(TableName="r", Item={"PK": {"S": "m"}, "map": {"M": {"a": {"S": "x"}}}, "n": {"N": "1"}})
+    out: list[Any] = []
+
+    def run(key: str, **kw: Any) -> None:
+        try:
+            resp = ddb.update_item(TableName="r", Key={"PK": {"S": key}}, ReturnValues="ALL_NEW", **kw)
+            out.append({k: v for k, v in resp.items() if k != "ResponseMetadata"})
+        except ddb.exceptions.ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+
+    y = {"S": "z" * 2000}
+    run("log", **_shift_update(120))
+    run("log", **_shift_update(120))
+    run("fresh", **_shift_update(122))
+    run("full", UpdateExpression="SET k000 = :v", ExpressionAttributeValues={":v": y})  # replaces
+    # past the limit only if the replaced value is counted (moto's sums refuse it)
+    run("full", UpdateExpression="SET k002 = :s", ExpressionAttributeValues={":s": {"S": "q" * 5000}})
+    run("full", UpdateExpression="SET k001 = :v, extra = :s",
+        ExpressionAttributeValues={":v": {"S": "w" * 1000}, ":s": {"S": "e" * 3500}})
+    run("full", UpdateExpression="SET a1 = :s, a2 = :s, a3 = :s",  # refused at the 1st, 2nd or 3rd
+        ExpressionAttributeValues={":s": {"S": "q" * 1900}})
+    run("full", UpdateExpression="SET k002 = :s", ExpressionAttributeValues={":s": {"S": "q" * 6000}})
+    run("m", UpdateExpression="SET #m.b = :s, n = :s",  # nested: moto's own code
+        ExpressionAttributeNames={"#m": "map"}, ExpressionAttributeValues={":s": {"S": "v"}})
+    run("m", UpdateExpression="SET n = :s ADD c :one REMOVE gone",
+        ExpressionAttributeValues={":s": {"S": "v"}, ":one": {"N": "1"}})
+    try:
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "r", "Key": {"PK": {"S": "log"}}, **_shift_update(120)}},
+            {"Update": {"TableName": "r", "Key": {"PK": {"S": "full"}},
+                        "UpdateExpression": "SET k003 = :s",
+                        "ExpressionAttributeValues": {":s": {"S": "q" * 9000}}}},
+        ])
+        out.append("committed")
+    except ddb.exceptions.ClientError as exc:
+        out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message")))
+    out.append(sorted(ddb.scan(TableName="r")["Items"], key=lambda i: i["PK"]["S"]))
+    return out
+
+
+@pytest.mark.parametrize("result_counting", [False, True], ids=["moto-sums", "counts-the-result"])
+def test_running_update_sizes_answer_what_moto_answers(monkeypatch: Any, result_counting: bool) -> None:
+    """running_update_sizes: an update of top-level SETs sizes the item once, not once per
+    action, and every answer (accepted, refused at which action, the items left) is moto's,
+    whether moto counts the value a SET replaces or item_size_counts_the_result leaves it out."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+
+    from cloudchat_local.moto._locking import result_counting as counting
+
+    running_update_sizes()
+    running_update_sizes()  # idempotent
+    with monkeypatch.context() as m:
+        setitem = vars(LimitedSizeDict)["__setitem__"]
+        moto_setitem = getattr(setitem, "_cloudchat_original", setitem)
+        m.setattr(LimitedSizeDict, "__setitem__",
+                  counting(moto_setitem) if result_counting else moto_setitem)
+        with mock_aws():
+            patched = _running_size_answers()
+        m.setattr(UpdateExpressionExecutor, "execute", UpdateExpressionExecutor.execute._cloudchat_original)
+        with mock_aws():
+            moto = _running_size_answers()
+    assert patched == moto
+    refusals = [r for r in moto[:-1] if isinstance(r, tuple)]
+    assert len(refusals) >= 2, refusals  # (the limit was reached, in and out of a transaction)
+    assert isinstance(moto[4], tuple) != result_counting  # (the two ways of counting differ)
+
+
+def test_an_update_of_top_level_sets_sizes_the_item_once() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    running_update_sizes()
+    calls = 0
+    size = DynamoType.size
+
+    def counted(self: Any) -> int:
+        nonlocal calls
+        calls += 1
+        return int(size(self))
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="c", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+        ddb.put_item(TableName="c", Item={"PK": {"S": "log"}, **{f"t{i}": {"N": str(i)} for i in range(120)}})
+        DynamoType.size = counted  # type: ignore[method-assign]
+        try:
+            from moto.dynamodb.models import dynamodb_backends
+
+            table = dynamodb_backends["123456789012"]["us-east-1"].get_table("c")
+            item = table.get_item(DynamoType({"S": "log"}), None)
+            from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+            from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+            from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+            update = _shift_update(120)
+            ast = UpdateExpressionValidator(
+                UpdateExpressionParser.make(update["UpdateExpression"]),
+                expression_attribute_names={},
+                expression_attribute_values=update["ExpressionAttributeValues"],
+                item=item, table=table).validate()
+            ast.normalize()
+            calls = 0
+            UpdateExpressionExecutor(ast, item, {}).execute()
+        finally:
+            DynamoType.size = size  # type: ignore[method-assign]
+    assert calls <= 3 * 121  # moto's own: ~121 x 121
+
+
+def test_fast_traversal_answers_what_moto_answers(monkeypatch: Any) -> None:
+    """fast_traversal: every battery of updates (valid, invalid, failing, near the size
+    limit, the rate log's shape) answers what moto's own traversal answers, and each
+    (traverser, node class) pair is checked once, not once per node."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    fast_traversal()
+    fast_traversal()  # idempotent
+
+    def batteries() -> list[Any]:
+        out: list[Any] = []
+        for battery in (_update_operations, _validated_answers, _running_size_answers):
+            with mock_aws():
+                out.append(battery())
+        return out
+
+    patched = batteries()
+    with monkeypatch.context() as m:
+        walk = DepthFirstTraverser.traverse_node_recursively
+        m.setattr(DepthFirstTraverser, "traverse_node_recursively", walk._cloudchat_original)
+        m.setattr(DepthFirstTraverser, "process", DepthFirstTraverser.process._cloudchat_original)
+        moto = batteries()
+    assert patched == moto
+    assert sum(isinstance(r, tuple) for r in moto[0]) >= 8  # (errors were exercised)

@@ -7,9 +7,11 @@ For every ``TransactWriteItems`` each ``ConditionExpression`` is parsed three ti
 
 **What we change.** (1) ``UpdateExpressionParser.make`` is cached per expression string
 (moto never modifies the AST; errors are raised again, not cached). (2) Each traverser
-class's node types are taken once. (3) AST nodes get a ``__deepcopy__`` that builds what the
-generic path builds. (4) While one ``TransactWriteItems`` request is handled, the parse of a
-given (expression, names, values) is reused, with the names and values it found.
+class's node types are taken once, and (5) which node a traverser processes, and with which
+of its methods, once per pair of classes (:func:`fast_traversal`). (3) AST nodes get a
+``__deepcopy__`` that builds what the generic path builds. (4) While one
+``TransactWriteItems`` request is handled, the parse of a given (expression, names, values)
+is reused, with the names and values it found.
 
 **Why.** Speed only: the same trees, the same answers and the same errors (tests compare
 them with moto's own parses).
@@ -83,6 +85,68 @@ def cache_traversed_node_types() -> None:
     replace(DepthFirstTraverser, "nodes_to_be_processed", nodes_to_be_processed)
 
 
+def fast_traversal() -> None:
+    """moto's ``DepthFirstTraverser`` visits every node of an update's AST once per traverser
+    (eight per update) and asks, at each node, ``isinstance(node, Node)`` and
+    ``isinstance(node, <the traverser's node types>)``: checks against abstract base classes,
+    each going through ``ABCMeta.__instancecheck__``; ``process`` then builds a new dict of
+    bound methods to find the node's processor. Those answers depend only on the node's class
+    and the traverser's class (moto registers no virtual subclasses; every processing map is a
+    literal dict, :func:`cache_traversed_node_types`), so they are taken once per pair of
+    classes. The walk, its order, its hooks and every processor's result are moto's."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+
+    if getattr(DepthFirstTraverser.traverse_node_recursively, "_cloudchat_fast", False):
+        return
+    original_walk = DepthFirstTraverser.traverse_node_recursively
+    original_process = DepthFirstTraverser.process
+    is_node: dict[type, bool] = {}
+    processed: dict[tuple[type, type], bool] = {}
+    processor_of: dict[tuple[type, type], Any] = {}
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        node_like = is_node.get(kind)
+        if node_like is None:
+            node_like = is_node[kind] = isinstance(node, Node)
+        if not node_like:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        pair = (type(self), kind)
+        wanted = processed.get(pair)
+        if wanted is None:
+            wanted = processed[pair] = isinstance(node, self.nodes_to_be_processed())
+        if wanted:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    def process(self: Any, node: Any) -> Any:
+        pair = (type(self), type(node))
+        function = processor_of.get(pair)
+        if function is None:  # the first key of the literal map the node is an instance of
+            found = next((fn for cls, fn in self._processing_map().items()
+                          if isinstance(node, cls)), None)
+            if found is None:
+                return None
+            if getattr(found, "__self__", None) is not self:
+                return found(node)  # (not a method of this traverser: nothing to keep)
+            function = processor_of[pair] = found.__func__
+        return function(self, node)
+
+    traverse_node_recursively._cloudchat_fast = True  # type: ignore[attr-defined]
+    traverse_node_recursively._cloudchat_original = original_walk  # type: ignore[attr-defined]
+    process._cloudchat_original = original_process  # type: ignore[attr-defined]
+    replace(DepthFirstTraverser, "traverse_node_recursively", traverse_node_recursively)
+    replace(DepthFirstTraverser, "process", process)
+
+
 def fast_ast_copies() -> None:
     """moto's update-expression validator deep-copies the expression's AST for every update,
     through ``copy``'s generic path (``__reduce_ex__``, ``copyreg``, ``_reconstruct``). AST
@@ -94,11 +158,29 @@ def fast_ast_copies() -> None:
     if "__deepcopy__" in vars(Node):
         return
 
+    atoms = (str, int, bool, type(None))
+
     def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
+        # What copy.deepcopy(self.__dict__, memo) builds, without its generic dispatch for
+        # the common parts: immutable atoms kept, a list (``children``) copied item by item
+        # (memoized, as copy memoizes lists), anything else through copy.deepcopy.
         cls = self.__class__
         new = cls.__new__(cls)
         memo[id(self)] = new
-        state = copy.deepcopy(self.__dict__, memo)
+        state = {}
+        for key, value in self.__dict__.items():
+            kind = type(value)
+            if kind in atoms:
+                state[key] = value
+            elif kind is list:
+                done = memo.get(id(value))
+                if done is None:
+                    done = memo[id(value)] = []
+                    done.extend(v if type(v) in atoms else copy.deepcopy(v, memo) for v in value)
+                    memo.setdefault(id(memo), []).append(value)  # (copy's keep-alive)
+                state[key] = done
+            else:
+                state[key] = copy.deepcopy(value, memo)
         if state:
             new.__dict__.update(state)
         return new

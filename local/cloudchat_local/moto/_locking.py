@@ -72,8 +72,14 @@ def item_size_counts_the_result() -> None:
     original = LimitedSizeDict.__setitem__
     if getattr(original, "_cloudchat_once", False):
         return
+    replace(LimitedSizeDict, "__setitem__", result_counting(original))
 
-    def __setitem__(self: LimitedSizeDict, key: str, value: Any) -> None:
+
+def result_counting(original: Callable[..., None]) -> Callable[..., None]:
+    """``LimitedSizeDict.__setitem__`` sizing the item without the value it replaces (the
+    function :func:`item_size_counts_the_result` installs, built from moto's ``original``)."""
+
+    def __setitem__(self: Any, key: str, value: Any) -> None:
         if key not in self:
             original(self, key, value)
             return
@@ -85,7 +91,8 @@ def item_size_counts_the_result() -> None:
             raise
 
     __setitem__._cloudchat_once = True  # type: ignore[attr-defined]
-    replace(LimitedSizeDict, "__setitem__", __setitem__)
+    __setitem__._cloudchat_original = original  # type: ignore[attr-defined]
+    return __setitem__
 
 
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
