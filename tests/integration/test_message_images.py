@@ -122,3 +122,10 @@ def test_remembered_images_are_bounded(stack: Stack) -> None:
     small.drop("c", 5)
     small.drop("c", 4)
     assert (len(small), small.bytes) == (0, 0)
+    small.put({"conversationId": "c", "seq": 1, "rev": 1, "bodies": big})
+    weighed = small.bytes
+    again = {"conversationId": "c", "seq": 1, "rev": 1, "bodies": big}
+    small.put(again)  # the same state read again: kept, its weight not counted twice
+    assert small.get("c", 1) is again and small.bytes == weighed
+    small.put({"conversationId": "c", "seq": 1, "rev": 2, "bodies": [*big, *big]})
+    assert small.bytes > weighed  # a newer state is weighed anew

@@ -3,6 +3,8 @@
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloudchat.crypto import KeyRing, Sealed, open_sealed, seal
 from cloudchat.errors import IntegrityError
@@ -83,3 +85,46 @@ def test_key_ring_caches_with_bounded_age_and_uses() -> None:
     assert kms.calls.count("Decrypt") == 2
     ring.forget("c1")
     assert ring.cached("c1", 1) is None
+
+
+def test_key_ring_keeps_one_cipher_per_key_only_while_it_holds_the_key() -> None:
+    """A cached key's AES-GCM object is made once (not per message) and dropped with the
+    key: on expiry, past the use bound and on forget, no key material outlives the ring."""
+    from cloudchat import crypto
+
+    kms, now = FakeKMS(), [0.0]
+    ring = KeyRing(lambda: kms, "key", max_age_seconds=60, max_uses=100, clock=lambda: now[0])
+    ring.create("c1")
+    key = b"k" * 32
+    cipher = crypto._CIPHERS[key]
+    assert crypto._aesgcm(key) is cipher
+    s = seal(key, "hi", conversation_id="c1", message_id=MID, key_version=1)
+    assert open_sealed(key, s, conversation_id="c1", message_id=MID) == "hi"
+    now[0] = 61.0
+    assert ring.cached("c1", 1) is None and key not in crypto._CIPHERS  # expired
+    ring.key("c1", 1, b"wrapped:c1")
+    assert key in crypto._CIPHERS
+    ring.forget("c1")
+    assert key not in crypto._CIPHERS
+    other = bytes(32)
+    assert crypto._aesgcm(other) is not crypto._aesgcm(other)  # not held by a ring: not kept
+
+
+_AAD_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+_AAD_INT = st.integers(min_value=-(2**63), max_value=2**63)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_AAD_TEXT, _AAD_TEXT, _AAD_INT, _AAD_INT, _AAD_INT, _AAD_TEXT, _AAD_TEXT, _AAD_TEXT)
+def test_bound_aad_is_the_compact_json_it_always_was(cid: str, mid: str, kv: int, version: int,
+                                                     seq: int, sender: str, kind: str,
+                                                     attachments: str) -> None:
+    """Stored ciphertexts depend on these exact bytes: the fast path writes what json.dumps
+    wrote (any text: quotes, controls, non-ASCII; any int)."""
+    import json
+
+    from cloudchat.crypto import Binding, bound_aad
+
+    fields = [cid, mid, kv, version, seq, sender, kind, attachments]
+    expected = b"cloudchat/v2" + json.dumps(fields, separators=(",", ":")).encode()
+    assert bound_aad(cid, mid, kv, version, Binding(seq, sender, kind, attachments)) == expected

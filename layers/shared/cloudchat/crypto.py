@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote  # json.dumps's own quoting
 from typing import TYPE_CHECKING, Any
 
 from cloudchat.errors import IntegrityError
@@ -35,11 +36,22 @@ LEGACY_FORMAT = 1  # conversation, message id, key version, body version
 BOUND_FORMAT = 2  # ... and the message's seq, sender, kind and attachments digest
 
 
-def _aesgcm(key: bytes) -> Any:
+#: One AES-GCM object per plaintext data key a :class:`KeyRing` holds, made when the ring
+#: takes the key and dropped when it drops it (age, use count, :meth:`KeyRing.forget`), so no
+#: key material outlives the ring's bounds; other keys get a new object per use.
+_CIPHERS: dict[bytes, Any] = {}
+
+
+def _new_aesgcm(key: bytes) -> Any:
     # Imported on first use: keeps `cryptography` off the cold-start import path.
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM(key)
+
+
+def _aesgcm(key: bytes) -> Any:
+    cipher = _CIPHERS.get(key)
+    return cipher if cipher is not None else _new_aesgcm(key)
 
 
 def aad(conversation_id: str, message_id: str, key_version: int, version: int = 1) -> bytes:
@@ -61,9 +73,20 @@ class Binding:
 
 def bound_aad(conversation_id: str, message_id: str, key_version: int, version: int,
               binding: Binding) -> bytes:
-    fields = [conversation_id, message_id, key_version, version, binding.seq,
-              binding.sender_id, binding.kind, binding.attachments]
-    return _BOUND_PREFIX + json.dumps(fields, separators=(",", ":")).encode()  # unambiguous
+    """The format-2 AAD: the prefix and a compact JSON array (unambiguous). Stored
+    ciphertexts depend on these exact bytes; the common case (str and int fields) is
+    written without ``json.dumps``'s generic path, the same bytes (property-tested)."""
+    texts = (conversation_id, message_id, binding.sender_id, binding.kind, binding.attachments)
+    numbers = (key_version, version, binding.seq)
+    if all(type(t) is str for t in texts) and all(type(n) is int for n in numbers):
+        text = (f"[{_quote(conversation_id)},{_quote(message_id)},{key_version},{version},"
+                f"{binding.seq},{_quote(binding.sender_id)},{_quote(binding.kind)},"
+                f"{_quote(binding.attachments)}]")
+    else:
+        text = json.dumps([conversation_id, message_id, key_version, version, binding.seq,
+                           binding.sender_id, binding.kind, binding.attachments],
+                          separators=(",", ":"))
+    return _BOUND_PREFIX + text.encode()
 
 
 @dataclass(frozen=True)
@@ -161,6 +184,7 @@ class KeyRing:
             if (self._clock() - entry.created > self._max_age
                     or entry.uses >= self._max_uses):
                 del self._cache[(conversation_id, key_version)]
+                _CIPHERS.pop(entry.key, None)
                 return None
             entry.uses += 1
             return entry.key
@@ -190,8 +214,11 @@ class KeyRing:
     def forget(self, conversation_id: str) -> None:
         with self._lock:
             for k in [k for k in self._cache if k[0] == conversation_id]:
-                del self._cache[k]
+                _CIPHERS.pop(self._cache.pop(k).key, None)
 
     def _put(self, conversation_id: str, key_version: int, plaintext: bytes) -> None:
+        key = bytes(plaintext)
+        cipher = _new_aesgcm(key)
         with self._lock:
-            self._cache[(conversation_id, key_version)] = _Entry(bytes(plaintext), self._clock())
+            self._cache[(conversation_id, key_version)] = _Entry(key, self._clock())
+            _CIPHERS[key] = cipher

@@ -35,6 +35,13 @@ class _Images:
 
     def put(self, image: dict[str, Any]) -> None:
         key = (str(image["conversationId"]), int(image["seq"]))
+        with self._lock:
+            known = self._items.get(key)
+            if known is not None and rev(known[0]) == rev(image):
+                # the same state of the item (a page read again): its weight is known
+                self._items[key] = (image, known[1])
+                self._items.move_to_end(key)
+                return
         weight = self._weight(image)
         with self._lock:
             known = self._items.get(key)
