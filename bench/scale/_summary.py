@@ -41,10 +41,27 @@ def summary(sizes: list[dict[str, Any]]) -> dict[str, Any]:
             rows.append({"members": s["members"], **c, "ratio_to_10_members": ratios})
         out[case] = rows
         checks[case] = _check(rows, base)
-    return {"cost_per_message": out, "target_check": {
+    return {"cost_per_message": out, "members_that_fit_today": fit(sizes), "target_check": {
         "target": (f"per-message cost at {TARGET_SIZE:,} members at most {TARGET_RATIO:g}x the "
                    f"cost at {BASE} members, for each of {', '.join(COMPONENTS)}"),
         **checks}}
+
+
+def fit(sizes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How many members today's conversation item holds before DynamoDB's 400 KB limit,
+    extrapolated from the item's size at the two largest sizes measured (it grows by one
+    member-map entry per member)."""
+    from ._units import ITEM_LIMIT
+
+    sized = sorted((s["members"], s["conversation_item_bytes"]) for s in sizes
+                   if s.get("conversation_item_bytes", 0) <= ITEM_LIMIT
+                   and "conversation_item_bytes" in s)
+    if len(sized) < 2:
+        return None
+    (n0, b0), (n1, b1) = sized[-2], sized[-1]
+    per_member = (b1 - b0) / (n1 - n0)
+    return {"bytes_per_member": round(per_member, 1),
+            "members": n1 + int((ITEM_LIMIT - b1) // per_member) if per_member > 0 else None}
 
 
 def _check(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> dict[str, Any]:

@@ -208,3 +208,13 @@ def test_the_target_check_fails_when_10000_members_fail_and_passes_when_flat() -
     assert flat["target_check"]["message_in_window"]["met"] is True
     chart = svg({"sizes": failing, **summary(failing)})
     assert "fails today:" in chart and "10,000 members" in chart
+
+
+def test_members_that_fit_are_extrapolated_from_the_conversation_item(
+        document: dict[str, Any]) -> None:
+    fit = document["members_that_fit_today"]
+    small, large = document["sizes"]
+    per_member = (large["conversation_item_bytes"] - small["conversation_item_bytes"]) / 8
+    assert fit["bytes_per_member"] == round(per_member, 1)
+    assert fit["members"] == 10 + int((400 * 1024 - large["conversation_item_bytes"]) // per_member)
+    assert 9_000 < fit["members"] < 10_000  # a member-map entry is ~43 bytes: 36-character ids
