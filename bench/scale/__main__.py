@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from bench import scale as package
 from bench.harness import argument_parser, emit, load_average, machine_info, say, utc_now
 
-from ._chart import svg
+from ._chart import markdown, svg
 from ._run import measure
 from ._summary import summary
 from ._world import ENV, appsync_stub
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured messages inside a notification window")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     parser.add_argument("--chart", type=Path, help="write an SVG chart of cost per message")
+    parser.add_argument("--markdown", type=Path, help="write docs/performance.md's tables")
     args = parser.parse_args(argv)
     try:
         sizes = _sizes(args.sizes)
@@ -69,10 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     figures = run(sizes, args.conversations, args.repeat)
     machine["load_average_at_end"] = load_average()
+    machine["benchmark_process_cpu_s"] = round(time.process_time(), 1)
     document = {"benchmark": "scale", "started": started, "finished": utc_now(),
                 "machine": machine, **figures}
     if args.chart is not None:
         args.chart.write_text(svg(document))
+    if args.markdown is not None:
+        args.markdown.write_text(markdown(document))
     emit(document, args.output)
     return 0
 

@@ -62,3 +62,41 @@ def svg(document: dict[str, Any], case: str = "message_new_window") -> str:
         out.append(f'<text x="{W - RIGHT + 6}" y="{TOP + 106}">{names} members</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _ratio(row: dict[str, Any], key: str) -> str:
+    ratios = row.get("ratio_to_10_members") or {}
+    return f" ({ratios[key]:g}x)" if ratios.get(key) is not None else ""
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The tables of docs/performance.md ("Scale"): per message (both cases), per operation."""
+    lines = ["| members | case | send: DynamoDB requests / write units | consumer: DynamoDB "
+             "requests | write units (table + GSIs) | AppSync requests | SNS publishes | "
+             "consumer CPU |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+    for s in document["sizes"]:
+        if "error" in s and "message_in_window" not in s:
+            lines.append(f"| {s['members']:,} | fails today | {s['error']} | | | | | |")
+            continue
+        for case, label in (("message_in_window", "in window"), ("message_new_window", "new window")):
+            m = s[case]
+            row = next(r for r in document["cost_per_message"][case] if r["members"] == s["members"])
+            lines.append(
+                f"| {s['members']:,} | {label} | {m['send']['dynamodb_requests']} / "
+                f"{m['send']['write_units_with_indexes']} | {m['consumer']['dynamodb_requests']:,} | "
+                f"{row['write_units']:,}{_ratio(row, 'write_units')} | "
+                f"{row['appsync_requests']:,}{_ratio(row, 'appsync_requests')} | "
+                f"{m['consumer']['sns_publishes']:,} | "
+                f"{row['consumer_cpu_ms']:,.1f} ms{_ratio(row, 'consumer_cpu_ms')} |")
+    lines += ["", "| members | conversation list: requests / read units / answer | member list: "
+              "requests / read units / answer | conversation item |", "|---:|---|---|---:|"]
+    for s in document["sizes"]:
+        if "conversation_list" not in s:
+            lines.append(f"| {s['members']:,} | (not created) | (not created) | over 400 KB |")
+            continue
+        c, m = s["conversation_list"], s["member_list"]
+        lines.append(f"| {s['members']:,} | {c['dynamodb_requests']} / {c['read_units']:g} / "
+                     f"{c['response_bytes'] / 1024:,.0f} KB | {m['dynamodb_requests']} / "
+                     f"{m['read_units']:g} / {m['response_bytes'] / 1024:,.1f} KB | "
+                     f"{s['conversation_item_bytes'] / 1024:,.1f} KB |")
+    return "\n".join(lines) + "\n"
