@@ -218,3 +218,82 @@ def test_members_that_fit_are_extrapolated_from_the_conversation_item(
     assert fit["bytes_per_member"] == round(per_member, 1)
     assert fit["members"] == 10 + int((400 * 1024 - large["conversation_item_bytes"]) // per_member)
     assert 9_000 < fit["members"] < 10_000  # a member-map entry is ~43 bytes: 36-character ids
+
+
+# --------------------------------------------------------------------------- the meter
+@pytest.fixture
+def metered(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    """A table with one GSI under moto, a client metered, and the meter."""
+    import boto3
+    from moto import mock_aws
+
+    from bench.scale._meter import Meter
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(
+            TableName="tbl", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                       {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                  for n in ("PK", "SK", "G1", "G1S")],
+            GlobalSecondaryIndexes=[{"IndexName": "GSI", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "G1", "KeyType": "HASH"},
+                                                   {"AttributeName": "G1S", "KeyType": "RANGE"}]}])
+        client = boto3.client("dynamodb")
+        meter = Meter({"dynamodb": client}, boto3.client("dynamodb"), "tbl", ("PK", "SK"),
+                      {"GSI": ("G1", "G1S")})
+        yield client, meter
+
+
+def _s(**values: str) -> dict[str, Any]:
+    return {k: {"S": v} for k, v in values.items()}
+
+
+def test_the_meter_counts_write_units_of_each_write_and_its_index(metered: tuple[Any, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    client, meter = metered
+    big = _s(PK="a", SK="1", G1="u", G1S="t1", pad="x" * 1500)  # 2 KB started
+    with meter.block() as t:
+        client.put_item(TableName="tbl", Item=big)
+    assert (t.write_units, t.index_write_units["GSI"], t.requests) == (2, 2, {"dynamodb.PutItem": 1})
+    with meter.block() as t:  # the index key moves: delete + put in the index
+        client.update_item(TableName="tbl", Key=_s(PK="a", SK="1"),
+                           UpdateExpression="SET G1S = :v", ExpressionAttributeValues=_s(**{":v": "t2"}))
+    assert (t.write_units, t.index_write_units["GSI"]) == (2, 4)
+    with meter.block() as t, pytest.raises(ClientError):  # a failed condition still costs
+        client.put_item(TableName="tbl", Item=_s(PK="a", SK="1"), ConditionExpression="attribute_not_exists(PK)")
+    assert (t.write_units, t.index_write_units["GSI"]) == (2, 0)
+    with meter.block() as t:  # transactional: x2; a condition check is a transactional read
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "tbl", "Item": _s(PK="b", SK="1")}},
+            {"ConditionCheck": {"TableName": "tbl", "Key": _s(PK="a", SK="1"),
+                                "ConditionExpression": "attribute_exists(PK)"}}])
+    assert (t.write_units, t.read_units, t.index_write_units["GSI"]) == (2, 2.0, 0)
+    with meter.block() as t:
+        client.delete_item(TableName="tbl", Key=_s(PK="a", SK="1"))
+    assert (t.write_units, t.index_write_units["GSI"]) == (2, 2)
+    assert t.cpu_s > 0 and t.moto_cpu_s > 0 and t.meter_cpu_s > 0
+
+
+def test_the_meter_counts_read_units_per_item_per_query_and_halves_eventual_reads(
+        metered: tuple[Any, Any]) -> None:
+    client, meter = metered
+    for i in range(3):
+        client.put_item(TableName="tbl", Item=_s(PK="q", SK=str(i), G1="u", G1S=str(i), pad="x" * 2000))
+    with meter.block() as t:  # three items of ~2 KB: one 4 KB block each
+        client.batch_get_item(RequestItems={"tbl": {"ConsistentRead": True, "Keys": [
+            _s(PK="q", SK=str(i)) for i in range(3)] + [_s(PK="none", SK="0")]}})
+    assert t.read_units == 3 + 1  # (a key not found costs the minimum)
+    with meter.block() as t:  # a Query sums: 6 KB is 2 blocks
+        client.query(TableName="tbl", KeyConditionExpression="PK = :p", ConsistentRead=True,
+                     ExpressionAttributeValues=_s(**{":p": "q"}), ProjectionExpression="SK")
+    assert t.read_units == 2 and t.largest_item_read > 2000  # (whole items, not the projection)
+    with meter.block() as t:  # a GSI read is eventually consistent: half
+        client.query(TableName="tbl", IndexName="GSI", KeyConditionExpression="G1 = :u",
+                     ExpressionAttributeValues=_s(**{":u": "u"}))
+    assert t.read_units == 1.0
