@@ -297,3 +297,15 @@ def test_the_meter_counts_read_units_per_item_per_query_and_halves_eventual_read
         client.query(TableName="tbl", IndexName="GSI", KeyConditionExpression="G1 = :u",
                      ExpressionAttributeValues=_s(**{":u": "u"}))
     assert t.read_units == 1.0
+
+
+def test_moto_does_not_size_consumed_capacity_so_the_meter_computes_it(
+        metered: tuple[Any, Any]) -> None:
+    """Why write units are computed: moto answers ReturnConsumedCapacity with a constant. If a
+    moto upgrade makes this fail, its figures may be usable: compare them with the meter's."""
+    client, meter = metered
+    with meter.block() as t:
+        answer = client.put_item(TableName="tbl", Item=_s(PK="c", SK="1", pad="x" * 3000),
+                                 ReturnConsumedCapacity="TOTAL")
+    assert t.write_units == 3
+    assert answer["ConsumedCapacity"]["CapacityUnits"] != 3
