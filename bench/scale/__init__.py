@@ -22,6 +22,8 @@ compares each with N=10 (issue 15's target: at most 2x at 10,000 members).
 
 Options: ``--sizes 2,10,100,1000,10000``, ``--conversations 20`` (the list's conversations
 per size), ``--repeat 3`` (messages inside the window; the median CPU is reported),
-``--output FILE``, ``--chart FILE`` (an SVG of cost per message against members, log scale).
-About 3-4 minutes for every size on a loaded 2-core machine; ``--sizes 2,10`` takes seconds.
+``--output FILE``, ``--chart FILE`` (an SVG of cost per message against members, log scale),
+``--markdown FILE`` (the tables of docs/performance.md).
+About 5 minutes for every size on a 2-core machine at load average 17 (82 s of CPU; the
+10,000-member set-up alone is a minute); ``--sizes 2,10`` takes seconds.
 """
