@@ -182,8 +182,20 @@ def test_a_conversation_item_over_400_kb_is_reported_even_if_moto_stores_it(
     monkeypatch.setattr(_units, "ITEM_LIMIT", 300)  # (a 3-member group's item is larger)
     out = _run.measure(3, 1, stub, 1)
     assert out["conversation_item_bytes"] > 300
+    assert out["error"].startswith("the conversation item: ValueError: the conversation item is ")
     assert "over DynamoDB's 400 KB item limit" in out["error"]
-    assert "message_in_window" not in out
+    assert "message_in_window" not in out and "phase" not in out
+
+
+def test_a_message_that_fails_is_reported_with_what_was_measured(
+        stub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Any) -> dict[str, Any]:
+        raise RuntimeError("sendMessage answered {'type': 'BadRequest'}")
+
+    monkeypatch.setattr(_run._Sender, "message", refuse)
+    out = _run.measure(3, 1, stub, 1)
+    assert out["error"] == "a message: RuntimeError: sendMessage answered {'type': 'BadRequest'}"
+    assert out["member_list"]["members"] == 3 and "phase" not in out
 
 
 def _row(n: int, write: int, appsync: int, cpu: float) -> dict[str, Any]:
