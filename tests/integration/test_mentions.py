@@ -218,3 +218,18 @@ def test_read_mentions_are_trimmed_from_the_member_item(stack: Stack, events: Ca
     member = api.service().store.get_member(cid, BOB)
     assert member is not None and member.mention_seqs == {last["seq"]}
     assert view(stack, cid, "bob")["unreadMentionCount"] == 1
+
+
+def test_counting_a_mention_of_someone_no_longer_a_member_creates_nothing(stack: Stack) -> None:
+    """The consumer read the members, then the member left: its conditional writes refuse
+    (UpdateItem would otherwise create a bare member item), with and without trimming."""
+    from cloudchat.store._mentions import TRIM_AT
+
+    cid = group(stack)
+    stack.invoke(conversations, "Mutation.removeMember.ok", "alice",
+                 {"conversationId": cid, "userId": CAROL}, replace_args=True)
+    before = stack.raw_items()
+    store = api.service().store
+    assert store.note_mention(cid, CAROL, 5, frozenset(), 0) is False
+    assert store.note_mention(cid, CAROL, 50, frozenset(range(1, TRIM_AT + 1)), TRIM_AT) is False
+    assert stack.raw_items() == before
