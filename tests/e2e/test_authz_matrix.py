@@ -355,7 +355,7 @@ static("Mutation.createConversation", f"mutation($i: CreateConversationInput!) {
                       "title": f"made by {ctx.caller}"})
 static("Mutation.sendMessage", f"mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MSG} }} }}",
        i=lambda ctx: {"conversationId": ctx.world.cid, "body": f"from {ctx.caller}", "clientMessageId": cmid(),
-                      "parentId": ctx.messages.lead["id"], "mentions": [ctx.cast.sub("alice")]})
+                      "parentId": ctx.messages.lead["id"], "mentions": [ctx.me]})
 static("Mutation.addReaction", f"mutation($c: ID!, $m: ID!) {{ addReaction(conversationId: $c, messageId: $m, emoji: \"👍\") {{ {MSG} }} }}",
        c=C, m=LEAD)
 static("Mutation.removeReaction", f"mutation($c: ID!, $m: ID!) {{ removeReaction(conversationId: $c, messageId: $m, emoji: \"👍\") {{ {MSG} }} }}",
