@@ -35,6 +35,7 @@ class MentionFanout:
         self._counted: dict[tuple[str, str], set[int]] = {}  # member's set, as this batch left it
         self._seen: dict[str, str] = {}
         self._names: dict[str, str] = {}
+        self._titles: dict[str, str | None] = {}
 
     def handle(self, stored: StoredMessage, recipients: list[Member]
                ) -> tuple[set[str], list[dict[str, Any]]]:
@@ -79,9 +80,12 @@ class MentionFanout:
         if stored.sender_id not in self._names:
             profile = self.store.get_profile(stored.sender_id)
             self._names[stored.sender_id] = profile.display_name if profile else "Someone"
-        conv = self.store.get_conversation(stored.conversation_id)
-        subject = f"You were mentioned in {conv.title}" if conv and conv.title else \
-            "You were mentioned"
+        cid = stored.conversation_id
+        if cid not in self._titles:
+            conv = self.store.get_conversation(cid)
+            self._titles[cid] = conv.title if conv else None
+        title = self._titles[cid]
+        subject = f"You were mentioned in {title}" if title else "You were mentioned"
         name = self._names[stored.sender_id]
         text = f"{name} mentioned you: {preview}" if preview else f"{name} mentioned you"
         data = {"conversationId": stored.conversation_id, "seq": stored.seq, "mention": True}
