@@ -19,7 +19,8 @@ def _message(msg: Any) -> dict[str, Any]:
 def send_message(input: dict[str, Any]) -> dict[str, Any]:
     msg = api.service().send_message(api.caller(app), input.get("conversationId"),
                                      input.get("body"), input.get("clientMessageId"),
-                                     input.get("parentId"), input.get("attachments"))
+                                     input.get("parentId"), input.get("attachments"),
+                                     input.get("mentions"))
     api.metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     return _message(msg)
 

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conversation_id")
     p.add_argument("text")
     p.add_argument("--reply-to", metavar="MESSAGE_ID", help="reply in this message's thread")
+    p.add_argument("--mention", action="append", metavar="USER",
+                   help="mention a member (id, username or display name; repeatable); "
+                        "@name in the text mentions a member too")
     p = add("tail", "follow a conversation live (reconnects and catches up by seq)")
     p.add_argument("conversation_id")
     p.add_argument("--last", type=int, default=10, help="show this many earlier messages first")
@@ -143,7 +146,8 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
             raise CliError("--limit must be at least 1")
         return asyncio.run(commands.history(app, args.conversation_id, None if args.all else args.limit))
     if command == "send":
-        return asyncio.run(commands.send(app, args.conversation_id, args.text, args.reply_to))
+        return asyncio.run(commands.send(app, args.conversation_id, args.text, args.reply_to,
+                                         args.mention))
     if command == "tail":
         return asyncio.run(commands.tail(app, args.conversation_id, args.last))
     if command == "react":

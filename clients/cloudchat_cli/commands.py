@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudchat_cli.errors import CliError
+from cloudchat_cli.mentions import resolve as resolve_mentions
 from cloudchat_cli.render import Renderer
 from cloudchat_client import Backoff, Delivery, Endpoint, _send
 from cloudchat_client._follow import Follower, Status, cancel
@@ -53,12 +54,13 @@ MARK_READ = "MarkRead"
 
 async def send_message(api: _send.Executor, conversation_id: str, body: str, *, client_message_id: str,
                        parent_id: str | None = None, retries: int = 3, retry_delay: float = 0.25,
-                       retry_rate_limited: bool = False) -> dict[str, Any]:
+                       retry_rate_limited: bool = False,
+                       mentions: list[str] | None = None) -> dict[str, Any]:
     """The library's idempotent send (network failures retried with the same
     ``clientMessageId``) of operations.graphql's ``SendMessage``."""
     return await _send.send_message(api, conversation_id, body, client_message_id=client_message_id,
                                     parent_id=parent_id, retries=retries, retry_delay=retry_delay,
-                                    retry_rate_limited=retry_rate_limited)
+                                    retry_rate_limited=retry_rate_limited, mentions=mentions)
 
 
 class _Tokens:
@@ -160,10 +162,18 @@ async def history(app: App, conversation_id: str, limit: int | None) -> int:
     return 0
 
 
-async def send(app: App, conversation_id: str, text: str, reply_to: str | None) -> int:
+async def send(app: App, conversation_id: str, text: str, reply_to: str | None,
+               mention: list[str] | None = None) -> int:
+    """``--mention`` (id, username or display name) and ``@name`` in the text mention members:
+    the conversation's members are read to resolve them only when there is one."""
     async with app.api() as api:
+        mentions: list[str] = []
+        if mention or "@" in text:
+            members = [m["userId"] for m in (await get_conversation(api, conversation_id))["members"]]
+            people = (await api.execute(USERS_BY_IDS, {"ids": members}))["usersByIds"]
+            mentions = resolve_mentions(text, mention or [], people)
         message = await send_message(api, conversation_id, text, client_message_id=new_client_message_id(),
-                                     parent_id=reply_to)
+                                     parent_id=reply_to, mentions=mentions)
     app.render.message(message, "sent")
     return 0
 

@@ -89,7 +89,7 @@ class Renderer:
             last = c.get("lastMessage") or {}
             preview = f"{self._who(last.get('senderId'))}: {_short(last.get('body'), 40)}" if last else ""
             table.add_row(c["id"], c["kind"], c.get("title") or "", str(c.get("memberCount", "")),
-                          str(c.get("lastSeq", "")), str(c.get("unreadCount", "")), preview)
+                          str(c.get("lastSeq", "")), _unread(c), preview)
         self.console.print(table)
         if next_token:
             self.console.print(Text("(more: --limit to see more)"))
@@ -119,6 +119,8 @@ class Renderer:
         reactions = _reactions(m)
         if reactions:
             extras.append(reactions)
+        if m.get("mentions"):
+            extras.append("mentions " + ", ".join(self._who(u) for u in m["mentions"]))
         return body + (f"  [{'; '.join(extras)}]" if extras else "")
 
     def message(self, message: Mapping[str, Any], verb: str) -> None:
@@ -148,3 +150,9 @@ class Renderer:
         for name, value in rows:
             table.add_row(name, str(value))
         self.console.print(table)
+
+
+def _unread(c: Mapping[str, Any]) -> str:
+    """The unread count, and the unread mentions of you among them: "5 (@2)"."""
+    mentions = c.get("unreadMentionCount") or 0
+    return f"{c.get('unreadCount', '')}" + (f" (@{mentions})" if mentions else "")

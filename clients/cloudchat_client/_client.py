@@ -147,12 +147,16 @@ class CloudChat(Operations):
     async def send_message(self, conversation_id: str, body: str | None, *,
                            client_message_id: str | None = None, parent_id: str | None = None,
                            attachments: Sequence[str] | None = None, retries: int = 3,
-                           retry_delay: float = 0.25) -> Message:
+                           retry_delay: float = 0.25,
+                           mentions: Sequence[str] | None = None) -> Message:
         """``sendMessage``; network failures are retried with the same ``clientMessageId``
-        (a fresh one when not given), so at most one message is stored."""
+        (a fresh one when not given), so at most one message is stored. ``mentions``: user
+        ids of members to mention (each gets a MENTION event and a notification, even when
+        they muted the conversation); anyone else is a BadRequest."""
         return cast(Message, await send_message(
             self, conversation_id, body, client_message_id=client_message_id or new_client_message_id("py"),
-            parent_id=parent_id, attachments=attachments, retries=retries, retry_delay=retry_delay))
+            parent_id=parent_id, attachments=attachments, mentions=mentions, retries=retries,
+            retry_delay=retry_delay))
 
     def follow(self, conversation_id: str, after_seq: int | None = None, *,
                backoff: Backoff | None = None, max_attempts: int | None = None) -> Messages:

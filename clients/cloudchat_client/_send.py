@@ -26,7 +26,7 @@ def new_client_message_id(prefix: str = "cli") -> str:
 
 async def send_message(api: Executor, conversation_id: str, body: str | None, *, client_message_id: str,
                        parent_id: str | None = None, attachments: Sequence[str] | None = None,
-                       retries: int = 3, retry_delay: float = 0.25,
+                       mentions: Sequence[str] | None = None, retries: int = 3, retry_delay: float = 0.25,
                        retry_rate_limited: bool = False, document: str = "sendMessage") -> dict[str, Any]:
     """``sendMessage``, retrying network failures (at most ``retries`` times, exponential delay)
     with the same ``clientMessageId``; with ``retry_rate_limited``, RateLimited answers too.
@@ -37,6 +37,8 @@ async def send_message(api: Executor, conversation_id: str, body: str | None, *,
         variables["parentId"] = parent_id
     if attachments is not None:
         variables["attachments"] = list(attachments)
+    if mentions:
+        variables["mentions"] = list(mentions)
     attempt = 0
     while True:
         try:

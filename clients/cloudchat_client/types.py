@@ -53,6 +53,7 @@ class Message(TypedDict):
     editedAt: str | None
     deletedAt: str | None
     deletedBy: str | None
+    mentions: list[str]  # the members it mentions
 
 
 class MessagePage(TypedDict):
@@ -84,6 +85,7 @@ class Conversation(TypedDict):
     createdAt: str
     updatedAt: str
     lastMessage: Message | None
+    unreadMentionCount: int  # unread messages that mention you
 
 
 class ConversationPage(TypedDict):
@@ -178,7 +180,7 @@ class DeviceRegistration(TypedDict):
 class UserEvent(TypedDict):
     userId: str
     type: Literal["MESSAGE", "ADDED_TO_CONVERSATION", "REMOVED_FROM_CONVERSATION", "CONVERSATION_RENAMED",
-                  "PRESENCE"]
+                  "PRESENCE", "MENTION"]
     conversationId: str | None
     seq: int | None
     senderId: str | None
@@ -187,3 +189,4 @@ class UserEvent(TypedDict):
     title: str | None
     online: bool | None
     at: str | None
+    unreadMentionCount: int | None  # (MENTION)

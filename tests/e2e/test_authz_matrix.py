@@ -355,7 +355,7 @@ static("Mutation.createConversation", f"mutation($i: CreateConversationInput!) {
                       "title": f"made by {ctx.caller}"})
 static("Mutation.sendMessage", f"mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MSG} }} }}",
        i=lambda ctx: {"conversationId": ctx.world.cid, "body": f"from {ctx.caller}", "clientMessageId": cmid(),
-                      "parentId": ctx.messages.lead["id"]})
+                      "parentId": ctx.messages.lead["id"], "mentions": [ctx.me]})
 static("Mutation.addReaction", f"mutation($c: ID!, $m: ID!) {{ addReaction(conversationId: $c, messageId: $m, emoji: \"👍\") {{ {MSG} }} }}",
        c=C, m=LEAD)
 static("Mutation.removeReaction", f"mutation($c: ID!, $m: ID!) {{ removeReaction(conversationId: $c, messageId: $m, emoji: \"👍\") {{ {MSG} }} }}",
@@ -804,6 +804,40 @@ def test_no_one_climbs_a_role(stack: DevStack, cast: Cast, worlds: Worlds, who: 
                             {"c": w.cid, **{k: subs(v) for k, v in args.items()}})
         assert answer.outcome == expected, answer
         assert await snapshot(stack, cast, w.cid) == before
+
+    run(scenario())
+
+
+# (who, mentioned user names) -> the designed answer: mentions name members only, and an
+# outsider's send is Forbidden whatever it mentions (it learns nothing about the members).
+MENTIONS = [
+    ("bob", ["carol"], BAD_REQUEST),  # never a member
+    ("bob", ["fred", "dave"], BAD_REQUEST),  # dave was removed
+    ("erin", ["gus"], BAD_REQUEST),
+    ("carol", ["bob"], FORBIDDEN),
+    ("dave", ["alice"], FORBIDDEN),
+    ("bob", ["fred", "erin", "bob", "fred"], OK),  # duplicates collapse; yourself is allowed
+]
+
+
+@pytest.mark.parametrize(("who", "mentioned", "expected"), MENTIONS,
+                         ids=[f"{w}-{'-'.join(m)}" for w, m, _ in MENTIONS])
+def test_mentions_name_members_only(stack: DevStack, cast: Cast, worlds: Worlds, who: str,
+                                    mentioned: list[str], expected: str) -> None:
+    query = f"mutation($i: SendMessageInput!) {{ sendMessage(input: $i) {{ {MSG} mentions }} }}"
+
+    async def scenario() -> None:
+        w = await worlds.for_case("Mutation.sendMessage", expected)  # (its own world: it writes)
+        worlds.snapshots.pop(w.cid, None)
+        before = await snapshot(stack, cast, w.cid)
+        answer = await http(stack, jwt_auth(stack, cast.tokens[who]), query, {"i": {
+            "conversationId": w.cid, "body": "hey", "clientMessageId": cmid(),
+            "mentions": [cast.sub(m) for m in mentioned]}})
+        assert answer.outcome == expected, answer
+        if expected == OK:
+            assert answer.data["sendMessage"]["mentions"] == [cast.sub(m) for m in dict.fromkeys(mentioned)]
+        else:
+            assert await snapshot(stack, cast, w.cid) == before
 
     run(scenario())
 

@@ -47,7 +47,7 @@ REQUEST_ERRORS = {"ValidationError", "Unauthorized", "UnsupportedOperation"}
 CRASHES = {INTERNAL_FAILURE, "Lambda:Unhandled"}
 # Written by the stream consumer (activity order, notification claims), asynchronously
 # after earlier accepted requests: not the doing of the request under test.
-CONSUMER_ATTRIBUTES = {"lastActivity", "GSI1SK", "notifiedAt"}
+CONSUMER_ATTRIBUTES = {"lastActivity", "GSI1SK", "notifiedAt", "mentionSeqs"}
 STATS: Counter[str] = Counter()
 
 
@@ -149,7 +149,7 @@ class Fuzz:
 # Arguments (and input fields) that name a thing, and which kind of thing.
 ROLES = {"conversationId": "conversation", "id": "conversation", "messageId": "message",
          "rootId": "message", "parentId": "message", "userId": "user", "userIds": "user",
-         "memberIds": "user", "attachments": "upload"}
+         "memberIds": "user", "attachments": "upload", "mentions": "user"}
 
 
 def aim(query: str, rnd: random.Random, pools: dict[str, list[str]]) -> str:

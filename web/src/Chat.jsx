@@ -183,6 +183,11 @@ export function Chat({ config, onSignOut }) {
           if (gone) setNotice(removedNotice(gone));
           setConversations((list) => list.filter((c) => c.id !== id));
           if (activeRef.current === id) setActiveId(null);
+        } else if (event.type === 'MENTION') {
+          // Someone mentioned me (even in a muted conversation): the list's @ badge.
+          updateConversation(id, {
+            unreadMentionCount: id === activeRef.current ? 0 : (event.unreadMentionCount ?? 1),
+          });
         } else if (event.type === 'CONVERSATION_RENAMED') {
           updateConversation(id, { title: event.title });
         } else if (event.type === 'PRESENCE' && event.senderId) {
@@ -228,7 +233,8 @@ export function Chat({ config, onSignOut }) {
     [updateConversation],
   );
 
-  const onRead = useCallback((conversationId) => updateConversation(conversationId, { unreadCount: 0 }),
+  const onRead = useCallback((conversationId) => updateConversation(conversationId,
+    { unreadCount: 0, unreadMentionCount: 0 }),
     [updateConversation]);
 
   const onMembers = useCallback((conversationId, members, actorId) => {
@@ -312,6 +318,12 @@ export function Chat({ config, onSignOut }) {
                   )}
                   {c.unreadCount > 0 && c.id !== activeId && (
                     <span className="badge" data-testid="unread" aria-label={`${c.unreadCount} unread`}>{c.unreadCount}</span>
+                  )}
+                  {c.unreadMentionCount > 0 && c.id !== activeId && (
+                    <span className="badge mention-badge" data-testid="mention-badge"
+                          aria-label={`${c.unreadMentionCount} unread ${c.unreadMentionCount === 1 ? 'mention' : 'mentions'} of you`}>
+                      @{c.unreadMentionCount}
+                    </span>
                   )}
                 </span>
                 <span className="preview" data-testid="preview">

@@ -327,6 +327,7 @@ export function ConversationView({
       if (entry.body) input.body = entry.body;
       if (entry.parentId) input.parentId = entry.parentId;
       if (stored.uploadIds?.length) input.attachments = stored.uploadIds;
+      if (entry.mentions?.length) input.mentions = entry.mentions;
       const { sendMessage: message } = await call(M.sendMessage, { input });
       scrollMode.current = 'bottom';
       upsert([message]);
@@ -337,9 +338,9 @@ export function ConversationView({
     }
   }, [cid, upsert, onActivity]);
 
-  const send = useCallback((body, files, parentId = null) => {
+  const send = useCallback((body, files, parentId = null, mentions = []) => {
     const entry = {
-      clientMessageId: newClientMessageId(), body: body.trim(), parentId, status: 'sending', error: '',
+      clientMessageId: newClientMessageId(), body: body.trim(), parentId, mentions, status: 'sending', error: '',
       createdAt: new Date().toISOString(), fileNames: files.map((f) => f.name), progress: {},
     };
     pendingFiles.current.set(entry.clientMessageId, { files, uploadIds: null });
@@ -373,6 +374,9 @@ export function ConversationView({
   const closeSettings = useCallback(() => setShowSettings(false), []);
   const left = useCallback((change) => onMembers(cid, change.members, change.actorId), [cid, onMembers]);
   const directPeer = conversation.kind === 'DIRECT' ? others[0] : null;
+  // Who `@` completes to: the other members, by their names.
+  const people = useMemo(() => others.map((u) => ({ id: u, name: nameOf(u) }))
+    .filter((p) => p.name && p.name !== '…' && p.name !== 'Unknown user'), [others.join(), nameOf]);
   const itemProps = { me, myRole, nameOf, cid, act, onOpenThread: setThreadRootId };
 
   return (
@@ -416,14 +420,15 @@ export function ConversationView({
         <p className="typing" aria-live="polite" data-testid="typing">
           {typingNames.length ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
         </p>
-        <Composer label="Message" onSend={(body, files) => send(body, files)} onTyping={notifyTyping}
-                  disabled={phase !== 'ready'} />
+        <Composer label="Message" onSend={(body, files, mentions) => send(body, files, null, mentions)}
+                  onTyping={notifyTyping} disabled={phase !== 'ready'} people={people} />
       </section>
       {threadRoot && (
         <ThreadPanel root={threadRoot} replies={all.filter((m) => m.parentId === threadRoot.id)}
                      pending={pending.filter((p) => p.parentId === threadRoot.id)} itemProps={itemProps}
                      cid={cid} upsert={upsert} onRetry={deliver} onTyping={notifyTyping}
-                     onSend={(body, files) => send(body, files, threadRoot.id)} onClose={closeThread} />
+                     onSend={(body, files, mentions) => send(body, files, threadRoot.id, mentions)}
+                     onClose={closeThread} people={people} />
       )}
       {showMembers && conversation.kind === 'GROUP' && (
         <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} isOnline={isOnline}

@@ -38,6 +38,7 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
     return <li className="message system" data-testid="message" data-seq={m.seq}><span>{m.body}</span></li>;
   }
   const deleted = Boolean(m.deletedAt);
+  const mentionsMe = !deleted && (m.mentions ?? []).includes(me.id);
   const canDelete = !deleted && (mine || myRole === 'OWNER' || myRole === 'ADMIN');
   const canEdit = !deleted && mine && m.body != null;
   const canReport = !deleted && !mine;
@@ -63,7 +64,9 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
   };
 
   return (
-    <li className={`message ${mine ? 'mine' : ''}`} data-testid="message" data-seq={m.seq} aria-label={`${sender}, ${timeOf(m.createdAt)}`}>
+    <li className={`message ${mine ? 'mine' : ''} ${mentionsMe ? 'mentions-me' : ''}`} data-testid="message"
+        data-seq={m.seq} data-mentions-me={mentionsMe ? 'true' : undefined}
+        aria-label={`${sender}, ${timeOf(m.createdAt)}${mentionsMe ? ', mentions you' : ''}`}>
       <div className="bubble">
         <div className="meta">
           <span className="sender">{sender}</span>
@@ -87,7 +90,7 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
         ) : deleted ? (
           <p className="body deleted" data-testid="message-body">This message was deleted</p>
         ) : (
-          m.body && <p className="body" data-testid="message-body">{m.body}</p>
+          m.body && <p className="body" data-testid="message-body">{withMentions(m, me, nameOf)}</p>
         )}
         {!deleted && <Attachments attachments={m.attachments} />}
         {m.reactions.length > 0 && (
@@ -176,4 +179,16 @@ export function PendingItem({ entry, onRetry }) {
       </div>
     </li>
   );
+}
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The body with each `@Name` of a mentioned member highlighted (yours more so). */
+function withMentions(m, me, nameOf) {
+  const byName = new Map((m.mentions ?? []).map((u) => [`@${nameOf(u)}`, u]));
+  if (!byName.size) return m.body;
+  const pattern = new RegExp(`(${[...byName.keys()].sort((a, b) => b.length - a.length).map(escape).join('|')})`, 'g');
+  return m.body.split(pattern).map((part, i) => (byName.has(part) ? (
+    <span key={i} className={`mention ${byName.get(part) === me.id ? 'mention-me' : ''}`} data-testid="mention">{part}</span>
+  ) : part));
 }

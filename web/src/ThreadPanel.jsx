@@ -4,7 +4,8 @@ import { Composer } from './Composer.jsx';
 import { MessageItem, PendingItem } from './MessageItem.jsx';
 
 /** A thread: the root, its replies (thread(), then live through onMessage), a composer. */
-export function ThreadPanel({ root, replies, pending, itemProps, cid, upsert, onRetry, onSend, onTyping, onClose }) {
+export function ThreadPanel({ root, replies, pending, itemProps, cid, upsert, onRetry, onSend, onTyping, onClose,
+  people = [] }) {
   const [state, setState] = useState('loading');
   const [error, setError] = useState('');
 
@@ -48,7 +49,7 @@ export function ThreadPanel({ root, replies, pending, itemProps, cid, upsert, on
         {replies.map((m) => <MessageItem key={m.id} message={m} {...itemProps} inThread />)}
         {pending.map((p) => <PendingItem key={p.clientMessageId} entry={p} onRetry={() => onRetry(p)} />)}
       </ol>
-      <Composer label="Reply" onSend={onSend} onTyping={onTyping} disabled={state === 'loading'} />
+      <Composer label="Reply" onSend={onSend} onTyping={onTyping} disabled={state === 'loading'} people={people} />
     </aside>
   );
 }

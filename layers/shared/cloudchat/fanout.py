@@ -6,7 +6,9 @@ here, off the request path, from the table's DynamoDB stream.
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
-* a title change publishes CONVERSATION_RENAMED to every member.
+* a title change publishes CONVERSATION_RENAMED to every member;
+* a message's mentions are counted, and the mentioned get a MENTION event and a
+  notification even when muted (:mod:`cloudchat.fanout_mentions`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -19,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from cloudchat.fanout_mentions import MentionFanout
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
@@ -147,17 +150,22 @@ class Fanout:
                 if m.last_activity < last_at:  # (as read; the write is conditional anyway)
                     self.store.bump_activity(cid, m.user_id, last_at)
         notes = _Notes(self)
+        mentions = MentionFanout(self.service, self.notifier, lambda m: _preview(self.service, m))
         chunk: list[dict[str, Any]] = []
         in_chunk = 0  # the first entries of ``pending``, whose events are all in ``chunk``
         for run in _runs([img for _, img in pending]):
             latest: StoredMessage | None = None
+            events: list[dict[str, Any]] = []
             for img in run:
                 stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
-                    notes.notify(stored, self._recipients(stored, members[stored.conversation_id]))
+                    everyone = self._recipients(stored, members[stored.conversation_id])
+                    mentioned, mention_events = mentions.handle(stored, everyone)  # (muted too)
+                    events += mention_events
+                    notes.notify(stored, [m for m in everyone if m.user_id not in mentioned])
                     latest = stored
-            events = [] if latest is None else \
-                self._message_events(latest, members[latest.conversation_id])
+            if latest is not None:
+                events += self._message_events(latest, members[latest.conversation_id])
             if chunk and len(chunk) + len(events) > PUBLISH_BATCH:
                 self._publish(chunk)
                 del pending[:in_chunk]

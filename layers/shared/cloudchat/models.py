@@ -67,6 +67,14 @@ class Member:
     last_activity: str = ""
     muted_until: str | None = None
     notified_at: str | None = None  # the last notification claimed (fan-out's window)
+    # Seqs of messages that mention this member, counted by the fan-out while unread (the
+    # ones at or below the read marker no longer count; see store/_mentions.py).
+    mention_seqs: frozenset[int] = frozenset()
+
+    @property
+    def unread_mentions(self) -> int:
+        floor = max(self.read_seq, self.joined_seq)
+        return sum(1 for s in self.mention_seqs if s > floor)
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,7 @@ class StoredMessage:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    mentions: tuple[str, ...] = ()  # members the message mentions (SendMessageInput.mentions)
 
 
 @dataclass
@@ -181,6 +190,7 @@ class Message:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

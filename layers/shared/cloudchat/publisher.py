@@ -24,7 +24,8 @@ from cloudchat.errors import PublishError  # (raised here; defined with every er
 if TYPE_CHECKING:  # (imported on first use: every resolver imports this module)
     from concurrent.futures import ThreadPoolExecutor
 
-EVENT_FIELDS = "userId type conversationId seq senderId preview unreadCount title online at"
+EVENT_FIELDS = ("userId type conversationId seq senderId preview unreadCount title online at "
+                "unreadMentionCount")
 QUERY = ("mutation PublishUserEvent($input: UserEventInput!) "
          f"{{ publishUserEvent(input: $input) {{ {EVENT_FIELDS} }} }}")
 CONCURRENCY = 16  # requests in flight per publisher (and kept-alive connections)

@@ -90,6 +90,23 @@ def user_ids(value: object, field: str, most: int = MAX_LIMIT) -> list[str]:
     return list(dict.fromkeys(user_id(u) for u in value))
 
 
+MAX_MENTIONS = 50
+
+
+def mentions(value: object) -> tuple[str, ...]:
+    """SendMessageInput.mentions: absent or a list of user ids; duplicates collapse (first
+    occurrence kept), then at most ``MAX_MENTIONS`` distinct users."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadRequest("mentions must be a list of user ids")
+    distinct = tuple(dict.fromkeys(user_id(u) for u in value))
+    if len(distinct) > MAX_MENTIONS:
+        raise BadRequest(f"a message can mention at most {MAX_MENTIONS} members "
+                         f"(got {len(distinct)})")
+    return distinct
+
+
 def title(value: object) -> str | None:
     if value is None:
         return None

@@ -31,6 +31,7 @@ def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
         "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
         "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
                          "size": a.size, "url": a.url} for a in m.attachments],
+        "mentions": list(m.mentions),
     }
 
 
@@ -67,6 +68,7 @@ def conversation(v: ConversationView) -> dict[str, Any]:
         "lastSeq": c.last_seq,
         "unreadCount": max(0, c.last_seq - max(me.read_seq, me.joined_seq)),
         "mutedUntil": me.muted_until,
+        "unreadMentionCount": me.unread_mentions,
         "createdAt": c.created_at, "updatedAt": c.updated_at,
     }
 

@@ -9,7 +9,7 @@ import hmac
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cloudchat import ids, validation
@@ -23,12 +23,23 @@ from cloudchat.store import Rate, SendGuard, binding
 SEND_ATTEMPTS = 25
 
 
-def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str]) -> bytes:
-    """What a send's clientMessageId names: its body, parent and attachments, as an HMAC
-    keyed with the conversation's data key (a plain hash of a short body could be guessed)."""
-    payload = json.dumps({"b": text, "p": parent, "a": upload_ids}, ensure_ascii=False,
-                         separators=(",", ":"), sort_keys=True)
+def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str],
+                 mentions: tuple[str, ...] = ()) -> bytes:
+    """What a send's clientMessageId names: its body, parent, attachments and mentions (in
+    any order; absent when none, so digests of sends without mentions are unchanged), as an
+    HMAC keyed with the conversation's data key (a plain hash of a short body could be
+    guessed)."""
+    fields: dict[str, object] = {"b": text, "p": parent, "a": upload_ids}
+    if mentions:
+        fields["m"] = sorted(mentions)
+    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hmac.new(key, b"cloudchat/send/v1\0" + payload.encode(), hashlib.sha256).digest()
+
+
+def _refuse_outsiders(strangers: Sequence[str]) -> None:
+    if strangers:
+        raise BadRequest("mentions must be members of this conversation; not members: "
+                         + ", ".join(strangers))
 
 
 class MessagesService(MediaService):
@@ -36,8 +47,12 @@ class MessagesService(MediaService):
 
     def send_message(self, caller: Caller, conversation_id: object, body: object,
                      client_message_id: object, parent_id: object = None,
-                     attachments: object = None) -> Message:
+                     attachments: object = None, mentions: object = None) -> Message:
+        """Mentions must be members (checked in the send's own transaction: a non-member
+        mention is a BadRequest and nothing is written); mentioning yourself is allowed
+        (shown, never notified)."""
         cid = ids.require_ulid(conversation_id, "conversationId")
+        mentioned = validation.mentions(mentions)
         upload_ids = self._attachment_ids(attachments)
         if upload_ids and (body is None or (isinstance(body, str) and not body.strip())):
             text = ""  # a message may be only attachments
@@ -56,6 +71,8 @@ class MessagesService(MediaService):
             conv = self.store.get_conversation(cid)
             if conv is None:
                 raise Forbidden("you are not a member of this conversation")
+            if caller.user_id in conv.members:  # (a non-member learns nothing of members)
+                _refuse_outsiders([u for u in mentioned if u not in conv.members])
             kv = conv.key_version
             key = self.keys.key(cid, kv, conv.wrapped_key)
             self._key_version[cid] = kv
@@ -63,7 +80,7 @@ class MessagesService(MediaService):
         assert kv is not None
 
         def digest_with(k: bytes) -> bytes:  # the request's parent, before any re-rooting
-            return _send_digest(k, text, asked_parent, upload_ids)
+            return _send_digest(k, text, asked_parent, upload_ids, mentioned)
 
         asked_parent = parent
         digest = (digest_with(key), kv)
@@ -89,7 +106,7 @@ class MessagesService(MediaService):
             msg = StoredMessage(
                 conversation_id=cid, seq=seq, id=mid, sender_id=caller.user_id,
                 kind=kind, created_at=iso(now), client_message_id=cmid, sealed=None,
-                parent_id=parent, attachments=files,
+                parent_id=parent, attachments=files, mentions=mentioned,
             )
             msg.sealed = seal(key, text, conversation_id=cid, message_id=mid, key_version=kv,
                               binding=binding(msg))
@@ -116,6 +133,7 @@ class MessagesService(MediaService):
                 continue
             if out.upload_taken:
                 raise BadRequest("an attachment is already on another message, or not yours")
+            _refuse_outsiders(out.mention_outsiders)
             if out.duplicate_seq is not None:
                 self._same_payload(cid, out.duplicate_guard, digest, digest_with)
                 original = self.store.get_message(cid, out.duplicate_seq)

@@ -27,6 +27,7 @@ The map of the package (private modules, each readable in one sitting):
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
+``_mentions``               the membership check of a send's mentions; unread mentions
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -49,6 +50,7 @@ from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
 from cloudchat.store._images import _Images
 from cloudchat.store._members import MembersStore
+from cloudchat.store._mentions import MentionsStore
 from cloudchat.store._message_writes import MessageWritesStore
 from cloudchat.store._moderation import ModerationStore
 from cloudchat.store._notifications import NotificationsStore
@@ -86,5 +88,5 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore):
+            UploadsStore, NotificationsStore, MentionsStore):
     """The table, one part per aggregate (see the map above)."""

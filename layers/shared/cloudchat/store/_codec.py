@@ -192,6 +192,7 @@ def message_attrs(m: StoredMessage) -> dict[str, Any]:
         "cmid": m.client_message_id, "version": m.version, "parentId": m.parent_id,
         "bodies": [body_attr(b) for b in bodies] if bodies else None,
         "attachments": [attachment_attr(a) for a in m.attachments] or None,
+        "mentions": list(m.mentions) or None,
     }
 
 
@@ -236,6 +237,7 @@ def message(d: dict[str, Any]) -> StoredMessage:
         reactions=reactions, edited_at=d.get("editedAt"), deleted_at=d.get("deletedAt"),
         deleted_by=d.get("deletedBy"),
         attachments=[attachment(a) for a in d.get("attachments") or []],
+        mentions=tuple(d.get("mentions") or ()),
     )
 
 
@@ -259,6 +261,7 @@ def member(d: dict[str, Any]) -> Member:
         read_seq=int(d.get("readSeq", 0)), delivered_seq=int(d.get("deliveredSeq", 0)),
         last_activity=d.get("lastActivity", d["joinedAt"]), muted_until=d.get("mutedUntil"),
         notified_at=d.get("notifiedAt"),
+        mention_seqs=frozenset(int(s) for s in d.get("mentionSeqs") or ()),
     )
 
 

@@ -17,6 +17,7 @@ from cloudchat.store._keys import (
     thread_pk,
     upload_sk,
 )
+from cloudchat.store._mentions import members_condition, outsiders
 from cloudchat.store._rates import Rate, RatesStore
 from cloudchat.store._records import AppendOutcome, SendGuard
 
@@ -57,17 +58,22 @@ class MessagesStore(RatesStore):
             member["ExpressionAttributeValues"][":root_seq"] = {
                 "N": str(seq_of_message_id(msg.parent_id))}
             member["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        conversation: dict[str, Any] = {
+            "TableName": self.table_name, "Key": self._key(pk, META),
+            "ConditionExpression": "attribute_exists(PK) AND lastSeq = :prev",
+            "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm",
+            "ExpressionAttributeValues": self._av({
+                ":prev": prev_seq, ":seq": msg.seq, ":now": now,
+                ":lm": {k: v for k, v in attrs.items() if v is not None}}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if msg.mentions:  # every mentioned user is a member: no extra action (_mentions)
+            clause, names = members_condition(msg.mentions)
+            conversation["ConditionExpression"] += clause
+            conversation["ExpressionAttributeNames"] = names
         ops: dict[str, dict[str, Any]] = {
             "member": {"Update": member},
-            "conversation": {"Update": {
-                "TableName": self.table_name, "Key": self._key(pk, META),
-                "ConditionExpression": "attribute_exists(PK) AND lastSeq = :prev",
-                "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm",
-                "ExpressionAttributeValues": self._av({
-                    ":prev": prev_seq, ":seq": msg.seq, ":now": now,
-                    ":lm": {k: v for k, v in attrs.items() if v is not None}}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }},
+            "conversation": {"Update": conversation},
             "message": {"Put": {"TableName": self.table_name, "Item": self._av(item),
                                 "ConditionExpression": "attribute_not_exists(PK)"}},
         }
@@ -131,6 +137,8 @@ class MessagesStore(RatesStore):
                 old = failed["conversation"]
                 if not old:
                     return AppendOutcome(not_member=True)
+                if strangers := outsiders(old, msg.mentions):
+                    return AppendOutcome(mention_outsiders=strangers)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
             if "rate" in failed and rate is not None:
                 return AppendOutcome(rate_limited=True, retry_after=rate.retry_after(failed["rate"]))

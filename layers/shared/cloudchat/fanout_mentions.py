@@ -1,0 +1,93 @@
+"""The stream consumer's work for mentions (:mod:`cloudchat.fanout` calls it for each new
+message): each mentioned member who sees the message, but its sender, gets
+
+* the mention counted (``store.note_mention``: idempotent, keyed by seq, so a repeated
+  stream record counts nothing twice);
+* a ``MENTION`` user event with their unread mentions in the conversation (published again
+  for a repeated record, as every user event: clients dedupe by conversation and seq);
+* a notification **even when they muted the conversation**, when they are offline (online
+  members get the event): once per mention, claimed by the write that counted it. A
+  mentioned member's regular new-message notification is left out for that message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cloudchat.models import Member, StoredMessage
+from cloudchat.services import ChatService, iso
+
+if TYPE_CHECKING:
+    from cloudchat.fanout import Notifier
+
+
+class MentionFanout:
+    """Mentions of one batch's new messages (presence and names read once per batch)."""
+
+    def __init__(self, service: ChatService, notifier: Callable[[], Notifier | None],
+                 preview: Callable[[StoredMessage], str]) -> None:
+        self.service = service
+        self.store = service.store
+        self.notifier = notifier
+        self.preview = preview
+        self._counted: dict[tuple[str, str], set[int]] = {}  # member's set, as this batch left it
+        self._seen: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        self._titles: dict[str, str | None] = {}
+
+    def handle(self, stored: StoredMessage, recipients: list[Member]
+               ) -> tuple[set[str], list[dict[str, Any]]]:
+        """The mentioned members among ``recipients`` (who see the message, but its sender)
+        and their MENTION events; counts and notifies them."""
+        wanted = set(stored.mentions)
+        targets = [m for m in recipients if m.user_id in wanted]
+        if not targets or stored.deleted_at:
+            return set(), []
+        cid, seq = stored.conversation_id, stored.seq
+        preview = self.preview(stored)
+        events: list[dict[str, Any]] = []
+        first: list[Member] = []
+        for m in targets:
+            counted = self._counted.setdefault((cid, m.user_id), set(m.mention_seqs))
+            floor = max(m.read_seq, m.joined_seq)
+            if self.store.note_mention(cid, m.user_id, seq, frozenset(counted), floor):
+                first.append(m)
+            if seq > floor:
+                counted.add(seq)
+            events.append({
+                "userId": m.user_id, "type": "MENTION", "conversationId": cid, "seq": seq,
+                "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
+                "unreadCount": max(0, seq - floor),
+                "unreadMentionCount": sum(1 for s in counted if s > floor)})
+        self._notify(stored, first, preview)
+        return {m.user_id for m in targets}, events
+
+    def _notify(self, stored: StoredMessage, members: list[Member], preview: str) -> None:
+        notifier = self.notifier()
+        if notifier is None or not members:
+            return
+        unknown = [m.user_id for m in members if m.user_id not in self._seen]
+        if unknown:
+            self._seen.update({u: "" for u in unknown})
+            self._seen.update(self.store.presence(unknown))
+        now = self.service.clock().timestamp()
+        online_after = iso(datetime.fromtimestamp(now - self.service.PRESENCE_ONLINE_SECONDS, UTC))
+        offline = [m for m in members if self._seen[m.user_id] < online_after]
+        if not offline:
+            return
+        if stored.sender_id not in self._names:
+            profile = self.store.get_profile(stored.sender_id)
+            self._names[stored.sender_id] = profile.display_name if profile else "Someone"
+        cid = stored.conversation_id
+        if cid not in self._titles:
+            conv = self.store.get_conversation(cid)
+            self._titles[cid] = conv.title if conv else None
+        title = self._titles[cid]
+        subject = f"You were mentioned in {title}" if title else "You were mentioned"
+        name = self._names[stored.sender_id]
+        text = f"{name} mentioned you: {preview}" if preview else f"{name} mentioned you"
+        data = {"conversationId": stored.conversation_id, "seq": stored.seq, "mention": True}
+        for m in offline:
+            notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))

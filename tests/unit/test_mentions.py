@@ -1,0 +1,73 @@
+"""Mentions without AWS: input validation, the condition a send adds, the outsiders of a
+refused send, the unread count of a member item, and the client library's variables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from cloudchat import validation
+from cloudchat.errors import BadRequest
+from cloudchat.models import Member, Role
+from cloudchat.store import _codec as codec
+from cloudchat.store._mentions import members_condition, outsiders
+from cloudchat_client import _send
+
+
+def test_mentions_collapse_duplicates_keeping_the_first_order() -> None:
+    assert validation.mentions(None) == ()
+    assert validation.mentions([]) == ()
+    assert validation.mentions(["b", "a", "b", "c", "a"]) == ("b", "a", "c")
+    assert validation.mentions(["u"] * 500) == ("u",)  # 500 entries, one member
+    assert len(validation.mentions([f"u{i}" for i in range(50)])) == 50
+
+
+@pytest.mark.parametrize("bad", ["u1", {"u1": True}, [""], ["a b"], [1], [None], [["u"]],
+                                 ["x" * 129], [f"u{i}" for i in range(51)]])
+def test_bad_mentions_are_bad_requests(bad: Any) -> None:
+    with pytest.raises(BadRequest):
+        validation.mentions(bad)
+
+
+def test_the_send_condition_names_every_mention_through_attribute_names() -> None:
+    clause, names = members_condition(["11111111-1111-4111-8111-111111111111", "bob"])
+    assert clause == " AND attribute_exists(members.#mn0) AND attribute_exists(members.#mn1)"
+    assert names == {"#mn0": "11111111-1111-4111-8111-111111111111", "#mn1": "bob"}
+    assert members_condition([]) == ("", {})
+
+
+def test_outsiders_are_the_mentions_missing_from_the_member_map() -> None:
+    image = {"members": {"a": "OWNER", "b": "MEMBER"}}
+    assert outsiders(image, ["a", "b"]) == ()
+    assert outsiders(image, ["c", "a", "d"]) == ("c", "d")
+    assert outsiders({}, ["a"]) == ("a",)
+
+
+def test_unread_mentions_count_the_seqs_above_the_read_marker_and_joining() -> None:
+    member = Member("c", "u", Role.MEMBER, "2026-01-01T00:00:00.000Z", joined_seq=2, read_seq=5,
+                    mention_seqs=frozenset({1, 3, 5, 6, 9}))
+    assert member.unread_mentions == 2
+    member.read_seq = 0
+    assert member.unread_mentions == 4  # 3, 5, 6, 9: nothing from before joining
+    decoded = codec.member({**codec.member_item(member), "mentionSeqs": {6, 9}})
+    assert decoded.mention_seqs == {6, 9} and decoded.unread_mentions == 2
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.variables: list[Mapping[str, Any]] = []
+
+    async def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        self.variables.append(dict(variables or {}))
+        return {"sendMessage": {"id": "m"}}
+
+
+def test_the_client_library_sends_mentions_only_when_there_are_some() -> None:
+    api = Recorder()
+    asyncio.run(_send.send_message(api, "c", "hi", client_message_id="cmid-0001", mentions=["a", "b"]))
+    asyncio.run(_send.send_message(api, "c", "hi", client_message_id="cmid-0002", mentions=[]))
+    asyncio.run(_send.send_message(api, "c", "hi", client_message_id="cmid-0003"))
+    assert [v["input"].get("mentions") for v in api.variables] == [["a", "b"], None, None]
