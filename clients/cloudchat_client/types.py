@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 __all__ = [
-    "Attachment", "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
+    "Attachment",
+    "BlockedUser",
+    "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
     "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
-    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent", "UploadTicket", "User", "UserEvent",
+    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent",
+    "Unblocked",
+    "UploadTicket", "User", "UserEvent",
     "UserPage",
 ]
 
@@ -53,6 +57,7 @@ class Message(TypedDict):
     editedAt: str | None
     deletedAt: str | None
     deletedBy: str | None
+    senderBlocked: bool
 
 
 class MessagePage(TypedDict):
@@ -187,3 +192,13 @@ class UserEvent(TypedDict):
     title: str | None
     online: bool | None
     at: str | None
+
+
+class BlockedUser(TypedDict):
+    userId: str
+    blockedAt: str
+
+
+class Unblocked(TypedDict):
+    userId: str
+    wasBlocked: bool

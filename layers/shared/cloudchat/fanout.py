@@ -6,7 +6,9 @@ here, off the request path, from the table's DynamoDB stream.
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
-* a title change publishes CONVERSATION_RENAMED to every member.
+* a title change publishes CONVERSATION_RENAMED to every member;
+* a member who blocked a message's sender is not notified of it and gets no preview of it
+  (:meth:`Fanout._unblocked`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -70,6 +72,8 @@ class Fanout:
         self._publisher = publisher
         self.notifier = notifier
         self.last_error: Exception | None = None
+        # (conversation, sender) -> (members looked up, who of them blocked the sender)
+        self._blockers: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
 
     def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
         """A batch of stream records, in order. Returns None when all were handled, else the
@@ -129,6 +133,7 @@ class Fanout:
         are published, so after an exception what is left is what was not done."""
         if not pending:
             return
+        self._blockers.clear()
         wanted: dict[str, dict[int, str]] = {}
         for _, img in pending:
             wanted.setdefault(img.conversation_id, {})[img.seq] = img.id
@@ -154,7 +159,8 @@ class Fanout:
             for img in run:
                 stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
-                    notes.notify(stored, self._recipients(stored, members[stored.conversation_id]))
+                    notes.notify(stored, self._unblocked(
+                        stored, self._recipients(stored, members[stored.conversation_id])))
                     latest = stored
             events = [] if latest is None else \
                 self._message_events(latest, members[latest.conversation_id])
@@ -175,14 +181,32 @@ class Fanout:
         return [m for m in members
                 if m.user_id != stored.sender_id and stored.seq > m.joined_seq]
 
+    def _unblocked(self, stored: StoredMessage, members: list[Member]) -> list[Member]:
+        """The block check of every notice of a message (push, e-mail, user-event preview):
+        ``members`` less those who blocked its sender. One BatchGetItem of their block pair
+        items per conversation and sender in a batch."""
+        if stored.kind is MessageKind.SYSTEM or not members:
+            return members
+        checked, blockers = self._blockers.setdefault(
+            (stored.conversation_id, stored.sender_id), (set(), set()))
+        unknown = [m.user_id for m in members
+                   if m.user_id not in checked and m.user_id != stored.sender_id]
+        if unknown:
+            blockers |= self.store.blockers_of(unknown, stored.sender_id)
+            checked.update(unknown)
+        return [m for m in members if m.user_id not in blockers]
+
     def _message_events(self, stored: StoredMessage, members: list[Member]) -> list[dict[str, Any]]:
         """The MESSAGE user events of a conversation's latest message: one per member who
-        sees it (summary and unread count as of that message)."""
+        sees it (summary and unread count as of that message; no preview for a member who
+        blocked its sender)."""
         cid, seq = stored.conversation_id, stored.seq
         preview = _preview(self.service, stored)
+        shown = {m.user_id for m in self._unblocked(stored, members)}
         return [{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
-            "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
+            "senderId": stored.sender_id, "at": stored.created_at,
+            "preview": preview if m.user_id in shown else None,
             "unreadCount": (0 if m.user_id == stored.sender_id
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
         } for m in members if seq > m.joined_seq]

@@ -181,6 +181,7 @@ class Message:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    sender_blocked: bool = False  # for the caller of a page: they blocked the sender
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
         "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
         "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
                          "size": a.size, "url": a.url} for a in m.attachments],
+        "senderBlocked": m.sender_blocked,
     }
 
 
