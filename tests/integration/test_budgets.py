@@ -217,3 +217,15 @@ def test_adding_members_with_block_checks_is_one_transaction(stack: Stack) -> No
                        replace_args=True)
     assert got["action"] == "ADDED"
     assert counter.ops.count("dynamodb.TransactWriteItems") == 1, counter.ops
+
+
+def test_a_directory_page_is_a_query_and_one_batch_get_of_blocks(stack: Stack) -> None:
+    """users(query): the GSI2 query, then one BatchGetItem of the results' blocks of the
+    caller (who blocked them is left out)."""
+    from resolvers import users
+
+    counter = stack.counter()
+    got = stack.invoke(users, "Query.users.prefix", "alice", {"query": "", "limit": 5},
+                       replace_args=True)
+    assert got["items"]
+    assert counter.ops == ["dynamodb.Query", "dynamodb.BatchGetItem"]
