@@ -102,7 +102,8 @@ def test_a_blocked_sender_gives_no_preview_in_user_events(stack: DevStack, token
                 await features.send(stack, tokens["carol"], cid, "carol's preview")
                 while True:
                     event = await live.next()
-                    if event["type"] == "MESSAGE" and event["senderId"] == sub(stack, "carol"):
+                    if (event["type"] == "MESSAGE" and event["conversationId"] == cid
+                            and event["senderId"] == sub(stack, "carol")):
                         break
                 assert event["preview"] == "carol's preview"
         finally:
