@@ -1,4 +1,4 @@
-"""Users: profiles, the directory, presence, and the caller's own event channel."""
+"""Users: profiles, the directory, presence, blocks, and the caller's own event channel."""
 
 from typing import Any
 
@@ -54,6 +54,21 @@ def admin_create_user(email: str, displayName: str | None = None) -> dict[str, A
 @app.resolver(type_name="Mutation", field_name="registerDevice")
 def register_device(platform: str, token: str) -> dict[str, Any]:
     return api.service().register_device(api.caller(app), platform, token, aws.sns)
+
+
+@app.resolver(type_name="Mutation", field_name="blockUser")
+def block_user(userId: str) -> dict[str, Any]:
+    return api.service().block_user(api.caller(app), userId)
+
+
+@app.resolver(type_name="Mutation", field_name="unblockUser")
+def unblock_user(userId: str) -> dict[str, Any]:
+    return api.service().unblock_user(api.caller(app), userId)
+
+
+@app.resolver(type_name="Query", field_name="blockedUsers")
+def blocked_users() -> list[dict[str, Any]]:
+    return api.service().blocked_users(api.caller(app))
 
 
 @app.resolver(type_name="Subscription", field_name="onUserEvent")

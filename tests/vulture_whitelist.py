@@ -69,6 +69,7 @@ _.lastSeq, _.unreadCount, _.mutedUntil, _.updatedAt, _.lastMessage, _.actorId, _
 _.lastSeen, _.readSeq, _.deliveredSeq, _.expiresAt, _.reporterId, _.uploadId, _.maxBytes
 _.registered
 _.unreadMentionCount  # (issue 14 mentions: Conversation and UserEvent)
+_.senderBlocked, _.blockedAt, _.wasBlocked  # (blocking: Message, BlockedUser, Unblocked)
 
 # --- types-boto3 names imported under TYPE_CHECKING and used only inside string casts
 # (``cast("list[CORSRuleTypeDef]", ...)``), which vulture does not read

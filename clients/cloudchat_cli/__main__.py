@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("read", "mark a conversation read up to SEQ (default: its latest message)")
     p.add_argument("conversation_id")
     p.add_argument("seq", type=int, nargs="?")
+    p = add("block", "block a user: no DIRECT conversation or group add by them, no notices "
+                     "from them, their messages collapsed")
+    p.add_argument("user", help="a user id, or a display name or email the directory finds once")
+    p = add("unblock", "unblock a user (a no-op when not blocked)")
+    p.add_argument("user", help="a user id, or a display name or email the directory finds once")
+    add("blocked", "the users you blocked, most recent first")
     p = add("seed", "create sample users, conversations, threads and reactions")
     p.add_argument("--users", type=int, default=6)
     p.add_argument("--conversations", type=int, default=4)
@@ -163,6 +169,12 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         return asyncio.run(seed(app, plan))
     if command == "doctor":
         return asyncio.run(commands.doctor(app, args.conversation_id, args.count, args.timeout))
+    if command in ("block", "unblock", "blocked"):
+        from cloudchat_cli import blocks
+
+        if command == "blocked":
+            return asyncio.run(blocks.blocked(app))
+        return asyncio.run((blocks.block if command == "block" else blocks.unblock)(app, args.user))
     raise CliError(f"unknown command {command}")
 
 

@@ -109,6 +109,8 @@ class Renderer:
 
     def _body(self, m: Mapping[str, Any]) -> str:
         body = "(deleted)" if m.get("deletedAt") else (m.get("body") or f"({m.get('kind', '').lower()})")
+        if m.get("senderBlocked") and not m.get("deletedAt"):
+            return "(message from a blocked user)"
         extras = []
         if m.get("parentId"):
             extras.append(f"↳ reply to {m['parentId']}")

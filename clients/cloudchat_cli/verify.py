@@ -94,6 +94,8 @@ async def _checks(s: Scenario, run: Runner) -> None:
     await run.check("another user's channel refused (Forbidden)", "denial",
                     lambda: s.subscribe_denied(ON_USER_EVENT, {"userId": s.b.sub if s.b else ""}),
                     needs=[profiles])
+    await run.check("a block refuses a DIRECT conversation (Forbidden)", "denial", s.blocking,
+                    needs=[profiles])
     await run.check("no token refused (401)", "denial", lambda: s.http_refused(None))
     await run.check("forged token refused (401)", "denial", lambda: s.http_refused(s.forged_token()))
     await run.check("forged token refused (WebSocket)", "denial", s.websocket_refused)

@@ -45,6 +45,8 @@ LEAVE = "LeaveConversation"
 ME = "Me"
 ON_MESSAGE = "OnMessage"
 ON_USER_EVENT = "OnUserEvent"
+BLOCK = "BlockUser"
+UNBLOCK = "UnblockUser"
 PNG = b"\x89PNG\r\n\x1a\n" + b"cloudchat verify " + secrets.token_bytes(64)
 
 
@@ -261,6 +263,24 @@ class Scenario:
                    f"refused with {exc.error_type}, not {error_type}: {exc.message}")
             return f"{exc.error_type}: {exc.message}"
         raise CheckFailed(f"allowed, answered {describe(Exception(data))}")
+
+    async def blocking(self) -> str:
+        """C blocks A: A cannot open a DIRECT conversation with C (the check is inside the
+        create's transaction); C unblocks."""
+        assert self.a is not None
+        assert self.c is not None
+        done = (await self.ex(self.c, BLOCK, userId=self.a.sub))["blockUser"]
+        expect(done["userId"] == self.a.sub, f"blockUser answered {done}")
+        try:
+            await self.ex(self.a, CREATE, input={"memberIds": [self.c.sub]})
+        except ApiError as exc:
+            expect(exc.error_type == "Forbidden", f"refused with {exc.error_type}, not Forbidden")
+        else:
+            raise CheckFailed("a blocked user opened a DIRECT conversation with the blocker")
+        finally:
+            undone = (await self.ex(self.c, UNBLOCK, userId=self.a.sub))["unblockUser"]
+        expect(undone["wasBlocked"], "unblockUser found no block to remove")
+        return "blockUser; the blocked user's DIRECT refused (Forbidden); unblockUser"
 
     async def subscribe_denied(self, query: str, variables: Mapping[str, Any]) -> str:
         assert self.c is not None

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from cloudchat_client.types import (
+    BlockedUser,
     Conversation,
     ConversationPage,
     DeviceRegistration,
@@ -23,6 +24,7 @@ from cloudchat_client.types import (
     Report,
     ReportPage,
     TypingEvent,
+    Unblocked,
     UploadTicket,
     User,
     UserEvent,
@@ -198,3 +200,15 @@ class Operations:
     async def send_typing(self, conversation_id: str, typing: bool = True) -> TypingEvent:
         return cast(TypingEvent, await self._field("sendTyping", {"conversationId": conversation_id,
                                                                   "typing": typing}))
+
+    async def block_user(self, user_id: str) -> BlockedUser:
+        """Blocks a user (a no-op when blocked already: the first ``blockedAt``)."""
+        return cast(BlockedUser, await self._field("blockUser", {"userId": user_id}))
+
+    async def unblock_user(self, user_id: str) -> Unblocked:
+        """``wasBlocked`` is False when there was no block (nothing changed)."""
+        return cast(Unblocked, await self._field("unblockUser", {"userId": user_id}))
+
+    async def blocked_users(self) -> list[BlockedUser]:
+        """Everyone you blocked, most recent first (at most 100)."""
+        return cast(list[BlockedUser], await self._field("blockedUsers"))

@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 __all__ = [
-    "Attachment", "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
+    "Attachment",
+    "BlockedUser",
+    "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
     "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
-    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent", "UploadTicket", "User", "UserEvent",
+    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent",
+    "Unblocked",
+    "UploadTicket", "User", "UserEvent",
     "UserPage",
 ]
 
@@ -54,6 +58,7 @@ class Message(TypedDict):
     deletedAt: str | None
     deletedBy: str | None
     mentions: list[str]  # the members it mentions
+    senderBlocked: bool
 
 
 class MessagePage(TypedDict):
@@ -190,3 +195,13 @@ class UserEvent(TypedDict):
     online: bool | None
     at: str | None
     unreadMentionCount: int | None  # (MENTION)
+
+
+class BlockedUser(TypedDict):
+    userId: str
+    blockedAt: str
+
+
+class Unblocked(TypedDict):
+    userId: str
+    wasBlocked: bool

@@ -42,6 +42,7 @@ FULL_FRAGMENT_KEYS = {
     "id", "conversationId", "seq", "senderId", "kind", "body", "createdAt", "clientMessageId", "version",
     "parentId", "replyCount", "lastReplyAt", "replyUserIds", "reactions", "attachments", "editedAt", "deletedAt",
     "deletedBy", "mentions",
+    "senderBlocked",
 }
 
 

@@ -119,6 +119,9 @@ Subscription.onReceipt           401 401  FB FB ok ok ok FB FB UNA
 Subscription.onTyping            401 401  FB FB ok ok ok FB FB UNA
 Subscription.onUserEvent         401 401  ok ok ok ok ok ok ok UNA
 Subscription.onMembershipChange  401 401  FB FB ok ok ok FB FB UNA
+Query.blockedUsers               401 401  ok ok ok ok ok ok ok UNA
+Mutation.blockUser               401 401  ok ok ok ok ok ok ok UNA
+Mutation.unblockUser             401 401  ok ok ok ok ok ok ok UNA
 """
 # Notes on the rows that are not plain "members only" / "anyone signed in":
 # - presence: of erin, who shares a conversation with the members only.
@@ -129,6 +132,8 @@ Subscription.onMembershipChange  401 401  FB FB ok ok ok FB FB UNA
 #   answer for everyone signed in (nothing conversation-scoped to authorize).
 # - leaveConversation: the last OWNER cannot leave while others remain (BadRequest).
 # - reportedMessages / adminCreateUser: @aws_cognito_user_pools(cognito_groups) fields.
+# - blockUser / unblockUser / blockedUsers: the caller's own blocks (of gus, who calls nothing
+#   here): anyone signed in; who a block binds is tested in test_blocks.py (e2e and integration).
 # - publishUserEvent: @aws_iam only. Every other field is Cognito-only (no @aws_iam), so IAM
 #   gets Unauthorized there.
 
@@ -382,6 +387,11 @@ static("Subscription.onReceipt", "subscription($c: ID!) { onReceipt(conversation
 static("Subscription.onTyping", "subscription($c: ID!) { onTyping(conversationId: $c) { conversationId userId typing expiresAt } }", c=C)
 static("Subscription.onUserEvent", "subscription($u: ID!) { onUserEvent(userId: $u) { userId type conversationId } }",
        u=lambda ctx: ctx.me)
+static("Query.blockedUsers", "{ blockedUsers { userId blockedAt } }")
+static("Mutation.blockUser", "mutation($u: ID!) { blockUser(userId: $u) { userId blockedAt } }",
+       u=lambda ctx: ctx.cast.sub("gus"))
+static("Mutation.unblockUser", "mutation($u: ID!) { unblockUser(userId: $u) { userId wasBlocked } }",
+       u=lambda ctx: ctx.cast.sub("gus"))
 static("Subscription.onMembershipChange", f"subscription($c: ID!) {{ onMembershipChange(conversationId: $c) {{ {CHANGE} }} }}", c=C)
 
 

@@ -37,7 +37,8 @@ EVERY_CHECK = {
     "addReaction / removeReaction", "markRead, readReceipts, unreadCount", "DIRECT message",
     "upload, attach, download", "per-user channel (onUserEvent)", "non-member cannot read (Forbidden)",
     "non-member cannot send (Forbidden)", "non-member cannot subscribe (Forbidden)",
-    "another user's channel refused (Forbidden)", "no token refused (401)", "forged token refused (401)",
+    "another user's channel refused (Forbidden)", "a block refuses a DIRECT conversation (Forbidden)",
+    "no token refused (401)", "forged token refused (401)",
     "forged token refused (WebSocket)", "close connections", "leave the group conversation",
     "delete temporary users",
 }
@@ -82,7 +83,7 @@ def test_the_table_names_each_check(stack: DevStack) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "all checks passed: 25 passed, 0 failed, 0 skipped" in done.stdout
+    assert "all checks passed: 26 passed, 0 failed, 0 skipped" in done.stdout
     assert "sendMessage arrives live" in done.stdout and "PASS" in done.stderr
     assert "left behind: DIRECT conversation" in done.stdout
 

@@ -163,3 +163,69 @@ def test_typing_is_one_dynamodb_request(stack: Stack) -> None:
     counter = stack.counter()
     stack.invoke(receipts, "Mutation.sendTyping.ok", "bob", {"conversationId": cid, "typing": True})
     assert counter.ops == ["dynamodb.UpdateItem"]
+
+
+def test_block_and_unblock_are_one_transaction_and_the_list_one_query(stack: Stack) -> None:
+    """blockUser / unblockUser: one TransactWriteItems of two items (the pair item and the
+    block set), also when it is a no-op; blockedUsers: one Query."""
+    from resolvers import users
+
+    for i in range(2):  # the second time: already blocked / not blocked (no-ops)
+        counter = stack.counter()
+        stack.invoke(users, "Mutation.blockUser.ok", "bob", {"userId": USERS["alice"]})
+        assert counter.ops == ["dynamodb.TransactWriteItems"], (i, counter.ops)
+    counter = stack.counter()
+    assert len(stack.invoke(users, "Query.blockedUsers.ok", "bob", {})) == 1
+    assert counter.ops == ["dynamodb.Query"]
+    for i in range(2):
+        counter = stack.counter()
+        stack.invoke(users, "Mutation.unblockUser.ok", "bob", {"userId": USERS["alice"]})
+        assert counter.ops == ["dynamodb.TransactWriteItems"], (i, counter.ops)
+
+
+def test_pages_flag_blocked_senders_at_no_extra_request(stack: Stack) -> None:
+    """The caller's block set is one more key in the page's BatchGetItem: a page of 50 stays
+    one request, warm sends stay one request."""
+    from resolvers import users
+
+    cid = new_conversation(stack, members=[USERS["bob"]])
+    for i in range(60):
+        send(stack, cid, f"p{i}", f"cmid-bkb-{i:04d}")
+    stack.invoke(users, "Mutation.blockUser.ok", "bob", {"userId": USERS["alice"]})
+    counter = stack.counter()
+    first = page(stack, cid, "bob", limit=50)
+    assert all(m["senderBlocked"] for m in first["items"]) and len(first["items"]) == 50
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+    counter.reset()
+    assert len(page(stack, cid, "bob", limit=50, token=first["nextToken"])["items"]) == 10
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+    counter.reset()
+    assert len(since(stack, cid, 10, "bob")["items"]) == 50
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+    counter.reset()
+    assert send(stack, cid, "still one", "cmid-bkb-9999")["senderBlocked"] is False
+    assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+
+
+def test_adding_members_with_block_checks_is_one_transaction(stack: Stack) -> None:
+    """addMembers carries one ConditionCheck per user added (they did not block the actor)
+    in its one transaction: still one request after the read of the conversation."""
+    cid = new_conversation(stack, members=[USERS["bob"]], title="team")
+    counter = stack.counter()
+    got = stack.invoke(conversations, "Mutation.addMembers.ok", "alice",
+                       {"conversationId": cid, "userIds": [USERS["carol"], USERS["mallory"]]},
+                       replace_args=True)
+    assert got["action"] == "ADDED"
+    assert counter.ops.count("dynamodb.TransactWriteItems") == 1, counter.ops
+
+
+def test_a_directory_page_is_a_query_and_one_batch_get_of_blocks(stack: Stack) -> None:
+    """users(query): the GSI2 query, then one BatchGetItem of the results' blocks of the
+    caller (who blocked them is left out)."""
+    from resolvers import users
+
+    counter = stack.counter()
+    got = stack.invoke(users, "Query.users.prefix", "alice", {"query": "", "limit": 5},
+                       replace_args=True)
+    assert got["items"]
+    assert counter.ops == ["dynamodb.Query", "dynamodb.BatchGetItem"]

@@ -29,6 +29,7 @@ FIELDS = {  # fieldName -> resolver module (as template.yaml wires them)
     **dict.fromkeys(["markRead", "markDelivered", "readReceipts", "sendTyping"], receipts),
     **dict.fromkeys(["me", "updateProfile", "users", "usersByIds", "heartbeat", "presence"],
                     users),
+    **dict.fromkeys(["blockUser", "unblockUser", "blockedUsers"], users),
 }
 SEEDS = sorted(p.stem for p in EVENTS.glob("*.json")
                if p.stem.split(".")[0] in ("Query", "Mutation")

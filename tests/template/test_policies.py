@@ -58,16 +58,19 @@ AT_REST = grants(TABLE_AT_REST, [KEY], VIA_DYNAMODB)
 
 EXPECTED: dict[str, set[Grant]] = {
     # profiles (GetItem/PutItem/UpdateItem), the directory (GSI2), contacts and presence
-    # (GSI1, BatchGetItem), devices; no message body or conversation key, ever.
-    "UsersFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem")
+    # (GSI1, BatchGetItem), devices, blocks (a transaction of Put/Update, of Delete/Update
+    # to unblock); no message body or conversation key, ever.
+    "UsersFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
+                           "DeleteItem")
     | AT_REST
     | grants(["cognito-idp:AdminCreateUser"], [{"Fn::GetAtt": ["UserPool", "Arn"]}])
     | grants(["sns:CreatePlatformEndpoint"],
              [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}]),
     # create (GenerateDataKey), member changes' system messages and the last message of each
-    # conversation (Decrypt), whose attachments get presigned GET URLs.
+    # conversation (Decrypt), whose attachments get presigned GET URLs; the block checks of
+    # createConversation and addMembers (ConditionCheck in their transactions).
     "ConversationsFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
-                                   "DeleteItem")
+                                   "DeleteItem", "ConditionCheckItem")
     | grants(["kms:GenerateDataKey", "kms:Decrypt"], [KEY], CONVERSATION_KEY)
     | AT_REST
     | grants(["s3:GetObject"], [OBJECTS])

@@ -35,9 +35,11 @@ ROOT_TYPES = ("Query", "Mutation", "Subscription")
 
 # The DynamoDB actions each function may have: nothing more (and never Scan).
 DYNAMODB_ACTIONS = {
-    "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"},
+    "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
+                      "DeleteItem"},  # (DeleteItem: unblockUser)
     "ConversationsFunction": {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
+        "ConditionCheckItem",  # (the block checks of createConversation and addMembers)
     },
     "MessagesFunction": {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
@@ -62,6 +64,7 @@ EXPECTED_FIELDS = {
         "Query.me", "Query.users", "Query.usersByIds", "Query.presence", "Mutation.updateProfile",
         "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
         "Mutation.adminCreateUser",
+        "Mutation.blockUser", "Mutation.unblockUser", "Query.blockedUsers",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",

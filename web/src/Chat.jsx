@@ -7,6 +7,7 @@ import { ThemeToggle } from './ThemeToggle.jsx';
 import { previewOf } from './format.js';
 import { PresenceDot } from './PresenceDot.jsx';
 import { ReportsView } from './ReportsView.jsx';
+import { useBlocks } from './useBlocks.js';
 import { useMuted } from './useMuted.js';
 import { useNames } from './useNames.js';
 import { usePresence } from './usePresence.js';
@@ -55,6 +56,7 @@ export function Chat({ config, onSignOut }) {
 
   const { nameOf, learnNames } = useNames(me);
   const { mutedUntil, isMuted, setMuted } = useMuted(conversations);
+  const blocks = useBlocks();
   const contactIds = conversations.flatMap((c) => c.members.map((m) => m.userId)).filter((u) => u !== me?.id);
   const { isOnline, seen } = usePresence(contactIds);
 
@@ -327,7 +329,8 @@ export function Chat({ config, onSignOut }) {
                   )}
                 </span>
                 <span className="preview" data-testid="preview">
-                  {c.preview ? `${c.previewSenderId ? `${nameOf(c.previewSenderId)}: ` : ''}${c.preview}` : 'No messages yet'}
+                  {c.preview && blocks.isBlocked(c.previewSenderId) ? 'Message from a blocked user'
+                    : c.preview ? `${c.previewSenderId ? `${nameOf(c.previewSenderId)}: ` : ''}${c.preview}` : 'No messages yet'}
                 </span>
               </button>
             </li>
@@ -353,6 +356,7 @@ export function Chat({ config, onSignOut }) {
             onMembers={onMembers}
             onRenamed={onRenamed}
             onMuted={setMuted}
+            blocks={blocks}
             onBack={() => setActiveId(null)}
           />
         ) : (

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { M, Q, S, call, newClientMessageId, subscribe, uploadWithTicket } from './api.js';
 import { Composer } from './Composer.jsx';
+import { BlockButton } from './BlockButton.jsx';
 import { MembersPanel } from './MembersPanel.jsx';
 import { MessageItem, PendingItem } from './MessageItem.jsx';
 import { ThreadPanel } from './ThreadPanel.jsx';
@@ -19,7 +20,7 @@ const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NE
 
 export function ConversationView({
   conversation, title, me, nameOf, learnNames, isOnline, mutedUntil, onActivity, onRead, onMembers, onRenamed,
-  onMuted, onBack,
+  onMuted, onBack, blocks,
 }) {
   const cid = conversation.id;
   const [byId, setById] = useState(() => new Map());
@@ -377,7 +378,7 @@ export function ConversationView({
   // Who `@` completes to: the other members, by their names.
   const people = useMemo(() => others.map((u) => ({ id: u, name: nameOf(u) }))
     .filter((p) => p.name && p.name !== '…' && p.name !== 'Unknown user'), [others.join(), nameOf]);
-  const itemProps = { me, myRole, nameOf, cid, act, onOpenThread: setThreadRootId };
+  const itemProps = { me, myRole, nameOf, cid, act, onOpenThread: setThreadRootId, blocks };
 
   return (
     <div className={`conversation ${threadRoot ? 'with-thread' : ''}`}>
@@ -386,6 +387,7 @@ export function ConversationView({
           <button type="button" className="icon back" onClick={onBack} aria-label="Back to conversations">←</button>
           <h2 data-testid="conversation-title">{title}</h2>
           {directPeer && <PresenceDot name={nameOf(directPeer)} online={isOnline(directPeer)} />}
+          {directPeer && <BlockButton userId={directPeer} name={nameOf(directPeer)} blocks={blocks} />}
           <span className="muted header-info">{conversation.kind === 'GROUP' ? `${members.length} ${members.length === 1 ? 'member' : 'members'}` : 'Direct'}</span>
           {conversation.kind === 'GROUP' && (
             <button type="button" onClick={() => setShowMembers((v) => !v)} aria-expanded={showMembers}>Members</button>
@@ -432,7 +434,8 @@ export function ConversationView({
       )}
       {showMembers && conversation.kind === 'GROUP' && (
         <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} isOnline={isOnline}
-                      learnNames={learnNames} onChange={membershipChanged} onClose={closeMembers} />
+                      learnNames={learnNames} onChange={membershipChanged} onClose={closeMembers}
+                      blocks={blocks} />
       )}
       {showSettings && (
         <ConversationSettings conversation={conversation} title={title} myRole={myRole} mutedUntil={mutedUntil}

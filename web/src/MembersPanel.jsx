@@ -1,12 +1,13 @@
 import { useEffect, useState } from 'react';
 import { M, call } from './api.js';
+import { BlockButton } from './BlockButton.jsx';
 import { PresenceDot } from './PresenceDot.jsx';
 import { UserPicker } from './UserPicker.jsx';
 
 const ROLES = ['OWNER', 'ADMIN', 'MEMBER'];
 
 /** Group members; owners change roles and remove anyone, admins add and remove members. */
-export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learnNames, onChange, onClose }) {
+export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learnNames, onChange, onClose, blocks }) {
   const [adding, setAdding] = useState([]);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -65,6 +66,7 @@ export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learn
                 <button type="button" disabled={busy} aria-label={`Remove ${nameOf(m.userId)}`}
                         onClick={() => run(M.removeMember, { conversationId: cid, userId: m.userId })}>Remove</button>
               )}
+              {m.userId !== me.id && <BlockButton userId={m.userId} name={nameOf(m.userId)} blocks={blocks} />}
             </li>
           );
         })}

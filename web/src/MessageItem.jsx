@@ -25,7 +25,8 @@ function Attachments({ attachments }) {
   );
 }
 
-export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenThread, seenBy, inThread = false }) {
+export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenThread, seenBy, inThread = false, blocks }) {
+  const [shown, setShown] = useState(false); // a blocked sender's message, opened on request
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -36,6 +37,16 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
 
   if (m.kind === 'SYSTEM') {
     return <li className="message system" data-testid="message" data-seq={m.seq}><span>{m.body}</span></li>;
+  }
+  if (!mine && !shown && (blocks ? blocks.hides(m) : m.senderBlocked)) {
+    return (
+      <li className="message blocked" data-testid="message" data-seq={m.seq}>
+        <span className="muted" data-testid="blocked-message">Message from a blocked user</span>
+        {' — '}
+        <button type="button" className="link" onClick={() => setShown(true)}
+                aria-label={`Show the message from ${sender}`}>show</button>
+      </li>
+    );
   }
   const deleted = Boolean(m.deletedAt);
   const mentionsMe = !deleted && (m.mentions ?? []).includes(me.id);

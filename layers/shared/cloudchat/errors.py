@@ -21,6 +21,7 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
                          RateLimited with its retry-after)
     DirectExists         store outcome: the pair has a DIRECT conversation already (the
                          service answers with that one)
+    BlockedPairs         store outcome: a block refused the write (the service answers Forbidden)
 
 An :class:`InternalError` is no ``ChatError``: like anything else a resolver raises
 unexpectedly, it is logged with its stack and the request id (cloudchat.api) and reaches the
@@ -133,3 +134,12 @@ class DirectExists(Exception):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(conversation_id)
         self.conversation_id = conversation_id
+
+
+class BlockedPairs(Exception):
+    """A block refused a write: ``pairs`` are the (blocker, blocked) pairs whose block item
+    exists (nothing was written)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs

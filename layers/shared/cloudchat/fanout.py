@@ -8,7 +8,9 @@ here, off the request path, from the table's DynamoDB stream.
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
 * a title change publishes CONVERSATION_RENAMED to every member;
 * a message's mentions are counted, and the mentioned get a MENTION event and a
-  notification even when muted (:mod:`cloudchat.fanout_mentions`).
+  notification even when muted (:mod:`cloudchat.fanout_mentions`);
+* a member who blocked a message's sender is not notified of it, gets no preview of it and
+  no MENTION from it (:meth:`Fanout._unblocked`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -73,6 +75,8 @@ class Fanout:
         self._publisher = publisher
         self.notifier = notifier
         self.last_error: Exception | None = None
+        # (conversation, sender) -> (members looked up, who of them blocked the sender)
+        self._blockers: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
 
     def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
         """A batch of stream records, in order. Returns None when all were handled, else the
@@ -132,6 +136,7 @@ class Fanout:
         are published, so after an exception what is left is what was not done."""
         if not pending:
             return
+        self._blockers.clear()
         wanted: dict[str, dict[int, str]] = {}
         for _, img in pending:
             wanted.setdefault(img.conversation_id, {})[img.seq] = img.id
@@ -160,9 +165,10 @@ class Fanout:
                 stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
                     everyone = self._recipients(stored, members[stored.conversation_id])
-                    mentioned, mention_events = mentions.handle(stored, everyone)  # (muted too)
+                    unblocked = self._unblocked(stored, everyone)  # (blockers: no notice)
+                    mentioned, mention_events = mentions.handle(stored, unblocked)  # muted too
                     events += mention_events
-                    notes.notify(stored, [m for m in everyone if m.user_id not in mentioned])
+                    notes.notify(stored, [m for m in unblocked if m.user_id not in mentioned])
                     latest = stored
             if latest is not None:
                 events += self._message_events(latest, members[latest.conversation_id])
@@ -183,14 +189,32 @@ class Fanout:
         return [m for m in members
                 if m.user_id != stored.sender_id and stored.seq > m.joined_seq]
 
+    def _unblocked(self, stored: StoredMessage, members: list[Member]) -> list[Member]:
+        """The block check of every notice of a message (push, e-mail, user-event preview):
+        ``members`` less those who blocked its sender. One BatchGetItem of their block pair
+        items per conversation and sender in a batch."""
+        if stored.kind is MessageKind.SYSTEM or not members:
+            return members
+        checked, blockers = self._blockers.setdefault(
+            (stored.conversation_id, stored.sender_id), (set(), set()))
+        unknown = [m.user_id for m in members
+                   if m.user_id not in checked and m.user_id != stored.sender_id]
+        if unknown:
+            blockers |= self.store.blockers_of(unknown, stored.sender_id)
+            checked.update(unknown)
+        return [m for m in members if m.user_id not in blockers]
+
     def _message_events(self, stored: StoredMessage, members: list[Member]) -> list[dict[str, Any]]:
         """The MESSAGE user events of a conversation's latest message: one per member who
-        sees it (summary and unread count as of that message)."""
+        sees it (summary and unread count as of that message; no preview for a member who
+        blocked its sender)."""
         cid, seq = stored.conversation_id, stored.seq
         preview = _preview(self.service, stored)
+        shown = {m.user_id for m in self._unblocked(stored, members)}
         return [{
             "userId": m.user_id, "type": "MESSAGE", "conversationId": cid, "seq": seq,
-            "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
+            "senderId": stored.sender_id, "at": stored.created_at,
+            "preview": preview if m.user_id in shown else None,
             "unreadCount": (0 if m.user_id == stored.sender_id
                             else max(0, seq - max(m.read_seq, m.joined_seq))),
         } for m in members if seq > m.joined_seq]

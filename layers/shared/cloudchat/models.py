@@ -191,6 +191,7 @@ class Message:
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     mentions: tuple[str, ...] = ()
+    sender_blocked: bool = False  # for the caller of a page: they blocked the sender
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
         "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
                          "size": a.size, "url": a.url} for a in m.attachments],
         "mentions": list(m.mentions),
+        "senderBlocked": m.sender_blocked,
     }
 
 

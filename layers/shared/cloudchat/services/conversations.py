@@ -4,10 +4,11 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, DirectExists, Forbidden, RateExceeded
+from cloudchat.errors import BadRequest, BlockedPairs, DirectExists, Forbidden, RateExceeded
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
 from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
+from cloudchat.services.blocks import refused
 from cloudchat.services.users import UsersService
 
 
@@ -45,11 +46,18 @@ class ConversationsService(UsersService, CryptoService):
                             wrapped_key=self.keys.create(cid))
         members = [Member(conversation_id=cid, user_id=u, role=r, joined_at=now,
                           last_activity=now) for u, r in roles.items()]
+        # A block forbids a DIRECT conversation either way, and adding its blocker to a group.
+        blocks = ([(others[0], caller.user_id), (caller.user_id, others[0])] if pair
+                  else [(m, caller.user_id) for m in others])
         try:
-            self.store.create_conversation(conv, members, pair, rate=self._write_rate())
+            self.store.create_conversation(conv, members, pair, rate=self._write_rate(),
+                                           blocks=blocks)
         except RateExceeded as exc:
             self.keys.forget(cid)
             raise self._too_many_writes(exc) from None
+        except BlockedPairs as exc:
+            self.keys.forget(cid)
+            raise refused(caller, exc, direct=pair is not None) from None
         except DirectExists as exc:
             self.keys.forget(cid)
             return self._existing_direct(caller, exc.conversation_id)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
-from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateExceeded
+from cloudchat.errors import BadRequest, BlockedPairs, Conflict, Forbidden, NotFound, RateExceeded
 from cloudchat.models import (
     Caller,
     Conversation,
@@ -23,6 +23,7 @@ from cloudchat.models import (
     User,
 )
 from cloudchat.services._base import NOT_MEMBER, iso
+from cloudchat.services.blocks import refused
 from cloudchat.services.conversations import ConversationsService
 from cloudchat.store import binding
 
@@ -35,6 +36,9 @@ class MembersService(ConversationsService):
     """Membership and roles of GROUP conversations; admins creating users."""
 
     MEMBERSHIP_ATTEMPTS = 10
+    # One transaction: the actor's check, the conversation, the SYSTEM message, the rate log,
+    # and per user added their member item and the check that they have not blocked the actor.
+    MAX_ADDED_AT_ONCE = (100 - 4) // 2
 
     def add_members(self, caller: Caller, conversation_id: object,
                     user_ids: object) -> MembershipChange:
@@ -44,6 +48,8 @@ class MembersService(ConversationsService):
         if not isinstance(user_ids, list) or not user_ids:
             raise BadRequest("userIds must name at least one user")
         wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
+        if len(wanted) > self.MAX_ADDED_AT_ONCE:
+            raise BadRequest(f"add at most {self.MAX_ADDED_AT_ONCE} members at a time")
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
             conv, me = self._group_for_change(caller, cid)
             if me.role not in (Role.OWNER, Role.ADMIN):
@@ -65,8 +71,12 @@ class MembersService(ConversationsService):
                             joined_seq=seq - 1, read_seq=seq - 1, last_activity=now)
                      for u in new]
             text = f"{self._name(users, caller.user_id)} added {self._names(users, new)}"
-            change = self._apply_members(caller, conv, text, now, (Role.OWNER, Role.ADMIN),
-                                         "ADDED", new, None, add=added)
+            try:
+                change = self._apply_members(caller, conv, text, now, (Role.OWNER, Role.ADMIN),
+                                             "ADDED", new, None, add=added,
+                                             blocks=[(u, caller.user_id) for u in new])
+            except BlockedPairs as exc:
+                raise refused(caller, exc, direct=False) from None
             if change is not None:
                 return change
         raise Conflict("the conversation is too busy right now; retry")

@@ -17,6 +17,7 @@ from cloudchat.crypto import seal
 from cloudchat.errors import AlreadyAttached, BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from cloudchat.models import Caller, Member, Message, MessageKind, Page, StoredMessage
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, NOT_MEMBER, iso
+from cloudchat.services.blocks import flag_blocked
 from cloudchat.services.media import MediaService
 from cloudchat.store import Rate, SendGuard, binding
 
@@ -189,7 +190,7 @@ class MessagesService(MediaService):
             if not isinstance(before, int) or before < 1:
                 raise BadRequest("nextToken is invalid")
             seqs = list(range(max(1, before - n), before))
-            member, conv, found = self.store.read_messages(
+            member, conv, found, blocked = self.store.read_messages_and_blocks(
                 cid, caller.user_id, seqs, with_conversation=not self._key_cached(cid))
             if member is None:
                 raise Forbidden("you are not a member of this conversation")
@@ -197,7 +198,7 @@ class MessagesService(MediaService):
         else:
             hint = self._seq_hint.get(cid)
             guess = list(range(max(1, hint - n + 1), hint + 1)) if hint else []
-            member, conv, found = self.store.read_messages(
+            member, conv, found, blocked = self.store.read_messages_and_blocks(
                 cid, caller.user_id, guess, with_conversation=True)
             if member is None or conv is None:
                 raise Forbidden("you are not a member of this conversation")
@@ -212,6 +213,7 @@ class MessagesService(MediaService):
         floor = member.joined_seq + 1
         seqs_desc = [s for s in range(top, max(floor, top - n + 1) - 1, -1) if s in found]
         items = [self._decrypt(found[s], conv) for s in seqs_desc]
+        flag_blocked(items, blocked)
         token = None
         lowest = seqs_desc[-1] if seqs_desc else None
         if lowest is not None and lowest > floor:
@@ -221,11 +223,12 @@ class MessagesService(MediaService):
 
     def messages_since(self, caller: Caller, conversation_id: object, after_seq: object,
                        limit: int | None) -> Page:
-        """Oldest first, seq > afterSeq, contiguous. One BatchGetItem (up to 98 messages)."""
+        """Oldest first, seq > afterSeq, contiguous. One BatchGetItem (up to 97 messages: with
+        the caller's member item, block set and the conversation)."""
         cid = ids.require_ulid(conversation_id, "conversationId")
         after = validation.seq(after_seq, "afterSeq")
         n = validation.limit(limit, MESSAGES_DEFAULT_LIMIT)
-        member, conv, found = self.store.read_messages(
+        member, conv, found, blocked = self.store.read_messages_and_blocks(
             cid, caller.user_id, range(after + 1, after + n + 1), with_conversation=True)
         if member is None or conv is None:
             raise Forbidden("you are not a member of this conversation")
@@ -236,6 +239,7 @@ class MessagesService(MediaService):
             if s not in found:
                 break
             items.append(self._decrypt(found[s], conv))
+        flag_blocked(items, blocked)
         return Page(items, None)
 
     def authorize_subscription(self, caller: Caller, conversation_id: object) -> Member:

@@ -8,6 +8,7 @@ from cloudchat.errors import BadRequest, Forbidden
 from cloudchat.models import Caller, Page
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, NOT_MEMBER
 from cloudchat.services._keys import CryptoService
+from cloudchat.services.blocks import flag_blocked
 
 
 class ThreadsService(CryptoService):
@@ -34,8 +35,8 @@ class ThreadsService(CryptoService):
         bound = after
         while True:
             seqs, more = self.store.thread_reply_seqs(cid, root, n, bound)
-            member, _, found = self.store.read_messages(cid, caller.user_id, seqs,
-                                                        with_conversation=False)
+            member, _, found, blocked = self.store.read_messages_and_blocks(
+                cid, caller.user_id, seqs, with_conversation=False)
             if member is None:
                 raise Forbidden(NOT_MEMBER)
             if bound >= member.joined_seq or not seqs or seqs[0] > member.joined_seq:
@@ -43,6 +44,7 @@ class ThreadsService(CryptoService):
             bound = member.joined_seq
         rows = [found[s] for s in seqs if s in found]
         items = [self._decrypt(r, None) for r in rows]
+        flag_blocked(items, blocked)
         token = None
         if more and rows:
             token = self.tokens.seal({"a": rows[-1].seq}, user_id=caller.user_id,

@@ -74,7 +74,9 @@ class UsersService(ServiceBase):
     def users(self, caller: Caller, query: object, limit: int | None,
               next_token: str | None) -> tuple[list[User], str | None]:
         """The directory: by display-name prefix, or by email prefix when the query has '@'.
-        Never a scan: one index query per page."""
+        Never a scan: one index query per page, and one BatchGetItem that leaves out the
+        users who blocked the caller (a page can be shorter than ``limit``, never empty
+        while more follow)."""
         q = "" if query is None else query
         if not isinstance(q, str) or len(q) > 64:
             raise BadRequest("query must be at most 64 characters")
@@ -88,7 +90,13 @@ class UsersService(ServiceBase):
                                      scope=scope).get("k")
             if not isinstance(start, dict):
                 raise BadRequest("nextToken is invalid")
-        users, cursor = self.store.directory(by_email, q, n, start)
+        while True:
+            users, cursor = self.store.directory(by_email, q, n, start)
+            hidden = self.store.blockers_of([u.id for u in users], caller.user_id) if users else set()
+            users = [u for u in users if u.id not in hidden]
+            if users or cursor is None:
+                break
+            start = cursor
         token = (self.tokens.seal({"k": cursor}, user_id=caller.user_id, operation="users",
                                   scope=scope) if cursor else None)
         return users, token

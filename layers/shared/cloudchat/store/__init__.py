@@ -28,6 +28,8 @@ The map of the package (private modules, each readable in one sitting):
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
 ``_mentions``               the membership check of a send's mentions; unread mentions
+``_blocks``                 blocks: pair items (checked inside the writes they forbid) and
+                            each user's block set (read with a message page)
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -45,7 +47,8 @@ again; when the container has not seen the message, one BatchGetItem reads it fi
 
 from __future__ import annotations
 
-from cloudchat.errors import DirectExists, RateExceeded
+from cloudchat.errors import BlockedPairs, DirectExists, RateExceeded
+from cloudchat.store._blocks import MAX_BLOCKS, BlocksStore
 from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
 from cloudchat.store._images import _Images
@@ -68,8 +71,10 @@ from cloudchat.store._users import UsersStore
 
 __all__ = [
     "ITEM_SIZE_BUDGET",
+    "MAX_BLOCKS",
     "RATE_LOG_SLOTS",
     "AppendOutcome",
+    "BlockedPairs",
     "ConversationImage",
     "DirectExists",
     "MessageImage",
@@ -88,5 +93,5 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore, MentionsStore):
+            UploadsStore, NotificationsStore, MentionsStore, BlocksStore):
     """The table, one part per aggregate (see the map above)."""

@@ -6,19 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cloudchat.errors import DirectExists
+from cloudchat.errors import BlockedPairs, DirectExists
 from cloudchat.models import Conversation, Member
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import BATCH_MAX
+from cloudchat.store._blocks import block_checks
 from cloudchat.store._keys import DIRECT, GSI1, META, activity_key, conv_pk, direct_pk, member_sk, user_pk
 from cloudchat.store._rates import Rate, RatesStore
 
 
 class ConversationsStore(RatesStore):
     def create_conversation(self, conv: Conversation, members: Sequence[Member],
-                            direct_pair: tuple[str, str] | None, rate: Rate | None = None) -> None:
+                            direct_pair: tuple[str, str] | None, rate: Rate | None = None,
+                            blocks: Sequence[tuple[str, str]] = ()) -> None:
         """Writes the conversation atomically. Raises DirectExists if the pair already has one,
-        RateExceeded if the creator's rate log refuses it (then nothing is written).
+        RateExceeded if the creator's rate log refuses it (then nothing is written),
+        BlockedPairs if a (blocker, blocked) pair of ``blocks`` has a block: those are
+        ConditionChecks in the transaction that writes the conversation item, so a block and
+        the conversation never both win.
 
         Conversation + members + pair guard (+ the creator's rate log) go in one transaction
         when they fit (100 items); larger groups write member chunks first (the first one
@@ -41,30 +46,45 @@ class ConversationsStore(RatesStore):
         }}
         puts = [{"Put": {"TableName": self.table_name, "Item": self._av(codec.member_item(m)),
                          "ConditionExpression": "attribute_not_exists(PK)"}} for m in members]
-        final: list[dict[str, Any]] = [meta]
+        pair_guard: list[dict[str, Any]] = []
         if direct_pair:
-            final.append({"Put": {
+            pair_guard.append({"Put": {
                 "TableName": self.table_name,
                 "Item": self._av({"PK": direct_pk(*direct_pair), "SK": DIRECT,
                                   "conversationId": conv.id}),
                 "ConditionExpression": "attribute_not_exists(PK)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }})
+        # The block checks go with the conversation item (as many as fit: all of them up to
+        # 99 other members); only past that do the rest go with the first member chunk.
+        room = BATCH_MAX - 1 - len(pair_guard)
+        late, early = list(blocks[:room]), list(blocks[room:])
+        final = [meta, *block_checks(self.table_name, late), *pair_guard]
+        final_names: list[tuple[str, str] | None] = [None, *late, *([None] * len(pair_guard))]
         metered = [self._rate_op(conv.created_by, rate)] if rate is not None else []
         chunks: list[list[dict[str, Any]]] = []
+        chunk_names: list[list[tuple[str, str] | None]] = []
         tail = puts
-        if len(metered) + len(puts) + len(final) > BATCH_MAX:
+        if early or len(metered) + len(puts) + len(final) > BATCH_MAX:
             # the first transaction carries the rate log, so a refusal writes nothing
-            cut = len(puts) - (BATCH_MAX - len(final))
-            head, tail = metered + puts[:cut], puts[cut:]
+            cut = max(0, len(puts) - (BATCH_MAX - len(final)))
+            head = metered + block_checks(self.table_name, early) + puts[:cut]
+            lead = len(metered) + len(early)
+            names = [None] * len(metered) + [*early] + [None] * cut
+            tail = puts[cut:]
             chunks = [head[i:i + BATCH_MAX] for i in range(0, len(head), BATCH_MAX)]
+            chunk_names = [names[i:i + BATCH_MAX] for i in range(0, len(head), BATCH_MAX)]
             metered = []
+        written: list[Member] = []
         for i, chunk in enumerate(chunks):
             try:
                 self._client().transact_write_items(TransactItems=codec.write_items(chunk))
             except ClientError as exc:
                 self._raise_if_rate(exc, rate if i == 0 else None)
+                self._raise_if_blocked(exc, chunk_names[i], written)
                 raise
+            # the member puts follow the rate log and the early checks in the head
+            written = list(members[:max(0, min(len(head), (i + 1) * BATCH_MAX) - lead)])
         try:
             self._client().transact_write_items(TransactItems=codec.write_items(metered + tail + final))
         except ClientError as exc:
@@ -73,7 +93,30 @@ class ConversationsStore(RatesStore):
             if direct_pair and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
                 existing = reasons[-1].get("Item", {}).get("conversationId", {}).get("S")
                 raise DirectExists(existing or "") from exc
+            self._raise_if_blocked(exc, [None] * (len(metered) + len(tail)) + final_names,
+                                   written)
             raise
+
+    def _raise_if_blocked(self, exc: Any, names: Sequence[tuple[str, str] | None],
+                          written: Sequence[Member]) -> None:
+        """Raises BlockedPairs when a block check of this transaction failed (``names`` says
+        which item checks which pair); the members earlier chunks wrote are deleted first."""
+        reasons = codec.error_response(exc).get("CancellationReasons") or []
+        refused = [pair for pair, reason in zip(names, reasons, strict=False)
+                   if pair is not None and reason.get("Code") == "ConditionalCheckFailed"]
+        if refused:
+            self._undo_members(written)
+            raise BlockedPairs(refused) from exc
+
+    def _undo_members(self, members: Sequence[Member]) -> None:
+        """Deletes member items an earlier chunk of a large group's creation wrote, when its
+        last transaction was refused (their conversation item was never written)."""
+        deletes = [{"Delete": {"TableName": self.table_name,
+                               "Key": self._key(conv_pk(m.conversation_id), member_sk(m.user_id))}}
+                   for m in members]
+        for i in range(0, len(deletes), BATCH_MAX):
+            self._client().transact_write_items(TransactItems=codec.write_items(deletes[i:i + BATCH_MAX]))
+
     def conversation_and_member(
         self, conversation_id: str, user_id: str
     ) -> tuple[Conversation | None, Member | None]:

@@ -17,6 +17,8 @@ user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+block (one per pair)   USER#<blockerId>     BLOCK#<blockedId>  blockedAt
+block set              USER#<userId>        BLOCKS            blocked (a string set, at most MAX_BLOCKS)
 =====================  ===================  ======================================
 """
 
@@ -38,6 +40,8 @@ EMAIL_DIRECTORY = "EMAILDIR"
 REPORTS = "REPORTS"
 MEMBER_PREFIX = "MEMBER#"
 DEVICE_PREFIX = "DEVICE#"
+BLOCKS = "BLOCKS"
+BLOCK_PREFIX = "BLOCK#"
 _MSG_PREFIX = "MSG#"
 _USER_PREFIX = "USER#"
 
@@ -114,3 +118,8 @@ def directory_key(name: str, user_id: str) -> str:
 
 def device_sk(endpoint_arn: str) -> str:
     return DEVICE_PREFIX + hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
+
+
+def block_sk(blocked_id: str) -> str:
+    """The sort key of a block, under the blocker's ``user_pk``."""
+    return f"{BLOCK_PREFIX}{blocked_id}"

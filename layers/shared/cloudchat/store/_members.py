@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cloudchat.errors import RateExceeded
+from cloudchat.errors import BlockedPairs, RateExceeded
 from cloudchat.models import Conversation, Member, Role, StoredMessage
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import BATCH_MAX
+from cloudchat.store._blocks import block_checks
 from cloudchat.store._keys import (
     GSI3,
     MEMBER_PREFIX,
@@ -125,15 +126,19 @@ class MembersStore(RatesStore):
                        system: StoredMessage, now: str, add: Sequence[Member] = (),
                        remove: Sequence[tuple[str, Role]] = (),
                        set_roles: Sequence[tuple[str, Role, Role]] = (),
-                       title: str | None = None, rate: Rate | None = None) -> str:
+                       title: str | None = None, rate: Rate | None = None,
+                       blocks: Sequence[tuple[str, str]] = ()) -> str:
         """Adds, removes or re-roles members in one transaction with a SYSTEM message that
         says so (it takes the next seq). Conditions: the actor still holds one of
         ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
         at ``conv.last_seq`` with the same members, every touched member is as read.
         The actor has read the SYSTEM message (their readSeq moves to it, as a sender's
         does), and ``rate`` meters the actor's writes in the same transaction.
+        ``blocks``: (blocker, blocked) pairs that must have no block, checked in the same
+        transaction (a user added must not have blocked the actor).
         Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed";
-        raises :class:`RateExceeded` when the actor's rate log refuses it."""
+        raises :class:`RateExceeded` when the actor's rate log refuses it,
+        :class:`BlockedPairs` when a block does."""
 
         pk = conv_pk(conv.id)
         members = dict(conv.members)
@@ -194,6 +199,8 @@ class MembersStore(RatesStore):
                     **({":sys": system.seq} if mine else {})})}}
         if rate is not None:
             ops["rate"] = self._rate_op(actor, rate)
+        for (a, b), check in zip(blocks, block_checks(self.table_name, blocks), strict=True):
+            ops[f"block:{a}:{b}"] = check
         if len(ops) > BATCH_MAX:
             raise ValueError("too many membership changes for one transaction")
         failed = self._transact(ops)
@@ -202,6 +209,9 @@ class MembersStore(RatesStore):
                 return "denied"
             if "rate" in failed and rate is not None:
                 raise RateExceeded(rate.retry_after(failed["rate"]))
+            refused = [(a, b) for a, b in blocks if f"block:{a}:{b}" in failed]
+            if refused:
+                raise BlockedPairs(refused)
             if "conversation" in failed:
                 return "seq"
             return "changed" if failed else "seq"
