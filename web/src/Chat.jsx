@@ -7,6 +7,7 @@ import { ThemeToggle } from './ThemeToggle.jsx';
 import { previewOf } from './format.js';
 import { PresenceDot } from './PresenceDot.jsx';
 import { ReportsView } from './ReportsView.jsx';
+import { SearchPanel } from './SearchPanel.jsx';
 import { useMuted } from './useMuted.js';
 import { useNames } from './useNames.js';
 import { usePresence } from './usePresence.js';
@@ -44,6 +45,7 @@ export function Chat({ config, onSignOut }) {
   const [showNew, setShowNew] = useState(false);
   const [isModerator, setIsModerator] = useState(false);
   const [showReports, setShowReports] = useState(false);
+  const [jump, setJump] = useState(null); // a search hit to show in its conversation
   const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
@@ -216,6 +218,16 @@ export function Chat({ config, onSignOut }) {
     [me, nameOf],
   );
 
+  const titleOfId = useCallback((id) => {
+    const c = conversations.find((x) => x.id === id);
+    return c ? titleOf(c) : 'a conversation';
+  }, [conversations, titleOf]);
+
+  const jumpTo = useCallback((message) => {
+    setJump({ ...message, at: Date.now() });
+    openConversation(message.conversationId);
+  }, [openConversation]);
+
   const onActivity = useCallback(
     (conversationId, message) => {
       updateConversation(conversationId, (c) => ({
@@ -287,6 +299,10 @@ export function Chat({ config, onSignOut }) {
             {notice} <button type="button" className="link" onClick={() => setNotice('')} aria-label="Dismiss notice">×</button>
           </p>
         )}
+        {me && (
+          <SearchPanel activeId={activeId} titleOf={titleOfId} nameOf={nameOf} learnNames={learnNames}
+                       onJump={jumpTo} />
+        )}
         {listState === 'loading' && <p className="muted">Loading conversations…</p>}
         {listState === 'ready' && sorted.length === 0 && <p className="muted">No conversations yet.</p>}
         <ul className="conversation-list" aria-label="Conversation list">
@@ -342,6 +358,7 @@ export function Chat({ config, onSignOut }) {
             onRenamed={onRenamed}
             onMuted={setMuted}
             onBack={() => setActiveId(null)}
+            focus={jump?.conversationId === active.id ? jump : null}
           />
         ) : (
           <div className="empty-state"><p>Pick a conversation, or start a new one.</p></div>

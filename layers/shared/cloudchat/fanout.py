@@ -6,7 +6,9 @@ here, off the request path, from the table's DynamoDB stream.
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
-* a title change publishes CONVERSATION_RENAMED to every member.
+* a title change publishes CONVERSATION_RENAMED to every member;
+* a message write that queued search postings (more than its transaction could take, see
+  :mod:`cloudchat.store._search`) gets them written.
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -96,6 +98,8 @@ class Fanout:
                 new = decode_stream_image(ddb.get("NewImage"))
                 old = decode_stream_image(ddb.get("OldImage"))
                 name = record.get("eventName")
+                if isinstance(new, MessageImage) and new.index_pending:
+                    self.store.complete_index(new.conversation_id, new.seq)
                 if isinstance(new, MessageImage) and name == "INSERT":
                     pending.append((index, new))
                     continue

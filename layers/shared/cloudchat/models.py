@@ -181,6 +181,8 @@ class Message:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    # searchMessages only: the (start, end) code-point spans of the body that matched
+    matches: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ The map of the package (private modules, each readable in one sitting):
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
+``_search``                 the blind search index: postings written with each message write
+                            (at most 40 in its transaction, the rest queued for the consumer)
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -54,6 +56,7 @@ from cloudchat.store._moderation import ModerationStore
 from cloudchat.store._notifications import NotificationsStore
 from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
+from cloudchat.store._search import TX_INDEX_ACTIONS, Posting
 from cloudchat.store._stream import (
     ConversationImage,
     MessageImage,
@@ -67,10 +70,12 @@ from cloudchat.store._users import UsersStore
 __all__ = [
     "ITEM_SIZE_BUDGET",
     "RATE_LOG_SLOTS",
+    "TX_INDEX_ACTIONS",
     "AppendOutcome",
     "ConversationImage",
     "DirectExists",
     "MessageImage",
+    "Posting",
     "PresenceImage",
     "Rate",
     "RateExceeded",

@@ -17,6 +17,7 @@ user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+search posting         CONV#<id>            SX#<blind token, hex>#<seq, 12 digits>
 =====================  ===================  ======================================
 """
 
@@ -114,3 +115,21 @@ def directory_key(name: str, user_id: str) -> str:
 
 def device_sk(endpoint_arn: str) -> str:
     return DEVICE_PREFIX + hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
+
+
+_SEARCH_PREFIX = "SX#"
+
+
+def search_sk(token: bytes, seq: int) -> str:
+    """A search posting: one blind token (:func:`cloudchat.crypto.blind_token`) of the
+    message at ``seq``; a token's postings sort by seq within the conversation."""
+    return f"{_SEARCH_PREFIX}{token.hex()}#{seq:012d}"
+
+
+def search_sk_bounds(token: bytes, after_seq: int, before_seq: int) -> tuple[str, str]:
+    """The BETWEEN bounds of a token's postings with ``after_seq < seq < before_seq``."""
+    return search_sk(token, after_seq + 1), search_sk(token, max(before_seq - 1, 0))
+
+
+def seq_of_search_sk(sk: str) -> int:
+    return int(sk.rsplit("#", 1)[1])
