@@ -21,6 +21,7 @@ BENCHMARKS = {
     "cold_start": "--package-size",
     "publish": "--delays",
     "handler": "--profile",
+    "search": "--sizes",
 }
 
 

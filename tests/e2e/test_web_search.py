@@ -5,6 +5,7 @@ before the newest page), scoped to the open conversation, and a query with no ma
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def test_search_box_finds_marks_and_jumps_to_the_message(web_dist: Path, stack: 
             await send(stack, stack.token("bob"), cid, f"straw {i}")
         return target
 
-    target = run(prepare(), timeout=120)
+    # (Playwright's sync API runs an event loop on this thread: the gql calls run on another)
+    with ThreadPoolExecutor(1) as pool:
+        target = pool.submit(lambda: run(prepare(), timeout=120)).result()
     page = browsers.page("bob")
     sign_in(page, url, stack.user("bob"))
     expect(conversation_with(page, title)).to_have_count(1)

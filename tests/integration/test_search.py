@@ -219,7 +219,7 @@ def test_long_message_index_finished_by_the_stream_consumer(stack: Stack,
     assert bodies(search(stack, words[59], cid)) == []  # not yet: queued for the consumer
     raw = boto3.client("dynamodb").get_item(
         TableName=TABLE, Key={"PK": {"S": f"CONV#{cid}"}, "SK": {"S": "MSG#000000000001"}})["Item"]
-    assert raw["sxp"] == {"N": "1"}
+    assert raw["sxp"] == {"S": "1"}
     assert consume(stream.read()) == {"batchItemFailures": []}
     assert len(index_items(stack, cid)) == len(index_terms(msg["body"])) == 186
     assert bodies(search(stack, words[59], cid)) == [msg["body"]]

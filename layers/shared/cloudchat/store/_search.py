@@ -4,7 +4,7 @@ token per message, in the conversation's partition), written with the message.
 A message item carries its index state: ``sx``, its current tokens (8 bytes each,
 concatenated, most specific first), and, when a write could not do all its index work
 inside its transaction, the rest as a queue: ``sxa`` (postings still to put), ``sxd`` (still
-to delete) and the flag ``sxp`` = 1, which routes the item's stream record to the consumer
+to delete) and the flag ``sxp`` = "1", which routes the item's stream record to the consumer
 (:meth:`SearchStore.complete_index`).
 
 Every write of a message (send, edit, delete) calls :meth:`SearchStore.index_update` with
@@ -100,7 +100,7 @@ class SearchStore(StoreBase):
                  "sxa": b"".join(t for t, put in tail if put),
                  "sxd": b"".join(t for t, put in tail if not put)}
         if tail:
-            attrs["sxp"] = 1
+            attrs["sxp"] = "1"  # a string: the stream filter matches it exactly
         set_attrs = {k: v for k, v in attrs.items() if v}
         remove = tuple(a for a in INDEX_ATTRS if a not in set_attrs and a in old)
         return IndexUpdate(ops, set_attrs, remove)
