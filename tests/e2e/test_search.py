@@ -123,3 +123,25 @@ async def postings(stack: DevStack, cid: str) -> int:
                      KeyConditionExpression="PK = :pk AND begins_with(SK, :sx)",
                      ExpressionAttributeValues={":pk": {"S": f"CONV#{cid}"}, ":sx": {"S": "SX#"}})
     return int(resp["Count"])
+
+
+def test_the_client_library_searches_with_typed_errors(stack: DevStack) -> None:
+    from cloudchat_client import BadRequest, CloudChat, Forbidden
+
+    async def scenario() -> None:
+        async with CloudChat.from_outputs(stack.outputs_path) as chat:
+            await chat.sign_in("alice", stack.user("alice")["password"])
+            cid = (await chat.create_conversation([sub(stack, "bob")], title="client search"))["id"]
+            await chat.send_message(cid, "Ünïcode façade, typed hits")
+            page = await chat.search_messages("FACADE", conversation_id=cid)
+            hit = page["items"][0]
+            assert [hit["body"][s["start"]:s["end"]] for s in hit["matches"]] == ["façade"]
+            assert page["nextToken"] is None
+            with pytest.raises(BadRequest):
+                await chat.search_messages("…", conversation_id=cid)
+        async with CloudChat.from_outputs(stack.outputs_path) as carol:
+            await carol.sign_in("carol", stack.user("carol")["password"])
+            with pytest.raises(Forbidden):
+                await carol.search_messages("facade", conversation_id=cid)
+
+    run(scenario())
