@@ -236,3 +236,34 @@ def test_long_message_index_finished_by_the_stream_consumer(stack: Stack,
         for t in ("p:short", "p:sho", "p:shor", "p:now"))
     assert bodies(search(stack, words[59], cid)) == []
     assert bodies(search(stack, "short", cid)) == ["short now"]
+
+
+def test_a_long_message_deleted_before_the_consumer_runs_leaves_no_posting(
+        stack: Stack, captured: Any) -> None:  # noqa: F811
+    cid = new_conversation(stack)
+    stream = Stream()
+    body = " ".join(f"{chr(97 + i // 26)}{chr(97 + i % 26)}qly" for i in range(60))
+    msg = send(stack, cid, body, "cmid-srch-0901")
+    assert len(index_items(stack, cid)) == TX_INDEX_ACTIONS  # the rest is queued
+    assert delete(stack, cid, msg["id"])["deletedAt"]  # removes what was posted, queues nothing
+    assert index_items(stack, cid) == []
+    # the send's record (its queue long gone) and the delete's: nothing is put back
+    assert consume(stream.read()) == {"batchItemFailures": []}
+    assert index_items(stack, cid) == []
+    assert bodies(search(stack, "aaqly", cid)) == []
+
+
+def test_an_edit_before_the_consumer_runs_indexes_only_the_new_body(
+        stack: Stack, captured: Any) -> None:  # noqa: F811
+    cid = new_conversation(stack)
+    stream = Stream()
+    body = " ".join(f"{chr(97 + i // 26)}{chr(97 + i % 26)}qly" for i in range(60))
+    msg = send(stack, cid, body, "cmid-srch-1001")
+    edit(stack, cid, msg["id"], body.replace("aaqly", "zebra"))
+    assert consume(stream.read()) == {"batchItemFailures": []}
+    new_terms = index_terms(body.replace("aaqly", "zebra"))
+    key, _ = api.service()._current_key(cid)
+    assert sorted(i["SK"]["S"].split("#")[1] for i in index_items(stack, cid)) == sorted(
+        blind_token(search_key(key), t).hex() for t in new_terms)
+    assert bodies(search(stack, "zebra", cid)) == [body.replace("aaqly", "zebra")]
+    assert bodies(search(stack, "aaqly", cid)) == []
