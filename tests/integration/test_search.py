@@ -267,3 +267,26 @@ def test_an_edit_before_the_consumer_runs_indexes_only_the_new_body(
         blind_token(search_key(key), t).hex() for t in new_terms)
     assert bodies(search(stack, "zebra", cid)) == [body.replace("aaqly", "zebra")]
     assert bodies(search(stack, "aaqly", cid)) == []
+
+
+def test_pages_follow_seq_when_writers_clocks_disagree(stack: Stack,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two containers' clocks may disagree: a later seq may carry an earlier createdAt. A
+    conversation's hits still come in seq order, each once, across pages."""
+    from datetime import UTC, datetime, timedelta
+
+    cid = new_conversation(stack)
+    base = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    svc = api.service()
+    for i, skew in enumerate((0, -30, 5, -60)):
+        monkeypatch.setattr(svc, "clock", lambda s=skew: base + timedelta(seconds=s))
+        send(stack, cid, f"skewed clock {i}", f"cmid-srch-11{i:02d}")
+    seen, token = [], None
+    while True:
+        got = search(stack, "skewed", cid, limit=1, token=token)
+        seen += bodies(got)
+        token = got["nextToken"]
+        if token is None:
+            break
+    assert seen == [f"skewed clock {i}" for i in (3, 2, 1, 0)]
+    assert bodies(search(stack, "skewed", None, limit=4)) == seen

@@ -48,6 +48,22 @@ def _scope(conversation_id: str | None, words: Sequence[QueryWord]) -> str:
     return f"{conversation_id or '*'}|{digest}"
 
 
+def _merged(cursors: list[_Cursor], most: int) -> list[tuple[Posting, _Cursor]]:
+    """The cursors' postings newest first: each conversation's in its seq order (a cursor
+    only moves down), merged by time (clocks of different writers may disagree)."""
+    at = dict.fromkeys(range(len(cursors)), 0)
+    out: list[tuple[Posting, _Cursor]] = []
+    while len(out) < most:
+        heads = [(c.postings[at[i]], i) for i, c in enumerate(cursors)
+                 if c.postings and at[i] < len(c.postings)]
+        if not heads:
+            break
+        p, i = max(heads, key=lambda h: (h[0].created_at, h[0].seq))
+        out.append((p, cursors[i]))
+        at[i] += 1
+    return out
+
+
 @dataclass
 class _Cursor:
     """Where one conversation's search stands: below seq ``before`` (None: from its newest)."""
@@ -155,8 +171,7 @@ class SearchService(CryptoService):
                     floor = c.member.joined_seq if c.member else 0
                     c.postings, c.more = self.store.postings(
                         c.cid, c.token, after_seq=floor, before_seq=c.before, limit=batch)
-            queue = sorted(((p, c) for c in cursors for p in c.postings or ()),
-                           key=lambda pc: (pc[0].created_at, pc[0].seq), reverse=True)[:99]
+            queue = _merged(cursors, 99)
             if not queue:
                 if single and cursors[0].member is None:
                     self._candidates(caller, cursors, [], single)  # the member check alone
