@@ -116,6 +116,7 @@ export function Chat({ config, onSignOut }) {
 
   const openConversation = useCallback((id) => {
     setShowReports(false);
+    setJump(null); // (a search hit sets its own after this)
     setActiveId(id);
   }, []);
 
@@ -224,8 +225,8 @@ export function Chat({ config, onSignOut }) {
   }, [conversations, titleOf]);
 
   const jumpTo = useCallback((message) => {
-    setJump({ ...message, at: Date.now() });
     openConversation(message.conversationId);
+    setJump({ ...message, at: Date.now() });
   }, [openConversation]);
 
   const onActivity = useCallback(
