@@ -119,3 +119,17 @@ def test_a_message_read_costs_no_more_for_its_index(stack: Stack) -> None:
                        {"conversationId": cid, "limit": 50})
     assert len(got["items"]) == 1 and "matches" not in got["items"][0]
     assert (counter.dynamodb, counter.kms) == (1, 0), counter.ops
+
+
+def test_postings_take_only_the_room_the_send_leaves(stack: Stack, transactions: list[int],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send's postings are its last actions, within what its other actions (attachments, a
+    thread root, mentions) leave under DynamoDB's 100: with room for 15, 15 go in."""
+    from cloudchat.store import _messages
+
+    monkeypatch.setattr(_messages, "BATCH_MAX", 20)  # as if 95 - 20 other actions were there
+    cid = new_conversation(stack)
+    transactions.clear()
+    send(stack, cid, LONG, "cmid-bs-0601")
+    assert transactions == [20]  # 5 own actions + 15 postings; the rest queued
+    assert bodies(search(stack, "aaazz", cid)) == [LONG]  # the first word went first

@@ -7,6 +7,7 @@ from typing import Any
 
 from cloudchat.models import Conversation, Member, StoredMessage, UploadStatus
 from cloudchat.store import _codec as codec
+from cloudchat.store._base import BATCH_MAX
 from cloudchat.store._keys import (
     META,
     activity_key,
@@ -36,7 +37,8 @@ class MessagesStore(RatesStore, SearchStore):
         retry), the sender's send-rate log counts it, and for a thread reply the root's
         reply summary is updated. Never retries by itself. ``index``: the body's blind
         search tokens (:mod:`cloudchat.store._search`; at most 40 postings in this
-        transaction, the rest queued for the stream consumer)."""
+        transaction, fewer when its other actions leave less room under DynamoDB's 100, the
+        rest queued for the stream consumer). Keep the postings the last actions added."""
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
         attrs = codec.message_attrs(msg)
@@ -44,8 +46,6 @@ class MessagesStore(RatesStore, SearchStore):
         if msg.parent_id:
             item["GSI3PK"] = thread_pk(cid, msg.parent_id)
             item["GSI3SK"] = msg_sk(msg.seq)
-        indexed = self.index_update(cid, msg.seq, msg.created_at, None, index)
-        item.update(indexed.set_attrs)
         member: dict[str, Any] = {
             "TableName": self.table_name, "Key": self._key(pk, member_sk(msg.sender_id)),
             "ConditionExpression": "attribute_exists(PK)",
@@ -116,6 +116,12 @@ class MessagesStore(RatesStore, SearchStore):
                     ":attached": UploadStatus.ATTACHED.value,
                     ":mid": msg.id}),
             }}
+        # Search postings last, in the room the other actions leave (DynamoDB: 100 a
+        # transaction; at most 40), the rest queued on the message for the stream consumer.
+        indexed = self.index_update(cid, msg.seq, msg.created_at, None, index,
+                                    most=BATCH_MAX - len(ops))
+        item.update(indexed.set_attrs)
+        ops["message"]["Put"]["Item"] = self._av(item)
         ops.update(indexed.ops)
         failed = self._transact(ops)
         if failed is not None:

@@ -80,11 +80,12 @@ class SearchStore(StoreBase):
         return {"Delete": {"TableName": self.table_name, "Key": self._key(*key)}}
 
     def index_update(self, cid: str, seq: int, created_at: str, old: dict[str, Any] | None,
-                     new_tokens: Sequence[bytes]) -> IndexUpdate:
+                     new_tokens: Sequence[bytes], most: int = TX_INDEX_ACTIONS) -> IndexUpdate:
         """The index work of one write that moves a message from the ``old`` item (None
         for a new message) to ``new_tokens`` (empty for a delete): puts of the new tokens
-        not posted yet, deletes of the posted ones it no longer has; the first
-        :data:`TX_INDEX_ACTIONS` in the write's transaction, the rest queued."""
+        not posted yet, deletes of the posted ones it no longer has; the first ``most``
+        (at most :data:`TX_INDEX_ACTIONS`) in the write's transaction, the rest queued."""
+        most = max(0, min(most, TX_INDEX_ACTIONS))
         old = old or {}
         had, adds, dels = (tokens_of(old.get(a)) for a in ("sx", "sxa", "sxd"))
         unposted = set(adds) | set(dels)  # (a stale queue: maybe posted, maybe not)
@@ -93,7 +94,7 @@ class SearchStore(StoreBase):
         puts = [t for t in new if t not in posted or t in unposted]
         drops = [t for t in dict.fromkeys([*had, *adds, *dels]) if t not in wanted]
         work = [(t, True) for t in puts] + [(t, False) for t in drops]
-        head, tail = work[:TX_INDEX_ACTIONS], work[TX_INDEX_ACTIONS:]
+        head, tail = work[:most], work[most:]
         ops = {f"sx:{i}": self._posting_op(cid, seq, t, put, created_at)
                for i, (t, put) in enumerate(head)}
         attrs: dict[str, Any] = {"sx": b"".join(new),
