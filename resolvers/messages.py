@@ -1,5 +1,5 @@
-"""Messages: send, edit, delete, react, page newest first, catch up by seq, threads, and the
-onMessage subscription check."""
+"""Messages: send, edit, delete, react, page newest first, catch up by seq, threads, search,
+and the onMessage subscription check."""
 
 import json
 from typing import Any
@@ -68,6 +68,14 @@ def thread(conversationId: str, rootId: str, limit: int | None = None,
            nextToken: str | None = None) -> dict[str, Any]:
     who = api.caller(app)
     page = api.service().thread(who, conversationId, rootId, limit, nextToken)
+    return views.page(page, views.messages_for(who.user_id))
+
+
+@app.resolver(type_name="Query", field_name="searchMessages")
+def search_messages(query: str, conversationId: str | None = None, limit: int | None = None,
+                    nextToken: str | None = None) -> dict[str, Any]:
+    who = api.caller(app)
+    page = api.service().search_messages(who, query, conversationId, limit, nextToken)
     return views.page(page, views.messages_for(who.user_id))
 
 

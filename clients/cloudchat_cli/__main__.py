@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("unblock", "unblock a user (a no-op when not blocked)")
     p.add_argument("user", help="a user id, or a display name or email the directory finds once")
     add("blocked", "the users you blocked, most recent first")
+    p = add("search", "search messages (every word must match; words of 3+ letters match as "
+                      "prefixes), in one conversation or your most recently active ones")
+    p.add_argument("query")
+    p.add_argument("--conversation", metavar="CONVERSATION_ID", help="search this conversation only")
+    p.add_argument("--limit", type=int, default=20, help="at most this many hits")
     p = add("seed", "create sample users, conversations, threads and reactions")
     p.add_argument("--users", type=int, default=6)
     p.add_argument("--conversations", type=int, default=4)
@@ -161,6 +166,10 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
                                           args.remove))
     if command == "read":
         return asyncio.run(commands.read(app, args.conversation_id, args.seq))
+    if command == "search":
+        from cloudchat_cli.search import search
+
+        return asyncio.run(search(app, args.query, args.conversation, args.limit))
     if command == "seed":
         from cloudchat_cli.seed import SeedPlan, seed
 

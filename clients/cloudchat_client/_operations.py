@@ -23,6 +23,7 @@ from cloudchat_client.types import (
     Receipt,
     Report,
     ReportPage,
+    SearchPage,
     TypingEvent,
     Unblocked,
     UploadTicket,
@@ -103,6 +104,15 @@ class Operations:
         """The admin and moderator groups only (others: Unauthorized)."""
         return cast(ReportPage, await self._field("reportedMessages", _given(limit=limit,
                                                                              nextToken=next_token)))
+
+    async def search_messages(self, query: str, *, conversation_id: str | None = None,
+                              limit: int | None = None,
+                              next_token: str | None = None) -> SearchPage:
+        """Encrypted search, newest first: in one conversation, or in the caller's most
+        recently active ones when ``conversation_id`` is None. Every word must match; a
+        page may be short while ``nextToken`` is set."""
+        return cast(SearchPage, await self._field("searchMessages", _given(
+            query=query, conversationId=conversation_id, limit=limit, nextToken=next_token)))
 
     # -- mutations -------------------------------------------------------------------------
 

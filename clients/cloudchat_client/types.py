@@ -13,7 +13,8 @@ __all__ = [
     "BlockedUser",
     "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
     "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
-    "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent",
+    "Reaction", "Receipt", "Report", "ReportPage", "SearchHit", "SearchPage", "TextSpan",
+    "TypingEvent",
     "Unblocked",
     "UploadTicket", "User", "UserEvent",
     "UserPage",
@@ -63,6 +64,24 @@ class Message(TypedDict):
 
 class MessagePage(TypedDict):
     items: list[Message]
+    nextToken: str | None
+
+
+class TextSpan(TypedDict):
+    """A matched part of a body: code points [start, end) (``body[start:end]`` in Python)."""
+
+    start: int
+    end: int
+
+
+class SearchHit(Message):
+    """A message found by ``searchMessages``, with the parts of its body that matched."""
+
+    matches: list[TextSpan]
+
+
+class SearchPage(TypedDict):
+    items: list[SearchHit]
     nextToken: str | None
 
 

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "publish": "--delays",
     "handler": "--profile",
     "scale": "--sizes",
+    "search": "--sizes",
 }
 
 

@@ -92,6 +92,7 @@ Query.thread                     401 401  FB FB ok ok ok FB FB UNA
 Query.editHistory                401 401  FB FB FB ok ok FB FB UNA
 Query.readReceipts               401 401  FB FB ok ok ok FB FB UNA
 Query.reportedMessages           401 401  UNA UNA UNA UNA UNA ok ok UNA
+Query.searchMessages             401 401  FB FB ok ok ok FB FB UNA
 Mutation.updateProfile           401 401  ok ok ok ok ok ok ok UNA
 Mutation.adminCreateUser         401 401  UNA UNA UNA UNA UNA UNA ok UNA
 Mutation.renameConversation      401 401  FB FB FB ok ok FB FB UNA
@@ -345,6 +346,7 @@ static("Query.thread", f"query($c: ID!, $r: ID!) {{ thread(conversationId: $c, r
 static("Query.editHistory", "query($c: ID!, $m: ID!) { editHistory(conversationId: $c, messageId: $m) { version body at } }",
        c=C, m=LEAD)
 static("Query.readReceipts", "query($c: ID!) { readReceipts(conversationId: $c) { userId readSeq deliveredSeq } }", c=C)
+static("Query.searchMessages", f"query($c: ID) {{ searchMessages(query: \"reply\", conversationId: $c, limit: 5) {{ items {{ {MSG} matches {{ start end }} }} nextToken }} }}", c=C)
 static("Query.reportedMessages", "{ reportedMessages(limit: 5) { items { conversationId messageId reason } nextToken } }")
 static("Mutation.updateProfile", "mutation($n: String) { updateProfile(displayName: $n) { id displayName } }",
        n=lambda ctx: f"{ctx.caller} renamed")
@@ -651,6 +653,7 @@ TOKEN_THEFT: dict[str, tuple[str, str, str]] = {
     "Query.conversations": ("bob", "alice", "query($t: String) { conversations(limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.messages": ("bob", "alice", "query($c: ID!, $t: String) { messages(conversationId: $c, limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.thread": ("bob", "alice", "query($c: ID!, $r: ID!, $t: String) { thread(conversationId: $c, rootId: $r, limit: 1, nextToken: $t) { items { id } nextToken } }"),
+    "Query.searchMessages": ("bob", "alice", "query($c: ID, $t: String) { searchMessages(query: \"reply\", conversationId: $c, limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.reportedMessages": ("mod", "root", "query($t: String) { reportedMessages(limit: 1, nextToken: $t) { items { messageId } nextToken } }"),
 }
 

@@ -289,6 +289,7 @@ def test_text_with_an_unpaired_surrogate_is_a_bad_request(fuzz: Fuzz, text: str)
          {"c": group, "t": text}),
         ("mutation($n: String) { updateProfile(displayName: $n) { id } }", {"n": text}),
         ("query($q: String) { users(query: $q) { items { id } } }", {"q": text}),
+        ("query($q: String!) { searchMessages(query: $q) { items { id } } }", {"q": text}),
     ]:
         resp = fuzz.http.post(fuzz.stack.url, data=json.dumps({"query": query, "variables": variables}),
                               headers={**fuzz.headers, "content-type": "application/json"}, timeout=30)

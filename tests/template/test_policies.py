@@ -79,6 +79,7 @@ EXPECTED: dict[str, set[Grant]] = {
     # missing key needs ListBucket), the `attached` tag, presigned GETs.
     "MessagesFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
                               "ConditionCheckItem")
+    | table("DeleteItem", indexes=False)  # search postings an edit or delete removes
     | grants(["kms:Decrypt"], [KEY], CONVERSATION_KEY)
     | AT_REST
     | grants(["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"], [OBJECTS])
@@ -90,6 +91,7 @@ EXPECTED: dict[str, set[Grant]] = {
     # the fan-out: confirmation reads, members, list positions, contacts (GSI1), previews
     # (Decrypt), notifications, user events.
     "StreamFunction": table("GetItem", "UpdateItem", "Query", "BatchGetItem")
+    | table("PutItem", "DeleteItem", indexes=False)  # search postings a long message queued
     | grants(["kms:Decrypt"], [KEY], CONVERSATION_KEY)
     | AT_REST
     | grants(["sns:Publish"], [{"Ref": "NotificationsTopic"}, {

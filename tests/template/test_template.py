@@ -43,9 +43,11 @@ DYNAMODB_ACTIONS = {
     },
     "MessagesFunction": {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
+        "DeleteItem",  # search postings, in an edit's or delete's transaction
     },
     "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
-    "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem"},
+    "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem",
+                       "PutItem", "DeleteItem"},  # (search postings queued by a long message)
     "CognitoTriggerFunction": {"PutItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
@@ -77,6 +79,7 @@ EXPECTED_FIELDS = {
         "Mutation.sendMessage", "Mutation.editMessage", "Mutation.deleteMessage",
         "Mutation.addReaction", "Mutation.removeReaction", "Subscription.onMessage",
         "Mutation.reportMessage", "Query.reportedMessages", "Mutation.requestUpload",
+        "Query.searchMessages",
     },
     "ReceiptsFunction": {
         "Mutation.markRead", "Mutation.markDelivered", "Mutation.sendTyping",

@@ -8,6 +8,7 @@ import { previewOf } from './format.js';
 import { PresenceDot } from './PresenceDot.jsx';
 import { ReportsView } from './ReportsView.jsx';
 import { useBlocks } from './useBlocks.js';
+import { SearchPanel } from './SearchPanel.jsx';
 import { useMuted } from './useMuted.js';
 import { useNames } from './useNames.js';
 import { usePresence } from './usePresence.js';
@@ -45,6 +46,7 @@ export function Chat({ config, onSignOut }) {
   const [showNew, setShowNew] = useState(false);
   const [isModerator, setIsModerator] = useState(false);
   const [showReports, setShowReports] = useState(false);
+  const [jump, setJump] = useState(null); // a search hit to show in its conversation
   const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
@@ -116,6 +118,7 @@ export function Chat({ config, onSignOut }) {
 
   const openConversation = useCallback((id) => {
     setShowReports(false);
+    setJump(null); // (a search hit sets its own after this)
     setActiveId(id);
   }, []);
 
@@ -223,6 +226,16 @@ export function Chat({ config, onSignOut }) {
     [me, nameOf],
   );
 
+  const titleOfId = useCallback((id) => {
+    const c = conversations.find((x) => x.id === id);
+    return c ? titleOf(c) : 'a conversation';
+  }, [conversations, titleOf]);
+
+  const jumpTo = useCallback((message) => {
+    openConversation(message.conversationId);
+    setJump({ ...message, at: Date.now() });
+  }, [openConversation]);
+
   const onActivity = useCallback(
     (conversationId, message) => {
       updateConversation(conversationId, (c) => ({
@@ -295,6 +308,10 @@ export function Chat({ config, onSignOut }) {
             {notice} <button type="button" className="link" onClick={() => setNotice('')} aria-label="Dismiss notice">×</button>
           </p>
         )}
+        {me && (
+          <SearchPanel activeId={activeId} titleOf={titleOfId} nameOf={nameOf} learnNames={learnNames}
+                       onJump={jumpTo} />
+        )}
         {listState === 'loading' && <p className="muted">Loading conversations…</p>}
         {listState === 'ready' && sorted.length === 0 && <p className="muted">No conversations yet.</p>}
         <ul className="conversation-list" aria-label="Conversation list">
@@ -358,6 +375,7 @@ export function Chat({ config, onSignOut }) {
             onMuted={setMuted}
             blocks={blocks}
             onBack={() => setActiveId(null)}
+            focus={jump?.conversationId === active.id ? jump : null}
           />
         ) : (
           <div className="empty-state"><p>Pick a conversation, or start a new one.</p></div>

@@ -11,6 +11,8 @@ import { PresenceDot } from './PresenceDot.jsx';
 const PAGE = 30;
 const CATCH_UP_PAGE = 100;
 const TYPING_EVERY_MS = 3500; // the server rate-limits faster senders
+const JUMP_CONTEXT = 5; // messages shown before a search hit one jumps to
+const JUMP_PAGES = 20; // at most this many pages loaded to reach it
 
 const bySeq = (a, b) => a.seq - b.seq;
 const NEAR_BOTTOM_PX = 160;
@@ -20,7 +22,7 @@ const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NE
 
 export function ConversationView({
   conversation, title, me, nameOf, learnNames, isOnline, mutedUntil, onActivity, onRead, onMembers, onRenamed,
-  onMuted, onBack, blocks,
+  onMuted, onBack, blocks, focus,
 }) {
   const cid = conversation.id;
   const [byId, setById] = useState(() => new Map());
@@ -264,6 +266,41 @@ export function ConversationView({
     else if (scrollMode.current === 'keep') el.scrollTop += el.scrollHeight - prevHeight.current;
     scrollMode.current = 'none';
   }, [all, pending]);
+
+  // A search hit to show (`focus`): load from just before it up to what is held (contiguous,
+  // at most JUMP_PAGES pages), then scroll it into view and mark it (data-focused).
+  const focusDone = useRef(null);
+  useEffect(() => {
+    if (!focus || phase !== 'ready' || focusDone.current === focus.at) return;
+    focusDone.current = focus.at;
+    (async () => {
+      try {
+        upsert([focus]);
+        const held = [...byId.values()].filter((m) => !m.parentId).map((m) => m.seq);
+        const lowest = held.length ? Math.min(...held) : Infinity;
+        let after = Math.max(0, focus.seq - JUMP_CONTEXT - 1);
+        for (let i = 0; i < JUMP_PAGES && after < lowest - 1; i += 1) {
+          const data = await call(Q.messagesSince, { conversationId: cid, afterSeq: after, limit: CATCH_UP_PAGE });
+          const items = data.messagesSince.items;
+          upsert(items);
+          if (items.length < CATCH_UP_PAGE) break;
+          after = items[items.length - 1].seq;
+        }
+      } catch (err) {
+        setError(`Could not open the message: ${err.message}`);
+      }
+      if (focus.parentId) setThreadRootId(focus.parentId);
+      scrollMode.current = 'none';
+      requestAnimationFrame(() => {
+        const el = scroller.current?.querySelector(`[data-seq="${focus.seq}"]`)
+          ?? document.querySelector(`[data-seq="${focus.seq}"]`);
+        if (!el) return;
+        for (const old of document.querySelectorAll('[data-focused]')) delete old.dataset.focused;
+        el.dataset.focused = 'true';
+        el.scrollIntoView({ block: 'center' });
+      });
+    })();
+  }, [focus, phase, byId, cid, upsert]);
 
   // Read receipts: everything shown is read while the page is visible.
   useEffect(() => {

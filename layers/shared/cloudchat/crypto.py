@@ -9,12 +9,18 @@
   sender, kind, seq or attachment, fails to open with :class:`~cloudchat.errors.IntegrityError`.
   Bodies written before format 2 (no ``fmt``) open with the format-1 AAD; a format-2 body
   relabelled as format 1 does not open (its AAD differs).
+* Search (:mod:`cloudchat.searchtext`) indexes keyed HMAC tokens, never words: the HMAC
+  key is derived from the conversation's plaintext data key with HKDF-SHA256 and a fixed
+  label (:func:`search_key`), so the index is unreadable without that data key and is
+  shredded with it; the tokens of one word differ between conversations.
 * Plaintext data keys are cached in memory with a bounded age and use count: a warm
   function makes zero KMS calls per message.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -52,6 +58,24 @@ def _new_aesgcm(key: bytes) -> Any:
 def _aesgcm(key: bytes) -> Any:
     cipher = _CIPHERS.get(key)
     return cipher if cipher is not None else _new_aesgcm(key)
+SEARCH_KEY_INFO = b"cloudchat/search-index/v1"
+TOKEN_BYTES = 8  # 64-bit tokens: a collision only adds a candidate, which decryption drops
+
+
+def search_key(data_key: bytes) -> bytes:
+    """The conversation's blind-index key: HKDF-SHA256 of its plaintext data key (no salt,
+    a fixed info label), 32 bytes."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=SEARCH_KEY_INFO).derive(data_key)
+
+
+def blind_token(index_key: bytes, term: str) -> bytes:
+    """An index term (``"p:hel"``, see :mod:`cloudchat.searchtext`) as stored: HMAC-SHA256
+    under the conversation's :func:`search_key`, truncated to :data:`TOKEN_BYTES`."""
+    return hmac.new(index_key, term.encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
 
 
 def aad(conversation_id: str, message_id: str, key_version: int, version: int = 1) -> bytes:

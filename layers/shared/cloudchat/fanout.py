@@ -10,7 +10,9 @@ here, off the request path, from the table's DynamoDB stream.
 * a message's mentions are counted, and the mentioned get a MENTION event and a
   notification even when muted (:mod:`cloudchat.fanout_mentions`);
 * a member who blocked a message's sender is not notified of it, gets no preview of it and
-  no MENTION from it (:meth:`Fanout._unblocked`).
+  no MENTION from it (:meth:`Fanout._unblocked`);
+* a message write that queued search postings (more than its transaction could take, see
+  :mod:`cloudchat.store._search`) gets them written.
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -103,6 +105,8 @@ class Fanout:
                 new = decode_stream_image(ddb.get("NewImage"))
                 old = decode_stream_image(ddb.get("OldImage"))
                 name = record.get("eventName")
+                if isinstance(new, MessageImage) and new.index_pending:
+                    self.store.complete_index(new.conversation_id, new.seq)
                 if isinstance(new, MessageImage) and name == "INSERT":
                     pending.append((index, new))
                     continue

@@ -192,6 +192,8 @@ class Message:
     attachments: list[Attachment] = field(default_factory=list)
     mentions: tuple[str, ...] = ()
     sender_blocked: bool = False  # for the caller of a page: they blocked the sender
+    # searchMessages only: the (start, end) code-point spans of the body that matched
+    matches: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ from cloudchat.models import (
 
 
 def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
+    out = _message(m, viewer)
+    if m.matches is not None:  # searchMessages: the spans of the body that matched
+        out["matches"] = [{"start": a, "end": b} for a, b in m.matches]
+    return out
+
+
+def _message(m: Message, viewer: str | None) -> dict[str, Any]:
     return {
         "id": m.id, "conversationId": m.conversation_id, "seq": m.seq, "senderId": m.sender_id,
         "kind": m.kind.value, "body": m.body, "createdAt": m.created_at,

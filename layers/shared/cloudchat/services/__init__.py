@@ -24,6 +24,7 @@ one mixin per capability, each in its own module::
     moderation     ModerationService: reports and their review
     notifications  NotificationsService: mute, mobile push devices
     blocks         BlocksService: block, unblock, the caller's blocks (and what a block does)
+    search         SearchService: blind index tokens of message bodies, searchMessages
 
 A mixin inherits what it builds on (``MessagesService(MediaService)``,
 ``MembersService(ConversationsService)``, ...), so its bases say which other modules it may
@@ -50,6 +51,7 @@ from cloudchat.services.messages import SEND_ATTEMPTS, MessagesService
 from cloudchat.services.moderation import ModerationService
 from cloudchat.services.notifications import NotificationsService
 from cloudchat.services.receipts import TYPING_TTL_SECONDS, ReceiptsService
+from cloudchat.services.search import SearchService
 from cloudchat.services.threads import ThreadsService
 from cloudchat.services.users import UsersService
 
@@ -61,7 +63,7 @@ __all__ = [
 
 
 class ChatService(MembersService, ConversationsService, UsersService, MessagesService,
-                  ChangesService, MediaService, ThreadsService, ModerationService, CryptoService,
-                  ReceiptsService, NotificationsService, BlocksService, ServiceBase):
+                  ChangesService, MediaService, ThreadsService, ModerationService, SearchService,
+                  CryptoService, ReceiptsService, NotificationsService, BlocksService, ServiceBase):
     """Every capability of the domain, over one store, key ring and token codec
     (``ChatService(store, keys, tokens, settings, clock=utc_now, s3=None)``)."""

@@ -11,6 +11,7 @@ from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound
 from cloudchat.models import BodyVersion, Caller, Message, MessageKind, MessageVersion, Role, StoredMessage
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services.media import MediaService
+from cloudchat.services.search import body_tokens
 from cloudchat.store import WriteOutcome, binding
 
 
@@ -69,7 +70,7 @@ class ChangesService(MediaService):
             cid, seq, mid, caller.user_id, sealed,
             expected_version=version, not_before=iso(datetime.fromtimestamp(
                 now.timestamp() - window, UTC)), max_versions=self.settings.max_edits + 1,
-            last_seq_hint=self._seq_hint.get(cid))
+            last_seq_hint=self._seq_hint.get(cid), index=body_tokens(key, text))
         if not out.ok:
             self._raise_refused(out)
             old = out.old

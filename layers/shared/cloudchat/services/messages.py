@@ -19,6 +19,7 @@ from cloudchat.models import Caller, Member, Message, MessageKind, Page, StoredM
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, NOT_MEMBER, iso
 from cloudchat.services.blocks import flag_blocked
 from cloudchat.services.media import MediaService
+from cloudchat.services.search import body_tokens
 from cloudchat.store import Rate, SendGuard, binding
 
 SEND_ATTEMPTS = 25
@@ -97,6 +98,7 @@ class MessagesService(MediaService):
         if files:
             kind = (MessageKind.IMAGE if all(f.content_type.startswith("image/") for f in files)
                     else MessageKind.FILE)
+        index = body_tokens(key, text)  # the blind search index (services.search)
         now = self.clock()
         rate = Rate("SEND", self.settings.send_rate_per_minute, int(now.timestamp() * 1000))
         for attempt in range(SEND_ATTEMPTS):
@@ -113,7 +115,7 @@ class MessagesService(MediaService):
                               binding=binding(msg))
             out = self.store.append_message(msg, prev_seq=prev, now=iso(now),
                                             now_epoch=int(now.timestamp()), rate=rate,
-                                            digest=digest)
+                                            digest=digest, index=index)
             if out.stored:
                 self._seq_hint.note(cid, seq)
                 # Only a committed send moves its objects out of `pending` (a refused one

@@ -30,6 +30,8 @@ The map of the package (private modules, each readable in one sitting):
 ``_mentions``               the membership check of a send's mentions; unread mentions
 ``_blocks``                 blocks: pair items (checked inside the writes they forbid) and
                             each user's block set (read with a message page)
+``_search``                 the blind search index: postings written with each message write
+                            (at most 40 in its transaction, the rest queued for the consumer)
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -59,6 +61,7 @@ from cloudchat.store._moderation import ModerationStore
 from cloudchat.store._notifications import NotificationsStore
 from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
+from cloudchat.store._search import TX_INDEX_ACTIONS, Posting
 from cloudchat.store._stream import (
     ConversationImage,
     MessageImage,
@@ -73,11 +76,13 @@ __all__ = [
     "ITEM_SIZE_BUDGET",
     "MAX_BLOCKS",
     "RATE_LOG_SLOTS",
+    "TX_INDEX_ACTIONS",
     "AppendOutcome",
     "BlockedPairs",
     "ConversationImage",
     "DirectExists",
     "MessageImage",
+    "Posting",
     "PresenceImage",
     "Rate",
     "RateExceeded",

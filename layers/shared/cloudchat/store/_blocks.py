@@ -99,6 +99,17 @@ class BlocksStore(StoreBase):
         found = self._batch_get([(user_pk(u), block_sk(blocked)) for u in user_ids])
         return {str(d["userId"]) for d in found.values()}
 
+    def messages_in_and_blocks(self, user_id: str, keys: Sequence[tuple[str, int]]
+                               ) -> tuple[dict[tuple[str, int], StoredMessage], frozenset[str]]:
+        """Messages of several conversations by (conversation, seq), those that exist, and
+        the caller's block set: strongly consistent, one BatchGetItem per 100 keys (search
+        results across conversations)."""
+        found = self._batch_get([(user_pk(user_id), BLOCKS),
+                                 *[(conv_pk(cid), msg_sk(seq)) for cid, seq in keys]])
+        blocks = found.pop((user_pk(user_id), BLOCKS), None)
+        return ({(d["conversationId"], int(d["seq"])): self._seen(d) for d in found.values()},
+                frozenset(blocks.get("blocked") or ()) if blocks else frozenset())
+
     def read_messages_and_blocks(
         self, conversation_id: str, user_id: str, seqs: Iterable[int], *, with_conversation: bool
     ) -> tuple[Member | None, Conversation | None, dict[int, StoredMessage], frozenset[str]]:

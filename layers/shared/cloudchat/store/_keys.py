@@ -19,6 +19,7 @@ presence               USER#<userId>        PRESENCE          lastSeen (TTL expi
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
 block (one per pair)   USER#<blockerId>     BLOCK#<blockedId>  blockedAt
 block set              USER#<userId>        BLOCKS            blocked (a string set, at most MAX_BLOCKS)
+search posting         CONV#<id>            SX#<blind token, hex>#<seq, 12 digits>
 =====================  ===================  ======================================
 """
 
@@ -123,3 +124,19 @@ def device_sk(endpoint_arn: str) -> str:
 def block_sk(blocked_id: str) -> str:
     """The sort key of a block, under the blocker's ``user_pk``."""
     return f"{BLOCK_PREFIX}{blocked_id}"
+_SEARCH_PREFIX = "SX#"
+
+
+def search_sk(token: bytes, seq: int) -> str:
+    """A search posting: one blind token (:func:`cloudchat.crypto.blind_token`) of the
+    message at ``seq``; a token's postings sort by seq within the conversation."""
+    return f"{_SEARCH_PREFIX}{token.hex()}#{seq:012d}"
+
+
+def search_sk_bounds(token: bytes, after_seq: int, before_seq: int) -> tuple[str, str]:
+    """The BETWEEN bounds of a token's postings with ``after_seq < seq < before_seq``."""
+    return search_sk(token, after_seq + 1), search_sk(token, max(before_seq - 1, 0))
+
+
+def seq_of_search_sk(sk: str) -> int:
+    return int(sk.rsplit("#", 1)[1])

@@ -14,6 +14,7 @@ from cloudchat.store._images import rev
 from cloudchat.store._keys import META, audit_sk, conv_pk, msg_sk, upload_sk
 from cloudchat.store._messages import MessagesStore
 from cloudchat.store._records import WriteOutcome
+from cloudchat.store._search import IndexUpdate
 
 _WRITE_ATTEMPTS = 3  # a reaction or an edit tried again this often on a stale image
 
@@ -155,6 +156,14 @@ class MessageWritesStore(MessagesStore):
             self.images.put(base)
         return WriteOutcome(retry=True)
 
+    def _index_change(self, cid: str, seq: int, base: dict[str, Any],
+                      tokens: Sequence[bytes] | None) -> IndexUpdate:
+        """The search index work of a write of the message at ``base``: its postings
+        replaced by ``tokens`` (None: an edit that does not index, nothing changes)."""
+        if tokens is None:
+            return IndexUpdate({}, {}, ())
+        return self.index_update(cid, seq, str(base.get("createdAt", "")), base, tokens)
+
     def react(self, conversation_id: str, seq: int, message_id: str, user_id: str, emoji: str,
               *, add: bool, max_kinds: int) -> WriteOutcome:
         """Adds or removes the caller's ``emoji`` on a message (a per-emoji set of user ids,
@@ -212,13 +221,16 @@ class MessageWritesStore(MessagesStore):
     def edit_message(self, conversation_id: str, seq: int, message_id: str, editor: str,
                      body: Callable[[StoredMessage], BodyVersion], *, expected_version: int,
                      not_before: str, max_versions: int,
-                     last_seq_hint: int | None = None) -> WriteOutcome:
+                     last_seq_hint: int | None = None,
+                     index: Sequence[bytes] | None = None) -> WriteOutcome:
         """Appends a new body version (earlier ones stay, encrypted, as the edit history).
         Author only, never a SYSTEM message, within the edit window, at the expected
         version, by a member. ``body`` seals the new version for the message as currently
         stored (its binding). When the message may be the conversation's last
         (``last_seq_hint`` unknown or not past it), the conversation's copy of it gets the
-        new version in the same transaction (the copy keeps the current version only)."""
+        new version in the same transaction (the copy keeps the current version only).
+        ``index``: the new body's blind search tokens, which replace the old ones in the
+        same transaction (:meth:`~cloudchat.store._search.SearchStore.index_update`)."""
         may_be_last = last_seq_hint is None or last_seq_hint <= seq
 
         def change(base: dict[str, Any]) -> _Change:
@@ -231,19 +243,24 @@ class MessageWritesStore(MessagesStore):
                     "lastMessage.editedAt = :lat",
                     {":lb": [new_body], ":lv": expected_version + 1, ":lat": new_body["at"]})
 
+            indexed = self._index_change(conversation_id, seq, base, index)
+            sets, removes, ix_values = indexed.clauses()
+            extra.update(indexed.ops)
+
             def apply(image: dict[str, Any]) -> dict[str, Any]:
                 image.update(bodies=[*(image.get("bodies") or ()), new_body],
                              version=expected_version + 1, editedAt=new_body["at"])
-                return image
+                return indexed.apply(image)
 
             return _Change(
                 "id = :mid AND senderId = :me AND kind <> :system "
                 "AND attribute_not_exists(deletedAt) "
                 "AND createdAt >= :nb AND version = :v AND size(bodies) < :max",
-                {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at"]},
+                {"SET": ["bodies = list_append(bodies, :b)", "version = :next", "editedAt = :at",
+                         *sets], "REMOVE": removes},
                 {":mid": message_id, ":me": editor, ":nb": not_before, ":v": expected_version,
                  ":next": expected_version + 1, ":b": [new_body], ":at": new_body["at"],
-                 ":max": max_versions, ":system": MessageKind.SYSTEM.value},
+                 ":max": max_versions, ":system": MessageKind.SYSTEM.value, **ix_values},
                 None, apply, extra)
 
         out = self._change_message(conversation_id, seq, message_id, editor, change)
@@ -305,6 +322,11 @@ class MessageWritesStore(MessagesStore):
                     "REMOVE lastMessage.bodies, lastMessage.attachments",
                     {":at": at, ":by": actor})
 
+            indexed = self._index_change(conversation_id, seq, base, ())  # postings go
+            ix_sets, ix_removes, ix_values = indexed.clauses()
+            extra.update(indexed.ops)
+            values.update(ix_values)
+
             def apply(image: dict[str, Any]) -> dict[str, Any]:
                 for name in ("bodies", "reactionKinds", "attachments"):
                     image.pop(name, None)
@@ -312,10 +334,11 @@ class MessageWritesStore(MessagesStore):
                              version=int(image.get("version", 1)) + 1)
                 if purge:
                     image["purge"] = purge
-                return image
+                return indexed.apply(image)
 
-            return _Change(cond, {"SET": sets,
-                                  "REMOVE": ["bodies", "reactionKinds", "attachments"]},
+            return _Change(cond, {"SET": [*sets, *ix_sets],
+                                  "REMOVE": ["bodies", "reactionKinds", "attachments",
+                                             *ix_removes]},
                            values, None, apply, extra)
 
         def check(base: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cloudchat.models import Conversation, Member, StoredMessage, UploadStatus
 from cloudchat.store import _codec as codec
+from cloudchat.store._base import BATCH_MAX
 from cloudchat.store._keys import (
     META,
     activity_key,
@@ -20,20 +21,25 @@ from cloudchat.store._keys import (
 from cloudchat.store._mentions import members_condition, outsiders
 from cloudchat.store._rates import Rate, RatesStore
 from cloudchat.store._records import AppendOutcome, SendGuard
+from cloudchat.store._search import SearchStore
 
 SEND_GUARD_TTL_SECONDS = 7 * 24 * 3600
 
 
-class MessagesStore(RatesStore):
+class MessagesStore(RatesStore, SearchStore):
     def append_message(self, msg: StoredMessage, *, prev_seq: int, now: str, now_epoch: int,
                        rate: Rate | None = None,
-                       digest: tuple[bytes, int] | None = None) -> AppendOutcome:
+                       digest: tuple[bytes, int] | None = None,
+                       index: Sequence[bytes] = ()) -> AppendOutcome:
         """One TransactWriteItems: the sender is a member (and reads up to the new seq), the
         conversation moves from ``prev_seq`` to ``msg.seq``, the message is put, the sender's
         clientMessageId is claimed (with ``digest``, the payload's digest and the key version
         it was made with, so a reuse of the id with another payload can be told from a
         retry), the sender's send-rate log counts it, and for a thread reply the root's
-        reply summary is updated. Never retries by itself."""
+        reply summary is updated. Never retries by itself. ``index``: the body's blind
+        search tokens (:mod:`cloudchat.store._search`; at most 40 postings in this
+        transaction, fewer when its other actions leave less room under DynamoDB's 100, the
+        rest queued for the stream consumer). Keep the postings the last actions added."""
 
         cid, pk = msg.conversation_id, conv_pk(msg.conversation_id)
         attrs = codec.message_attrs(msg)
@@ -116,6 +122,13 @@ class MessagesStore(RatesStore):
                     ":attached": UploadStatus.ATTACHED.value,
                     ":mid": msg.id}),
             }}
+        # Search postings last, in the room the other actions leave (DynamoDB: 100 a
+        # transaction; at most 40), the rest queued on the message for the stream consumer.
+        indexed = self.index_update(cid, msg.seq, msg.created_at, None, index,
+                                    most=BATCH_MAX - len(ops))
+        item.update(indexed.set_attrs)
+        ops["message"]["Put"]["Item"] = self._av(item)
+        ops.update(indexed.ops)
         failed = self._transact(ops)
         if failed is not None:
             if "member" in failed:

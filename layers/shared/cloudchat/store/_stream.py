@@ -23,6 +23,7 @@ class MessageImage:
     conversation_id: str
     seq: int
     id: str
+    index_pending: bool = False  # search postings queued for the consumer (store._search)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
     d = codec.from_av({k: _wire(v) for k, v in raw.items()})
     kind = d.get("type")
     if kind == "MSG":
-        return MessageImage(conversation_id=d["conversationId"], seq=int(d["seq"]), id=d["id"])
+        return MessageImage(conversation_id=d["conversationId"], seq=int(d["seq"]), id=d["id"],
+                            index_pending=bool(d.get("sxp")))
     if kind == "MEMBER":
         return codec.member(d)
     if kind == "CONV":
