@@ -6,7 +6,9 @@ here, off the request path, from the table's DynamoDB stream.
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
-* a title change publishes CONVERSATION_RENAMED to every member.
+* a title change publishes CONVERSATION_RENAMED to every member;
+* a deleted conversation's audit record drives the purge of its items, one bounded step
+  per record (:mod:`cloudchat.purge`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -21,9 +23,11 @@ from typing import Any, Protocol
 
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
+from cloudchat.purge import Purge
 from cloudchat.services import ChatService, iso
 from cloudchat.store import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -121,6 +125,8 @@ class Fanout:
             return lambda: self._renamed(new)
         if isinstance(new, PresenceImage) and name in ("INSERT", "MODIFY"):
             return lambda: self._presence(new, old if isinstance(old, PresenceImage) else None)
+        if isinstance(new, DeletionImage) and name in ("INSERT", "MODIFY"):
+            return lambda: self._purge(new)
         return None
 
     # ------------------------------------------------------------------ handlers
@@ -219,6 +225,9 @@ class Fanout:
         user = new.user_id
         self._publish([{"userId": c, "type": "PRESENCE", "senderId": user, "online": True,
                         "at": seen} for c in sorted(self.store.contacts(user)) if c != user])
+
+    def _purge(self, image: DeletionImage) -> None:
+        Purge(self.service).step(image)
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         publisher = self._publisher()

@@ -23,6 +23,7 @@ one mixin per capability, each in its own module::
     members        MembersService: add, remove, leave, roles, rename; admins create users
     moderation     ModerationService: reports and their review
     notifications  NotificationsService: mute, mobile push devices
+    deletion       DeletionService: deleteConversation (crypto-shredding)
 
 A mixin inherits what it builds on (``MessagesService(MediaService)``,
 ``MembersService(ConversationsService)``, ...), so its bases say which other modules it may
@@ -35,6 +36,7 @@ from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, ServiceBase, iso, u
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.changes import ChangesService
 from cloudchat.services.conversations import ConversationsService
+from cloudchat.services.deletion import DeletionService
 from cloudchat.services.media import (
     DOWNLOAD_SECONDS,
     INLINE_TYPES,
@@ -60,6 +62,6 @@ __all__ = [
 
 class ChatService(MembersService, ConversationsService, UsersService, MessagesService,
                   ChangesService, MediaService, ThreadsService, ModerationService, CryptoService,
-                  ReceiptsService, NotificationsService, ServiceBase):
+                  ReceiptsService, NotificationsService, DeletionService, ServiceBase):
     """Every capability of the domain, over one store, key ring and token codec
     (``ChatService(store, keys, tokens, settings, clock=utc_now, s3=None)``)."""

@@ -31,6 +31,9 @@ def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str
     return hmac.new(key, b"cloudchat/send/v1\0" + payload.encode(), hashlib.sha256).digest()
 
 
+EVERYONE = "*"  # appsync/revoke.js: the userId of a deleted conversation's invalidations
+
+
 class MessagesService(MediaService):
     """Sending, paging, catching up, and subscription rules."""
 
@@ -234,15 +237,17 @@ class MessagesService(MediaService):
         the rules appsync/subscribe.js sets on it:
 
         - ``invalidation``: an invalidation filter matching the payload appsync/revoke.js sends
-          when this member is removed or leaves, so the open subscription is closed then;
+          when this member is removed or leaves, or the conversation is deleted (userId
+          ``*``, :data:`EVERYONE`), so the open subscription is closed then;
         - ``filter`` (``after_joining``): an enhanced filter, this conversation's events about
           messages after the member joined only. Subscribers get the publishing mutation's
           selection, so without it a reaction to (or edit of) an older message would carry
           that message's body to members who joined after it."""
         member = self.authorize_subscription(caller, conversation_id)
         cid = member.conversation_id
-        rules: dict[str, Any] = {
-            "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": caller.user_id}}}
+        rules: dict[str, Any] = {  # ("*": every member, when the conversation is deleted)
+            "invalidation": {"conversationId": {"eq": cid},
+                             "userId": {"in": [caller.user_id, EVERYONE]}}}
         if after_joining:
             rules["filter"] = {"conversationId": {"eq": cid}, "seq": {"gt": member.joined_seq}}
         return rules

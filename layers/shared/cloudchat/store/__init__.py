@@ -27,6 +27,8 @@ The map of the package (private modules, each readable in one sitting):
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
+``_deletion``               deleting a conversation (the crypto-shredding transaction, the
+                            audit record) and the purge of its items
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -47,6 +49,7 @@ from __future__ import annotations
 from cloudchat.errors import DirectExists, RateExceeded
 from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
+from cloudchat.store._deletion import DeleteOutcome, DeletionStore, PurgePage
 from cloudchat.store._images import _Images
 from cloudchat.store._members import MembersStore
 from cloudchat.store._message_writes import MessageWritesStore
@@ -56,6 +59,7 @@ from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
 from cloudchat.store._stream import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -69,9 +73,12 @@ __all__ = [
     "RATE_LOG_SLOTS",
     "AppendOutcome",
     "ConversationImage",
+    "DeleteOutcome",
+    "DeletionImage",
     "DirectExists",
     "MessageImage",
     "PresenceImage",
+    "PurgePage",
     "Rate",
     "RateExceeded",
     "SendGuard",
@@ -86,5 +93,5 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore):
+            UploadsStore, NotificationsStore, DeletionStore):
     """The table, one part per aggregate (see the map above)."""

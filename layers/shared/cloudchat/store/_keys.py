@@ -17,6 +17,7 @@ user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+conversation deletion  DELETED#<id>         DELETION          (audit + purge progress; no content)
 =====================  ===================  ======================================
 """
 
@@ -114,3 +115,12 @@ def directory_key(name: str, user_id: str) -> str:
 
 def device_sk(endpoint_arn: str) -> str:
     return DEVICE_PREFIX + hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
+
+
+DELETION = "DELETION"
+
+
+def deletion_pk(conversation_id: str) -> str:
+    """The audit record of a deleted conversation: outside ``CONV#<id>``, so the purge of
+    the conversation's items leaves it."""
+    return f"DELETED#{conversation_id}"
