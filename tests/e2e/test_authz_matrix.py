@@ -119,6 +119,7 @@ Subscription.onReceipt           401 401  FB FB ok ok ok FB FB UNA
 Subscription.onTyping            401 401  FB FB ok ok ok FB FB UNA
 Subscription.onUserEvent         401 401  ok ok ok ok ok ok ok UNA
 Subscription.onMembershipChange  401 401  FB FB ok ok ok FB FB UNA
+Mutation.deleteConversation      401 401  FB FB FB FB ok FB FB UNA
 """
 # Notes on the rows that are not plain "members only" / "anyone signed in":
 # - presence: of erin, who shares a conversation with the members only.
@@ -129,6 +130,8 @@ Subscription.onMembershipChange  401 401  FB FB ok ok ok FB FB UNA
 #   answer for everyone signed in (nothing conversation-scoped to authorize).
 # - leaveConversation: the last OWNER cannot leave while others remain (BadRequest).
 # - reportedMessages / adminCreateUser: @aws_cognito_user_pools(cognito_groups) fields.
+# - deleteConversation: a GROUP's owners only (either member of a DIRECT: tests/e2e/test_shred.py);
+#   the owner's case deletes a world of its own.
 # - publishUserEvent: @aws_iam only. Every other field is Cognito-only (no @aws_iam), so IAM
 #   gets Unauthorized there.
 
@@ -304,6 +307,7 @@ Request = tuple[str, dict[str, Any]]
 REQUESTS: dict[str, Callable[[Ctx], Awaitable[Request]]] = {}
 MEMBERSHIP_CHANGES = {"Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
                       "Mutation.setMemberRole"}
+MEMBERSHIP_CHANGES.add("Mutation.deleteConversation")  # (an allowed case needs its own world too)
 
 
 def request(name: str) -> Callable[[Callable[[Ctx], Awaitable[Request]]], Callable[[Ctx], Awaitable[Request]]]:
@@ -382,6 +386,8 @@ static("Subscription.onReceipt", "subscription($c: ID!) { onReceipt(conversation
 static("Subscription.onTyping", "subscription($c: ID!) { onTyping(conversationId: $c) { conversationId userId typing expiresAt } }", c=C)
 static("Subscription.onUserEvent", "subscription($u: ID!) { onUserEvent(userId: $u) { userId type conversationId } }",
        u=lambda ctx: ctx.me)
+static("Mutation.deleteConversation", "mutation($c: ID!) { deleteConversation(conversationId: $c) { conversationId kind deletedBy deletedAt memberCount } }",
+       c=C)
 static("Subscription.onMembershipChange", f"subscription($c: ID!) {{ onMembershipChange(conversationId: $c) {{ {CHANGE} }} }}", c=C)
 
 
