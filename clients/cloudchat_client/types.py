@@ -14,6 +14,7 @@ __all__ = [
     "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent", "UploadTicket", "User", "UserEvent",
     "UserPage",
 ]
+__all__ += ["ConversationDeletion"]
 
 MessageKind = Literal["TEXT", "IMAGE", "FILE", "SYSTEM"]
 MemberRole = Literal["OWNER", "ADMIN", "MEMBER"]
@@ -187,3 +188,13 @@ class UserEvent(TypedDict):
     title: str | None
     online: bool | None
     at: str | None
+
+
+class ConversationDeletion(TypedDict):
+    """deleteConversation's answer: who deleted which conversation when (no content)."""
+
+    conversationId: str
+    kind: Literal["DIRECT", "GROUP"]
+    deletedBy: str
+    deletedAt: str
+    memberCount: int
