@@ -386,3 +386,27 @@ def test_a_group_larger_than_one_transaction_loses_every_member_in_the_request(
     members = [i for i in table_copy(stack)
                if i.get("PK") == f"CONV#{cid}" and str(i.get("SK")).startswith("MEMBER#")]
     assert members == []
+
+
+def test_a_stalled_purge_restarts_when_its_audit_record_is_touched(
+        stack: Stack, captured: Captured, records: Stream) -> None:
+    """docs/operations.md: a purge whose record was given up on (the failure queue) runs again
+    from its step when the audit record is touched."""
+    cid = new_conversation(stack, members=[BOB], title="stalled")
+    send(stack, cid, "left behind", "cmid-shred-0600")
+    records.read()
+    delete(stack, cid)
+    records.read()  # these records are lost (retries exhausted)
+    store = api.service().store
+    assert store.deletion(cid) is not None and store.purge_page(cid, 10).keys
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE, Key={"PK": {"S": f"DELETED#{cid}"}, "SK": {"S": "DELETION"}},
+        UpdateExpression="SET purgeKick = :t", ExpressionAttributeValues={":t": {"S": "now"}})
+    for _ in range(10):
+        batch = records.read()
+        if not batch:
+            break
+        assert consume(batch) == {"batchItemFailures": []}
+    audit = store.deletion(cid)
+    assert audit is not None and audit.purged_at is not None
+    assert store.purge_page(cid, 10).keys == []
