@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 import boto3
 import pytest
 from gql import GraphQLRequest
@@ -27,6 +28,9 @@ CREATE = "mutation($i: CreateConversationInput!) { createConversation(input: $i)
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { id seq body } }"
 DELETE = ("mutation($c: ID!) { deleteConversation(conversationId: $c) "
           "{ conversationId kind deletedBy deletedAt memberCount } }")
+UPLOAD = ("mutation($c: ID!, $size: Int!) { requestUpload(conversationId: $c, fileName: \"secret.png\", "
+          "contentType: \"image/png\", size: $size) { uploadId url fields key } }")
+FILE = b"\x89PNG\r\n\x1a\n" + b"PIXELS-OF-THE-SHREDDED-PLAN" + b"\x00" * 1000
 ON_MESSAGE = "subscription($c: ID!) { onMessage(conversationId: $c) { id body } }"
 ON_TYPING = "subscription($c: ID!) { onTyping(conversationId: $c) { userId typing } }"
 ON_EVENT = "subscription($u: ID!) { onUserEvent(userId: $u) { userId type conversationId } }"
@@ -68,7 +72,16 @@ def test_delete_conversation_end_to_end(stack: DevStack) -> None:
             "memberIds": [subs["bob"], subs["carol"]], "title": "to be shredded"}}))["createConversation"]["id"]
         await stack.execute(tokens["bob"], SEND, {"i": {
             "conversationId": cid, "body": SECRET, "clientMessageId": uuid.uuid4().hex[:16]}})
-        out: dict[str, Any] = {"cid": cid}
+        ticket = (await stack.execute(tokens["alice"], UPLOAD, {"c": cid, "size": len(FILE)}))["requestUpload"]
+        form = aiohttp.FormData()
+        for k, v in json.loads(ticket["fields"]).items():
+            form.add_field(k, v)
+        form.add_field("file", FILE, filename="secret.png", content_type="image/png")
+        async with aiohttp.ClientSession() as http, http.post(ticket["url"], data=form) as resp:
+            assert resp.status in (200, 204), await resp.text()
+        await stack.execute(tokens["alice"], SEND, {"i": {
+            "conversationId": cid, "clientMessageId": uuid.uuid4().hex[:16], "attachments": [ticket["uploadId"]]}})
+        out: dict[str, Any] = {"cid": cid, "object": ticket["key"]}
         client, transport = stack.ws_client(tokens["bob"])
         async with client as session:
             streams = {
@@ -131,7 +144,7 @@ def test_delete_conversation_end_to_end(stack: DevStack) -> None:
     dump = json.dumps(items, default=str)
     assert SECRET not in dump and "to be shredded" not in dump
     assert [(i["PK"]["S"], i["SK"]["S"]) for i in items if cid in json.dumps(i, default=str)] == [(f"DELETED#{cid}", "DELETION")]
-    bucket = stack.outputs.get("AttachmentsBucketName")
-    if bucket:
-        listed = aws(stack, "s3").list_objects_v2(Bucket=bucket, Prefix=f"conversations/{cid}/")
-        assert not listed.get("Contents")
+    bucket = stack.outputs["AttachmentsBucketName"]
+    assert out["object"].startswith(f"conversations/{cid}/")
+    listed = aws(stack, "s3").list_objects_v2(Bucket=bucket, Prefix=f"conversations/{cid}/")
+    assert not listed.get("Contents")  # the upload was deleted by the purge (IAM enforced)
