@@ -31,7 +31,8 @@ def _send_digest(key: bytes, text: str, parent: str | None, upload_ids: list[str
     return hmac.new(key, b"cloudchat/send/v1\0" + payload.encode(), hashlib.sha256).digest()
 
 
-EVERYONE = "*"  # appsync/revoke.js: the userId of a deleted conversation's invalidations
+EVERYONE = "*"  # appsync/revoke.js: the userId of a deleted conversation's invalidations (never
+# a user id: validation.user_id allows A-Z, a-z, 0-9, "_" and "-" only)
 
 
 class MessagesService(MediaService):
