@@ -60,6 +60,12 @@ def mute_conversation(conversationId: str, until: str | None = None) -> dict[str
     return api.service().mute(api.caller(app), conversationId, until)
 
 
+@app.resolver(type_name="Mutation", field_name="deleteConversation")
+def delete_conversation(conversationId: str) -> dict[str, Any]:
+    """Closes every open subscription on the conversation (appsync/revoke.js)."""
+    return views.deletion(api.service().delete_conversation(api.caller(app), conversationId))
+
+
 @app.resolver(type_name="Subscription", field_name="onMembershipChange")
 def on_membership_change(conversationId: str) -> dict[str, Any]:
     """Members only; their removal closes the subscription (appsync/subscribe.js)."""

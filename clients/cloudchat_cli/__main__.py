@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conversation_id", help="a conversation of yours to send the test burst to")
     p.add_argument("--count", type=int, default=30, help="messages in the burst")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the catch-up")
+    p = add("delete-conversation", "delete a conversation for every member (owners of a group; "
+                                   "either member of a direct one): cannot be undone")
+    p.add_argument("conversation_id")
+    p.add_argument("--yes", action="store_true", help="confirm (else the id is asked for at a terminal)")
     p = add("verify", "black-box check of a stack: temporary users drive the whole API, then are "
                       "deleted (exit 1 if any check fails)")
     from cloudchat_cli.verify import add_arguments
@@ -184,6 +188,10 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         if command == "blocked":
             return asyncio.run(blocks.blocked(app))
         return asyncio.run((blocks.block if command == "block" else blocks.unblock)(app, args.user))
+    if command == "delete-conversation":
+        from cloudchat_cli.delete_conversation import delete_conversation
+
+        return asyncio.run(delete_conversation(app, args.conversation_id, args.yes))
     raise CliError(f"unknown command {command}")
 
 

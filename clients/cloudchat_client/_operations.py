@@ -10,6 +10,7 @@ from typing import Any, cast
 from cloudchat_client.types import (
     BlockedUser,
     Conversation,
+    ConversationDeletion,
     ConversationPage,
     DeviceRegistration,
     MemberReceipt,
@@ -185,6 +186,12 @@ class Operations:
     async def set_member_role(self, conversation_id: str, user_id: str, role: MemberRole) -> MembershipChange:
         return cast(MembershipChange, await self._field("setMemberRole", {
             "conversationId": conversation_id, "userId": user_id, "role": role}))
+
+    async def delete_conversation(self, conversation_id: str) -> ConversationDeletion:
+        """Deletes the conversation for every member (a GROUP's owners; either member of a
+        DIRECT): its data key is destroyed at once. Cannot be undone."""
+        return cast(ConversationDeletion, await self._field("deleteConversation",
+                                                            {"conversationId": conversation_id}))
 
     async def publish_user_event(self, event: Mapping[str, Any]) -> UserEvent | None:
         """IAM only (the server's stream consumer): a Cognito caller gets Unauthorized."""

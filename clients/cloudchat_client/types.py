@@ -19,6 +19,7 @@ __all__ = [
     "UploadTicket", "User", "UserEvent",
     "UserPage",
 ]
+__all__ += ["ConversationDeletion"]
 
 MessageKind = Literal["TEXT", "IMAGE", "FILE", "SYSTEM"]
 MemberRole = Literal["OWNER", "ADMIN", "MEMBER"]
@@ -224,3 +225,13 @@ class BlockedUser(TypedDict):
 class Unblocked(TypedDict):
     userId: str
     wasBlocked: bool
+
+
+class ConversationDeletion(TypedDict):
+    """deleteConversation's answer: who deleted which conversation when (no content)."""
+
+    conversationId: str
+    kind: Literal["DIRECT", "GROUP"]
+    deletedBy: str
+    deletedAt: str
+    memberCount: int

@@ -123,6 +123,7 @@ Subscription.onMembershipChange  401 401  FB FB ok ok ok FB FB UNA
 Query.blockedUsers               401 401  ok ok ok ok ok ok ok UNA
 Mutation.blockUser               401 401  ok ok ok ok ok ok ok UNA
 Mutation.unblockUser             401 401  ok ok ok ok ok ok ok UNA
+Mutation.deleteConversation      401 401  FB FB FB FB ok FB FB UNA
 """
 # Notes on the rows that are not plain "members only" / "anyone signed in":
 # - presence: of erin, who shares a conversation with the members only.
@@ -135,6 +136,8 @@ Mutation.unblockUser             401 401  ok ok ok ok ok ok ok UNA
 # - reportedMessages / adminCreateUser: @aws_cognito_user_pools(cognito_groups) fields.
 # - blockUser / unblockUser / blockedUsers: the caller's own blocks (of gus, who calls nothing
 #   here): anyone signed in; who a block binds is tested in test_blocks.py (e2e and integration).
+# - deleteConversation: a GROUP's owners only (either member of a DIRECT: tests/e2e/test_shred.py);
+#   the owner's case deletes a world of its own.
 # - publishUserEvent: @aws_iam only. Every other field is Cognito-only (no @aws_iam), so IAM
 #   gets Unauthorized there.
 
@@ -310,6 +313,7 @@ Request = tuple[str, dict[str, Any]]
 REQUESTS: dict[str, Callable[[Ctx], Awaitable[Request]]] = {}
 MEMBERSHIP_CHANGES = {"Mutation.addMembers", "Mutation.removeMember", "Mutation.leaveConversation",
                       "Mutation.setMemberRole"}
+MEMBERSHIP_CHANGES.add("Mutation.deleteConversation")  # (an allowed case needs its own world too)
 
 
 def request(name: str) -> Callable[[Callable[[Ctx], Awaitable[Request]]], Callable[[Ctx], Awaitable[Request]]]:
@@ -394,6 +398,8 @@ static("Mutation.blockUser", "mutation($u: ID!) { blockUser(userId: $u) { userId
        u=lambda ctx: ctx.cast.sub("gus"))
 static("Mutation.unblockUser", "mutation($u: ID!) { unblockUser(userId: $u) { userId wasBlocked } }",
        u=lambda ctx: ctx.cast.sub("gus"))
+static("Mutation.deleteConversation", "mutation($c: ID!) { deleteConversation(conversationId: $c) { conversationId kind deletedBy deletedAt memberCount } }",
+       c=C)
 static("Subscription.onMembershipChange", f"subscription($c: ID!) {{ onMembershipChange(conversationId: $c) {{ {CHANGE} }} }}", c=C)
 
 

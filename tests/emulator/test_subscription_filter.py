@@ -54,6 +54,8 @@ CHANGES: list[Any] = [
     {"conversationId": "C", "action": "LEFT", "userIds": ["u2"]},
     {"conversationId": "C", "action": "ADDED", "userIds": ["u3"]},
     {"conversationId": "C", "action": "ROLE_CHANGED", "userIds": ["u1"]},
+    {"conversationId": "C", "action": "DELETED", "deletedBy": "u1", "memberCount": 3},
+    {"action": "DELETED"},
     None,
 ]
 
@@ -88,8 +90,38 @@ def test_revoke_js_invalidates_what_the_emulator_invalidates(js_out: dict[str, A
             expected = [["invalidate", {"subscriptionField": name,
                                         "payload": {"conversationId": "C", "userId": user}}]
                         for user in change["userIds"] for name in Engine.REVOKED_FIELDS]
+        if change and change["action"] == "DELETED" and change.get("conversationId"):
+            expected = [["invalidate", {"subscriptionField": name, "payload": {
+                "conversationId": "C", "userId": Engine.EVERYONE}}] for name in Engine.REVOKED_FIELDS]
         assert case["set"] == expected
         assert len(case["set"]) <= 5  # AppSync's limit of invalidations per request
+
+
+def test_the_emulator_closes_every_members_subscriptions_of_a_deleted_conversation() -> None:
+    """What the emulator's revoke does with a DELETED result: the members' invalidation
+    filters (``userId in [me, EVERYONE]``, as the Lambda sets them) all match it; another
+    conversation's do not; a removal still closes only the removed member's."""
+    from cloudchat_local.emulator._execute import Engine
+    from cloudchat_local.emulator._quotas import InvalidationBudget
+
+    class Broker:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, dict[str, Any]]] = []
+
+        def invalidate(self, name: str, payload: dict[str, Any]) -> int:
+            self.calls.append((name, payload))
+            return sum(filter_matches(f, payload) for f in FILTERS)
+
+    def mine(cid: str, user: str) -> dict[str, Any]:
+        return {"conversationId": {"eq": cid}, "userId": {"in": [user, Engine.EVERYONE]}}
+
+    FILTERS = [mine("C", "u1"), mine("C", "u2"), mine("D", "u1")]
+    engine = Engine.__new__(Engine)
+    engine.broker = Broker()  # type: ignore[assignment]
+    closed = engine._revoke({"conversationId": "C", "action": "DELETED"}, InvalidationBudget(5))
+    assert closed == 2 * len(Engine.REVOKED_FIELDS)  # u1's and u2's on C, on each field
+    assert engine._revoke({"conversationId": "C", "action": "REMOVED", "userIds": ["u2"]},
+                          InvalidationBudget(5)) == len(Engine.REVOKED_FIELDS)
 
 
 @pytest.mark.parametrize(("spec", "payload", "expected"), [

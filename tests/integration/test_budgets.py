@@ -83,7 +83,7 @@ def test_subscribe_check_is_one_request(stack: Stack) -> None:
     counter = stack.counter()
     got = stack.invoke(messages, "Subscription.onMessage.member", "alice", {"conversationId": cid})
     assert got == {"filter": {"conversationId": {"eq": cid}, "seq": {"gt": 0}},
-                   "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": USERS["alice"]}}}
+                   "invalidation": {"conversationId": {"eq": cid}, "userId": {"in": [USERS["alice"], "*"]}}}
     assert counter.dynamodb == 1 and counter.kms == 0
 
 
@@ -229,3 +229,18 @@ def test_a_directory_page_is_a_query_and_one_batch_get_of_blocks(stack: Stack) -
                        replace_args=True)
     assert got["items"]
     assert counter.ops == ["dynamodb.Query", "dynamodb.BatchGetItem"]
+
+
+def test_delete_conversation_is_one_read_and_one_transaction_and_no_kms(stack: Stack) -> None:
+    """deleteConversation: one BatchGetItem (the conversation and the caller's member item),
+    one TransactWriteItems (key destruction, member checks and deletions, pair guard, audit),
+    no KMS call (the wrapped key is deleted, never unwrapped); cold or warm alike."""
+    group = new_conversation(stack, members=[USERS["bob"], USERS["carol"]], title="budget")
+    direct = new_conversation(stack, members=[USERS["bob"]])
+    send(stack, group, "warm", "cmid-del-0001")
+    for cid in (group, direct):
+        counter = stack.counter()
+        done = stack.invoke(conversations, "Mutation.deleteConversation.ok", "alice",
+                            {"conversationId": cid}, replace_args=True)
+        assert done["conversationId"] == cid
+        assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.TransactWriteItems"]

@@ -231,7 +231,7 @@ def test_receipt_rules(stack: Stack, conv: str) -> None:
     assert error_type(stack.invoke(receipts, "Query.readReceipts.ok", "mallory", {"conversationId": conv})) == "Forbidden"
     assert error_type(stack.invoke(receipts, "Subscription.onReceipt.member", "mallory", {"conversationId": conv})) == "Forbidden"
     assert stack.invoke(receipts, "Subscription.onReceipt.member", "bob", {"conversationId": conv}) == {
-        "invalidation": {"conversationId": {"eq": conv}, "userId": {"eq": BOB}}}
+        "invalidation": {"conversationId": {"eq": conv}, "userId": {"in": [BOB, "*"]}}}
     assert stack.raw_items() == before
 
 

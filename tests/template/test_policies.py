@@ -120,6 +120,13 @@ def granted(template: Template, logical_id: str) -> set[Grant]:
     return out
 
 
+# deleteConversation: a group too large for one transaction loses its last member items by
+# BatchWriteItem; the stream consumer purges a deleted conversation (BatchWriteItem of the base
+# table) and its uploads (s3:DeleteObject under conversations/).
+EXPECTED["ConversationsFunction"] |= table("BatchWriteItem", indexes=False)
+EXPECTED["StreamFunction"] |= table("BatchWriteItem", indexes=False) | grants(["s3:DeleteObject"], [OBJECTS])
+
+
 def test_every_function_is_pinned(template: Template) -> None:
     functions = {r.logical_id for r in template.resources(SERVERLESS_FUNCTION)}
     assert functions == set(EXPECTED)

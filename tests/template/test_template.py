@@ -270,6 +270,12 @@ def test_every_root_field_is_wired_and_every_wired_field_exists(
     assert not missing, f"schema fields without a resolver in template.yaml: {sorted(missing)}"
 
 
+# deleteConversation (crypto-shredding) and the purge of what it leaves.
+DYNAMODB_ACTIONS["ConversationsFunction"].add("BatchWriteItem")
+DYNAMODB_ACTIONS["StreamFunction"].add("BatchWriteItem")
+EXPECTED_FIELDS["ConversationsFunction"].add("Mutation.deleteConversation")
+
+
 def test_fields_go_to_the_designed_functions(wiring: list[FieldWiring]) -> None:
     by_function: dict[str, set[str]] = {}
     for w in wiring:
@@ -285,6 +291,7 @@ RESOLVER_CODE = {
     **{f"Subscription.{f}": "subscribe.js" for f in ("onMessage", "onReceipt", "onTyping", "onMembershipChange")},
     **{f"Mutation.{f}": "revoke.js" for f in ("removeMember", "leaveConversation")},
 }
+RESOLVER_CODE["Mutation.deleteConversation"] = "revoke.js"  # closes every member's subscriptions
 
 
 def test_lambda_fields_derive_their_handler_module(
@@ -388,6 +395,10 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
             # Attachments, only under conversations/: the messages function uploads, checks
             # and presigns; the conversations function presigns GETs (last messages).
             # Exact statements: tests/template/test_policies.py.
+            if logical_id == "StreamFunction":  # the purge of a deleted conversation's uploads
+                assert actions == ["s3:DeleteObject"], statement
+                assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
+                continue
             assert logical_id in ("MessagesFunction", "ConversationsFunction"), statement
             if actions == ["s3:ListBucket"]:
                 assert resources == [{"Fn::GetAtt": ["AttachmentsBucket", "Arn"]}], statement

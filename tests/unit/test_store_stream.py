@@ -80,3 +80,20 @@ def test_a_presence_image_carries_the_heartbeat() -> None:
 ], ids=["absent", "empty", "send-guard", "untyped"])
 def test_other_images_decode_to_nothing(raw: dict[str, Any] | None) -> None:
     assert decode_stream_image(raw) is None
+
+
+def test_a_deleted_conversations_audit_record_is_a_purge_step() -> None:
+    from cloudchat.models import ConversationDeletion, Kind
+    from cloudchat.store import DeletionImage
+    from cloudchat.store._deletion import deletion_item, deletion_record
+
+    deletion = ConversationDeletion(conversation_id=CID, kind=Kind.GROUP, deleted_by=USER,
+                                    deleted_at="2026-01-03T00:00:00.000Z", member_count=3)
+    item = deletion_item(deletion)
+    assert item["PK"] == keys.deletion_pk(CID) != keys.conv_pk(CID)  # outside what is purged
+    assert not {"title", "members", "lastMessage", "wrappedKey"} & set(item)  # no content
+    assert deletion_record(item) == deletion
+    raw = codec.to_av(item)
+    assert decode_stream_image(_as_lambda_delivers(raw)) == DeletionImage(CID, 0, purged=False)
+    done = codec.to_av({**item, "purgeStep": 4, "purgedAt": "2026-01-03T00:00:01.000Z"})
+    assert decode_stream_image(done) == DeletionImage(CID, 4, purged=True)

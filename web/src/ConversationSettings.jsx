@@ -12,14 +12,17 @@ const MUTE_CHOICES = [
 
 /**
  * A conversation's settings: rename (GROUP; owners and admins), mute / unmute notifications,
- * leave (GROUP). Each change is the server's answer, never assumed.
+ * leave (GROUP), delete for everyone (a GROUP's owners; either member of a DIRECT), after a
+ * confirm dialog. Each change is the server's answer, never assumed.
  */
-export function ConversationSettings({ conversation, title, myRole, mutedUntil, onRenamed, onMuted, onLeft, onClose }) {
+export function ConversationSettings({ conversation, title, myRole, mutedUntil, onRenamed, onMuted, onLeft, onDeleted, onClose }) {
   const group = conversation.kind === 'GROUP';
   const canRename = group && (myRole === 'OWNER' || myRole === 'ADMIN');
   const [name, setName] = useState(conversation.title ?? '');
   const [muteFor, setMuteFor] = useState('8h');
   const [confirmLeave, setConfirmLeave] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const canDelete = group ? myRole === 'OWNER' : true;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
   const [status, setStatus] = useState('');
@@ -59,6 +62,12 @@ export function ConversationSettings({ conversation, title, myRole, mutedUntil, 
   const leave = () => run(async () => {
     const data = await call(M.leaveConversation, { conversationId: conversation.id });
     onLeft(data.leaveConversation);
+  });
+
+  const remove = () => run(async () => {
+    const data = await call(M.deleteConversation, { conversationId: conversation.id });
+    setConfirmDelete(false);
+    onDeleted(data.deleteConversation);
   });
 
   return (
@@ -108,8 +117,26 @@ export function ConversationSettings({ conversation, title, myRole, mutedUntil, 
           )}
         </section>
       )}
+      {canDelete && (
+        <section className="settings-row" aria-label="Delete">
+          <button type="button" className="danger" onClick={() => setConfirmDelete(true)}>Delete conversation</button>
+        </section>
+      )}
+      {confirmDelete && (
+        <Dialog title="Delete conversation?" onClose={() => setConfirmDelete(false)} className="confirm-delete">
+          <p>
+            Delete {title} for {group ? 'every member' : 'both of you'}? Its messages and files become
+            unreadable at once. This cannot be undone.
+          </p>
+          {error && <p className="error" role="alert">{error}</p>}
+          <div className="inline">
+            <button type="button" onClick={() => setConfirmDelete(false)}>Cancel</button>
+            <button type="button" className="danger" disabled={busy} onClick={remove}>Delete for everyone</button>
+          </div>
+        </Dialog>
+      )}
       {status && <p className="info" role="status">{status}</p>}
-      {error && <p className="error" role="alert">{error}</p>}
+      {error && !confirmDelete && <p className="error" role="alert">{error}</p>}
     </Dialog>
   );
 }

@@ -411,6 +411,8 @@ export function ConversationView({
   const closeMembers = useCallback(() => setShowMembers(false), []);
   const closeSettings = useCallback(() => setShowSettings(false), []);
   const left = useCallback((change) => onMembers(cid, change.members, change.actorId), [cid, onMembers]);
+  // Deleted (by me, for everyone): it leaves my list at once, as when I leave.
+  const deleted = useCallback((deletion) => onMembers(cid, [], deletion.deletedBy), [cid, onMembers]);
   const directPeer = conversation.kind === 'DIRECT' ? others[0] : null;
   // Who `@` completes to: the other members, by their names.
   const people = useMemo(() => others.map((u) => ({ id: u, name: nameOf(u) }))
@@ -476,7 +478,7 @@ export function ConversationView({
       )}
       {showSettings && (
         <ConversationSettings conversation={conversation} title={title} myRole={myRole} mutedUntil={mutedUntil}
-                              onRenamed={onRenamed} onMuted={onMuted} onLeft={left} onClose={closeSettings} />
+                              onRenamed={onRenamed} onMuted={onMuted} onLeft={left} onDeleted={deleted} onClose={closeSettings} />
       )}
     </div>
   );

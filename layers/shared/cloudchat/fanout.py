@@ -12,7 +12,9 @@ here, off the request path, from the table's DynamoDB stream.
 * a member who blocked a message's sender is not notified of it, gets no preview of it and
   no MENTION from it (:meth:`Fanout._unblocked`);
 * a message write that queued search postings (more than its transaction could take, see
-  :mod:`cloudchat.store._search`) gets them written.
+  :mod:`cloudchat.store._search`) gets them written;
+* a deleted conversation's audit record drives the purge of its items, one bounded step
+  per record (:mod:`cloudchat.purge`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -28,9 +30,11 @@ from typing import Any, Protocol
 from cloudchat.fanout_mentions import MentionFanout
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
+from cloudchat.purge import Purge
 from cloudchat.services import ChatService, iso
 from cloudchat.store import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -132,6 +136,8 @@ class Fanout:
             return lambda: self._renamed(new)
         if isinstance(new, PresenceImage) and name in ("INSERT", "MODIFY"):
             return lambda: self._presence(new, old if isinstance(old, PresenceImage) else None)
+        if isinstance(new, DeletionImage) and name in ("INSERT", "MODIFY"):
+            return lambda: self._purge(new)
         return None
 
     # ------------------------------------------------------------------ handlers
@@ -255,6 +261,9 @@ class Fanout:
         user = new.user_id
         self._publish([{"userId": c, "type": "PRESENCE", "senderId": user, "online": True,
                         "at": seen} for c in sorted(self.store.contacts(user)) if c != user])
+
+    def _purge(self, image: DeletionImage) -> None:
+        Purge(self.service).step(image)
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         publisher = self._publisher()

@@ -242,3 +242,17 @@ class MembershipChange:
     role: Role | None
     members: dict[str, Role]
     message: Message
+
+
+@dataclass(frozen=True)
+class ConversationDeletion:
+    """The audit record of a deleted conversation (no content), and its purge's progress."""
+
+    conversation_id: str
+    kind: Kind
+    deleted_by: str
+    deleted_at: str
+    member_count: int
+    purge_step: int = 0
+    purged_items: int = 0
+    purged_at: str | None = None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudchat.models import (
+    ConversationDeletion,
     ConversationView,
     Member,
     MembershipChange,
@@ -97,3 +98,11 @@ def membership(c: MembershipChange, viewer: str) -> dict[str, Any]:
             "userIds": list(c.user_ids), "role": c.role.value if c.role else None,
             "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
             "message": message(c.message, viewer)}
+
+
+def deletion(d: ConversationDeletion) -> dict[str, Any]:
+    """deleteConversation's answer. ``action`` DELETED is what appsync/revoke.js reads to
+    close every open subscription on the conversation."""
+    return {"conversationId": d.conversation_id, "action": "DELETED", "kind": d.kind.value,
+            "deletedBy": d.deleted_by, "deletedAt": d.deleted_at,
+            "memberCount": d.member_count}

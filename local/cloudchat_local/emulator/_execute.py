@@ -211,15 +211,20 @@ class Engine:
 
     #: appsync/revoke.js's FIELDS: the conversation subscriptions a removal closes.
     REVOKED_FIELDS = ("onMessage", "onReceipt", "onTyping", "onMembershipChange")
+    #: appsync/revoke.js's EVERYONE: the userId a deleted conversation's invalidations carry.
+    EVERYONE = "*"
 
     def _revoke(self, change: Any, budget: quotas.InvalidationBudget) -> int:
         """appsync/revoke.js: members REMOVED from (or who LEFT) a conversation lose their open
-        subscriptions on it, through each subscription's invalidation filter. A request may
+        subscriptions on it, and every member those on a DELETED one, through each
+        subscription's invalidation filter. A request may
         make five unique invalidateSubscriptions calls: past that, the field errors (its write
         already made) and invalidates nothing."""
-        if not isinstance(change, dict) or change.get("action") not in ("REMOVED", "LEFT"):
+        if not isinstance(change, dict) or change.get("action") not in ("REMOVED", "LEFT", "DELETED"):
             return 0
         user_ids = change.get("userIds")
+        if change["action"] == "DELETED":  # every member's: revoke.js's EVERYONE
+            user_ids = [self.EVERYONE] if change.get("conversationId") else None
         if not isinstance(user_ids, list):
             return 0
         calls = [

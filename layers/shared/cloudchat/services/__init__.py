@@ -25,6 +25,7 @@ one mixin per capability, each in its own module::
     notifications  NotificationsService: mute, mobile push devices
     blocks         BlocksService: block, unblock, the caller's blocks (and what a block does)
     search         SearchService: blind index tokens of message bodies, searchMessages
+    deletion       DeletionService: deleteConversation (crypto-shredding)
 
 A mixin inherits what it builds on (``MessagesService(MediaService)``,
 ``MembersService(ConversationsService)``, ...), so its bases say which other modules it may
@@ -38,6 +39,7 @@ from cloudchat.services._keys import CryptoService
 from cloudchat.services.blocks import BlocksService
 from cloudchat.services.changes import ChangesService
 from cloudchat.services.conversations import ConversationsService
+from cloudchat.services.deletion import DeletionService
 from cloudchat.services.media import (
     DOWNLOAD_SECONDS,
     INLINE_TYPES,
@@ -64,6 +66,7 @@ __all__ = [
 
 class ChatService(MembersService, ConversationsService, UsersService, MessagesService,
                   ChangesService, MediaService, ThreadsService, ModerationService, SearchService,
-                  CryptoService, ReceiptsService, NotificationsService, BlocksService, ServiceBase):
+                  CryptoService, ReceiptsService, NotificationsService, BlocksService,
+                  DeletionService, ServiceBase):
     """Every capability of the domain, over one store, key ring and token codec
     (``ChatService(store, keys, tokens, settings, clock=utc_now, s3=None)``)."""

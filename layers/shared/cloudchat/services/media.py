@@ -87,6 +87,12 @@ class MediaBucket:
                 Bucket=self.name(), Key=k,
                 Tagging={"TagSet": [{"Key": "state", "Value": state}]})
 
+    def delete_objects(self, keys: Iterable[str]) -> None:
+        """Deletes the objects (one DeleteObject each; an absent key is no error), as the
+        purge of a deleted conversation does with its uploads."""
+        for k in keys:
+            self.client().delete_object(Bucket=self.name(), Key=k)
+
     def download_url(self, a: Attachment, name: str | None) -> str:
         """Short-lived presigned GET (signed locally: no request). Readers are members:
         every path that returns messages checked membership first."""

@@ -42,6 +42,8 @@ def _refuse_outsiders(strangers: Sequence[str]) -> None:
     if strangers:
         raise BadRequest("mentions must be members of this conversation; not members: "
                          + ", ".join(strangers))
+EVERYONE = "*"  # appsync/revoke.js: the userId of a deleted conversation's invalidations (never
+# a user id: validation.user_id allows A-Z, a-z, 0-9, "_" and "-" only)
 
 
 class MessagesService(MediaService):
@@ -258,15 +260,17 @@ class MessagesService(MediaService):
         the rules appsync/subscribe.js sets on it:
 
         - ``invalidation``: an invalidation filter matching the payload appsync/revoke.js sends
-          when this member is removed or leaves, so the open subscription is closed then;
+          when this member is removed or leaves, or the conversation is deleted (userId
+          ``*``, :data:`EVERYONE`), so the open subscription is closed then;
         - ``filter`` (``after_joining``): an enhanced filter, this conversation's events about
           messages after the member joined only. Subscribers get the publishing mutation's
           selection, so without it a reaction to (or edit of) an older message would carry
           that message's body to members who joined after it."""
         member = self.authorize_subscription(caller, conversation_id)
         cid = member.conversation_id
-        rules: dict[str, Any] = {
-            "invalidation": {"conversationId": {"eq": cid}, "userId": {"eq": caller.user_id}}}
+        rules: dict[str, Any] = {  # ("*": every member, when the conversation is deleted)
+            "invalidation": {"conversationId": {"eq": cid},
+                             "userId": {"in": [caller.user_id, EVERYONE]}}}
         if after_joining:
             rules["filter"] = {"conversationId": {"eq": cid}, "seq": {"gt": member.joined_seq}}
         return rules

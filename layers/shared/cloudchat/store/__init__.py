@@ -32,6 +32,8 @@ The map of the package (private modules, each readable in one sitting):
                             each user's block set (read with a message page)
 ``_search``                 the blind search index: postings written with each message write
                             (at most 40 in its transaction, the rest queued for the consumer)
+``_deletion``               deleting a conversation (the crypto-shredding transaction, the
+                            audit record) and the purge of its items
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -53,6 +55,7 @@ from cloudchat.errors import BlockedPairs, DirectExists, RateExceeded
 from cloudchat.store._blocks import MAX_BLOCKS, BlocksStore
 from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
+from cloudchat.store._deletion import DeleteOutcome, DeletionStore, PurgePage
 from cloudchat.store._images import _Images
 from cloudchat.store._members import MembersStore
 from cloudchat.store._mentions import MentionsStore
@@ -64,6 +67,7 @@ from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
 from cloudchat.store._search import TX_INDEX_ACTIONS, Posting
 from cloudchat.store._stream import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -80,10 +84,13 @@ __all__ = [
     "AppendOutcome",
     "BlockedPairs",
     "ConversationImage",
+    "DeleteOutcome",
+    "DeletionImage",
     "DirectExists",
     "MessageImage",
     "Posting",
     "PresenceImage",
+    "PurgePage",
     "Rate",
     "RateExceeded",
     "SendGuard",
@@ -98,5 +105,5 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore, MentionsStore, BlocksStore):
+            UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore):
     """The table, one part per aggregate (see the map above)."""

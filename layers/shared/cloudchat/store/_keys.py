@@ -20,6 +20,7 @@ push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
 block (one per pair)   USER#<blockerId>     BLOCK#<blockedId>  blockedAt
 block set              USER#<userId>        BLOCKS            blocked (a string set, at most MAX_BLOCKS)
 search posting         CONV#<id>            SX#<blind token, hex>#<seq, 12 digits>
+conversation deletion  DELETED#<id>         DELETION          (audit + purge progress; no content)
 =====================  ===================  ======================================
 """
 
@@ -124,6 +125,8 @@ def device_sk(endpoint_arn: str) -> str:
 def block_sk(blocked_id: str) -> str:
     """The sort key of a block, under the blocker's ``user_pk``."""
     return f"{BLOCK_PREFIX}{blocked_id}"
+
+
 _SEARCH_PREFIX = "SX#"
 
 
@@ -140,3 +143,12 @@ def search_sk_bounds(token: bytes, after_seq: int, before_seq: int) -> tuple[str
 
 def seq_of_search_sk(sk: str) -> int:
     return int(sk.rsplit("#", 1)[1])
+
+
+DELETION = "DELETION"
+
+
+def deletion_pk(conversation_id: str) -> str:
+    """The audit record of a deleted conversation: outside ``CONV#<id>``, so the purge of
+    the conversation's items leaves it."""
+    return f"DELETED#{conversation_id}"

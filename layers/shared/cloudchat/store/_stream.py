@@ -42,7 +42,16 @@ class PresenceImage:
     last_seen: str
 
 
-StreamImage = MessageImage | Member | ConversationImage | PresenceImage
+@dataclass(frozen=True)
+class DeletionImage:
+    """A deleted conversation's audit record in a stream record: which purge step is next."""
+
+    conversation_id: str
+    purge_step: int
+    purged: bool
+
+
+StreamImage = MessageImage | Member | ConversationImage | PresenceImage | DeletionImage
 
 
 def _wire(value: dict[str, Any]) -> dict[str, Any]:
@@ -78,4 +87,7 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
         return ConversationImage(id=d["id"], title=d.get("title"))
     if kind == "PRESENCE":
         return PresenceImage(user_id=d["userId"], last_seen=d.get("lastSeen", ""))
+    if kind == "CONVDELETED":
+        return DeletionImage(conversation_id=d["conversationId"],
+                             purge_step=int(d.get("purgeStep", 0)), purged="purgedAt" in d)
     return None
