@@ -140,6 +140,12 @@ def _ill_formed(value: Any) -> bool:
     return False
 
 
+def selects(app: Resolver, field: str) -> bool:
+    """Whether the current field's selection set includes ``field`` (a direct child)."""
+    info = (app.current_event or {}).get("info") or {}
+    return field in (info.get("selectionSetList") or [])
+
+
 def caller(app: Resolver) -> Caller:
     """The Cognito user behind the current event; Unauthorized if there is none."""
     identity = (app.current_event or {}).get("identity") or {}
@@ -174,9 +180,13 @@ def publisher() -> AppSyncPublisher | None:
 
 @lru_cache(maxsize=1)
 def notifier() -> SnsNotifier | None:
-    """SNS notifications; None when NOTIFICATIONS_TOPIC_ARN is unset."""
+    """SNS notifications and SES e-mail notices; None when neither NOTIFICATIONS_TOPIC_ARN
+    nor NOTICE_SENDER is set."""
     s = get_settings()
-    return SnsNotifier(s.notifications_topic_arn, aws.sns) if s.notifications_topic_arn else None
+    if not s.notifications_topic_arn and not s.notice_sender:
+        return None
+    return SnsNotifier(s.notifications_topic_arn, aws.sns, s.notice_sender,
+                       (lambda: aws.client("ses")) if s.notice_sender else None)
 
 
 def reset() -> None:

@@ -229,3 +229,14 @@ class MembershipChange:
     role: Role | None
     members: dict[str, Role]
     message: Message
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """A user's notification channels (updateNotificationSettings). Never set: push on,
+    e-mail off. ``email_address`` is the Cognito address verified when e-mail was turned on."""
+
+    email: bool = False
+    push: bool = True
+    email_address: str | None = None
+    updated_at: str | None = None

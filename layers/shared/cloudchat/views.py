@@ -11,6 +11,7 @@ from cloudchat.models import (
     MembershipChange,
     Message,
     MessageVersion,
+    NotificationSettings,
     Page,
     ReceiptEvent,
     TypingEvent,
@@ -87,3 +88,11 @@ def membership(c: MembershipChange, viewer: str) -> dict[str, Any]:
             "userIds": list(c.user_ids), "role": c.role.value if c.role else None,
             "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
             "message": message(c.message, viewer)}
+
+
+def notification_settings(s: NotificationSettings, *, email_available: bool,
+                          includes_text: bool) -> dict[str, Any]:
+    return {"email": s.email and email_available, "push": s.push,
+            "emailAddress": s.email_address if s.email and email_available else None,
+            "emailAvailable": email_available, "emailIncludesText": includes_text,
+            "updatedAt": s.updated_at}

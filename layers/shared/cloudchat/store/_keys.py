@@ -17,6 +17,7 @@ user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+notification settings  USER#<userId>        NOTIFY            (e-mail/push on or off, the verified address)
 =====================  ===================  ======================================
 """
 
@@ -32,6 +33,7 @@ META = "META"
 PROFILE = "PROFILE"
 EMAIL = "EMAIL"
 PRESENCE = "PRESENCE"
+NOTIFY = "NOTIFY"
 DIRECT = "DIRECT"
 USER_DIRECTORY = "USERDIR"
 EMAIL_DIRECTORY = "EMAILDIR"
