@@ -136,3 +136,22 @@ def test_unverified_address_is_refused(stack: DevStack) -> None:
     assert error.get("errorType") == "BadRequest", refused.value
     me = run(stack.execute(token, f"{{ me {{ notificationSettings {{ {SETTINGS} }} }} }}"))
     assert me["me"]["notificationSettings"]["email"] is False
+
+
+def test_the_client_librarys_typed_methods(stack: DevStack) -> None:
+    from cloudchat_client import BadRequest, CloudChat
+
+    async def go() -> None:
+        async with CloudChat.from_outputs(stack.outputs_path) as chat:
+            await chat.sign_in("mod", stack.user("mod")["password"])
+            changed = await chat.update_notification_settings(push=False)
+            assert (changed["push"], changed["email"], changed["emailAvailable"]) == (False, False, True)
+            assert await chat.notification_settings() == changed
+            assert (await chat.me())["notificationSettings"] == changed
+            with pytest.raises(BadRequest):
+                await chat.update_notification_settings()  # nothing to change
+            on = await chat.update_notification_settings(email=True, push=True)
+            assert (on["email"], on["push"], on["emailAddress"]) == (
+                True, True, stack.user("mod")["username"])
+
+    run(go())
