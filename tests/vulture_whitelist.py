@@ -68,6 +68,7 @@ _.lastReplyAt, _.replyUserIds, _.editedAt, _.deletedAt, _.deletedBy, _.createdBy
 _.lastSeq, _.unreadCount, _.mutedUntil, _.updatedAt, _.lastMessage, _.actorId, _.online
 _.lastSeen, _.readSeq, _.deliveredSeq, _.expiresAt, _.reporterId, _.uploadId, _.maxBytes
 _.registered
+_.emailAddress, _.emailAvailable, _.emailIncludesText, _.notificationSettings  # (notices)
 
 # --- types-boto3 names imported under TYPE_CHECKING and used only inside string casts
 # (``cast("list[CORSRuleTypeDef]", ...)``), which vulture does not read
