@@ -11,10 +11,12 @@ app = api.create_app()
 
 @app.resolver(type_name="Query", field_name="me")
 def me() -> dict[str, Any]:
+    """The caller's profile with their notification settings: one BatchGetItem for both.
+    (Always read: AppSync names an aliased field by its alias in selectionSetList, and
+    leaves named fragments out of selectionSetGraphQL, so neither says reliably whether
+    notificationSettings was asked for.)"""
     svc, who = api.service(), api.caller(app)
-    if not api.selects(app, "notificationSettings"):
-        return views.user(svc.me(who))
-    user, settings = svc.me_with_settings(who)  # (one request for both)
+    user, settings = svc.me_with_settings(who)
     return {**views.user(user or svc.me(who)), "notificationSettings": _settings(settings)}
 
 

@@ -76,6 +76,10 @@ def test_settings_round_trip(stack: DevStack) -> None:
     assert (on["email"], on["push"], on["emailAddress"]) == (True, True, address(stack, "carol"))
     again = run(stack.execute(token, f"{{ me {{ notificationSettings {{ {SETTINGS} }} }} }}"))
     assert again["me"]["notificationSettings"] == on
+    # aliased, and through a named fragment: the same answer
+    aliased = run(stack.execute(token, "query { me { ...Mine } } fragment Mine on User "
+                                       "{ mine: notificationSettings { email emailAddress } }"))
+    assert aliased["me"]["mine"] == {"email": True, "emailAddress": address(stack, "carol")}
 
 
 def test_offline_member_gets_a_notice_mail_without_the_text_and_none_when_off_or_muted(

@@ -140,12 +140,6 @@ def _ill_formed(value: Any) -> bool:
     return False
 
 
-def selects(app: Resolver, field: str) -> bool:
-    """Whether the current field's selection set includes ``field`` (a direct child)."""
-    info = (app.current_event or {}).get("info") or {}
-    return field in (info.get("selectionSetList") or [])
-
-
 def caller(app: Resolver) -> Caller:
     """The Cognito user behind the current event; Unauthorized if there is none."""
     identity = (app.current_event or {}).get("identity") or {}
