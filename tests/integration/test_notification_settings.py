@@ -176,3 +176,18 @@ def test_the_text_is_quoted_only_when_the_deployment_says_so(
     [(to, subject, body)] = mails()
     assert (to, subject) == (["bob@example.com"], "Alice sent you a message")
     assert "lunch at noon?" in body
+
+
+@STREAMED
+def test_a_mail_ses_refuses_is_skipped_not_retried(stack: Stack, mail: None,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """SES refusing one message for good (MessageRejected: here the sender's verification was
+    withdrawn) is logged and skipped: the batch succeeds, and the push/topic path is unharmed."""
+    s = Stream()
+    update(stack, "bob", email=True)
+    boto3.client("ses").delete_identity(Identity=SENDER)
+    cid = new_conversation(stack, members=[BOB], title="refused")
+    send(stack, cid, "hello", "cmid-mail-0301")
+    assert consume(s.read()) == {"batchItemFailures": []}
+    assert mails() == []
+    assert any("refused by SES (MessageRejected)" in r.getMessage() for r in caplog.records)
