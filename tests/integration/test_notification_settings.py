@@ -191,3 +191,39 @@ def test_a_mail_ses_refuses_is_skipped_not_retried(stack: Stack, mail: None,
     assert consume(s.read()) == {"batchItemFailures": []}
     assert mails() == []
     assert any("refused by SES (MessageRejected)" in r.getMessage() for r in caplog.records)
+
+
+class Recorder:
+    """A notifier that records who was notified, on which devices, and to which address."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str], str | None]] = []
+
+    def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
+               devices: list[str], email: Any = None) -> None:
+        self.calls.append((user_id, devices, email.to if email else None))
+
+
+@STREAMED
+def test_each_channel_follows_its_setting(stack: Stack, mail: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from resolvers import stream
+
+    recorder = Recorder()
+    monkeypatch.setattr(stream, "_notifier", lambda: recorder)
+    device = "arn:aws:sns:us-east-1:123456789012:endpoint/APNS/cloudchat/bob"
+    api.service().store.put_device(BOB, device, "APNS", "2026-01-01T00:00:00.000Z")
+    s = Stream()
+
+    def notified(title: str) -> list[tuple[str, list[str], str | None]]:
+        recorder.calls.clear()
+        cid = new_conversation(stack, members=[BOB], title=title)
+        send(stack, cid, "hi", f"cmid-chan-{title}")
+        consume(s.read())
+        return recorder.calls
+
+    assert notified("defaults") == [(BOB, [device], None)]  # push on, e-mail off
+    update(stack, "bob", email=True, push=False)
+    assert notified("mail-only") == [(BOB, [], "bob@example.com")]
+    update(stack, "bob", email=False)
+    assert notified("nothing") == []  # no channel: not even claimed
