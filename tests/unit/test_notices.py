@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudchat.models import Member, MessageKind, NotificationSettings, Role, StoredMessage
-from cloudchat.notices import NOTHING, Channels, channels, email_notice
+from cloudchat.notices import NOTHING, Channels, channels, email_notice, may_notify
 
 NOW = "2026-06-01T12:00:00.000Z"
 MESSAGE = StoredMessage(conversation_id="c", seq=2, id="m", sender_id="alice", kind=MessageKind.TEXT,
@@ -34,6 +34,9 @@ def test_a_mute_silences_every_channel_until_it_runs_out() -> None:
     assert channels(MESSAGE, member("2999-01-01T00:00:00.000Z"), on, now=NOW,
                     email_enabled=True) == NOTHING
     assert channels(MESSAGE, member("2026-01-01T00:00:00.000Z"), on, now=NOW, email_enabled=True)
+    # the part that needs nothing read, applied before presence and settings are
+    assert not may_notify(MESSAGE, member("2999-01-01T00:00:00.000Z"), now=NOW)
+    assert may_notify(MESSAGE, member(), now=NOW)
 
 
 def test_the_notice_names_who_and_where_never_what_unless_asked() -> None:

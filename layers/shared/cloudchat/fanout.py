@@ -257,7 +257,8 @@ class _Notes:
         window = self.service.settings.notify_window_seconds
         not_before = iso(datetime.fromtimestamp(self.now.timestamp() - window, UTC))
         candidates = [m for m in recipients
-                      if (cid, m.user_id) not in self._claimed
+                      if notices.may_notify(stored, m, now=now_iso)
+                      and (cid, m.user_id) not in self._claimed
                       and not (m.notified_at and m.notified_at >= not_before)]
         if not candidates:
             return

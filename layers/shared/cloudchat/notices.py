@@ -3,8 +3,10 @@ notice says.
 
 :func:`channels` is the single rule the stream consumer (:mod:`cloudchat.fanout`) applies to
 each member it may notify of a message: a member who sees it, is not its sender, is offline
-and was not notified of the conversation within the window. Extend it here (a mention that
-overrides a mute, a blocked sender who may not notify) and nowhere else.
+and was not notified of the conversation within the window. :func:`may_notify` is its part
+that needs nothing read (the mute), which the consumer also applies first, so it reads no
+presence or settings of members who will not be notified anyway. Extend these two here (a
+mention that overrides a mute, a blocked sender who may not notify) and nowhere else.
 
 An e-mail notice says who wrote and where, never what, unless the deployment opts in
 (``NoticeIncludesText``): mail leaves AWS, and mailboxes are kept, forwarded and indexed.
@@ -32,13 +34,19 @@ class Channels:
 NOTHING = Channels()
 
 
+def may_notify(message: StoredMessage, member: Member, *, now: str) -> bool:
+    """Whether ``member`` may hear of ``message`` at all (``now``: an ISO time): not while
+    they have muted the conversation."""
+    del message  # (what a rule about the message itself, e.g. a mention, would look at)
+    return not (member.muted_until and member.muted_until > now)
+
+
 def channels(message: StoredMessage, member: Member, settings: NotificationSettings, *,
              now: str, email_enabled: bool) -> Channels:
-    """How ``member`` hears of ``message`` (``now``: an ISO time; ``email_enabled``: the
-    deployment sends e-mail notices). A muted conversation notifies nobody; otherwise each
-    channel the member turned on, e-mail only to the address verified when it was turned on."""
-    del message  # (what a rule about the message itself, e.g. a mention, would look at)
-    if member.muted_until and member.muted_until > now:
+    """How ``member`` hears of ``message`` (``email_enabled``: the deployment sends e-mail
+    notices): nothing unless :func:`may_notify`; else each channel the member turned on,
+    e-mail only to the address verified when it was turned on."""
+    if not may_notify(message, member, now=now):
         return NOTHING
     email = settings.email_address if email_enabled and settings.email else None
     return Channels(push=settings.push, email=email or None)
