@@ -12,9 +12,8 @@ app = api.create_app()
 @app.resolver(type_name="Query", field_name="me")
 def me() -> dict[str, Any]:
     """The caller's profile with their notification settings: one BatchGetItem for both.
-    (Always read: AppSync names an aliased field by its alias in selectionSetList, and
-    leaves named fragments out of selectionSetGraphQL, so neither says reliably whether
-    notificationSettings was asked for.)"""
+    (Always read, at no extra request: AppSync names an aliased field by its alias in
+    selectionSetList, so it does not say reliably whether notificationSettings was asked for.)"""
     svc, who = api.service(), api.caller(app)
     user, settings = svc.me_with_settings(who)
     return {**views.user(user or svc.me(who)), "notificationSettings": _settings(settings)}
