@@ -4,13 +4,32 @@ from typing import Any
 
 from cloudchat import api, aws, views
 from cloudchat.errors import Forbidden
+from cloudchat.models import NotificationSettings
 
 app = api.create_app()
 
 
 @app.resolver(type_name="Query", field_name="me")
 def me() -> dict[str, Any]:
-    return views.user(api.service().me(api.caller(app)))
+    """The caller's profile with their notification settings: one BatchGetItem for both.
+    (Always read, at no extra request: AppSync names an aliased field by its alias in
+    selectionSetList, so it does not say reliably whether notificationSettings was asked for.)"""
+    svc, who = api.service(), api.caller(app)
+    user, settings = svc.me_with_settings(who)
+    return {**views.user(user or svc.me(who)), "notificationSettings": _settings(settings)}
+
+
+def _settings(settings: NotificationSettings) -> dict[str, Any]:
+    s = api.service().settings
+    return views.notification_settings(settings, email_available=bool(s.notice_sender),
+                                       includes_text=s.notice_includes_text)
+
+
+@app.resolver(type_name="Mutation", field_name="updateNotificationSettings")
+def update_notification_settings(email: bool | None = None,
+                                 push: bool | None = None) -> dict[str, Any]:
+    return _settings(api.service().update_notification_settings(
+        api.caller(app), email, push, lambda: aws.client("cognito-idp")))
 
 
 @app.resolver(type_name="Mutation", field_name="updateProfile")

@@ -70,6 +70,7 @@ _.lastSeen, _.readSeq, _.deliveredSeq, _.expiresAt, _.reporterId, _.uploadId, _.
 _.registered
 _.unreadMentionCount  # (issue 14 mentions: Conversation and UserEvent)
 _.senderBlocked, _.blockedAt, _.wasBlocked  # (blocking: Message, BlockedUser, Unblocked)
+_.emailAddress, _.emailAvailable, _.emailIncludesText, _.notificationSettings  # (notices)
 
 # --- types-boto3 names imported under TYPE_CHECKING and used only inside string casts
 # (``cast("list[CORSRuleTypeDef]", ...)``), which vulture does not read

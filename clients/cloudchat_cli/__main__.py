@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "either member of a direct one): cannot be undone")
     p.add_argument("conversation_id")
     p.add_argument("--yes", action="store_true", help="confirm (else the id is asked for at a terminal)")
+    from cloudchat_cli.notices import on_off
+
+    p = add("notifications", "show your notification settings; --email/--push on|off change them")
+    p.add_argument("--email", type=on_off, metavar="on|off",
+                   help="e-mail notices to your verified address while you are offline")
+    p.add_argument("--push", type=on_off, metavar="on|off", help="mobile push to your devices")
+    p = add("mails", "the e-mail the local stack sent (its SES, in moto): notices, oldest first")
+    p.add_argument("--to", metavar="ADDRESS", help="only the mails to this address")
     p = add("verify", "black-box check of a stack: temporary users drive the whole API, then are "
                       "deleted (exit 1 if any check fails)")
     from cloudchat_cli.verify import add_arguments
@@ -180,6 +188,14 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         plan = SeedPlan(users=args.users, conversations=args.conversations, messages=args.messages,
                         prefix=args.prefix, email_domain=args.email_domain)
         return asyncio.run(seed(app, plan))
+    if command == "notifications":
+        from cloudchat_cli import notices
+
+        return asyncio.run(notices.notifications(app, args.email, args.push))
+    if command == "mails":
+        from cloudchat_cli import notices
+
+        return notices.mails(app, args.to)
     if command == "doctor":
         return asyncio.run(commands.doctor(app, args.conversation_id, args.count, args.timeout))
     if command in ("block", "unblock", "blocked"):

@@ -20,6 +20,7 @@ from cloudchat_client.types import (
     MessagePage,
     MessageVersion,
     MuteState,
+    NotificationSettings,
     Presence,
     Receipt,
     Report,
@@ -137,6 +138,19 @@ class Operations:
         """Mutes until ``until`` (an AWSDateTime); None unmutes."""
         return cast(MuteState, await self._field("muteConversation", {"conversationId": conversation_id,
                                                                       "until": until}))
+
+    async def notification_settings(self) -> NotificationSettings:
+        """Your notification settings (``me { notificationSettings }``)."""
+        me = await self.me()
+        return cast(NotificationSettings, me.get("notificationSettings"))
+
+    async def update_notification_settings(self, *, email: bool | None = None,
+                                           push: bool | None = None) -> NotificationSettings:
+        """Turns e-mail and/or push notices on or off (None: unchanged; give at least one).
+        E-mail needs a verified address: BadRequest (``info.reason`` EMAIL_NOT_VERIFIED or
+        EMAIL_NOT_CONFIGURED) otherwise."""
+        return cast(NotificationSettings, await self._field("updateNotificationSettings", _given(
+            email=email, push=push)))
 
     async def heartbeat(self) -> Presence:
         return cast(Presence, await self._field("heartbeat"))

@@ -6,13 +6,14 @@ operations.graphql is present in the answers of this package's methods.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "Attachment",
     "BlockedUser",
     "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
-    "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
+    "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState",
+    "NotificationSettings", "Presence",
     "Reaction", "Receipt", "Report", "ReportPage", "SearchHit", "SearchPage", "TextSpan",
     "TypingEvent",
     "Unblocked",
@@ -128,6 +129,15 @@ class MembershipChange(TypedDict):
     message: Message
 
 
+class NotificationSettings(TypedDict):
+    email: bool
+    push: bool
+    emailAddress: str | None
+    emailAvailable: bool
+    emailIncludesText: bool
+    updatedAt: str | None
+
+
 class User(TypedDict):
     id: str
     username: str | None
@@ -135,6 +145,8 @@ class User(TypedDict):
     email: str | None
     avatarKey: str | None
     createdAt: str
+    #: on ``me`` only (null elsewhere)
+    notificationSettings: NotRequired[NotificationSettings | None]
 
 
 class UserPage(TypedDict):

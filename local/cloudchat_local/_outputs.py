@@ -143,6 +143,8 @@ def banner(outputs: Mapping[str, Any], outputs_path: Path) -> str:
             lines.append(f"  Web client        {outputs['WebClientUrl']}   (not built: run `make web`)")
     for consumer in outputs.get("StreamConsumers") or []:
         lines.append(f"  Stream consumer   {consumer['function']} <- {consumer['stream']}")
+    mails = str(outputs["GraphQLApiUrl"]).removesuffix("graphql") + "_emulator/mails"
+    lines.append(f"  Sent e-mail       {mails}   (or: cloudchat mails; nothing is delivered)")
     lines.append(f"Ctrl-C stops the stack; data is kept in {_display(outputs['StateDir'])} "
                  "(--fresh starts empty).")
     return "\n".join(lines)

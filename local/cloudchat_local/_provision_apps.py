@@ -150,6 +150,15 @@ class AppResources(ProvisionerBase):
         self.resolve[f"{lid}.TopicArn"] = arn
         self.resolve[f"{lid}.TopicName"] = name
 
+    def notice_sender(self) -> None:
+        """The e-mail notices' From address (the ``NoticeSender`` parameter), verified in SES.
+        On AWS the operator verifies it once, outside the stack (docs/operations.md); moto,
+        like SES, refuses mail from an unverified address."""
+        sender = self.template.evaluate({"Ref": "NoticeSender"}, self.resolve, where="NoticeSender") \
+            if "NoticeSender" in (self.template.document.get("Parameters") or {}) else ""
+        if sender:
+            self.client("ses").verify_email_identity(EmailAddress=str(sender))
+
     def queue(self, resource: Resource) -> None:
         sqs = self.client("sqs")
         props = self.props(resource)

@@ -26,6 +26,7 @@ from cloudchat_local._stack_settings import (
     DEFAULT_TLS_PORT,
     DEFAULT_WEB_DIR,
     HOST,
+    LOCAL_PARAMETERS,
     MOTO_STATE_FILE,
     api_url,
     free_port,
@@ -256,6 +257,7 @@ class LocalStack:
             region=self.region,
             stack_name=self.stack_name,
             template=template,
+            parameters=LOCAL_PARAMETERS,
             api_url=api_url(port),
         )
         # Every AWS call of a function is checked against its policies in template.yaml.

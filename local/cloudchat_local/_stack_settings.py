@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_WEB_DIR",
     "HOST",
     "LEGACY_CHECKPOINTS_FILE",
+    "LOCAL_PARAMETERS",
     "MOTO_STATE_FILE",
     "READY_LINE",
     "STREAM_CHECKPOINTS_FILE",
@@ -53,6 +54,10 @@ STREAM_CHECKPOINTS_FILE: Final = "stream-checkpoints-{function}.json"
 LEGACY_CHECKPOINTS_FILE: Final = "stream-checkpoints.json"  # all functions' (before isolation)
 CONSUMERS_SPEC_FILE: Final = "consumers-{function}.json"  # what a consumers' process is given
 READY_LINE: Final = "CloudChat local stack ready"
+#: Template parameters the local stack sets (the rest keep their defaults). E-mail notices
+#: are on locally, from a sender provisioning verifies in moto's SES; the mails are read back
+#: with ``GET /_emulator/mails`` or ``cloudchat mails``.
+LOCAL_PARAMETERS: Final = {"NoticeSender": "notices@cloudchat.example.com"}
 
 
 def free_port() -> int:

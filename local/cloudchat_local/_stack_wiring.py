@@ -135,6 +135,7 @@ def emulator_config(
             cognito_endpoint=f"{scheme}://{HOST}:{web_port}/cognito",
         ),
         cognito_proxy_upstream=prov.cognito_endpoint,
+        mails_upstream=prov.endpoint,
     )
     return config
 

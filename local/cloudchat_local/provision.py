@@ -344,6 +344,7 @@ class _Provisioner(DataResources, AppResources):
             self.topic(topic)
         for queue in self.wanted(self.template.resources(SQS_QUEUE)):
             self.queue(queue)
+        self.notice_sender()
 
     def _skip_not_emulated(self) -> None:
         for logical_id, definition in self.template.document["Resources"].items():

@@ -115,6 +115,7 @@ Mutation.reportMessage           401 401  FB FB ok ok ok FB FB UNA
 Mutation.markRead                401 401  FB FB ok ok ok FB FB UNA
 Mutation.markDelivered           401 401  FB FB ok ok ok FB FB UNA
 Mutation.sendTyping              401 401  FB FB ok ok ok FB FB UNA
+Mutation.updateNotificationSettings 401 401  ok ok ok ok ok ok ok UNA
 Subscription.onMessage           401 401  FB FB ok ok ok FB FB UNA
 Subscription.onReceipt           401 401  FB FB ok ok ok FB FB UNA
 Subscription.onTyping            401 401  FB FB ok ok ok FB FB UNA
@@ -133,6 +134,8 @@ Mutation.deleteConversation      401 401  FB FB FB FB ok FB FB UNA
 # - registerDevice: push is not configured on the local stack, so BadRequest is the designed
 #   answer for everyone signed in (nothing conversation-scoped to authorize).
 # - leaveConversation: the last OWNER cannot leave while others remain (BadRequest).
+# - updateNotificationSettings: the caller's own settings only (there is no user argument);
+#   every cast member's address is verified, and the local stack sends e-mail notices.
 # - reportedMessages / adminCreateUser: @aws_cognito_user_pools(cognito_groups) fields.
 # - blockUser / unblockUser / blockedUsers: the caller's own blocks (of gus, who calls nothing
 #   here): anyone signed in; who a block binds is tested in test_blocks.py (e2e and integration).
@@ -361,6 +364,8 @@ static("Mutation.renameConversation", f"mutation($c: ID!, $t: String!) {{ rename
 static("Mutation.registerDevice", "mutation { registerDevice(platform: APNS, token: \"0123456789abcdef0123456789abcdef\") { platform registered } }")
 static("Mutation.muteConversation", "mutation($c: ID!) { muteConversation(conversationId: $c, until: \"2099-01-01T00:00:00Z\") { conversationId mutedUntil } }", c=C)
 static("Mutation.heartbeat", "mutation { heartbeat { userId online lastSeen } }")
+static("Mutation.updateNotificationSettings",
+       "mutation { updateNotificationSettings(email: true, push: true) { email push emailAddress } }")
 static("Mutation.createConversation", f"mutation($i: CreateConversationInput!) {{ createConversation(input: $i) {{ {CONV} }} }}",
        i=lambda ctx: {"memberIds": [ctx.cast.sub("bob" if USER_OF.get(ctx.caller) == "alice" else "alice")],
                       "title": f"made by {ctx.caller}"})
@@ -707,6 +712,21 @@ def test_idor_another_users_event_channel(stack: DevStack, cast: Cast, caller: s
     query = "subscription($u: ID!) { onUserEvent(userId: $u) { userId type conversationId } }"
     answer = run(subscribe(stack, ws_auth(stack, cast, caller), query, {"u": other}))
     assert answer.outcome == FORBIDDEN and not answer.acked, answer
+
+
+def test_notification_settings_are_your_own_only(stack: DevStack, cast: Cast) -> None:
+    """Turning e-mail on changes the caller's settings only, and shows the caller's own
+    address; nobody reads another user's settings (usersByIds leaves them null)."""
+    on = run(call(stack, cast, "erin", "mutation { updateNotificationSettings(email: true) "
+                                       "{ email emailAddress } }"))["updateNotificationSettings"]
+    erin = cast.users["erin"].username  # (her address: the cast's users sign in with it)
+    assert on == {"email": True, "emailAddress": erin}
+    others = run(call(stack, cast, "carol", "query($u: [ID!]!) { me { notificationSettings "
+                                            "{ email emailAddress } } usersByIds(ids: $u) { id "
+                                            "notificationSettings { email } } }",
+                      u=[cast.sub("erin")]))
+    assert others["me"]["notificationSettings"]["emailAddress"] != erin
+    assert others["usersByIds"] == [{"id": cast.sub("erin"), "notificationSettings": None}]
 
 
 def test_idor_an_upload_of_another_conversation_is_not_attachable(stack: DevStack, cast: Cast, victim: World) -> None:

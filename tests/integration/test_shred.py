@@ -4,6 +4,7 @@ consumer. The headline: a copy of the table taken after the delete yields no pla
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any
 
 import boto3
@@ -276,7 +277,7 @@ def test_unprocessed_items_are_sent_again(stack: Stack, monkeypatch: pytest.Monk
     store.delete_keys(keys)
     assert store.purge_page(cid, 100).keys == []
     # every call resent exactly what the previous one left (the items, their postings included)
-    assert calls[0] == len(keys) and all(b == a // 2 for a, b in zip(calls, calls[1:]))
+    assert calls[0] == len(keys) and all(b == a // 2 for a, b in pairwise(calls))
     assert calls[-1] == 1 and len(calls) > 2
 
 

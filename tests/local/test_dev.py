@@ -195,7 +195,8 @@ def test_template_outputs_and_banner(tmp_path: Path) -> None:
     text = banner(outputs, tmp_path / "outputs.json")
     for needle in ("http://127.0.0.1:4000/graphql", "ws://127.0.0.1:4000/graphql/realtime",
                    "https://127.0.0.1:4443/graphql", "wss://127.0.0.1:4443/graphql/realtime",
-                   "mod@example.com (moderator)", "password: pw", "StreamFunction <- arn:s", "GraphiQL"):
+                   "mod@example.com (moderator)", "password: pw", "StreamFunction <- arn:s", "GraphiQL",
+                   "http://127.0.0.1:4000/_emulator/mails"):
         assert needle in text, needle
     assert text.splitlines()[0].startswith(dev.READY_LINE)
 

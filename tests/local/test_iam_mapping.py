@@ -172,6 +172,17 @@ def test_kms_reencrypt_needs_both_keys() -> None:
 # ------------------------------------------------------------------ SNS, SQS, Cognito, Secrets
 
 
+def test_ses_send_email_is_checked_on_the_from_addresss_identity() -> None:
+    call = mapped("ses", lambda c: c.send_email(
+        Source="CloudChat <notices@example.com>", Destination={"ToAddresses": ["bob@example.com"]},
+        Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}))
+    assert call.protocol == "query" and checks(call) == [
+        ("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/notices@example.com")]
+    context = call.checks[0].context
+    assert context["ses:fromaddress"] == "notices@example.com"
+    assert context["ses:recipients"] == ["bob@example.com"]
+
+
 def test_sns() -> None:
     topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:topic"
     call = mapped("sns", lambda c: c.publish(TopicArn=topic, Message="m"))

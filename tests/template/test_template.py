@@ -67,6 +67,7 @@ EXPECTED_FIELDS = {
         "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
         "Mutation.adminCreateUser",
         "Mutation.blockUser", "Mutation.unblockUser", "Query.blockedUsers",
+        "Mutation.updateNotificationSettings",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
@@ -352,7 +353,9 @@ def _statements(template: Template, logical_id: str) -> list[dict[str, Any]]:
         assert isinstance(policy, dict) and "Statement" in policy, (
             f"{logical_id}: only inline policy documents (no managed or SAM template policies)"
         )
-        statements += policy["Statement"]
+        # a statement only some deployments have (!If [cond, statement, AWS::NoValue]): its
+        # granting form is held to the same rules
+        statements += [st["Fn::If"][1] if "Fn::If" in st else st for st in policy["Statement"]]
     return statements
 
 
@@ -410,8 +413,15 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
             assert logical_id in ("StreamFunction", "UsersFunction"), statement
             assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint"}, statement
         elif services == {"cognito-idp"}:
-            assert logical_id == "UsersFunction" and actions == ["cognito-idp:AdminCreateUser"]
+            # admins create users; turning e-mail notices on reads the caller's address
+            assert logical_id == "UsersFunction" and actions in (
+                ["cognito-idp:AdminCreateUser"], ["cognito-idp:AdminGetUser"]), statement
             assert resources == [{"Fn::GetAtt": ["UserPool", "Arn"]}], statement
+        elif services == {"ses"}:
+            # e-mail notices: only the stream consumer sends, only from NoticeSender
+            assert logical_id == "StreamFunction" and actions == ["ses:SendEmail"], statement
+            assert statement["Condition"] == {
+                "StringEquals": {"ses:FromAddress": {"Ref": "NoticeSender"}}}, statement
         elif services == {"appsync"}:
             # Only the stream consumer publishes, and only through the IAM-only field.
             assert logical_id == "StreamFunction" and actions == ["appsync:GraphQL"], statement
@@ -463,8 +473,10 @@ def test_function_environment_resolves(template: Template) -> None:
     for function in template.functions():
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
         extra = {
-            "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS"},
-            "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID"},
+            "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS",
+                               "NOTICE_SENDER", "NOTICE_INCLUDES_TEXT"},
+            "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID", "NOTICE_SENDER",
+                              "NOTICE_INCLUDES_TEXT"},
         }.get(function.logical_id, set())
         assert set(env) == FUNCTION_ENV | extra
         assert env["TABLE_NAME"] == "cloudchat-test-table"

@@ -3,6 +3,7 @@ import { fetchAuthSession } from 'aws-amplify/auth';
 import { M, Q, S, call, onConnectionState, subscribe } from './api.js';
 import { ConversationView } from './ConversationView.jsx';
 import { NewConversation } from './NewConversation.jsx';
+import { NotificationSettings } from './NotificationSettings.jsx';
 import { ThemeToggle } from './ThemeToggle.jsx';
 import { previewOf } from './format.js';
 import { PresenceDot } from './PresenceDot.jsx';
@@ -47,6 +48,7 @@ export function Chat({ config, onSignOut }) {
   const [isModerator, setIsModerator] = useState(false);
   const [showReports, setShowReports] = useState(false);
   const [jump, setJump] = useState(null); // a search hit to show in its conversation
+  const [showNotifications, setShowNotifications] = useState(false);
   const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
@@ -285,6 +287,8 @@ export function Chat({ config, onSignOut }) {
                     onClick={() => { setActiveId(null); setShowReports(true); }} aria-pressed={showReports}
                     aria-label="Reports" title="Reported messages (moderators)">⚑</button>
           )}
+          <button type="button" className="icon" onClick={() => setShowNotifications(true)} disabled={!me}
+                  aria-label="Notification settings" title="Notification settings">🔔</button>
           <ThemeToggle />
           <button type="button" className="icon" onClick={onSignOut} aria-label="Sign out" title="Sign out">⎋</button>
         </header>
@@ -381,6 +385,11 @@ export function Chat({ config, onSignOut }) {
           <div className="empty-state"><p>Pick a conversation, or start a new one.</p></div>
         )}
       </main>
+      {showNotifications && me && (
+        <NotificationSettings initial={me.notificationSettings}
+                              onChanged={(settings) => setMe((m) => ({ ...m, notificationSettings: settings }))}
+                              onClose={() => setShowNotifications(false)} />
+      )}
       {showNew && me && (
         <NewConversation me={me} learnNames={learnNames} onCreated={created} onCancel={() => setShowNew(false)} />
       )}

@@ -174,9 +174,13 @@ def publisher() -> AppSyncPublisher | None:
 
 @lru_cache(maxsize=1)
 def notifier() -> SnsNotifier | None:
-    """SNS notifications; None when NOTIFICATIONS_TOPIC_ARN is unset."""
+    """SNS notifications and SES e-mail notices; None when neither NOTIFICATIONS_TOPIC_ARN
+    nor NOTICE_SENDER is set."""
     s = get_settings()
-    return SnsNotifier(s.notifications_topic_arn, aws.sns) if s.notifications_topic_arn else None
+    if not s.notifications_topic_arn and not s.notice_sender:
+        return None
+    return SnsNotifier(s.notifications_topic_arn, aws.sns, s.notice_sender,
+                       (lambda: aws.client("ses")) if s.notice_sender else None)
 
 
 def reset() -> None:

@@ -32,6 +32,8 @@ class Settings:
     user_pool_id: str | None = None
     max_upload_bytes: int = 25 * 1024 * 1024
     region: str = "us-east-1"
+    notice_sender: str | None = None  # e-mail notices' From (a verified SES identity); None: off
+    notice_includes_text: bool = False  # e-mail notices quote the message (NoticeIncludesText)
 
 
 def _int(name: str, default: int) -> int:
@@ -79,4 +81,6 @@ def get_settings() -> Settings:
         user_pool_id=os.environ.get("USER_POOL_ID") or None,
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        notice_sender=os.environ.get("NOTICE_SENDER") or None,
+        notice_includes_text=os.environ.get("NOTICE_INCLUDES_TEXT", "false") == "true",
     )

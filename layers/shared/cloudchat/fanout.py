@@ -27,8 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from cloudchat import notices
 from cloudchat.fanout_mentions import MentionFanout
-from cloudchat.models import Member, MessageKind, StoredMessage
+from cloudchat.models import Member, MessageKind, NotificationSettings, StoredMessage
+from cloudchat.notifier import EmailNotice
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.purge import Purge
 from cloudchat.services import ChatService, iso
@@ -70,7 +72,7 @@ def _runs(images: list[MessageImage]) -> list[list[MessageImage]]:
 
 class Notifier(Protocol):
     def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
-               devices: list[str]) -> None: ...
+               devices: list[str], email: EmailNotice | None = None) -> None: ...
 
 
 class Fanout:
@@ -272,10 +274,12 @@ class Fanout:
 
 
 class _Notes:
-    """Notifications for one run of new messages: members who are offline and have not
-    muted the conversation get one notification per conversation per window (claimed by a
-    conditional write: repeats cannot). Presence, conversations and names are read once per
-    run, and a member claimed (or found claimed) in this run is not claimed again."""
+    """Notifications for one run of new messages: members who are offline get one
+    notification per conversation per window (claimed by a conditional write: repeats
+    cannot), on the channels :func:`cloudchat.notices.channels` decides (none when muted;
+    push and/or e-mail as each member set them). Presence and notification settings (one
+    BatchGetItem), conversations and names are read once per run, and a member claimed (or
+    found claimed) in this run is not claimed again."""
 
     def __init__(self, fanout: Fanout) -> None:
         self.fanout = fanout
@@ -283,6 +287,7 @@ class _Notes:
         self.service = fanout.service
         self.now = self.service.clock()
         self._seen: dict[str, str] = {}
+        self._settings: dict[str, NotificationSettings] = {}
         self._looked_up: set[str] = set()
         self._conversations: dict[str, Any] = {}
         self._profiles: dict[str, Any] = {}
@@ -297,19 +302,25 @@ class _Notes:
         window = self.service.settings.notify_window_seconds
         not_before = iso(datetime.fromtimestamp(self.now.timestamp() - window, UTC))
         candidates = [m for m in recipients
-                      if not (m.muted_until and m.muted_until > now_iso)
+                      if notices.may_notify(stored, m, now=now_iso)
                       and (cid, m.user_id) not in self._claimed
                       and not (m.notified_at and m.notified_at >= not_before)]
         if not candidates:
             return
         unknown = [m.user_id for m in candidates if m.user_id not in self._looked_up]
         if unknown:
-            self._seen.update(self.store.presence(unknown))
+            seen, settings = self.store.presence_and_settings(unknown)
+            self._seen.update(seen)
+            self._settings.update(settings)
             self._looked_up.update(unknown)
         online_after = iso(datetime.fromtimestamp(
             self.now.timestamp() - self.service.PRESENCE_ONLINE_SECONDS, UTC))
-        offline = [m for m in candidates if self._seen.get(m.user_id, "") < online_after]
-        if not offline:
+        email_enabled = bool(self.service.settings.notice_sender)
+        targets = [(m, ways) for m in candidates
+                   if self._seen.get(m.user_id, "") < online_after
+                   and (ways := notices.channels(stored, m, self._settings[m.user_id],
+                                                 now=now_iso, email_enabled=email_enabled))]
+        if not targets:
             return
         if cid not in self._conversations:
             self._conversations[cid] = self.store.get_conversation(cid)
@@ -321,7 +332,11 @@ class _Notes:
         name = sender.display_name if sender else "Someone"
         text = f"{name}: {preview}" if preview else f"{name} sent a file"
         data = {"conversationId": cid, "seq": stored.seq}
-        for m in offline:
+        mail = notices.email_notice(name, conv.title if conv else None, preview,
+                                    self.service.settings.notice_includes_text)
+        for m, ways in targets:
             self._claimed.add((cid, m.user_id))
             if self.store.claim_notification(cid, m.user_id, now_iso, not_before):
-                notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))
+                devices = self.store.devices(m.user_id) if ways.push else []
+                email = EmailNotice(ways.email, *mail) if ways.email else None
+                notifier.notify(m.user_id, subject, text, data, devices, email)

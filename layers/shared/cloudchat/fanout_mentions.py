@@ -6,8 +6,10 @@ message): each mentioned member who sees the message, but its sender, gets
 * a ``MENTION`` user event with their unread mentions in the conversation (published again
   for a repeated record, as every user event: clients dedupe by conversation and seq);
 * a notification **even when they muted the conversation**, when they are offline (online
-  members get the event): once per mention, claimed by the write that counted it. A
-  mentioned member's regular new-message notification is left out for that message.
+  members get the event), on the channels they turned on (push, e-mail:
+  :func:`cloudchat.notices.channels` with ``mention=True``): once per mention, claimed by the
+  write that counted it. A mentioned member's regular new-message notification is left out
+  for that message.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cloudchat.models import Member, StoredMessage
+from cloudchat import notices
+from cloudchat.models import Member, NotificationSettings, StoredMessage
+from cloudchat.notifier import EmailNotice
 from cloudchat.services import ChatService, iso
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ class MentionFanout:
         self.preview = preview
         self._counted: dict[tuple[str, str], set[int]] = {}  # member's set, as this batch left it
         self._seen: dict[str, str] = {}
+        self._settings: dict[str, NotificationSettings] = {}
         self._names: dict[str, str] = {}
         self._titles: dict[str, str | None] = {}
 
@@ -70,11 +75,17 @@ class MentionFanout:
             return
         unknown = [m.user_id for m in members if m.user_id not in self._seen]
         if unknown:
-            self._seen.update({u: "" for u in unknown})
-            self._seen.update(self.store.presence(unknown))
-        now = self.service.clock().timestamp()
+            seen, settings = self.store.presence_and_settings(unknown)
+            self._seen.update({u: seen.get(u, "") for u in unknown})
+            self._settings.update(settings)
+        clock = self.service.clock()
+        now = clock.timestamp()
         online_after = iso(datetime.fromtimestamp(now - self.service.PRESENCE_ONLINE_SECONDS, UTC))
-        offline = [m for m in members if self._seen[m.user_id] < online_after]
+        email_enabled = bool(self.service.settings.notice_sender)
+        offline = [(m, ways) for m in members if self._seen[m.user_id] < online_after
+                   and (ways := notices.channels(stored, m, self._settings[m.user_id],
+                                                 now=iso(clock), email_enabled=email_enabled,
+                                                 mention=True))]
         if not offline:
             return
         if stored.sender_id not in self._names:
@@ -89,5 +100,9 @@ class MentionFanout:
         name = self._names[stored.sender_id]
         text = f"{name} mentioned you: {preview}" if preview else f"{name} mentioned you"
         data = {"conversationId": stored.conversation_id, "seq": stored.seq, "mention": True}
-        for m in offline:
-            notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))
+        mail = notices.email_notice(name, title, preview,
+                                    self.service.settings.notice_includes_text, mention=True)
+        for m, ways in offline:
+            devices = self.store.devices(m.user_id) if ways.push else []
+            email = EmailNotice(ways.email, *mail) if ways.email else None
+            notifier.notify(m.user_id, subject, text, data, devices, email)

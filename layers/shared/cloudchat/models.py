@@ -256,3 +256,14 @@ class ConversationDeletion:
     purge_step: int = 0
     purged_items: int = 0
     purged_at: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """A user's notification channels (updateNotificationSettings). Never set: push on,
+    e-mail off. ``email_address`` is the Cognito address verified when e-mail was turned on."""
+
+    email: bool = False
+    push: bool = True
+    email_address: str | None = None
+    updated_at: str | None = None

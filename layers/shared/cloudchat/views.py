@@ -12,6 +12,7 @@ from cloudchat.models import (
     MembershipChange,
     Message,
     MessageVersion,
+    NotificationSettings,
     Page,
     ReceiptEvent,
     TypingEvent,
@@ -106,3 +107,11 @@ def deletion(d: ConversationDeletion) -> dict[str, Any]:
     return {"conversationId": d.conversation_id, "action": "DELETED", "kind": d.kind.value,
             "deletedBy": d.deleted_by, "deletedAt": d.deleted_at,
             "memberCount": d.member_count}
+
+
+def notification_settings(s: NotificationSettings, *, email_available: bool,
+                          includes_text: bool) -> dict[str, Any]:
+    return {"email": s.email and email_available, "push": s.push,
+            "emailAddress": s.email_address if s.email and email_available else None,
+            "emailAvailable": email_available, "emailIncludesText": includes_text,
+            "updatedAt": s.updated_at}

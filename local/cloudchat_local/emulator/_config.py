@@ -228,6 +228,9 @@ class EmulatorConfig:
     #: A Cognito user pool endpoint (moto) that ``POST /cognito`` forwards to (see
     #: :mod:`._cognito_proxy`): the web client signs in on the emulator's own origin.
     cognito_proxy_upstream: str | None = None
+    #: The moto server whose SES mails ``GET /_emulator/mails`` lists (dev only: AppSync has
+    #: no such route; see cloudchat_local.moto._mails).
+    mails_upstream: str | None = None
     #: AppSync's quotas (see :mod:`._quotas`); the defaults are AppSync's values.
     request_timeout_s: float = REQUEST_EXECUTION_TIMEOUT_S
     subscription_payload_limit_bytes: int = SUBSCRIPTION_PAYLOAD_BYTES

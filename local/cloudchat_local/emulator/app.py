@@ -54,6 +54,7 @@ def create_app(config: EmulatorConfig, *, engine: Engine | None = None) -> Starl
             WebSocketRoute("/graphql/realtime", realtime_endpoint),
             Route("/", root_redirect, methods=["GET"]),
             Route("/_emulator/subscriptions", subscriptions_endpoint, methods=["GET"]),
+            Route("/_emulator/mails", mails_endpoint, methods=["GET"]),
             *web_routes(config),
         ],
         middleware=[
@@ -71,6 +72,7 @@ def create_app(config: EmulatorConfig, *, engine: Engine | None = None) -> Starl
     )
     app.state.engine = engine
     app.state.cognito_upstream = config.cognito_proxy_upstream
+    app.state.mails_upstream = config.mails_upstream
     return app
 
 
@@ -81,6 +83,24 @@ async def subscriptions_endpoint(request: Request) -> JSONResponse:
     fields = list(subscription_type.fields) if subscription_type is not None else []
     return JSONResponse({"active": engine.broker.count(),
                          "byField": {name: engine.broker.count(name) for name in fields}})
+
+
+async def mails_endpoint(request: Request) -> JSONResponse:
+    """The e-mail the stack's SES (moto) accepted, oldest first (dev only: AppSync has no
+    such route): ``{"mails": [{"id", "from", "to", "cc", "bcc", "subject", "body"}]}``,
+    ``?to=<address>`` keeps the mails to that address."""
+    from starlette.concurrency import run_in_threadpool
+
+    from cloudchat_local.moto import sent_mails
+
+    upstream = request.app.state.mails_upstream
+    if not upstream:
+        return JSONResponse({"error": "no moto server behind this emulator"}, status_code=404)
+    mails = await run_in_threadpool(sent_mails, upstream)
+    to = request.query_params.get("to")
+    if to:
+        mails = [m for m in mails if to.casefold() in (a.casefold() for a in m["to"])]
+    return JSONResponse({"mails": mails})
 
 
 def web_routes(config: EmulatorConfig) -> list[BaseRoute]:

@@ -6,7 +6,8 @@
 the error shape) and every :class:`~._policy.AuthzRequest` that must be allowed. A request
 it cannot map has ``checks == []`` and a ``problem``: the middleware then denies it (strict).
 
-Services: DynamoDB (per item for transactions, per table for batches, ``table/X/index/Y``
+Services: SES (v1, query: SendEmail on the From address's identity, with ``ses:FromAddress``),
+DynamoDB (per item for transactions, per table for batches, ``table/X/index/Y``
 for index reads; on a table encrypted with a customer managed key, also ``kms:Decrypt`` on
 that key via DynamoDB, which uses the key on the caller's behalf), KMS (key ARN from key id,
 key ARN, alias or ciphertext; encryption context keys), SNS and SQS, Cognito user pools,
@@ -287,6 +288,27 @@ def _sns(ctx: _Ctx, op: str, params: Mapping[str, Any], call: MappedCall) -> Non
     call.checks.append(ctx.check(f"sns:{op}", resource))
 
 
+# --------------------------------------------------------------------------- SES (query)
+
+
+def _ses(ctx: _Ctx, op: str, params: Mapping[str, Any], call: MappedCall) -> None:
+    """SES authorizes a send against the identity of the From address (the address's own
+    identity ARN, or its domain's: a policy grants either) with ``ses:FromAddress``."""
+    from email.utils import parseaddr
+
+    if op in ("SendEmail", "SendRawEmail"):
+        address = parseaddr(str(params.get("Source", "")))[1]
+        if not address:
+            call.problem = f"ses:{op} without a Source address"
+            return
+        recipients = [str(v) for k, v in sorted(params.items())
+                      if k.startswith("Destination.") and ".member." in k]
+        call.checks.append(ctx.check(f"ses:{op}", ctx.arn("ses", f"identity/{address}"), **{
+            "ses:FromAddress": address, "ses:Recipients": recipients, "ses:ApiVersion": "1"}))
+        return
+    call.checks.append(ctx.check(f"ses:{op}", "*"))
+
+
 _JSON: Final[dict[str, Callable[[_Ctx, str, dict[str, Any], MappedCall], None]]] = {
     "dynamodb": _dynamodb, "kms": _kms, "cognito-idp": _cognito,
     "secretsmanager": _secretsmanager, "sqs": _sqs,
@@ -314,7 +336,7 @@ def map_request(
         call = MappedCall(caller.service, "json", target)
         _JSON[caller.service](ctx, target, _json_body(body), call)
         return call
-    if caller.service in ("sns", "sqs", "sts") and (
+    if caller.service in ("sns", "sqs", "sts", "ses") and (
         "x-www-form-urlencoded" in content_type or environ.get("QUERY_STRING")
     ):
         params = {k: v[0] for k, v in urllib.parse.parse_qs(
@@ -329,6 +351,8 @@ def map_request(
             call.problem = "a query request without Action"
         elif caller.service == "sns":
             _sns(ctx, op, params, call)
+        elif caller.service == "ses":
+            _ses(ctx, op, params, call)
         elif caller.service == "sts":
             call.problem = f"sts:{op} is not mapped"
         else:

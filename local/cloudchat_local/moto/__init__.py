@@ -15,7 +15,9 @@ upstream stands:
   :mod:`._item_size`: speed-ups with moto's own answers (:func:`server_speedups`);
 * :mod:`._streams`: stream records trimmed to a retention, shard iterators bounded;
 * :mod:`._state`: every backend as one picklable document, and back;
-* :mod:`._keep_alive`: moto server's request handler with HTTP/1.1 keep-alive.
+* :mod:`._keep_alive`: moto server's request handler with HTTP/1.1 keep-alive;
+* :mod:`._mails`: not a patch: the mails moto's SES accepted, read back from moto's
+  dashboard data (:func:`sent_mails`).
 
 :func:`unpatched` runs a block on moto as released (tests compare answers with and without
 each patch); :func:`patches_enabled` reads ``CLOUDCHAT_MOTO_PATCHES`` (``off``: the
@@ -47,6 +49,7 @@ __all__ = [
     "require_pinned",
     "restorable_backends",
     "restore_backends",
+    "sent_mails",
     "serialize_dynamodb",
     "server_speedups",
     "trim_stream_records",
@@ -70,6 +73,13 @@ def require_pinned() -> None:
     installed = installed_version()
     if installed != MOTO_VERSION:
         raise MotoVersionError(installed, MOTO_VERSION)
+
+
+def sent_mails(endpoint: str) -> list[dict[str, Any]]:
+    """The mails moto's SES accepted (see :mod:`._mails`)."""
+    from cloudchat_local.moto._mails import sent_mails as read
+
+    return read(endpoint)
 
 
 def patches_enabled() -> bool:

@@ -21,6 +21,7 @@ block (one per pair)   USER#<blockerId>     BLOCK#<blockedId>  blockedAt
 block set              USER#<userId>        BLOCKS            blocked (a string set, at most MAX_BLOCKS)
 search posting         CONV#<id>            SX#<blind token, hex>#<seq, 12 digits>
 conversation deletion  DELETED#<id>         DELETION          (audit + purge progress; no content)
+notification settings  USER#<userId>        NOTIFY            (e-mail/push on or off, the verified address)
 =====================  ===================  ======================================
 """
 
@@ -36,6 +37,7 @@ META = "META"
 PROFILE = "PROFILE"
 EMAIL = "EMAIL"
 PRESENCE = "PRESENCE"
+NOTIFY = "NOTIFY"
 DIRECT = "DIRECT"
 USER_DIRECTORY = "USERDIR"
 EMAIL_DIRECTORY = "EMAILDIR"
