@@ -63,7 +63,14 @@ EXPECTED: dict[str, set[Grant]] = {
     | AT_REST
     | grants(["cognito-idp:AdminCreateUser"], [{"Fn::GetAtt": ["UserPool", "Arn"]}])
     | grants(["sns:CreatePlatformEndpoint"],
-             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}]),
+             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}])
+    # deleteAccount / adminDeleteUser: the e-mail entry and devices go (DeleteItem), the
+    # devices' SNS endpoints, and the Cognito user (signed out everywhere, then deleted).
+    | table("DeleteItem")
+    | grants(["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser"],
+             [{"Fn::GetAtt": ["UserPool", "Arn"]}])
+    | grants(["sns:DeleteEndpoint"],
+             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}]),
     # create (GenerateDataKey), member changes' system messages and the last message of each
     # conversation (Decrypt), whose attachments get presigned GET URLs.
     "ConversationsFunction": table("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
@@ -93,7 +100,11 @@ EXPECTED: dict[str, set[Grant]] = {
         "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}])
     | grants(["appsync:GraphQL"], [{"Fn::Sub": "arn:${AWS::Partition}:appsync:${AWS::Region}:"
                                     "${AWS::AccountId}:apis/${GraphQLApi.ApiId}/types/Mutation/"
-                                    "fields/publishUserEvent"}]),
+                                    "fields/publishUserEvent"}])
+    # account deletion's background steps: SYSTEM "left" messages, member items, tombstones,
+    # pending upload grants; a deleted user's attachments tagged for expiry.
+    | table("PutItem", "DeleteItem")
+    | grants(["s3:PutObjectTagging"], [OBJECTS]),
     # the profile and its directory entry, in one transaction of two puts.
     "CognitoTriggerFunction": table("PutItem", indexes=False) | AT_REST,
 }

@@ -35,7 +35,8 @@ ROOT_TYPES = ("Query", "Mutation", "Subscription")
 
 # The DynamoDB actions each function may have: nothing more (and never Scan).
 DYNAMODB_ACTIONS = {
-    "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"},
+    "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
+                      "DeleteItem"},  # (deleteAccount: the e-mail entry, devices)
     "ConversationsFunction": {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
     },
@@ -43,7 +44,8 @@ DYNAMODB_ACTIONS = {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
     },
     "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
-    "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem"},
+    "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem",
+                       "PutItem", "DeleteItem"},  # (account deletion's background steps)
     "CognitoTriggerFunction": {"PutItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
@@ -62,6 +64,8 @@ EXPECTED_FIELDS = {
         "Query.me", "Query.users", "Query.usersByIds", "Query.presence", "Mutation.updateProfile",
         "Mutation.heartbeat", "Subscription.onUserEvent", "Mutation.registerDevice",
         "Mutation.adminCreateUser",
+        "Mutation.deleteAccount",
+        "Mutation.adminDeleteUser",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
@@ -380,9 +384,10 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
                 ), statement
         elif services == {"s3"}:
             # Attachments, only under conversations/: the messages function uploads, checks
-            # and presigns; the conversations function presigns GETs (last messages).
+            # and presigns; the conversations function presigns GETs (last messages); the
+            # stream consumer tags a deleted account's attachments for expiry.
             # Exact statements: tests/template/test_policies.py.
-            assert logical_id in ("MessagesFunction", "ConversationsFunction"), statement
+            assert logical_id in ("MessagesFunction", "ConversationsFunction", "StreamFunction"), statement
             if actions == ["s3:ListBucket"]:
                 assert resources == [{"Fn::GetAtt": ["AttachmentsBucket", "Arn"]}], statement
                 assert statement["Condition"] == {"StringLike": {"s3:prefix": "conversations/*"}}
@@ -391,9 +396,12 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
                 assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
         elif services == {"sns"}:
             assert logical_id in ("StreamFunction", "UsersFunction"), statement
-            assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint"}, statement
+            assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint",
+                                    "sns:DeleteEndpoint"}, statement
         elif services == {"cognito-idp"}:
-            assert logical_id == "UsersFunction" and actions == ["cognito-idp:AdminCreateUser"]
+            assert logical_id == "UsersFunction" and actions in (
+                ["cognito-idp:AdminCreateUser"],
+                ["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser"])
             assert resources == [{"Fn::GetAtt": ["UserPool", "Arn"]}], statement
         elif services == {"appsync"}:
             # Only the stream consumer publishes, and only through the IAM-only field.

@@ -6,7 +6,8 @@ here, off the request path, from the table's DynamoDB stream.
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
-* a title change publishes CONVERSATION_RENAMED to every member.
+* a title change publishes CONVERSATION_RENAMED to every member;
+* an account deletion job's record runs its next step (:mod:`cloudchat.erasure`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -19,11 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from cloudchat import erasure
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
 from cloudchat.store import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -121,6 +124,8 @@ class Fanout:
             return lambda: self._renamed(new)
         if isinstance(new, PresenceImage) and name in ("INSERT", "MODIFY"):
             return lambda: self._presence(new, old if isinstance(old, PresenceImage) else None)
+        if isinstance(new, DeletionImage) and name in ("INSERT", "MODIFY"):
+            return lambda: erasure.run_step(self.service, new)
         return None
 
     # ------------------------------------------------------------------ handlers

@@ -53,6 +53,7 @@ class User:
     username: str | None = None
     email: str | None = None
     avatar_key: str | None = None
+    deleted_at: str | None = None  # a deleted account's marker ("Deleted user")
 
 
 @dataclass
@@ -141,6 +142,7 @@ class StoredMessage:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    erased: bool = False  # deleted with its author's account (deleteAccount eraseMessages)
 
 
 @dataclass
@@ -181,6 +183,7 @@ class Message:
     deleted_at: str | None = None
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    erased: bool = False  # deleted with its author's account (deleteAccount eraseMessages)
 
 
 @dataclass(frozen=True)
@@ -229,3 +232,17 @@ class MembershipChange:
     role: Role | None
     members: dict[str, Role]
     message: Message
+
+
+@dataclass(frozen=True)
+class DeletionJob:
+    """An account deletion: what the request recorded, and how far the background part is."""
+
+    user_id: str
+    erase: bool
+    status: str  # RUNNING | DONE
+    step: int
+    requested_at: str
+    requested_by: str
+    completed_at: str | None = None
+    cursor: dict[str, Any] | None = None  # {"cid": ..., "after": seq} while erasing

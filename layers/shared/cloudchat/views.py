@@ -7,6 +7,7 @@ from typing import Any
 
 from cloudchat.models import (
     ConversationView,
+    DeletionJob,
     Member,
     MembershipChange,
     Message,
@@ -29,6 +30,7 @@ def message(m: Message, viewer: str | None = None) -> dict[str, Any]:
                        "reactedByMe": viewer in users}
                       for e, users in sorted(m.reactions.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
         "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
+        "erased": m.erased,
         "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
                          "size": a.size, "url": a.url} for a in m.attachments],
     }
@@ -75,7 +77,7 @@ def user(u: User, viewer: str | None = None) -> dict[str, Any]:
     """Email addresses are shown to their owner only."""
     return {"id": u.id, "username": u.username, "displayName": u.display_name,
             "email": u.email if viewer is None or viewer == u.id else None,
-            "avatarKey": u.avatar_key, "createdAt": u.created_at}
+            "avatarKey": u.avatar_key, "createdAt": u.created_at, "deletedAt": u.deleted_at}
 
 
 def page(p: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -87,3 +89,8 @@ def membership(c: MembershipChange, viewer: str) -> dict[str, Any]:
             "userIds": list(c.user_ids), "role": c.role.value if c.role else None,
             "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
             "message": message(c.message, viewer)}
+
+
+def account_deletion(job: DeletionJob) -> dict[str, Any]:
+    return {"userId": job.user_id, "status": job.status, "eraseMessages": job.erase,
+            "requestedAt": job.requested_at, "completedAt": job.completed_at}

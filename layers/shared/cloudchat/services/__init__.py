@@ -23,6 +23,8 @@ one mixin per capability, each in its own module::
     members        MembersService: add, remove, leave, roles, rename; admins create users
     moderation     ModerationService: reports and their review
     notifications  NotificationsService: mute, mobile push devices
+    accounts       AccountsService: deleteAccount / adminDeleteUser, and the background
+                   job's steps (run by the stream consumer, cloudchat.erasure)
 
 A mixin inherits what it builds on (``MessagesService(MediaService)``,
 ``MembersService(ConversationsService)``, ...), so its bases say which other modules it may
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, ServiceBase, iso, utc_now
 from cloudchat.services._keys import CryptoService
+from cloudchat.services.accounts import AccountsService
 from cloudchat.services.changes import ChangesService
 from cloudchat.services.conversations import ConversationsService
 from cloudchat.services.media import (
@@ -58,7 +61,7 @@ __all__ = [
 ]
 
 
-class ChatService(MembersService, ConversationsService, UsersService, MessagesService,
+class ChatService(AccountsService, MembersService, ConversationsService, UsersService, MessagesService,
                   ChangesService, MediaService, ThreadsService, ModerationService, CryptoService,
                   ReceiptsService, NotificationsService, ServiceBase):
     """Every capability of the domain, over one store, key ring and token codec

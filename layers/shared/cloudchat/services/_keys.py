@@ -66,7 +66,8 @@ class CryptoService(ServiceBase):
                        version=m.version, parent_id=m.parent_id, reply_count=m.reply_count,
                        last_reply_at=m.last_reply_at, reply_users=m.reply_users,
                        reactions={} if m.deleted_at else dict(m.reactions),
-                       edited_at=m.edited_at, deleted_at=m.deleted_at, deleted_by=m.deleted_by)
+                       edited_at=m.edited_at, deleted_at=m.deleted_at, deleted_by=m.deleted_by,
+                       erased=m.erased)
 
     def _reveal_files(self, m: StoredMessage, key: bytes | None) -> list[Attachment]:
         if not m.attachments:

@@ -4,9 +4,9 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, DirectExists, Forbidden, RateExceeded
+from cloudchat.errors import BadRequest, DirectExists, Forbidden, RateExceeded, Unauthorized
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
-from cloudchat.services._base import iso
+from cloudchat.services._base import ACCOUNT_DELETED, iso
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.users import UsersService
 
@@ -29,8 +29,11 @@ class ConversationsService(UsersService, CryptoService):
         kind = Kind.DIRECT if len(others) == 1 and clean_title is None else Kind.GROUP
         pair = (caller.user_id, others[0]) if kind is Kind.DIRECT else None
         self.ensure_profile(caller)
-        users, existing = self.store.profiles_and_direct(others, pair)
-        unknown = [m for m in others if m not in users]
+        users, existing = self.store.profiles_and_direct([*others, caller.user_id], pair)
+        mine = users.get(caller.user_id)
+        if mine is not None and mine.deleted_at is not None:
+            raise Unauthorized(ACCOUNT_DELETED)
+        unknown = [m for m in others if m not in users or users[m].deleted_at is not None]
         if unknown:
             raise BadRequest("unknown member ids: " + ", ".join(unknown),
                              info={"unknownIds": unknown})

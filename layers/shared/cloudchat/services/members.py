@@ -55,7 +55,7 @@ class MembersService(ConversationsService):
                 raise BadRequest(
                     f"a conversation has at most {self.settings.max_group_members} members")
             users, _ = self.store.profiles_and_direct([caller.user_id, *new], None)
-            unknown = [u for u in new if u not in users]
+            unknown = [u for u in new if u not in users or users[u].deleted_at is not None]
             if unknown:
                 raise BadRequest("unknown member ids: " + ", ".join(unknown),
                                  info={"unknownIds": unknown})

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloudchat import validation
-from cloudchat.errors import BadRequest, Forbidden, NotFound
+from cloudchat.errors import BadRequest, Forbidden, Unauthorized
 from cloudchat.models import Caller, User
-from cloudchat.services._base import ServiceBase, iso
+from cloudchat.services._base import ACCOUNT_DELETED, ServiceBase, iso
 
 
 class UsersService(ServiceBase):
@@ -34,6 +34,8 @@ class UsersService(ServiceBase):
 
     def me(self, caller: Caller) -> User:
         user = self.store.get_profile(caller.user_id)
+        if user is not None and user.deleted_at is not None:
+            raise Unauthorized(ACCOUNT_DELETED)
         if user is None:
             user = self._profile_from_claims(caller)
             self.store.put_profile_if_absent(user)
@@ -67,8 +69,8 @@ class UsersService(ServiceBase):
             raise BadRequest("nothing to update: give displayName and/or avatarKey")
         self.ensure_profile(caller)
         user = self.store.update_profile(caller.user_id, name, key, clear)
-        if user is None:  # pragma: no cover - ensure_profile just created it
-            raise NotFound("profile not found")
+        if user is None:  # (ensure_profile just created it, unless the account was deleted)
+            raise Unauthorized(ACCOUNT_DELETED)
         return user
 
     def users(self, caller: Caller, query: object, limit: int | None,
@@ -98,7 +100,10 @@ class UsersService(ServiceBase):
         the directory, names are visible to every signed-in user; emails only to their
         owner (views.user)."""
         wanted = validation.user_ids(user_ids, "ids")
-        found = self.store.profiles(wanted)
+        found = self.store.profiles([*wanted, caller.user_id])  # (the caller's: same request)
+        mine = found.get(caller.user_id)
+        if mine is not None and mine.deleted_at is not None:
+            raise Unauthorized(ACCOUNT_DELETED)
         return [found[u] for u in wanted if u in found]
 
     PRESENCE_ONLINE_SECONDS = 60
@@ -106,8 +111,9 @@ class UsersService(ServiceBase):
 
     def heartbeat(self, caller: Caller) -> dict[str, object]:
         now = self.clock()
-        self.store.touch_presence(caller.user_id, iso(now),
-                                  int(now.timestamp()) + self.PRESENCE_TTL_SECONDS)
+        if not self.store.touch_presence(caller.user_id, iso(now),
+                                         int(now.timestamp()) + self.PRESENCE_TTL_SECONDS):
+            raise Unauthorized(ACCOUNT_DELETED)
         return {"userId": caller.user_id, "online": True, "lastSeen": iso(now)}
 
     def presence(self, caller: Caller, user_ids: object) -> list[dict[str, object]]:

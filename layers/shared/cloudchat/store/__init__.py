@@ -27,6 +27,7 @@ The map of the package (private modules, each readable in one sitting):
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
+``_accounts``               account deletion: the request's transaction, the background job
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -45,6 +46,7 @@ again; when the container has not seen the message, one BatchGetItem reads it fi
 from __future__ import annotations
 
 from cloudchat.errors import DirectExists, RateExceeded
+from cloudchat.store._accounts import DELETED_NAME, AccountsStore
 from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
 from cloudchat.store._images import _Images
@@ -56,6 +58,7 @@ from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
 from cloudchat.store._stream import (
     ConversationImage,
+    DeletionImage,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -65,10 +68,12 @@ from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
 
 __all__ = [
+    "DELETED_NAME",
     "ITEM_SIZE_BUDGET",
     "RATE_LOG_SLOTS",
     "AppendOutcome",
     "ConversationImage",
+    "DeletionImage",
     "DirectExists",
     "MessageImage",
     "PresenceImage",
@@ -86,5 +91,5 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore):
+            UploadsStore, NotificationsStore, AccountsStore):
     """The table, one part per aggregate (see the map above)."""

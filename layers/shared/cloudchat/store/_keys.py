@@ -17,6 +17,7 @@ user profile           USER#<userId>        PROFILE           (GSI2: USERDIR / <
 email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / <email>#<userId>)
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
+account deletion job   USER#<userId>        DELETION          (progress of deleteAccount's background part)
 =====================  ===================  ======================================
 """
 
@@ -38,8 +39,11 @@ EMAIL_DIRECTORY = "EMAILDIR"
 REPORTS = "REPORTS"
 MEMBER_PREFIX = "MEMBER#"
 DEVICE_PREFIX = "DEVICE#"
+DELETION = "DELETION"
+UPLOAD_PREFIX = "UPLOAD#"
 _MSG_PREFIX = "MSG#"
 _USER_PREFIX = "USER#"
+MSG_PREFIX = _MSG_PREFIX  # (a partition's messages, for the account-erasure job's Query)
 
 
 def conv_pk(conversation_id: str) -> str:
@@ -99,7 +103,7 @@ def rate_sk(bucket: str) -> str:
 
 
 def upload_sk(upload_id: str) -> str:
-    return f"UPLOAD#{upload_id}"
+    return f"{UPLOAD_PREFIX}{upload_id}"
 
 
 def thread_pk(conversation_id: str, root_id: str) -> str:

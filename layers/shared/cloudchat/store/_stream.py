@@ -41,7 +41,15 @@ class PresenceImage:
     last_seen: str
 
 
-StreamImage = MessageImage | Member | ConversationImage | PresenceImage
+@dataclass(frozen=True)
+class DeletionImage:
+    """An account deletion job in a stream record: its next step is due."""
+
+    user_id: str
+    step: int
+
+
+StreamImage = MessageImage | Member | ConversationImage | PresenceImage | DeletionImage
 
 
 def _wire(value: dict[str, Any]) -> dict[str, Any]:
@@ -76,4 +84,6 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
         return ConversationImage(id=d["id"], title=d.get("title"))
     if kind == "PRESENCE":
         return PresenceImage(user_id=d["userId"], last_seen=d.get("lastSeen", ""))
+    if kind == "DELETION":
+        return DeletionImage(user_id=d["userId"], step=int(d.get("jobStep", 0)))
     return None

@@ -1,0 +1,198 @@
+"""Account deletion: the request's part (the profile replaced by a deleted marker, the
+directory entries, devices and presence gone, the job recorded: one transaction) and what
+the background job reads and writes (its progress, the user's messages and pending uploads
+in one conversation).
+
+The job item (``USER#<id>`` / ``DELETION``) drives the background part through the stream:
+each step updates it (``step`` + 1, conditioned on the step it read), and that update's
+stream record starts the next step, so every step is bounded and a repeated record finds
+its step already taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudchat.models import DeletionJob, StoredMessage, Upload, UploadStatus
+from cloudchat.store import _codec as codec
+from cloudchat.store._base import BATCH_MAX, StoreBase
+from cloudchat.store._keys import (
+    DELETION,
+    DEVICE_PREFIX,
+    EMAIL,
+    MSG_PREFIX,
+    PRESENCE,
+    PROFILE,
+    UPLOAD_PREFIX,
+    conv_pk,
+    msg_sk,
+    upload_sk,
+    user_pk,
+)
+
+DELETED_NAME = "Deleted user"
+JOB_TYPE = "DELETION"
+PRESENCE_GONE = "PRESENCE_GONE"  # the presence marker: heartbeats are refused (not in the stream filter)
+
+
+def job(d: dict[str, Any]) -> DeletionJob:
+    return DeletionJob(user_id=d["userId"], erase=bool(d.get("eraseMessages")), status=d["status"],
+                       step=int(d.get("jobStep", 0)), requested_at=d["requestedAt"],
+                       requested_by=d["requestedBy"], completed_at=d.get("completedAt"),
+                       cursor=d.get("jobCursor"))
+
+
+class AccountsStore(StoreBase):
+    def user_items(self, user_id: str) -> list[dict[str, Any]]:
+        """Every item under the user's partition (profile, e-mail entry, presence, devices,
+        rate logs, the deletion job): a handful, one Query page or two."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "ConsistentRead": True,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": self._av({":pk": user_pk(user_id)})}
+        out: list[dict[str, Any]] = []
+        while True:
+            resp = self._client().query(**kwargs)
+            out += [self._py(i) for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def begin_deletion(self, user_id: str, items: list[dict[str, Any]], erase: bool, by: str,
+                       at: str) -> DeletionJob:
+        """One transaction: the profile becomes the deleted marker (out of the directory),
+        the e-mail entry and device items go, presence becomes a marker that refuses
+        heartbeats, and the job is recorded (or, on a re-run, restarted: ``step`` + 1 starts
+        the background part again; ``erase`` only ever turns on). ``items`` is what
+        :meth:`user_items` read."""
+        pk = user_pk(user_id)
+        by_sk = {str(i["SK"]): i for i in items}
+        old_job = by_sk.get(DELETION)
+        profile = by_sk.get(PROFILE) or {}
+        marker = {"PK": pk, "SK": PROFILE, "type": "USER", "id": user_id,
+                  "displayName": DELETED_NAME, "createdAt": profile.get("createdAt", at),
+                  "deletedAt": profile.get("deletedAt", at)}
+        ops: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": self._av(marker)}},
+            {"Put": {"TableName": self.table_name, "Item": self._av({
+                "PK": pk, "SK": PRESENCE, "type": PRESENCE_GONE, "userId": user_id,
+                "deletedAt": marker["deletedAt"]})}},
+        ]
+        if EMAIL in by_sk:
+            ops.append({"Delete": {"TableName": self.table_name, "Key": self._key(pk, EMAIL)}})
+        ops += [{"Delete": {"TableName": self.table_name, "Key": self._key(pk, sk)}}
+                for sk in by_sk if sk.startswith(DEVICE_PREFIX)][:BATCH_MAX - 4]
+        if old_job is None:
+            record = {"PK": pk, "SK": DELETION, "type": JOB_TYPE, "userId": user_id,
+                      "eraseMessages": erase, "status": "RUNNING", "jobStep": 0, "requestedAt": at,
+                      "requestedBy": by}
+            ops.append({"Put": {"TableName": self.table_name, "Item": self._av(record),
+                                "ConditionExpression": "attribute_not_exists(PK)"}})
+            new = job(record)
+        else:
+            old = job(old_job)
+            new = DeletionJob(user_id, old.erase or erase, "RUNNING", old.step + 1,
+                              old.requested_at, old.requested_by, None, old.cursor)
+            ops.append({"Update": {
+                "TableName": self.table_name, "Key": self._key(pk, DELETION),
+                "ConditionExpression": "jobStep = :old",
+                "UpdateExpression": "SET #s = :running, jobStep = :new, eraseMessages = :erase "
+                                    "REMOVE completedAt",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._av({
+                    ":old": old.step, ":new": new.step, ":running": "RUNNING",
+                    ":erase": new.erase})}})
+        self._client().transact_write_items(TransactItems=codec.write_items(ops))
+        return new
+
+    def deletion_job(self, user_id: str) -> DeletionJob | None:
+        resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
+                                       Key=self._key(user_pk(user_id), DELETION))
+        item = resp.get("Item")
+        return job(self._py(item)) if item else None
+
+    def advance_job(self, current: DeletionJob, cursor: dict[str, Any] | None,
+                    done_at: str | None = None) -> bool:
+        """Moves the job one step on (or marks it DONE), if nobody moved it since it was
+        read. False when the step was taken already (a repeated stream record)."""
+        from botocore.exceptions import ClientError
+
+        sets = ["jobStep = :next"]
+        removes: list[str] = []
+        values: dict[str, Any] = {":step": current.step, ":next": current.step + 1}
+        if cursor is None:
+            removes.append("jobCursor")
+        else:
+            sets.append("jobCursor = :cursor")
+            values[":cursor"] = cursor
+        names: dict[str, str] = {}
+        if done_at is not None:
+            sets += ["#s = :done", "completedAt = :at"]
+            names["#s"] = "status"
+            values.update({":done": "DONE", ":at": done_at})
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "Key": self._key(user_pk(current.user_id), DELETION),
+            "ConditionExpression": "jobStep = :step",
+            "UpdateExpression": "SET " + ", ".join(sets)
+                                + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ExpressionAttributeValues": self._av(values)}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self._client().update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def sent_messages(self, conversation_id: str, sender_id: str, after_seq: int, limit: int
+                      ) -> tuple[list[StoredMessage], int | None]:
+        """One page of the conversation's messages (``limit`` items evaluated, from seq
+        ``after_seq`` + 1), the sender's among them that are not deleted yet; and the last
+        seq evaluated when more follow (None at the end). A background Query of the
+        partition: bounded per call, no index needed (see docs/security.md)."""
+        resp = self._client().query(
+            TableName=self.table_name, ConsistentRead=True, Limit=limit,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :from AND :to",
+            FilterExpression="senderId = :s AND attribute_not_exists(deletedAt) AND #kind <> :sys",
+            ExpressionAttributeNames={"#kind": "kind"},
+            ExpressionAttributeValues=self._av({
+                ":pk": conv_pk(conversation_id), ":from": msg_sk(after_seq + 1),
+                ":to": MSG_PREFIX + "9" * 12, ":s": sender_id, ":sys": "SYSTEM"}))
+        found = [self._seen(self._py(i)) for i in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return found, (int(str(last["SK"]["S"]).removeprefix(MSG_PREFIX)) if last else None)
+
+    def pending_uploads_of(self, conversation_id: str, uploader_id: str) -> list[Upload]:
+        """The uploader's PENDING upload grants in a conversation (background Query)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "ConsistentRead": True,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :u)",
+            "FilterExpression": "uploaderId = :who AND #s = :pending",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": self._av({
+                ":pk": conv_pk(conversation_id), ":u": UPLOAD_PREFIX, ":who": uploader_id,
+                ":pending": UploadStatus.PENDING.value})}
+        out: list[Upload] = []
+        while True:
+            resp = self._client().query(**kwargs)
+            out += [codec.upload(self._py(i)) for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def drop_upload(self, upload: Upload) -> None:
+        """Deletes a pending upload grant (not one a message claimed meanwhile)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().delete_item(
+                TableName=self.table_name,
+                Key=self._key(conv_pk(upload.conversation_id), upload_sk(upload.id)),
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._av({":pending": UploadStatus.PENDING.value}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
