@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conversation_id", help="a conversation of yours to send the test burst to")
     p.add_argument("--count", type=int, default=30, help="messages in the burst")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the catch-up")
+    p = add("delete-account", "delete your account for good (asks to confirm; --yes in scripts)")
+    p.add_argument("--erase-messages", action="store_true",
+                   help="also erase your messages (tombstones); by default they stay, from \"Deleted user\"")
+    p.add_argument("--yes", action="store_true", help="confirm without a prompt")
     p = add("verify", "black-box check of a stack: temporary users drive the whole API, then are "
                       "deleted (exit 1 if any check fails)")
     from cloudchat_cli.verify import add_arguments
@@ -157,6 +161,10 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         plan = SeedPlan(users=args.users, conversations=args.conversations, messages=args.messages,
                         prefix=args.prefix, email_domain=args.email_domain)
         return asyncio.run(seed(app, plan))
+    if command == "delete-account":
+        from cloudchat_cli.account import delete_account
+
+        return asyncio.run(delete_account(app, args.erase_messages, args.yes))
     if command == "doctor":
         return asyncio.run(commands.doctor(app, args.conversation_id, args.count, args.timeout))
     raise CliError(f"unknown command {command}")

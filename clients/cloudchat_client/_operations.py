@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from cloudchat_client.types import (
+    AccountDeletion,
     Conversation,
     ConversationPage,
     DeviceRegistration,
@@ -198,3 +199,15 @@ class Operations:
     async def send_typing(self, conversation_id: str, typing: bool = True) -> TypingEvent:
         return cast(TypingEvent, await self._field("sendTyping", {"conversationId": conversation_id,
                                                                   "typing": typing}))
+
+    async def delete_account(self, erase_messages: bool = False) -> AccountDeletion:
+        """Deletes the signed-in user's account (irreversible): the Cognito user, profile,
+        devices and presence at once; memberships (and, with ``erase_messages``, their
+        messages) in the background. The tokens held stop working; sign in no more."""
+        return cast(AccountDeletion, await self._field("deleteAccount",
+                                                       {"eraseMessages": erase_messages}))
+
+    async def admin_delete_user(self, user_id: str, erase_messages: bool = False) -> AccountDeletion:
+        """The admin group only: deletes another user's account, as delete_account does."""
+        return cast(AccountDeletion, await self._field("adminDeleteUser", {
+            "userId": user_id, "eraseMessages": erase_messages}))

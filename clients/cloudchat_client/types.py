@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "AccountDeletion",
     "Attachment", "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
     "MembershipChange", "Message", "MessagePage", "MessageVersion", "MuteState", "Presence",
     "Reaction", "Receipt", "Report", "ReportPage", "TypingEvent", "UploadTicket", "User", "UserEvent",
@@ -53,6 +54,7 @@ class Message(TypedDict):
     editedAt: str | None
     deletedAt: str | None
     deletedBy: str | None
+    erased: bool | None  # a tombstone of a deleted account's message (eraseMessages)
 
 
 class MessagePage(TypedDict):
@@ -108,6 +110,7 @@ class User(TypedDict):
     email: str | None
     avatarKey: str | None
     createdAt: str
+    deletedAt: str | None  # a deleted account ("Deleted user")
 
 
 class UserPage(TypedDict):
@@ -187,3 +190,11 @@ class UserEvent(TypedDict):
     title: str | None
     online: bool | None
     at: str | None
+
+
+class AccountDeletion(TypedDict):
+    userId: str
+    status: Literal["RUNNING", "DONE"]
+    eraseMessages: bool
+    requestedAt: str
+    completedAt: str | None
