@@ -69,6 +69,8 @@ _.lastSeq, _.unreadCount, _.mutedUntil, _.updatedAt, _.lastMessage, _.actorId, _
 _.lastSeen, _.readSeq, _.deliveredSeq, _.expiresAt, _.reporterId, _.uploadId, _.maxBytes
 _.registered
 
+# types.py AccountDeletion (deleteAccount / adminDeleteUser answers)
+_.requestedAt, _.completedAt
 # --- types-boto3 names imported under TYPE_CHECKING and used only inside string casts
 # (``cast("list[CORSRuleTypeDef]", ...)``), which vulture does not read
 _.CORSRuleTypeDef  # local/cloudchat_local/_provision_apps.py
