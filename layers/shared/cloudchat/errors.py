@@ -7,6 +7,7 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
     ├── BadRequest       invalid input; nothing was changed
     │   └── AlreadyAttached  an upload is on a message already (a retried send's, perhaps)
     ├── Unauthorized     no usable identity
+    │   └── AccountDeleted  a deleted account's still-valid token
     ├── Forbidden        authenticated, but not allowed (also: not a member)
     ├── NotFound         the thing does not exist
     ├── Conflict         a concurrent change won; re-read and retry
@@ -69,6 +70,15 @@ class AlreadyAttached(BadRequest):
 
 class Unauthorized(ChatError):
     error_type = "Unauthorized"
+
+
+class AccountDeleted(Unauthorized):
+    """A token of a deleted account (deleteAccount / adminDeleteUser): tokens stay valid
+    until they expire (AppSync checks signature and expiry only), the account's markers
+    refuse them. Raised where a marker is found, in the store's writes too."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has been deleted")
 
 
 class Forbidden(ChatError):

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 MESSAGES_DEFAULT_LIMIT = 50
 NOT_MEMBER = "you are not a member of this conversation"
-ACCOUNT_DELETED = "this account has been deleted"  # a deleted user's still-valid token
 
 
 def utc_now() -> datetime:

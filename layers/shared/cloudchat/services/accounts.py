@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from types_boto3_sns import SNSClient
 
 ERASE_PAGE = 100  # message items evaluated per background step
+DEPARTURES_PER_STEP = 10  # conversations left per background step (without eraseMessages)
 
 
 class AccountsService(MembersService):
@@ -109,12 +110,13 @@ class AccountsService(MembersService):
         cursor = job.cursor
         if cursor is not None:
             return self._erase_page(job, str(cursor["cid"]), int(cursor.get("after", 0)))
-        conv, me = self._next_membership(user_id)
-        if conv is None or me is None:
-            return self.store.advance_job(job, None, done_at=iso(self.clock()))
-        if job.erase:
-            return self._erase_page(job, conv.id, 0)
-        self._depart(conv, me)
+        for _ in range(DEPARTURES_PER_STEP):
+            conv, me = self._next_membership(user_id)
+            if conv is None or me is None:
+                return self.store.advance_job(job, None, done_at=iso(self.clock()))
+            if job.erase:
+                return self._erase_page(job, conv.id, 0)
+            self._depart(conv, me)
         return self.store.advance_job(job, None)
 
     def _erase_page(self, job: DeletionJob, cid: str, after: int) -> bool:

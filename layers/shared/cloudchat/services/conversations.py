@@ -4,9 +4,9 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, DirectExists, Forbidden, RateExceeded, Unauthorized
+from cloudchat.errors import AccountDeleted, BadRequest, DirectExists, Forbidden, RateExceeded
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
-from cloudchat.services._base import ACCOUNT_DELETED, iso
+from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.users import UsersService
 
@@ -32,7 +32,7 @@ class ConversationsService(UsersService, CryptoService):
         users, existing = self.store.profiles_and_direct([*others, caller.user_id], pair)
         mine = users.get(caller.user_id)
         if mine is not None and mine.deleted_at is not None:
-            raise Unauthorized(ACCOUNT_DELETED)
+            raise AccountDeleted
         unknown = [m for m in others if m not in users or users[m].deleted_at is not None]
         if unknown:
             raise BadRequest("unknown member ids: " + ", ".join(unknown),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloudchat import validation
-from cloudchat.errors import BadRequest, Forbidden, Unauthorized
+from cloudchat.errors import AccountDeleted, BadRequest, Forbidden
 from cloudchat.models import Caller, User
-from cloudchat.services._base import ACCOUNT_DELETED, ServiceBase, iso
+from cloudchat.services._base import ServiceBase, iso
 
 
 class UsersService(ServiceBase):
@@ -35,7 +35,7 @@ class UsersService(ServiceBase):
     def me(self, caller: Caller) -> User:
         user = self.store.get_profile(caller.user_id)
         if user is not None and user.deleted_at is not None:
-            raise Unauthorized(ACCOUNT_DELETED)
+            raise AccountDeleted
         if user is None:
             user = self._profile_from_claims(caller)
             self.store.put_profile_if_absent(user)
@@ -70,7 +70,7 @@ class UsersService(ServiceBase):
         self.ensure_profile(caller)
         user = self.store.update_profile(caller.user_id, name, key, clear)
         if user is None:  # (ensure_profile just created it, unless the account was deleted)
-            raise Unauthorized(ACCOUNT_DELETED)
+            raise AccountDeleted
         return user
 
     def users(self, caller: Caller, query: object, limit: int | None,
@@ -103,7 +103,7 @@ class UsersService(ServiceBase):
         found = self.store.profiles([*wanted, caller.user_id])  # (the caller's: same request)
         mine = found.get(caller.user_id)
         if mine is not None and mine.deleted_at is not None:
-            raise Unauthorized(ACCOUNT_DELETED)
+            raise AccountDeleted
         return [found[u] for u in wanted if u in found]
 
     PRESENCE_ONLINE_SECONDS = 60
@@ -113,7 +113,7 @@ class UsersService(ServiceBase):
         now = self.clock()
         if not self.store.touch_presence(caller.user_id, iso(now),
                                          int(now.timestamp()) + self.PRESENCE_TTL_SECONDS):
-            raise Unauthorized(ACCOUNT_DELETED)
+            raise AccountDeleted
         return {"userId": caller.user_id, "online": True, "lastSeen": iso(now)}
 
     def presence(self, caller: Caller, user_ids: object) -> list[dict[str, object]]:

@@ -26,12 +26,14 @@ from cloudchat.store._keys import (
     UPLOAD_PREFIX,
     conv_pk,
     msg_sk,
+    rate_sk,
     upload_sk,
     user_pk,
 )
 
 DELETED_NAME = "Deleted user"
 JOB_TYPE = "DELETION"
+RATE_BUCKETS = ("SEND", "WRITE")  # the rate logs of the metered writes (services' Rate buckets)
 PRESENCE_GONE = "PRESENCE_GONE"  # the presence marker: heartbeats are refused (not in the stream filter)
 
 
@@ -78,10 +80,21 @@ class AccountsStore(StoreBase):
                 "PK": pk, "SK": PRESENCE, "type": PRESENCE_GONE, "userId": user_id,
                 "deletedAt": marker["deletedAt"]})}},
         ]
+        # the rate logs of sends and conversation changes become markers that refuse those
+        # writes in their own transactions (and no longer expire)
+        ops += [{"Update": {
+            "TableName": self.table_name, "Key": self._key(pk, rate_sk(bucket)),
+            "UpdateExpression": "SET deletedAt = :at REMOVE expiresAt",
+            "ExpressionAttributeValues": self._av({":at": marker["deletedAt"]})}}
+            for bucket in RATE_BUCKETS]
         if EMAIL in by_sk:
             ops.append({"Delete": {"TableName": self.table_name, "Key": self._key(pk, EMAIL)}})
+        devices = [sk for sk in by_sk if sk.startswith(DEVICE_PREFIX)]
+        room = BATCH_MAX - len(ops) - 2  # (the e-mail entry and the job)
+        for sk in devices[room:]:  # more devices than one transaction holds: one by one first
+            self._client().delete_item(TableName=self.table_name, Key=self._key(pk, sk))
         ops += [{"Delete": {"TableName": self.table_name, "Key": self._key(pk, sk)}}
-                for sk in by_sk if sk.startswith(DEVICE_PREFIX)][:BATCH_MAX - 4]
+                for sk in devices[:room]]
         if old_job is None:
             record = {"PK": pk, "SK": DELETION, "type": JOB_TYPE, "userId": user_id,
                       "eraseMessages": erase, "status": "RUNNING", "jobStep": 0, "requestedAt": at,

@@ -201,7 +201,7 @@ class MembersStore(RatesStore):
             if "actor" in failed:
                 return "denied"
             if "rate" in failed and rate is not None:
-                raise RateExceeded(rate.retry_after(failed["rate"]))
+                raise RateExceeded(self._rate_refusal(rate, failed["rate"]))
             if "conversation" in failed:
                 return "seq"
             return "changed" if failed else "seq"
