@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { fetchAuthSession } from 'aws-amplify/auth';
 import { M, Q, S, call, onConnectionState, subscribe } from './api.js';
+import { AccountSettings } from './AccountSettings.jsx';
 import { ConversationView } from './ConversationView.jsx';
 import { NewConversation } from './NewConversation.jsx';
 import { ThemeToggle } from './ThemeToggle.jsx';
@@ -44,6 +45,7 @@ export function Chat({ config, onSignOut }) {
   const [showNew, setShowNew] = useState(false);
   const [isModerator, setIsModerator] = useState(false);
   const [showReports, setShowReports] = useState(false);
+  const [showAccount, setShowAccount] = useState(false);
   const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
@@ -265,8 +267,11 @@ export function Chat({ config, onSignOut }) {
                     aria-label="Reports" title="Reported messages (moderators)">⚑</button>
           )}
           <ThemeToggle />
+          <button type="button" className="icon" onClick={() => setShowAccount(true)} aria-haspopup="dialog"
+                  aria-label="Settings" title="Settings">⚙</button>
           <button type="button" className="icon" onClick={onSignOut} aria-label="Sign out" title="Sign out">⎋</button>
         </header>
+        {showAccount && <AccountSettings me={me} onDeleted={onSignOut} onClose={() => setShowAccount(false)} />}
         <div className="me" aria-label="Signed in as">
           <span className="avatar" aria-hidden="true">{(me?.displayName ?? '?').slice(0, 1).toUpperCase()}</span>
           <span data-testid="me-name">{me?.displayName ?? '…'}</span>
