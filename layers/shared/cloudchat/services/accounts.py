@@ -76,19 +76,24 @@ class AccountsService(MembersService):
             raise BadRequest("eraseMessages must be true, false or null")
         if not user_pool_id:
             raise BadRequest("user administration is not configured here")
-        items = self.store.user_items(user_id)
-        profile = next((i for i in items if i["SK"] == "PROFILE"), None)
-        if profile is None and by != user_id and not any(i["SK"] == "DELETION" for i in items):
-            raise BadRequest("no such user")  # (an admin's typo; a caller is who they are)
-        for item in items:
-            if str(item["SK"]).startswith(DEVICE_PREFIX):
-                try:
-                    sns().delete_endpoint(EndpointArn=str(item["endpointArn"]))
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "NotFound":
-                        raise
-        job = self.store.begin_deletion(user_id, items, bool(erase_messages), by,
-                                        iso(self.clock()))
+        for _ in range(self.MEMBERSHIP_ATTEMPTS):
+            items = self.store.user_items(user_id)
+            profile = next((i for i in items if i["SK"] == "PROFILE"), None)
+            if profile is None and by != user_id and not any(i["SK"] == "DELETION" for i in items):
+                raise BadRequest("no such user")  # (an admin's typo; a caller is who they are)
+            for item in items:
+                if str(item["SK"]).startswith(DEVICE_PREFIX):
+                    try:
+                        sns().delete_endpoint(EndpointArn=str(item["endpointArn"]))
+                    except ClientError as exc:
+                        if exc.response["Error"]["Code"] != "NotFound":
+                            raise
+            job = self.store.begin_deletion(user_id, items, bool(erase_messages), by,
+                                            iso(self.clock()))
+            if job is not None:
+                break
+        else:
+            raise Conflict("the account is being changed right now; retry")
         self._known_profiles.discard(user_id)
         name = username or (profile or {}).get("username") or user_id
         client = cognito()

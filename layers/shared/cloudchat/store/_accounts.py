@@ -61,12 +61,15 @@ class AccountsStore(StoreBase):
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def begin_deletion(self, user_id: str, items: list[dict[str, Any]], erase: bool, by: str,
-                       at: str) -> DeletionJob:
+                       at: str) -> DeletionJob | None:
         """One transaction: the profile becomes the deleted marker (out of the directory),
         the e-mail entry and device items go, presence becomes a marker that refuses
         heartbeats, and the job is recorded (or, on a re-run, restarted: ``step`` + 1 starts
         the background part again; ``erase`` only ever turns on). ``items`` is what
-        :meth:`user_items` read."""
+        :meth:`user_items` read. None if the job moved on since (a background step ran, or
+        another run): read again and retry."""
+        from botocore.exceptions import ClientError
+
         pk = user_pk(user_id)
         by_sk = {str(i["SK"]): i for i in items}
         old_job = by_sk.get(DELETION)
@@ -115,7 +118,12 @@ class AccountsStore(StoreBase):
                 "ExpressionAttributeValues": self._av({
                     ":old": old.step, ":new": new.step, ":running": "RUNNING",
                     ":erase": new.erase})}})
-        self._client().transact_write_items(TransactItems=codec.write_items(ops))
+        try:
+            self._client().transact_write_items(TransactItems=codec.write_items(ops))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return None
+            raise
         return new
 
     def deletion_job(self, user_id: str) -> DeletionJob | None:
