@@ -156,6 +156,12 @@ def test_erase_messages_destroys_their_ciphertexts(stack: Stack, pool: str, even
     for i in range(5):
         send(stack, team, f"secret {i}", f"cmid-era-{i:04d}")
         send(stack, team, f"reply {i}", f"cmid-erb-{i:04d}", who="bob")
+    # a group alice left before: her messages there are erased too
+    past = group(stack, [CAROL], who="bob")
+    call(stack, "addMembers", "bob", conversationId=past, userIds=[ALICE])
+    send(stack, past, "old secret", "cmid-era-past")
+    assert call(stack, "leaveConversation", "alice", conversationId=past)["action"] == "LEFT"
+    assert "LEFT#" + past in items_of(stack, f"USER#{ALICE}")
     # several pages: the job's cursor resumes within a conversation
     monkeypatch.setattr(accounts, "ERASE_PAGE", 3)
     assert delete_account(stack, erase=True)["eraseMessages"] is True
@@ -171,6 +177,9 @@ def test_erase_messages_destroys_their_ciphertexts(stack: Stack, pool: str, even
     assert raw and all("bodies" not in i for i in raw)
     assert all(i.get("type", {}).get("S") != "AUDIT" or i["actorId"]["S"] == ALICE
                for i in items_of(stack, f"CONV#{team}").values())
+    old = [m for m in page(stack, past, "bob")["items"] if m["senderId"] == ALICE and m["kind"] == "TEXT"]
+    assert [(m["body"], m["erased"]) for m in old] == [(None, True)]
+    assert not any(sk.startswith("LEFT#") for sk in items_of(stack, f"USER#{ALICE}"))  # all done
 
 
 def test_a_deleted_users_token_gets_nowhere(stack: Stack, pool: str, events: Captured) -> None:

@@ -10,10 +10,12 @@ after leaves the job, which an admin's ``adminDeleteUser`` restarts (Cognito's "
 found" counts as done).
 
 In the background (the stream consumer, :mod:`cloudchat.erasure`, one bounded step per
-stream record of the job item): per conversation, with ``eraseMessages`` the user's
-messages become tombstones (a page of the partition per step), their pending uploads go,
-and they leave with a SYSTEM message "<name> left", the last owner of a group handing over
-to the longest-standing admin (else member) in the same transaction. Then the job is DONE.
+stream record of the job item): first the user leaves every conversation (up to
+``DEPARTURES_PER_STEP`` a step) with a SYSTEM message "<name> left", the last owner of a group
+handing over to the longest-standing admin (else member) in the same transaction, and their
+pending uploads go; then, with ``eraseMessages``, their messages in every conversation they
+ever left (the ``LEFT#`` records membership changes keep, these departures included) become
+tombstones, a page of a conversation's messages per step. Then the job is DONE.
 """
 
 from __future__ import annotations
@@ -115,18 +117,24 @@ class AccountsService(MembersService):
         cursor = job.cursor
         if cursor is not None:
             return self._erase_page(job, str(cursor["cid"]), int(cursor.get("after", 0)))
+        # first out of every conversation (what the account can still reach), then erasure
         for _ in range(DEPARTURES_PER_STEP):
             conv, me = self._next_membership(user_id)
             if conv is None or me is None:
-                return self.store.advance_job(job, None, done_at=iso(self.clock()))
-            if job.erase:
-                return self._erase_page(job, conv.id, 0)
+                break
             self._depart(conv, me)
-        return self.store.advance_job(job, None)
+        else:
+            return self.store.advance_job(job, None)  # more may follow: the next step
+        if job.erase:
+            # every conversation the user ever left (this job's departures included)
+            left = self.store.left_conversation(user_id)
+            if left is not None:
+                return self._erase_page(job, left, 0)
+        return self.store.advance_job(job, None, done_at=iso(self.clock()))
 
     def _erase_page(self, job: DeletionJob, cid: str, after: int) -> bool:
-        """Tombstones the user's messages in one page of the conversation; the last page
-        also drops their pending uploads and makes them leave."""
+        """Tombstones the user's messages in one page of a conversation they left; after
+        the last page, the conversation is off the list of those to erase."""
         found, last = self.store.sent_messages(cid, job.user_id, after, ERASE_PAGE)
         at = iso(self.clock())
         for m in found:
@@ -136,9 +144,7 @@ class AccountsService(MembersService):
                 self.media.tag(out.purge, "pending")
         if last is not None:
             return self.store.advance_job(job, {"cid": cid, "after": last})
-        conv, me = self.store.conversation_and_member(cid, job.user_id)
-        if conv is not None and me is not None:
-            self._depart(conv, me)
+        self.store.forget_left(job.user_id, cid)
         return self.store.advance_job(job, None)
 
     def _next_membership(self, user_id: str) -> tuple[Conversation | None, Member | None]:

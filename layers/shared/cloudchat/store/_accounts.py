@@ -20,11 +20,13 @@ from cloudchat.store._keys import (
     DELETION,
     DEVICE_PREFIX,
     EMAIL,
+    LEFT_PREFIX,
     MSG_PREFIX,
     PRESENCE,
     PROFILE,
     UPLOAD_PREFIX,
     conv_pk,
+    left_sk,
     msg_sk,
     rate_sk,
     upload_sk,
@@ -217,3 +219,17 @@ class AccountsStore(StoreBase):
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def left_conversation(self, user_id: str) -> str | None:
+        """One conversation the user left whose messages are still to erase (or None)."""
+        resp = self._client().query(
+            TableName=self.table_name, ConsistentRead=True, Limit=1,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :left)",
+            ExpressionAttributeValues=self._av({":pk": user_pk(user_id), ":left": LEFT_PREFIX}))
+        items = resp.get("Items", [])
+        return str(self._py(items[0])["conversationId"]) if items else None
+
+    def forget_left(self, user_id: str, conversation_id: str) -> None:
+        """The conversation's messages are erased: off the list."""
+        self._client().delete_item(TableName=self.table_name,
+                                   Key=self._key(user_pk(user_id), left_sk(conversation_id)))

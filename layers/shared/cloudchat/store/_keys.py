@@ -18,6 +18,8 @@ email directory entry  USER#<userId>        EMAIL             (GSI2: EMAILDIR / 
 presence               USER#<userId>        PRESENCE          lastSeen (TTL expiresAt)
 push device            USER#<userId>        DEVICE#<hash of its SNS endpoint>
 account deletion job   USER#<userId>        DELETION          (progress of deleteAccount's background part)
+conversation left      USER#<userId>        LEFT#<conversationId>  (written when they leave or are removed;
+                                                                   what account erasure goes through)
 =====================  ===================  ======================================
 """
 
@@ -41,6 +43,7 @@ MEMBER_PREFIX = "MEMBER#"
 DEVICE_PREFIX = "DEVICE#"
 DELETION = "DELETION"
 UPLOAD_PREFIX = "UPLOAD#"
+LEFT_PREFIX = "LEFT#"
 _MSG_PREFIX = "MSG#"
 _USER_PREFIX = "USER#"
 MSG_PREFIX = _MSG_PREFIX  # (a partition's messages, for the account-erasure job's Query)
@@ -118,3 +121,8 @@ def directory_key(name: str, user_id: str) -> str:
 
 def device_sk(endpoint_arn: str) -> str:
     return DEVICE_PREFIX + hashlib.sha256(endpoint_arn.encode()).hexdigest()[:32]
+
+
+def left_sk(conversation_id: str) -> str:
+    """A conversation the user left (or was removed from), under their ``USER#`` partition."""
+    return f"{LEFT_PREFIX}{conversation_id}"
