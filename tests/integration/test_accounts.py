@@ -195,6 +195,10 @@ def test_a_deleted_users_token_gets_nowhere(stack: Stack, pool: str, events: Cap
     assert error_type(stack.invoke(users, "Mutation.heartbeat.ok", "alice")) == "Unauthorized"
     assert error_type(stack.invoke(users, "Query.usersByIds.ok", "alice",
                                    {"ids": [BOB]})) == "Unauthorized"
+    assert error_type(stack.invoke(users, "Query.users.prefix", "alice",
+                                   {"query": "b"})) == "Unauthorized"
+    assert error_type(stack.invoke(users, "Query.presence.ok", "alice",
+                                   {"userIds": [BOB]})) == "Unauthorized"
     assert error_type(stack.invoke(conversations, "Mutation.createConversation.direct", "alice",
                                    {"input": {"memberIds": [CAROL]}}, replace_args=True)) == "Unauthorized"
     # their writes into conversations (the rate logs' markers refuse them in the same write)
@@ -327,3 +331,21 @@ def test_a_rerun_racing_a_background_step_reads_again(stack: Stack, pool: str) -
     again = delete_account(stack, erase=True)  # the service reads again and restarts the job
     assert (again["status"], again["eraseMessages"]) == ("RUNNING", True)
     assert int(items_of(stack, f"USER#{ALICE}")["DELETION"]["jobStep"]["N"]) == job.step + 2
+
+
+def test_a_deleted_users_token_registers_no_device(stack: Stack, pool: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    sns = boto3.client("sns")
+    app_arn = sns.create_platform_application(Name="ios", Platform="APNS",
+                                              Attributes={})["PlatformApplicationArn"]
+    monkeypatch.setenv("PUSH_PLATFORM_APPLICATIONS", f"APNS={app_arn}")
+    api.reset()
+    delete_account(stack)
+    got = stack.invoke(users, "Mutation.registerDevice.apns", "alice",
+                       {"platform": "APNS", "token": "c" * 64}, replace_args=True)
+    assert error_type(got) == "Unauthorized"
+    assert sns.list_endpoints_by_platform_application(PlatformApplicationArn=app_arn)["Endpoints"] == []
+    assert not any(sk.startswith("DEVICE#") for sk in items_of(stack, f"USER#{ALICE}"))
+    # (a live account still registers: the check is of the deleted marker only)
+    assert stack.invoke(users, "Mutation.registerDevice.apns", "bob",
+                        {"platform": "APNS", "token": "d" * 64}, replace_args=True)["registered"]

@@ -66,7 +66,7 @@ EXPECTED: dict[str, set[Grant]] = {
              [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}])
     # deleteAccount / adminDeleteUser: the e-mail entry and devices go (DeleteItem), the
     # devices' SNS endpoints, and the Cognito user (signed out everywhere, then deleted).
-    | table("DeleteItem")
+    | table("DeleteItem", "ConditionCheckItem")
     | grants(["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser"],
              [{"Fn::GetAtt": ["UserPool", "Arn"]}])
     | grants(["sns:DeleteEndpoint"],

@@ -36,7 +36,7 @@ ROOT_TYPES = ("Query", "Mutation", "Subscription")
 # The DynamoDB actions each function may have: nothing more (and never Scan).
 DYNAMODB_ACTIONS = {
     "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
-                      "DeleteItem"},  # (deleteAccount: the e-mail entry, devices)
+                      "DeleteItem", "ConditionCheckItem"},  # (deleteAccount, registerDevice)
     "ConversationsFunction": {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
     },

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, Forbidden
+from cloudchat.errors import AccountDeleted, BadRequest, Forbidden
 from cloudchat.models import Caller
 from cloudchat.services._base import NOT_MEMBER, ServiceBase, iso
 
@@ -43,5 +43,7 @@ class NotificationsService(ServiceBase):
             raise BadRequest(f"push notifications for {platform} are not configured here")
         endpoint = sns().create_platform_endpoint(PlatformApplicationArn=arn, Token=token,
                                                   CustomUserData=caller.user_id)["EndpointArn"]
-        self.store.put_device(caller.user_id, endpoint, str(platform), iso(self.clock()))
+        if not self.store.put_device(caller.user_id, endpoint, str(platform), iso(self.clock())):
+            sns().delete_endpoint(EndpointArn=endpoint)  # (a deleted account's token)
+            raise AccountDeleted
         return {"platform": platform, "registered": True}

@@ -76,7 +76,8 @@ class UsersService(ServiceBase):
     def users(self, caller: Caller, query: object, limit: int | None,
               next_token: str | None) -> tuple[list[User], str | None]:
         """The directory: by display-name prefix, or by email prefix when the query has '@'.
-        Never a scan: one index query per page."""
+        Never a scan: one index query per page (and a read of the caller's own profile: a
+        deleted account is refused)."""
         q = "" if query is None else query
         if not isinstance(q, str) or len(q) > 64:
             raise BadRequest("query must be at most 64 characters")
@@ -90,6 +91,9 @@ class UsersService(ServiceBase):
                                      scope=scope).get("k")
             if not isinstance(start, dict):
                 raise BadRequest("nextToken is invalid")
+        mine = self.store.get_profile(caller.user_id)  # (the index read cannot say)
+        if mine is not None and mine.deleted_at is not None:
+            raise AccountDeleted
         users, cursor = self.store.directory(by_email, q, n, start)
         token = (self.tokens.seal({"k": cursor}, user_id=caller.user_id, operation="users",
                                   scope=scope) if cursor else None)
@@ -123,7 +127,7 @@ class UsersService(ServiceBase):
         if strangers:
             raise Forbidden("presence is visible only for people you share a conversation with",
                             info={"userIds": sorted(strangers)})
-        seen = self.store.presence(wanted)
+        seen = self.store.presence(wanted, viewer=caller.user_id)
         cutoff = iso(datetime.fromtimestamp(self.clock().timestamp()
                                             - self.PRESENCE_ONLINE_SECONDS, UTC))
         return [{"userId": u, "lastSeen": seen.get(u), "online": seen.get(u, "") >= cutoff}

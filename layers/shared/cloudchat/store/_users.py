@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from cloudchat.errors import AccountDeleted
 from cloudchat.models import User
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
@@ -117,12 +118,18 @@ class UsersStore(StoreBase):
             raise
         return True
 
-    def presence(self, user_ids: Sequence[str]) -> dict[str, str]:
-        """Last seen per user (absent: never, or expired)."""
-        found = self._batch_get([(user_pk(u), PRESENCE) for u in user_ids])
+    def presence(self, user_ids: Sequence[str], viewer: str | None = None) -> dict[str, str]:
+        """Last seen per user (absent: never, or expired). With ``viewer``: their presence
+        item is read in the same request, and a deleted account's marker refuses them."""
+        keys = [(user_pk(u), PRESENCE) for u in user_ids]
+        if viewer is not None:
+            keys.append((user_pk(viewer), PRESENCE))
+        found = self._batch_get(keys)
+        if viewer is not None and "deletedAt" in found.get((user_pk(viewer), PRESENCE), {}):
+            raise AccountDeleted
         return {d["userId"]: d["lastSeen"] for d in found.values() if "lastSeen" in d}
     def get_profile(self, user_id: str) -> User | None:
-        resp = self._client().get_item(TableName=self.table_name,
+        resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
                                        Key=self._key(user_pk(user_id), PROFILE))
         item = resp.get("Item")
         return codec.user(self._py(item)) if item else None
