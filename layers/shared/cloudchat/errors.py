@@ -22,6 +22,8 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
                          RateLimited with its retry-after)
     DirectExists         store outcome: the pair has a DIRECT conversation already (the
                          service answers with that one)
+    AccountGone          store outcome: a deleted account's marker refused the write (the
+                         service answers AccountDeleted)
 
 An :class:`InternalError` is no ``ChatError``: like anything else a resolver raises
 unexpectedly, it is logged with its stack and the request id (cloudchat.api) and reaches the
@@ -75,7 +77,7 @@ class Unauthorized(ChatError):
 class AccountDeleted(Unauthorized):
     """A token of a deleted account (deleteAccount / adminDeleteUser): tokens stay valid
     until they expire (AppSync checks signature and expiry only), the account's markers
-    refuse them. Raised where a marker is found, in the store's writes too."""
+    refuse them (the store's AccountGone, or a marker the service reads)."""
 
     def __init__(self) -> None:
         super().__init__("this account has been deleted")
@@ -143,3 +145,7 @@ class DirectExists(Exception):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(conversation_id)
         self.conversation_id = conversation_id
+
+
+class AccountGone(Exception):
+    """A deleted account's marker (its rate log, its presence) refused the write or read."""

@@ -4,7 +4,14 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import AccountDeleted, BadRequest, DirectExists, Forbidden, RateExceeded
+from cloudchat.errors import (
+    AccountDeleted,
+    AccountGone,
+    BadRequest,
+    DirectExists,
+    Forbidden,
+    RateExceeded,
+)
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
 from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
@@ -56,6 +63,9 @@ class ConversationsService(UsersService, CryptoService):
         except DirectExists as exc:
             self.keys.forget(cid)
             return self._existing_direct(caller, exc.conversation_id)
+        except AccountGone:
+            self.keys.forget(cid)
+            raise AccountDeleted from None
         self._key_version[cid] = conv.key_version
         self._seq_hint.note(cid, 0)
         me = next(m for m in members if m.user_id == caller.user_id)

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
-from cloudchat.errors import BadRequest, Conflict, Forbidden, NotFound, RateExceeded
+from cloudchat.errors import (
+    AccountDeleted,
+    AccountGone,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateExceeded,
+)
 from cloudchat.models import (
     Caller,
     Conversation,
@@ -226,6 +234,8 @@ class MembersService(ConversationsService):
                 rate=self._write_rate(), **changes)  # type: ignore[arg-type]
         except RateExceeded as exc:
             raise self._too_many_writes(exc) from None
+        except AccountGone:
+            raise AccountDeleted from None
         if outcome == "denied":
             raise Forbidden("your role in this conversation changed; you cannot do that now")
         if outcome != "ok":

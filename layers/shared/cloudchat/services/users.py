@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloudchat import validation
-from cloudchat.errors import AccountDeleted, BadRequest, Forbidden
+from cloudchat.errors import AccountDeleted, AccountGone, BadRequest, Forbidden
 from cloudchat.models import Caller, User
 from cloudchat.services._base import ServiceBase, iso
 
@@ -127,7 +127,10 @@ class UsersService(ServiceBase):
         if strangers:
             raise Forbidden("presence is visible only for people you share a conversation with",
                             info={"userIds": sorted(strangers)})
-        seen = self.store.presence(wanted, viewer=caller.user_id)
+        try:
+            seen = self.store.presence(wanted, viewer=caller.user_id)
+        except AccountGone:
+            raise AccountDeleted from None
         cutoff = iso(datetime.fromtimestamp(self.clock().timestamp()
                                             - self.PRESENCE_ONLINE_SECONDS, UTC))
         return [{"userId": u, "lastSeen": seen.get(u), "online": seen.get(u, "") >= cutoff}

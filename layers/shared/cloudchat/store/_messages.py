@@ -133,8 +133,9 @@ class MessagesStore(RatesStore):
                     return AppendOutcome(not_member=True)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
             if "rate" in failed and rate is not None:
-                return AppendOutcome(rate_limited=True,
-                                     retry_after=self._rate_refusal(rate, failed["rate"]))
+                if "deletedAt" in failed["rate"]:
+                    return AppendOutcome(account_deleted=True)
+                return AppendOutcome(rate_limited=True, retry_after=rate.retry_after(failed["rate"]))
             if any(n.startswith("upload:") for n in failed):
                 return AppendOutcome(upload_taken=True)
             return AppendOutcome(retry=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat.errors import AccountDeleted, RateExceeded
+from cloudchat.errors import AccountGone, RateExceeded
 from cloudchat.store._base import StoreBase
 from cloudchat.store._keys import rate_sk, user_pk
 
@@ -72,8 +72,8 @@ class RatesStore(StoreBase):
 
     @staticmethod
     def _rate_refusal(rate: Rate, old: dict[str, Any]) -> int:
-        """The retry-after of a write the rate log refused; AccountDeleted if the log is a
+        """The retry-after of a write the rate log refused; AccountGone if the log is a
         deleted account's marker."""
         if "deletedAt" in old:
-            raise AccountDeleted
+            raise AccountGone
         return rate.retry_after(old)

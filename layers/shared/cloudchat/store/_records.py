@@ -23,6 +23,7 @@ class AppendOutcome:
     current_seq: int | None = None  # the conversation had moved on to this seq
     retry: bool = False  # a transient conflict: try again
     upload_taken: bool = False  # an attachment is not (any more) the sender's pending upload
+    account_deleted: bool = False  # the sender's account was deleted (its rate log's marker)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cloudchat.errors import AccountDeleted
+from cloudchat.errors import AccountGone
 from cloudchat.models import User
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
@@ -126,7 +126,7 @@ class UsersStore(StoreBase):
             keys.append((user_pk(viewer), PRESENCE))
         found = self._batch_get(keys)
         if viewer is not None and "deletedAt" in found.get((user_pk(viewer), PRESENCE), {}):
-            raise AccountDeleted
+            raise AccountGone
         return {d["userId"]: d["lastSeen"] for d in found.values() if "lastSeen" in d}
     def get_profile(self, user_id: str) -> User | None:
         resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
