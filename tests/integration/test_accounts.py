@@ -321,12 +321,12 @@ def test_delete_account_budget(stack: Stack, pool: str, monkeypatch: pytest.Monk
 def test_a_rerun_racing_a_background_step_reads_again(stack: Stack, pool: str) -> None:
     assert delete_account(stack)["status"] == "RUNNING"
     store = api.service().store
-    stale = store.user_items(ALICE)
+    stale = store.account_state(ALICE)
     job = store.deletion_job(ALICE)
     assert job is not None and store.advance_job(job, None)  # a background step ran meanwhile
     assert store.advance_job(job, None) is False  # (that step, repeated, does nothing)
     before = items_of(stack, f"USER#{ALICE}")
-    assert store.begin_deletion(ALICE, stale, True, ALICE, "2030-01-01T00:00:00.000Z") is None
+    assert store.begin_deletion(stale, True, ALICE, "2030-01-01T00:00:00.000Z", must_exist=False) == "moved"
     assert items_of(stack, f"USER#{ALICE}") == before  # refused whole
     again = delete_account(stack, erase=True)  # the service reads again and restarts the job
     assert (again["status"], again["eraseMessages"]) == ("RUNNING", True)

@@ -39,7 +39,6 @@ from cloudchat.models import (
 from cloudchat.services._base import iso
 from cloudchat.services.members import MembersService
 from cloudchat.store import binding
-from cloudchat.store._keys import DEVICE_PREFIX
 
 if TYPE_CHECKING:
     from types_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -79,25 +78,25 @@ class AccountsService(MembersService):
         if not user_pool_id:
             raise BadRequest("user administration is not configured here")
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
-            items = self.store.user_items(user_id)
-            profile = next((i for i in items if i["SK"] == "PROFILE"), None)
-            if profile is None and by != user_id and not any(i["SK"] == "DELETION" for i in items):
-                raise BadRequest("no such user")  # (an admin's typo; a caller is who they are)
-            for item in items:
-                if str(item["SK"]).startswith(DEVICE_PREFIX):
-                    try:
-                        sns().delete_endpoint(EndpointArn=str(item["endpointArn"]))
-                    except ClientError as exc:
-                        if exc.response["Error"]["Code"] != "NotFound":
-                            raise
-            job = self.store.begin_deletion(user_id, items, bool(erase_messages), by,
-                                            iso(self.clock()))
-            if job is not None:
+            state = self.store.account_state(user_id)
+            for endpoint in state.endpoints:
+                try:
+                    sns().delete_endpoint(EndpointArn=endpoint)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "NotFound":
+                        raise
+            # (an admin names an existing user; a caller is who they are, profile or not)
+            job = self.store.begin_deletion(state, bool(erase_messages), by, iso(self.clock()),
+                                            must_exist=by != user_id and state.job is None)
+            if job == "no_user":
+                raise BadRequest("no such user")
+            if isinstance(job, DeletionJob):
                 break
         else:
             raise Conflict("the account is being changed right now; retry")
         self._known_profiles.discard(user_id)
-        name = username or (profile or {}).get("username") or user_id
+        # (Cognito takes the username, or the sub of a local user: AdminDeleteUser's Username)
+        name = username or user_id
         client = cognito()
         for call in (client.admin_user_global_sign_out, client.admin_delete_user):
             try:

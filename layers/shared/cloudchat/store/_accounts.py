@@ -1,5 +1,6 @@
-"""Account deletion: the request's part (the profile replaced by a deleted marker, the
-directory entries, devices and presence gone, the job recorded: one transaction) and what
+"""Account deletion: the request's part (the profile made a "Deleted user" marker, the
+directory entries and devices gone, presence and rate logs markers, the job recorded: one
+transaction) and what
 the background job reads and writes (its progress, the user's messages and pending uploads
 in one conversation).
 
@@ -11,6 +12,7 @@ its step already taken.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudchat.models import DeletionJob, StoredMessage, Upload, UploadStatus
@@ -46,72 +48,94 @@ def job(d: dict[str, Any]) -> DeletionJob:
                        cursor=d.get("jobCursor"))
 
 
+@dataclass(frozen=True)
+class AccountState:
+    """What deleting an account reads first (one Query of the user's partition, up to the
+    ``LEFT#`` records): its job, its push devices, whether it has an e-mail entry."""
+
+    user_id: str
+    job: DeletionJob | None
+    endpoints: tuple[str, ...]  # the devices' SNS endpoints
+    device_keys: tuple[str, ...] = field(default=(), repr=False)
+    has_email: bool = False
+
+
 class AccountsStore(StoreBase):
-    def user_items(self, user_id: str) -> list[dict[str, Any]]:
-        """Every item under the user's partition (profile, e-mail entry, presence, devices,
-        rate logs, the deletion job): a handful, one Query page or two."""
+    def account_state(self, user_id: str) -> AccountState:
+        """The job, devices and e-mail entry of a user: the items that sort before
+        ``LEFT#`` (DELETION, DEVICE#..., EMAIL), so the conversations left, however many,
+        are not read."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "ConsistentRead": True,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": self._av({":pk": user_pk(user_id)})}
-        out: list[dict[str, Any]] = []
+            "KeyConditionExpression": "PK = :pk AND SK < :left",
+            "ExpressionAttributeValues": self._av({":pk": user_pk(user_id), ":left": LEFT_PREFIX})}
+        items: list[dict[str, Any]] = []
         while True:
             resp = self._client().query(**kwargs)
-            out += [self._py(i) for i in resp.get("Items", [])]
+            items += [self._py(i) for i in resp.get("Items", [])]
             if "LastEvaluatedKey" not in resp:
-                return out
+                break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        devices = [i for i in items if str(i["SK"]).startswith(DEVICE_PREFIX)]
+        found = next((i for i in items if i["SK"] == DELETION), None)
+        return AccountState(user_id, job(found) if found else None,
+                            tuple(str(d["endpointArn"]) for d in devices),
+                            tuple(str(d["SK"]) for d in devices),
+                            any(i["SK"] == EMAIL for i in items))
 
-    def begin_deletion(self, user_id: str, items: list[dict[str, Any]], erase: bool, by: str,
-                       at: str) -> DeletionJob | None:
-        """One transaction: the profile becomes the deleted marker (out of the directory),
-        the e-mail entry and device items go, presence becomes a marker that refuses
-        heartbeats, and the job is recorded (or, on a re-run, restarted: ``step`` + 1 starts
-        the background part again; ``erase`` only ever turns on). ``items`` is what
-        :meth:`user_items` read. None if the job moved on since (a background step ran, or
-        another run): read again and retry."""
-        from botocore.exceptions import ClientError
-
+    def begin_deletion(self, state: AccountState, erase: bool, by: str, at: str,
+                       must_exist: bool) -> DeletionJob | str:
+        """One transaction: the profile becomes the deleted marker (name, username, e-mail,
+        avatar and directory keys removed), the e-mail entry and device items go, presence
+        and the rate logs become markers, and the job is recorded (or, on a re-run,
+        restarted: ``jobStep`` + 1 starts the background part again; ``erase`` only ever
+        turns on). ``must_exist``: refused ("no_user") unless the profile exists. "moved"
+        if the job moved on since ``state`` was read: read again and retry."""
+        user_id = state.user_id
         pk = user_pk(user_id)
-        by_sk = {str(i["SK"]): i for i in items}
-        old_job = by_sk.get(DELETION)
-        profile = by_sk.get(PROFILE) or {}
-        marker = {"PK": pk, "SK": PROFILE, "type": "USER", "id": user_id,
-                  "displayName": DELETED_NAME, "createdAt": profile.get("createdAt", at),
-                  "deletedAt": profile.get("deletedAt", at)}
-        ops: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table_name, "Item": self._av(marker)}},
-            {"Put": {"TableName": self.table_name, "Item": self._av({
+        profile: dict[str, Any] = {
+            "TableName": self.table_name, "Key": self._key(pk, PROFILE),
+            "UpdateExpression": "SET #t = :user, id = :id, displayName = :name, "
+                                "createdAt = if_not_exists(createdAt, :at), "
+                                "deletedAt = if_not_exists(deletedAt, :at) "
+                                "REMOVE username, email, avatarKey, GSI2PK, GSI2SK",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ExpressionAttributeValues": self._av({":user": "USER", ":id": user_id,
+                                                   ":name": DELETED_NAME, ":at": at})}
+        if must_exist:
+            profile["ConditionExpression"] = "attribute_exists(PK)"
+        ops: dict[str, dict[str, Any]] = {
+            "profile": {"Update": profile},
+            "presence": {"Put": {"TableName": self.table_name, "Item": self._av({
                 "PK": pk, "SK": PRESENCE, "type": PRESENCE_GONE, "userId": user_id,
-                "deletedAt": marker["deletedAt"]})}},
-        ]
+                "deletedAt": at})}},
+        }
         # the rate logs of sends and conversation changes become markers that refuse those
         # writes in their own transactions (and no longer expire)
-        ops += [{"Update": {
-            "TableName": self.table_name, "Key": self._key(pk, rate_sk(bucket)),
-            "UpdateExpression": "SET deletedAt = :at REMOVE expiresAt",
-            "ExpressionAttributeValues": self._av({":at": marker["deletedAt"]})}}
-            for bucket in RATE_BUCKETS]
-        if EMAIL in by_sk:
-            ops.append({"Delete": {"TableName": self.table_name, "Key": self._key(pk, EMAIL)}})
-        devices = [sk for sk in by_sk if sk.startswith(DEVICE_PREFIX)]
-        room = BATCH_MAX - len(ops) - 2  # (the e-mail entry and the job)
-        for sk in devices[room:]:  # more devices than one transaction holds: one by one first
+        for bucket in RATE_BUCKETS:
+            ops[f"rate:{bucket}"] = {"Update": {
+                "TableName": self.table_name, "Key": self._key(pk, rate_sk(bucket)),
+                "UpdateExpression": "SET deletedAt = :at REMOVE expiresAt",
+                "ExpressionAttributeValues": self._av({":at": at})}}
+        if state.has_email:
+            ops["email"] = {"Delete": {"TableName": self.table_name, "Key": self._key(pk, EMAIL)}}
+        room = BATCH_MAX - len(ops) - 1  # (the job)
+        for sk in state.device_keys[room:]:  # more devices than one transaction holds
             self._client().delete_item(TableName=self.table_name, Key=self._key(pk, sk))
-        ops += [{"Delete": {"TableName": self.table_name, "Key": self._key(pk, sk)}}
-                for sk in devices[:room]]
-        if old_job is None:
+        for sk in state.device_keys[:room]:
+            ops[f"device:{sk}"] = {"Delete": {"TableName": self.table_name, "Key": self._key(pk, sk)}}
+        old = state.job
+        if old is None:
             record = {"PK": pk, "SK": DELETION, "type": JOB_TYPE, "userId": user_id,
                       "eraseMessages": erase, "status": "RUNNING", "jobStep": 0, "requestedAt": at,
                       "requestedBy": by}
-            ops.append({"Put": {"TableName": self.table_name, "Item": self._av(record),
-                                "ConditionExpression": "attribute_not_exists(PK)"}})
+            ops["job"] = {"Put": {"TableName": self.table_name, "Item": self._av(record),
+                                  "ConditionExpression": "attribute_not_exists(PK)"}}
             new = job(record)
         else:
-            old = job(old_job)
             new = DeletionJob(user_id, old.erase or erase, "RUNNING", old.step + 1,
                               old.requested_at, old.requested_by, None, old.cursor)
-            ops.append({"Update": {
+            ops["job"] = {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, DELETION),
                 "ConditionExpression": "jobStep = :old",
                 "UpdateExpression": "SET #s = :running, jobStep = :new, eraseMessages = :erase "
@@ -119,14 +143,11 @@ class AccountsStore(StoreBase):
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": self._av({
                     ":old": old.step, ":new": new.step, ":running": "RUNNING",
-                    ":erase": new.erase})}})
-        try:
-            self._client().transact_write_items(TransactItems=codec.write_items(ops))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                return None
-            raise
-        return new
+                    ":erase": new.erase})}}
+        failed = self._transact(ops)
+        if failed is None:
+            return new
+        return "no_user" if "profile" in failed else "moved"
 
     def deletion_job(self, user_id: str) -> DeletionJob | None:
         resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
