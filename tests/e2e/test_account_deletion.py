@@ -101,10 +101,11 @@ def test_admin_delete_user_erases_messages(stack: DevStack) -> None:
         job = (await gql(stack, root_token, "AdminDeleteUser", {"userId": victim.sub,
                                                                 "eraseMessages": True}))["adminDeleteUser"]
         assert (job["userId"], job["eraseMessages"]) == (victim.sub, True)
-        items = await eventually(lambda: history(stack, friend_token, cid),
-                                 lambda got: got and got[-1]["kind"] == "SYSTEM", timeout=30)
-        mine = [m for m in items if m["senderId"] == victim.sub and m["kind"] != "SYSTEM"]
-        assert len(mine) == 3 and all(m["body"] is None and m["erased"] for m in mine)
+        def erased(got: list[dict[str, Any]]) -> bool:  # (departures first, then erasure)
+            mine = [m for m in got if m["senderId"] == victim.sub and m["kind"] != "SYSTEM"]
+            return len(mine) == 3 and all(m["body"] is None and m["erased"] for m in mine)
+
+        items = await eventually(lambda: history(stack, friend_token, cid), erased, timeout=30)
         assert items[-1]["body"] == "Deleted user left"  # a DIRECT conversation: no handover
 
     run(scenario(), timeout=90)
