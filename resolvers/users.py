@@ -70,6 +70,23 @@ def admin_create_user(email: str, displayName: str | None = None) -> dict[str, A
     return views.user(user)
 
 
+@app.resolver(type_name="Mutation", field_name="deleteAccount")
+def delete_account(eraseMessages: bool | None = None) -> dict[str, Any]:
+    svc = api.service()
+    job = svc.delete_account(api.caller(app), eraseMessages, lambda: aws.client("cognito-idp"),
+                             aws.sns, svc.settings.user_pool_id)
+    return views.account_deletion(job)
+
+
+@app.resolver(type_name="Mutation", field_name="adminDeleteUser")
+def admin_delete_user(userId: str, eraseMessages: bool | None = None) -> dict[str, Any]:
+    svc = api.service()
+    job = svc.admin_delete_user(api.caller(app), userId, eraseMessages,
+                                lambda: aws.client("cognito-idp"), aws.sns,
+                                svc.settings.user_pool_id)
+    return views.account_deletion(job)
+
+
 @app.resolver(type_name="Mutation", field_name="registerDevice")
 def register_device(platform: str, token: str) -> dict[str, Any]:
     return api.service().register_device(api.caller(app), platform, token, aws.sns)

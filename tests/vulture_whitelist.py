@@ -72,6 +72,8 @@ _.unreadMentionCount  # (issue 14 mentions: Conversation and UserEvent)
 _.senderBlocked, _.blockedAt, _.wasBlocked  # (blocking: Message, BlockedUser, Unblocked)
 _.emailAddress, _.emailAvailable, _.emailIncludesText, _.notificationSettings  # (notices)
 
+# types.py AccountDeletion (deleteAccount / adminDeleteUser answers)
+_.requestedAt, _.completedAt
 # --- types-boto3 names imported under TYPE_CHECKING and used only inside string casts
 # (``cast("list[CORSRuleTypeDef]", ...)``), which vulture does not read
 _.CORSRuleTypeDef  # local/cloudchat_local/_provision_apps.py

@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", type=on_off, metavar="on|off", help="mobile push to your devices")
     p = add("mails", "the e-mail the local stack sent (its SES, in moto): notices, oldest first")
     p.add_argument("--to", metavar="ADDRESS", help="only the mails to this address")
+    p = add("delete-account", "delete your account for good (asks to confirm; --yes in scripts)")
+    p.add_argument("--erase-messages", action="store_true",
+                   help="also erase your messages (tombstones); by default they stay, from \"Deleted user\"")
+    p.add_argument("--yes", action="store_true", help="confirm without a prompt")
     p = add("verify", "black-box check of a stack: temporary users drive the whole API, then are "
                       "deleted (exit 1 if any check fails)")
     from cloudchat_cli.verify import add_arguments
@@ -196,6 +200,10 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         from cloudchat_cli import notices
 
         return notices.mails(app, args.to)
+    if command == "delete-account":
+        from cloudchat_cli.account import delete_account
+
+        return asyncio.run(delete_account(app, args.erase_messages, args.yes))
     if command == "doctor":
         return asyncio.run(commands.doctor(app, args.conversation_id, args.count, args.timeout))
     if command in ("block", "unblock", "blocked"):

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from cloudchat_client.types import (
+    AccountDeletion,
     BlockedUser,
     Conversation,
     ConversationDeletion,
@@ -243,3 +244,14 @@ class Operations:
     async def blocked_users(self) -> list[BlockedUser]:
         """Everyone you blocked, most recent first (at most 100)."""
         return cast(list[BlockedUser], await self._field("blockedUsers"))
+    async def delete_account(self, erase_messages: bool = False) -> AccountDeletion:
+        """Deletes the signed-in user's account (irreversible): the Cognito user, profile,
+        devices and presence at once; memberships (and, with ``erase_messages``, their
+        messages) in the background. The tokens held stop working; sign in no more."""
+        return cast(AccountDeletion, await self._field("deleteAccount",
+                                                       {"eraseMessages": erase_messages}))
+
+    async def admin_delete_user(self, user_id: str, erase_messages: bool = False) -> AccountDeletion:
+        """The admin group only: deletes another user's account, as delete_account does."""
+        return cast(AccountDeletion, await self._field("adminDeleteUser", {
+            "userId": user_id, "eraseMessages": erase_messages}))

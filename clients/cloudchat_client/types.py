@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
+    "AccountDeletion",
     "Attachment",
     "BlockedUser",
     "Conversation", "ConversationPage", "DeviceRegistration", "Member", "MemberReceipt",
@@ -62,6 +63,7 @@ class Message(TypedDict):
     deletedBy: str | None
     mentions: list[str]  # the members it mentions
     senderBlocked: bool
+    erased: bool | None  # a tombstone of a deleted account's message (eraseMessages)
 
 
 class MessagePage(TypedDict):
@@ -147,6 +149,7 @@ class User(TypedDict):
     createdAt: str
     #: on ``me`` only (null elsewhere)
     notificationSettings: NotRequired[NotificationSettings | None]
+    deletedAt: str | None  # a deleted account ("Deleted user")
 
 
 class UserPage(TypedDict):
@@ -247,3 +250,11 @@ class ConversationDeletion(TypedDict):
     deletedBy: str
     deletedAt: str
     memberCount: int
+
+
+class AccountDeletion(TypedDict):
+    userId: str
+    status: Literal["RUNNING", "DONE"]
+    eraseMessages: bool
+    requestedAt: str
+    completedAt: str | None

@@ -125,6 +125,8 @@ Query.blockedUsers               401 401  ok ok ok ok ok ok ok UNA
 Mutation.blockUser               401 401  ok ok ok ok ok ok ok UNA
 Mutation.unblockUser             401 401  ok ok ok ok ok ok ok UNA
 Mutation.deleteConversation      401 401  FB FB FB FB ok FB FB UNA
+Mutation.deleteAccount           401 401  ok ok ok ok ok ok ok UNA
+Mutation.adminDeleteUser         401 401  UNA UNA UNA UNA UNA UNA ok UNA
 """
 # Notes on the rows that are not plain "members only" / "anyone signed in":
 # - presence: of erin, who shares a conversation with the members only.
@@ -141,6 +143,9 @@ Mutation.deleteConversation      401 401  FB FB FB FB ok FB FB UNA
 #   here): anyone signed in; who a block binds is tested in test_blocks.py (e2e and integration).
 # - deleteConversation: a GROUP's owners only (either member of a DIRECT: tests/e2e/test_shred.py);
 #   the owner's case deletes a world of its own.
+# - deleteAccount: anyone signed in deletes their own account; it depends on the identity and
+#   its groups only, so each case deletes a stand-in made for it in the caller's groups (the
+#   cast stays). adminDeleteUser: the admin group only (a cognito_groups field), of a stand-in.
 # - publishUserEvent: @aws_iam only. Every other field is Cognito-only (no @aws_iam), so IAM
 #   gets Unauthorized there.
 
@@ -301,6 +306,7 @@ class Ctx:
     world: World  # conversation ids come from here
     messages: World  # message ids come from here (another conversation in the IDOR checks)
     wrote: bool = False  # the request builder changed a conversation
+    token: str | None = None  # the request goes with this token instead (a stand-in's)
 
     @property
     def me(self) -> str:
@@ -422,6 +428,27 @@ async def _delete(ctx: Ctx) -> Request:
             {"c": ctx.world.cid, "m": msg["id"]})
 
 
+async def stand_in(ctx: Ctx, groups: tuple[str, ...] = ()) -> tuple[User, str]:
+    """A user made for one case (with a profile), and its token."""
+    user = create_user(ctx.stack, f"standin-{uuid.uuid4().hex[:6]}", *groups)
+    token = sign_in(ctx.stack, user.username)
+    assert (await http(ctx.stack, jwt_auth(ctx.stack, token), "{ me { id } }")).outcome == OK
+    return user, token
+
+
+@request("Mutation.deleteAccount")
+async def _delete_account(ctx: Ctx) -> Request:
+    if ctx.caller in USER_OF:
+        _, ctx.token = await stand_in(ctx, ctx.cast.users[USER_OF[ctx.caller]].groups)
+    return "mutation { deleteAccount(eraseMessages: false) { userId status } }", {}
+
+
+@request("Mutation.adminDeleteUser")
+async def _admin_delete_user(ctx: Ctx) -> Request:
+    target, _ = await stand_in(ctx)
+    return ("mutation($u: ID!) { adminDeleteUser(userId: $u) { userId status } }", {"u": target.sub})
+
+
 # --------------------------------------------------------------------------- running a case
 
 
@@ -440,7 +467,9 @@ def ws_auth(stack: DevStack, cast: Cast, caller: str) -> AppSyncAuthentication:
 
 
 async def perform(stack: DevStack, cast: Cast, name: str, caller: str, query: str,
-                  variables: dict[str, Any]) -> Answer:
+                  variables: dict[str, Any], token: str | None = None) -> Answer:
+    if token is not None:
+        return await http(stack, jwt_auth(stack, token), query, variables)
     if name.startswith("Subscription."):
         return await subscribe(stack, ws_auth(stack, cast, caller), query, variables)
     try:
@@ -538,7 +567,7 @@ def test_matrix(stack: DevStack, cast: Cast, worlds: Worlds, name: str, caller: 
         before = worlds.snapshots.pop(w.cid, None)
         if watch and (before is None or ctx.wrote):
             before = await snapshot(stack, cast, w.cid)
-        answer = await perform(stack, cast, name, caller, query, variables)
+        answer = await perform(stack, cast, name, caller, query, variables, token=ctx.token)
         check(name, caller, expected, answer)
         if watch:
             after = await snapshot(stack, cast, w.cid)

@@ -67,7 +67,14 @@ EXPECTED: dict[str, set[Grant]] = {
     # turning e-mail notices on reads the caller's address and email_verified
     | grants(["cognito-idp:AdminGetUser"], [{"Fn::GetAtt": ["UserPool", "Arn"]}])
     | grants(["sns:CreatePlatformEndpoint"],
-             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}]),
+             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/*"}])
+    # deleteAccount / adminDeleteUser: the e-mail entry and devices go (DeleteItem), the
+    # devices' SNS endpoints, and the Cognito user (signed out everywhere, then deleted).
+    | table("DeleteItem", "ConditionCheckItem")
+    | grants(["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser"],
+             [{"Fn::GetAtt": ["UserPool", "Arn"]}])
+    | grants(["sns:DeleteEndpoint"],
+             [{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}]),
     # create (GenerateDataKey), member changes' system messages and the last message of each
     # conversation (Decrypt), whose attachments get presigned GET URLs; the block checks of
     # createConversation and addMembers (ConditionCheck in their transactions).
@@ -109,7 +116,11 @@ EXPECTED: dict[str, set[Grant]] = {
         {"Fn::Sub": ["arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
                      "${Domain}", {"Domain": {"Fn::Select": [1, {"Fn::Split": [
                          "@", {"Ref": "NoticeSender"}]}]}}]}],
-        {"StringEquals": {"ses:FromAddress": {"Ref": "NoticeSender"}}}),
+        {"StringEquals": {"ses:FromAddress": {"Ref": "NoticeSender"}}})
+    # account deletion's background steps: SYSTEM "left" messages, member items, tombstones,
+    # pending upload grants; a deleted user's attachments tagged for expiry.
+    | table("PutItem", "DeleteItem")
+    | grants(["s3:PutObjectTagging"], [OBJECTS]),
     # the profile and its directory entry, in one transaction of two puts.
     "CognitoTriggerFunction": table("PutItem", indexes=False) | AT_REST,
 }

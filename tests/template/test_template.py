@@ -36,7 +36,7 @@ ROOT_TYPES = ("Query", "Mutation", "Subscription")
 # The DynamoDB actions each function may have: nothing more (and never Scan).
 DYNAMODB_ACTIONS = {
     "UsersFunction": {"GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem",
-                      "DeleteItem"},  # (DeleteItem: unblockUser)
+                      "DeleteItem", "ConditionCheckItem"},  # (unblockUser; deleteAccount, registerDevice)
     "ConversationsFunction": {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
         "ConditionCheckItem",  # (the block checks of createConversation and addMembers)
@@ -47,7 +47,7 @@ DYNAMODB_ACTIONS = {
     },
     "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
     "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem",
-                       "PutItem", "DeleteItem"},  # (search postings queued by a long message)
+                       "PutItem", "DeleteItem"},  # (search postings; account deletion's steps)
     "CognitoTriggerFunction": {"PutItem"},
 }
 # Envelope-encryption actions on the chat key (encryption context {conversationId}).
@@ -68,6 +68,8 @@ EXPECTED_FIELDS = {
         "Mutation.adminCreateUser",
         "Mutation.blockUser", "Mutation.unblockUser", "Query.blockedUsers",
         "Mutation.updateNotificationSettings",
+        "Mutation.deleteAccount",
+        "Mutation.adminDeleteUser",
     },
     "ConversationsFunction": {
         "Query.conversation", "Query.conversations", "Mutation.createConversation",
@@ -396,13 +398,14 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
                 ), statement
         elif services == {"s3"}:
             # Attachments, only under conversations/: the messages function uploads, checks
-            # and presigns; the conversations function presigns GETs (last messages).
+            # and presigns; the conversations function presigns GETs (last messages); the
+            # stream consumer tags a deleted account's attachments for expiry.
             # Exact statements: tests/template/test_policies.py.
-            if logical_id == "StreamFunction":  # the purge of a deleted conversation's uploads
-                assert actions == ["s3:DeleteObject"], statement
+            if logical_id == "StreamFunction" and actions == ["s3:DeleteObject"]:
+                # the purge of a deleted conversation's uploads
                 assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
                 continue
-            assert logical_id in ("MessagesFunction", "ConversationsFunction"), statement
+            assert logical_id in ("MessagesFunction", "ConversationsFunction", "StreamFunction"), statement
             if actions == ["s3:ListBucket"]:
                 assert resources == [{"Fn::GetAtt": ["AttachmentsBucket", "Arn"]}], statement
                 assert statement["Condition"] == {"StringLike": {"s3:prefix": "conversations/*"}}
@@ -411,11 +414,13 @@ def test_function_policies_are_least_privilege(template: Template, logical_id: s
                 assert resources == [{"Fn::Sub": "${AttachmentsBucket.Arn}/conversations/*"}]
         elif services == {"sns"}:
             assert logical_id in ("StreamFunction", "UsersFunction"), statement
-            assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint"}, statement
+            assert set(actions) <= {"sns:Publish", "sns:CreatePlatformEndpoint",
+                                    "sns:DeleteEndpoint"}, statement
         elif services == {"cognito-idp"}:
-            # admins create users; turning e-mail notices on reads the caller's address
+            # admins create and delete users; turning e-mail notices on reads the address
             assert logical_id == "UsersFunction" and actions in (
-                ["cognito-idp:AdminCreateUser"], ["cognito-idp:AdminGetUser"]), statement
+                ["cognito-idp:AdminCreateUser"], ["cognito-idp:AdminGetUser"],
+                ["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser"]), statement
             assert resources == [{"Fn::GetAtt": ["UserPool", "Arn"]}], statement
         elif services == {"ses"}:
             # e-mail notices: only the stream consumer sends, only from NoticeSender

@@ -85,3 +85,5 @@ def test_store_outcomes_are_internal_errors_not_chat_errors() -> None:
     assert not issubclass(errors.DirectExists, errors.ChatError)
     assert errors.RateExceeded(7).retry_after == 7
     assert errors.DirectExists("c1").conversation_id == "c1"
+    assert not issubclass(errors.AccountGone, errors.ChatError)
+    assert issubclass(errors.AccountDeleted, errors.Unauthorized)

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { fetchAuthSession } from 'aws-amplify/auth';
 import { M, Q, S, call, onConnectionState, subscribe } from './api.js';
+import { AccountSettings } from './AccountSettings.jsx';
 import { ConversationView } from './ConversationView.jsx';
 import { NewConversation } from './NewConversation.jsx';
 import { NotificationSettings } from './NotificationSettings.jsx';
@@ -49,6 +50,7 @@ export function Chat({ config, onSignOut }) {
   const [showReports, setShowReports] = useState(false);
   const [jump, setJump] = useState(null); // a search hit to show in its conversation
   const [showNotifications, setShowNotifications] = useState(false);
+  const [showAccount, setShowAccount] = useState(false);
   const reportsButton = useRef(null);
   const [connection, setConnection] = useState('Connected');
   const [error, setError] = useState('');
@@ -290,8 +292,11 @@ export function Chat({ config, onSignOut }) {
           <button type="button" className="icon" onClick={() => setShowNotifications(true)} disabled={!me}
                   aria-label="Notification settings" title="Notification settings">🔔</button>
           <ThemeToggle />
+          <button type="button" className="icon" onClick={() => setShowAccount(true)} aria-haspopup="dialog"
+                  aria-label="Settings" title="Settings">⚙</button>
           <button type="button" className="icon" onClick={onSignOut} aria-label="Sign out" title="Sign out">⎋</button>
         </header>
+        {showAccount && <AccountSettings me={me} onDeleted={onSignOut} onClose={() => setShowAccount(false)} />}
         <div className="me" aria-label="Signed in as">
           <span className="avatar" aria-hidden="true">{(me?.displayName ?? '?').slice(0, 1).toUpperCase()}</span>
           <span data-testid="me-name">{me?.displayName ?? '…'}</span>

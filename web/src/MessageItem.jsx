@@ -99,7 +99,9 @@ export function MessageItem({ message: m, me, myRole, nameOf, cid, act, onOpenTh
             <button type="button" onClick={() => setEditing(false)}>Cancel</button>
           </form>
         ) : deleted ? (
-          <p className="body deleted" data-testid="message-body">This message was deleted</p>
+          <p className="body deleted" data-testid="message-body">
+            {m.erased ? 'Erased with its author’s account' : 'This message was deleted'}
+          </p>
         ) : (
           m.body && <p className="body" data-testid="message-body">{withMentions(m, me, nameOf)}</p>
         )}

@@ -7,6 +7,7 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
     ├── BadRequest       invalid input; nothing was changed
     │   └── AlreadyAttached  an upload is on a message already (a retried send's, perhaps)
     ├── Unauthorized     no usable identity
+    │   └── AccountDeleted  a deleted account's still-valid token
     ├── Forbidden        authenticated, but not allowed (also: not a member)
     ├── NotFound         the thing does not exist
     ├── Conflict         a concurrent change won; re-read and retry
@@ -22,6 +23,8 @@ GraphQL ``errorType`` clients receive, the same from AppSync and from the local 
     DirectExists         store outcome: the pair has a DIRECT conversation already (the
                          service answers with that one)
     BlockedPairs         store outcome: a block refused the write (the service answers Forbidden)
+    AccountGone          store outcome: a deleted account's marker refused the write (the
+                         service answers AccountDeleted)
 
 An :class:`InternalError` is no ``ChatError``: like anything else a resolver raises
 unexpectedly, it is logged with its stack and the request id (cloudchat.api) and reaches the
@@ -70,6 +73,15 @@ class AlreadyAttached(BadRequest):
 
 class Unauthorized(ChatError):
     error_type = "Unauthorized"
+
+
+class AccountDeleted(Unauthorized):
+    """A token of a deleted account (deleteAccount / adminDeleteUser): tokens stay valid
+    until they expire (AppSync checks signature and expiry only), the account's markers
+    refuse them (the store's AccountGone, or a marker the service reads)."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has been deleted")
 
 
 class Forbidden(ChatError):
@@ -143,3 +155,7 @@ class BlockedPairs(Exception):
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__(pairs)
         self.pairs = pairs
+
+
+class AccountGone(Exception):
+    """A deleted account's marker (its rate log, its presence) refused the write or read."""

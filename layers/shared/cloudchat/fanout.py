@@ -14,7 +14,8 @@ here, off the request path, from the table's DynamoDB stream.
 * a message write that queued search postings (more than its transaction could take, see
   :mod:`cloudchat.store._search`) gets them written;
 * a deleted conversation's audit record drives the purge of its items, one bounded step
-  per record (:mod:`cloudchat.purge`).
+  per record (:mod:`cloudchat.purge`);
+* an account deletion job's record runs its next step (:mod:`cloudchat.erasure`).
 
 Records arrive at least once and may repeat, and moto even emits records for cancelled
 transactions: every step is idempotent, and each record is confirmed against the table
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cloudchat import notices
+from cloudchat import erasure, notices
 from cloudchat.fanout_mentions import MentionFanout
 from cloudchat.models import Member, MessageKind, NotificationSettings, StoredMessage
 from cloudchat.notifier import EmailNotice
@@ -35,6 +36,7 @@ from cloudchat.publisher import CONCURRENCY
 from cloudchat.purge import Purge
 from cloudchat.services import ChatService, iso
 from cloudchat.store import (
+    AccountDeletionImage,
     ConversationImage,
     DeletionImage,
     MessageImage,
@@ -140,6 +142,8 @@ class Fanout:
             return lambda: self._presence(new, old if isinstance(old, PresenceImage) else None)
         if isinstance(new, DeletionImage) and name in ("INSERT", "MODIFY"):
             return lambda: self._purge(new)
+        if isinstance(new, AccountDeletionImage) and name in ("INSERT", "MODIFY"):
+            return lambda: erasure.run_step(self.service, new)
         return None
 
     # ------------------------------------------------------------------ handlers

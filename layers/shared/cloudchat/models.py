@@ -53,6 +53,7 @@ class User:
     username: str | None = None
     email: str | None = None
     avatar_key: str | None = None
+    deleted_at: str | None = None  # a deleted account's marker ("Deleted user")
 
 
 @dataclass
@@ -150,6 +151,7 @@ class StoredMessage:
     deleted_by: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     mentions: tuple[str, ...] = ()  # members the message mentions (SendMessageInput.mentions)
+    erased: bool = False  # deleted with its author's account (deleteAccount eraseMessages)
 
 
 @dataclass
@@ -194,6 +196,7 @@ class Message:
     sender_blocked: bool = False  # for the caller of a page: they blocked the sender
     # searchMessages only: the (start, end) code-point spans of the body that matched
     matches: tuple[tuple[int, int], ...] | None = None
+    erased: bool = False  # deleted with its author's account (deleteAccount eraseMessages)
 
 
 @dataclass(frozen=True)
@@ -267,3 +270,17 @@ class NotificationSettings:
     push: bool = True
     email_address: str | None = None
     updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class DeletionJob:
+    """An account deletion: what the request recorded, and how far the background part is."""
+
+    user_id: str
+    erase: bool
+    status: str  # RUNNING | DONE
+    step: int
+    requested_at: str
+    requested_by: str
+    completed_at: str | None = None
+    cursor: dict[str, Any] | None = None  # {"cid": ..., "after": seq} while erasing

@@ -8,6 +8,7 @@ from typing import Any
 from cloudchat.models import (
     ConversationDeletion,
     ConversationView,
+    DeletionJob,
     Member,
     MembershipChange,
     Message,
@@ -38,6 +39,7 @@ def _message(m: Message, viewer: str | None) -> dict[str, Any]:
                        "reactedByMe": viewer in users}
                       for e, users in sorted(m.reactions.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
         "editedAt": m.edited_at, "deletedAt": m.deleted_at, "deletedBy": m.deleted_by,
+        "erased": m.erased,
         "attachments": [{"id": a.id, "name": a.name, "contentType": a.content_type,
                          "size": a.size, "url": a.url} for a in m.attachments],
         "mentions": list(m.mentions),
@@ -87,7 +89,7 @@ def user(u: User, viewer: str | None = None) -> dict[str, Any]:
     """Email addresses are shown to their owner only."""
     return {"id": u.id, "username": u.username, "displayName": u.display_name,
             "email": u.email if viewer is None or viewer == u.id else None,
-            "avatarKey": u.avatar_key, "createdAt": u.created_at}
+            "avatarKey": u.avatar_key, "createdAt": u.created_at, "deletedAt": u.deleted_at}
 
 
 def page(p: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -115,3 +117,8 @@ def notification_settings(s: NotificationSettings, *, email_available: bool,
             "emailAddress": s.email_address if s.email and email_available else None,
             "emailAvailable": email_available, "emailIncludesText": includes_text,
             "updatedAt": s.updated_at}
+
+
+def account_deletion(job: DeletionJob) -> dict[str, Any]:
+    return {"userId": job.user_id, "status": job.status, "eraseMessages": job.erase,
+            "requestedAt": job.requested_at, "completedAt": job.completed_at}

@@ -26,6 +26,8 @@ one mixin per capability, each in its own module::
     blocks         BlocksService: block, unblock, the caller's blocks (and what a block does)
     search         SearchService: blind index tokens of message bodies, searchMessages
     deletion       DeletionService: deleteConversation (crypto-shredding)
+    accounts       AccountsService: deleteAccount / adminDeleteUser, and the background
+                   job's steps (run by the stream consumer, cloudchat.erasure)
 
 A mixin inherits what it builds on (``MessagesService(MediaService)``,
 ``MembersService(ConversationsService)``, ...), so its bases say which other modules it may
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, ServiceBase, iso, utc_now
 from cloudchat.services._keys import CryptoService
+from cloudchat.services.accounts import AccountsService
 from cloudchat.services.blocks import BlocksService
 from cloudchat.services.changes import ChangesService
 from cloudchat.services.conversations import ConversationsService
@@ -64,9 +67,9 @@ __all__ = [
 ]
 
 
-class ChatService(MembersService, ConversationsService, UsersService, MessagesService,
-                  ChangesService, MediaService, ThreadsService, ModerationService, SearchService,
-                  CryptoService, ReceiptsService, NotificationsService, BlocksService,
-                  DeletionService, ServiceBase):
+class ChatService(AccountsService, MembersService, ConversationsService, UsersService,
+                  MessagesService, ChangesService, MediaService, ThreadsService, ModerationService,
+                  SearchService, CryptoService, ReceiptsService, NotificationsService,
+                  BlocksService, DeletionService, ServiceBase):
     """Every capability of the domain, over one store, key ring and token codec
     (``ChatService(store, keys, tokens, settings, clock=utc_now, s3=None)``)."""

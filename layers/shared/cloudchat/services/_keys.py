@@ -67,7 +67,7 @@ class CryptoService(ServiceBase):
                        last_reply_at=m.last_reply_at, reply_users=m.reply_users,
                        reactions={} if m.deleted_at else dict(m.reactions),
                        edited_at=m.edited_at, deleted_at=m.deleted_at, deleted_by=m.deleted_by,
-                       mentions=m.mentions)
+                       mentions=m.mentions, erased=m.erased)
 
     def _reveal_files(self, m: StoredMessage, key: bytes | None) -> list[Attachment]:
         if not m.attachments:

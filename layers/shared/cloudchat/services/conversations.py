@@ -4,7 +4,15 @@ caller's list of them, most recent activity first."""
 from __future__ import annotations
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, BlockedPairs, DirectExists, Forbidden, RateExceeded
+from cloudchat.errors import (
+    AccountDeleted,
+    AccountGone,
+    BadRequest,
+    BlockedPairs,
+    DirectExists,
+    Forbidden,
+    RateExceeded,
+)
 from cloudchat.models import Caller, Conversation, ConversationView, Kind, Member, Page, Role
 from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
@@ -30,8 +38,11 @@ class ConversationsService(UsersService, CryptoService):
         kind = Kind.DIRECT if len(others) == 1 and clean_title is None else Kind.GROUP
         pair = (caller.user_id, others[0]) if kind is Kind.DIRECT else None
         self.ensure_profile(caller)
-        users, existing = self.store.profiles_and_direct(others, pair)
-        unknown = [m for m in others if m not in users]
+        users, existing = self.store.profiles_and_direct([*others, caller.user_id], pair)
+        mine = users.get(caller.user_id)
+        if mine is not None and mine.deleted_at is not None:
+            raise AccountDeleted
+        unknown = [m for m in others if m not in users or users[m].deleted_at is not None]
         if unknown:
             raise BadRequest("unknown member ids: " + ", ".join(unknown),
                              info={"unknownIds": unknown})
@@ -61,6 +72,9 @@ class ConversationsService(UsersService, CryptoService):
         except DirectExists as exc:
             self.keys.forget(cid)
             return self._existing_direct(caller, exc.conversation_id)
+        except AccountGone:
+            self.keys.forget(cid)
+            raise AccountDeleted from None
         self._key_version[cid] = conv.key_version
         self._seq_hint.note(cid, 0)
         me = next(m for m in members if m.user_id == caller.user_id)

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
-from cloudchat.errors import BadRequest, BlockedPairs, Conflict, Forbidden, NotFound, RateExceeded
+from cloudchat.errors import (
+    AccountDeleted,
+    AccountGone,
+    BadRequest,
+    BlockedPairs,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateExceeded,
+)
 from cloudchat.models import (
     Caller,
     Conversation,
@@ -61,7 +70,7 @@ class MembersService(ConversationsService):
                 raise BadRequest(
                     f"a conversation has at most {self.settings.max_group_members} members")
             users, _ = self.store.profiles_and_direct([caller.user_id, *new], None)
-            unknown = [u for u in new if u not in users]
+            unknown = [u for u in new if u not in users or users[u].deleted_at is not None]
             if unknown:
                 raise BadRequest("unknown member ids: " + ", ".join(unknown),
                                  info={"unknownIds": unknown})
@@ -236,6 +245,8 @@ class MembersService(ConversationsService):
                 rate=self._write_rate(), **changes)  # type: ignore[arg-type]
         except RateExceeded as exc:
             raise self._too_many_writes(exc) from None
+        except AccountGone:
+            raise AccountDeleted from None
         if outcome == "denied":
             raise Forbidden("your role in this conversation changed; you cannot do that now")
         if outcome != "ok":

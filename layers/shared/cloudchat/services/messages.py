@@ -14,7 +14,15 @@ from typing import Any
 
 from cloudchat import ids, validation
 from cloudchat.crypto import seal
-from cloudchat.errors import AlreadyAttached, BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from cloudchat.errors import (
+    AccountDeleted,
+    AlreadyAttached,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+)
 from cloudchat.models import Caller, Member, Message, MessageKind, Page, StoredMessage
 from cloudchat.services._base import MESSAGES_DEFAULT_LIMIT, NOT_MEMBER, iso
 from cloudchat.services.blocks import flag_blocked
@@ -127,6 +135,8 @@ class MessagesService(MediaService):
                 return self._plain(msg, text, key)
             if out.not_member:
                 raise Forbidden(NOT_MEMBER)
+            if out.account_deleted:
+                raise AccountDeleted
             if out.rate_limited:
                 raise RateLimited(
                     f"at most {self.settings.send_rate_per_minute} messages a minute; slow down",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
-from cloudchat.errors import BadRequest, ConfigurationError, Forbidden, NotFound
+from cloudchat.errors import AccountDeleted, BadRequest, ConfigurationError, Forbidden, NotFound
 from cloudchat.models import Caller, NotificationSettings, User
 from cloudchat.services._base import NOT_MEMBER, ServiceBase, iso
 
@@ -45,14 +45,20 @@ class NotificationsService(ServiceBase):
             raise BadRequest(f"push notifications for {platform} are not configured here")
         endpoint = sns().create_platform_endpoint(PlatformApplicationArn=arn, Token=token,
                                                   CustomUserData=caller.user_id)["EndpointArn"]
-        self.store.put_device(caller.user_id, endpoint, str(platform), iso(self.clock()))
+        if not self.store.put_device(caller.user_id, endpoint, str(platform), iso(self.clock())):
+            sns().delete_endpoint(EndpointArn=endpoint)  # (a deleted account's token)
+            raise AccountDeleted
         return {"platform": platform, "registered": True}
 
     # ------------------------------------------------------------ notification settings
     def me_with_settings(self, caller: Caller) -> tuple[User | None, NotificationSettings]:
         """The caller's profile (None before its first use: ``me`` creates it) and
-        notification settings, in one BatchGetItem (``me`` selecting ``notificationSettings``)."""
-        return self.store.profile_and_settings(caller.user_id)
+        notification settings, in one BatchGetItem (``me`` selecting ``notificationSettings``).
+        A deleted account's marker is refused (AccountDeleted), as ``me`` refuses it."""
+        user, settings = self.store.profile_and_settings(caller.user_id)
+        if user is not None and user.deleted_at is not None:
+            raise AccountDeleted
+        return user, settings
 
     def update_notification_settings(
         self, caller: Caller, email: object, push: object,

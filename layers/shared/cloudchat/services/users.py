@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloudchat import validation
-from cloudchat.errors import BadRequest, Forbidden, NotFound
+from cloudchat.errors import AccountDeleted, AccountGone, BadRequest, Forbidden
 from cloudchat.models import Caller, User
 from cloudchat.services._base import ServiceBase, iso
 
@@ -34,6 +34,8 @@ class UsersService(ServiceBase):
 
     def me(self, caller: Caller) -> User:
         user = self.store.get_profile(caller.user_id)
+        if user is not None and user.deleted_at is not None:
+            raise AccountDeleted
         if user is None:
             user = self._profile_from_claims(caller)
             self.store.put_profile_if_absent(user)
@@ -67,16 +69,17 @@ class UsersService(ServiceBase):
             raise BadRequest("nothing to update: give displayName and/or avatarKey")
         self.ensure_profile(caller)
         user = self.store.update_profile(caller.user_id, name, key, clear)
-        if user is None:  # pragma: no cover - ensure_profile just created it
-            raise NotFound("profile not found")
+        if user is None:  # (ensure_profile just created it, unless the account was deleted)
+            raise AccountDeleted
         return user
 
     def users(self, caller: Caller, query: object, limit: int | None,
               next_token: str | None) -> tuple[list[User], str | None]:
         """The directory: by display-name prefix, or by email prefix when the query has '@'.
-        Never a scan: one index query per page, and one BatchGetItem that leaves out the
-        users who blocked the caller (a page can be shorter than ``limit``, never empty
-        while more follow)."""
+        Never a scan: one index query per page and one BatchGetItem, of the caller's own
+        profile (a deleted account is refused) and of the blocks that leave out the users who
+        blocked the caller (a page can be shorter than ``limit``, never empty while more
+        follow)."""
         q = "" if query is None else query
         if not isinstance(q, str) or len(q) > 64:
             raise BadRequest("query must be at most 64 characters")
@@ -92,7 +95,12 @@ class UsersService(ServiceBase):
                 raise BadRequest("nextToken is invalid")
         while True:
             users, cursor = self.store.directory(by_email, q, n, start)
-            hidden = self.store.blockers_of([u.id for u in users], caller.user_id) if users else set()
+            # who blocked the caller, and the caller's own profile (a deleted account is
+            # refused: the index read cannot say), in one BatchGetItem
+            hidden, deleted = self.store.blockers_and_deletion([u.id for u in users],
+                                                               caller.user_id)
+            if deleted:
+                raise AccountDeleted
             users = [u for u in users if u.id not in hidden]
             if users or cursor is None:
                 break
@@ -106,7 +114,10 @@ class UsersService(ServiceBase):
         the directory, names are visible to every signed-in user; emails only to their
         owner (views.user)."""
         wanted = validation.user_ids(user_ids, "ids")
-        found = self.store.profiles(wanted)
+        found = self.store.profiles([*wanted, caller.user_id])  # (the caller's: same request)
+        mine = found.get(caller.user_id)
+        if mine is not None and mine.deleted_at is not None:
+            raise AccountDeleted
         return [found[u] for u in wanted if u in found]
 
     PRESENCE_ONLINE_SECONDS = 60
@@ -114,8 +125,9 @@ class UsersService(ServiceBase):
 
     def heartbeat(self, caller: Caller) -> dict[str, object]:
         now = self.clock()
-        self.store.touch_presence(caller.user_id, iso(now),
-                                  int(now.timestamp()) + self.PRESENCE_TTL_SECONDS)
+        if not self.store.touch_presence(caller.user_id, iso(now),
+                                         int(now.timestamp()) + self.PRESENCE_TTL_SECONDS):
+            raise AccountDeleted
         return {"userId": caller.user_id, "online": True, "lastSeen": iso(now)}
 
     def presence(self, caller: Caller, user_ids: object) -> list[dict[str, object]]:
@@ -125,7 +137,10 @@ class UsersService(ServiceBase):
         if strangers:
             raise Forbidden("presence is visible only for people you share a conversation with",
                             info={"userIds": sorted(strangers)})
-        seen = self.store.presence(wanted)
+        try:
+            seen = self.store.presence(wanted, viewer=caller.user_id)
+        except AccountGone:
+            raise AccountDeleted from None
         cutoff = iso(datetime.fromtimestamp(self.clock().timestamp()
                                             - self.PRESENCE_ONLINE_SECONDS, UTC))
         return [{"userId": u, "lastSeen": seen.get(u), "online": seen.get(u, "") >= cutoff}

@@ -34,6 +34,7 @@ The map of the package (private modules, each readable in one sitting):
                             (at most 40 in its transaction, the rest queued for the consumer)
 ``_deletion``               deleting a conversation (the crypto-shredding transaction, the
                             audit record) and the purge of its items
+``_accounts``               account deletion: the request's transaction, the background job
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -52,6 +53,7 @@ again; when the container has not seen the message, one BatchGetItem reads it fi
 from __future__ import annotations
 
 from cloudchat.errors import BlockedPairs, DirectExists, RateExceeded
+from cloudchat.store._accounts import DELETED_NAME, AccountsStore
 from cloudchat.store._blocks import MAX_BLOCKS, BlocksStore
 from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
@@ -66,6 +68,7 @@ from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
 from cloudchat.store._search import TX_INDEX_ACTIONS, Posting
 from cloudchat.store._stream import (
+    AccountDeletionImage,
     ConversationImage,
     DeletionImage,
     MessageImage,
@@ -77,10 +80,12 @@ from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
 
 __all__ = [
+    "DELETED_NAME",
     "ITEM_SIZE_BUDGET",
     "MAX_BLOCKS",
     "RATE_LOG_SLOTS",
     "TX_INDEX_ACTIONS",
+    "AccountDeletionImage",
     "AppendOutcome",
     "BlockedPairs",
     "ConversationImage",
@@ -105,5 +110,6 @@ __all__ = [
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
-            UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore):
+            UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore,
+            AccountsStore):
     """The table, one part per aggregate (see the map above)."""

@@ -18,7 +18,17 @@ from typing import Any
 from cloudchat.models import Conversation, Member, StoredMessage
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
-from cloudchat.store._keys import BLOCK_PREFIX, BLOCKS, META, block_sk, conv_pk, member_sk, msg_sk, user_pk
+from cloudchat.store._keys import (
+    BLOCK_PREFIX,
+    BLOCKS,
+    META,
+    PROFILE,
+    block_sk,
+    conv_pk,
+    member_sk,
+    msg_sk,
+    user_pk,
+)
 
 MAX_BLOCKS = 100  # blocks per user: the block set stays one 4 KB read unit
 
@@ -98,6 +108,15 @@ class BlocksStore(StoreBase):
         consistent BatchGetItem per 100 ids."""
         found = self._batch_get([(user_pk(u), block_sk(blocked)) for u in user_ids])
         return {str(d["userId"]) for d in found.values()}
+
+    def blockers_and_deletion(self, user_ids: Iterable[str], caller: str) -> tuple[set[str], bool]:
+        """:meth:`blockers_of` ``caller`` among ``user_ids``, and whether the caller's own
+        profile is a deleted account's marker: the same BatchGetItem (a directory page)."""
+        found = self._batch_get([(user_pk(caller), PROFILE),
+                                 *[(user_pk(u), block_sk(caller)) for u in user_ids]])
+        mine = found.pop((user_pk(caller), PROFILE), None)
+        return ({str(d["userId"]) for d in found.values()},
+                bool(mine and mine.get("deletedAt")))
 
     def messages_in_and_blocks(self, user_id: str, keys: Sequence[tuple[str, int]]
                                ) -> tuple[dict[tuple[str, int], StoredMessage], frozenset[str]]:

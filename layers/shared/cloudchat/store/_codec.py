@@ -238,6 +238,7 @@ def message(d: dict[str, Any]) -> StoredMessage:
         deleted_by=d.get("deletedBy"),
         attachments=[attachment(a) for a in d.get("attachments") or []],
         mentions=tuple(d.get("mentions") or ()),
+        erased=bool(d.get("erased")),
     )
 
 
@@ -268,7 +269,7 @@ def member(d: dict[str, Any]) -> Member:
 def user(d: dict[str, Any]) -> User:
     return User(id=d["id"], display_name=d["displayName"], created_at=d["createdAt"],
                 username=d.get("username"), email=d.get("email"),
-                avatar_key=d.get("avatarKey"))
+                avatar_key=d.get("avatarKey"), deleted_at=d.get("deletedAt"))
 
 
 def member_item(m: Member) -> dict[str, Any]:

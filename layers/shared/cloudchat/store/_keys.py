@@ -22,6 +22,9 @@ block set              USER#<userId>        BLOCKS            blocked (a string 
 search posting         CONV#<id>            SX#<blind token, hex>#<seq, 12 digits>
 conversation deletion  DELETED#<id>         DELETION          (audit + purge progress; no content)
 notification settings  USER#<userId>        NOTIFY            (e-mail/push on or off, the verified address)
+account deletion job   USER#<userId>        DELETION          (progress of deleteAccount's background part)
+conversation left      USER#<userId>        LEFT#<conversationId>  (written when they leave or are removed;
+                                                                   what account erasure goes through)
 =====================  ===================  ======================================
 """
 
@@ -46,8 +49,12 @@ MEMBER_PREFIX = "MEMBER#"
 DEVICE_PREFIX = "DEVICE#"
 BLOCKS = "BLOCKS"
 BLOCK_PREFIX = "BLOCK#"
+DELETION = "DELETION"
+UPLOAD_PREFIX = "UPLOAD#"
+LEFT_PREFIX = "LEFT#"
 _MSG_PREFIX = "MSG#"
 _USER_PREFIX = "USER#"
+MSG_PREFIX = _MSG_PREFIX  # (a partition's messages, for the account-erasure job's Query)
 
 
 def conv_pk(conversation_id: str) -> str:
@@ -107,7 +114,7 @@ def rate_sk(bucket: str) -> str:
 
 
 def upload_sk(upload_id: str) -> str:
-    return f"UPLOAD#{upload_id}"
+    return f"{UPLOAD_PREFIX}{upload_id}"
 
 
 def thread_pk(conversation_id: str, root_id: str) -> str:
@@ -147,10 +154,13 @@ def seq_of_search_sk(sk: str) -> int:
     return int(sk.rsplit("#", 1)[1])
 
 
-DELETION = "DELETION"
-
 
 def deletion_pk(conversation_id: str) -> str:
     """The audit record of a deleted conversation: outside ``CONV#<id>``, so the purge of
     the conversation's items leaves it."""
     return f"DELETED#{conversation_id}"
+
+
+def left_sk(conversation_id: str) -> str:
+    """A conversation the user left (or was removed from), under their ``USER#`` partition."""
+    return f"{LEFT_PREFIX}{conversation_id}"

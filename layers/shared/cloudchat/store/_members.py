@@ -17,10 +17,12 @@ from cloudchat.store._keys import (
     META,
     activity_key,
     conv_pk,
+    left_sk,
     member_sk,
     msg_sk,
     seq_of_msg_sk,
     thread_pk,
+    user_pk,
 )
 from cloudchat.store._rates import Rate, RatesStore
 
@@ -186,6 +188,10 @@ class MembersStore(RatesStore):
                 "ConditionExpression": "#role = :r",
                 "ExpressionAttributeNames": {"#role": "role"},
                 "ExpressionAttributeValues": self._av({":r": role.value})}}
+            # where their messages stay: what account erasure goes through (store._accounts)
+            ops[f"left:{uid}"] = {"Put": {"TableName": self.table_name, "Item": self._av({
+                "PK": user_pk(uid), "SK": left_sk(conv.id), "type": "LEFT",
+                "conversationId": conv.id, "at": now})}}
         for uid, old, new in set_roles:
             mine = uid == actor  # the actor re-roles themselves: they read the SYSTEM message
             ops[f"role:{uid}"] = {"Update": {
@@ -208,7 +214,7 @@ class MembersStore(RatesStore):
             if "actor" in failed:
                 return "denied"
             if "rate" in failed and rate is not None:
-                raise RateExceeded(rate.retry_after(failed["rate"]))
+                raise RateExceeded(self._rate_refusal(rate, failed["rate"]))
             refused = [(a, b) for a, b in blocks if f"block:{a}:{b}" in failed]
             if refused:
                 raise BlockedPairs(refused)

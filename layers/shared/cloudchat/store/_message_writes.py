@@ -276,7 +276,7 @@ class MessageWritesStore(MessagesStore):
 
     def delete_message(self, conversation_id: str, seq: int, message_id: str, actor: str, *,
                        moderator: bool, member_roles: Sequence[Role], at: str,
-                       last_seq_hint: int | None = None) -> WriteOutcome:
+                       last_seq_hint: int | None = None, erased: bool = False) -> WriteOutcome:
         """Tombstones a message in one transaction: every ciphertext of it is removed (the
         body versions, the encrypted file names on the message and on its upload items, and
         the conversation's copy when it is the last message), its upload items are marked
@@ -287,7 +287,8 @@ class MessageWritesStore(MessagesStore):
 
         Who: a global ``moderator`` (no membership needed; SYSTEM messages included); the
         author; or a member holding one of ``member_roles``. Members never delete SYSTEM
-        messages."""
+        messages. ``erased``: the tombstone of a deleted account's message (eraseMessages).
+        """
         pk = conv_pk(conversation_id)
         audit = {"Put": {"TableName": self.table_name, "Item": self._av({
             "PK": pk, "SK": audit_sk(seq, at, actor), "type": "AUDIT",
@@ -304,6 +305,9 @@ class MessageWritesStore(MessagesStore):
                 if base.get("senderId") == actor:
                     cond += " AND senderId = :by"
             sets = ["deletedAt = :at", "deletedBy = :by", "version = version + :one"]
+            if erased:
+                sets.append("erased = :erased")
+                values[":erased"] = True
             if purge:
                 sets.append("purge = :purge")
                 values[":purge"] = purge
@@ -332,6 +336,8 @@ class MessageWritesStore(MessagesStore):
                     image.pop(name, None)
                 image.update(deletedAt=at, deletedBy=actor,
                              version=int(image.get("version", 1)) + 1)
+                if erased:
+                    image["erased"] = True
                 if purge:
                     image["purge"] = purge
                 return indexed.apply(image)

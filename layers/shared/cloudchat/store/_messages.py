@@ -154,6 +154,8 @@ class MessagesStore(RatesStore, SearchStore):
                     return AppendOutcome(mention_outsiders=strangers)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
             if "rate" in failed and rate is not None:
+                if "deletedAt" in failed["rate"]:
+                    return AppendOutcome(account_deleted=True)
                 return AppendOutcome(rate_limited=True, retry_after=rate.retry_after(failed["rate"]))
             if any(n.startswith("upload:") for n in failed):
                 return AppendOutcome(upload_taken=True)

@@ -72,11 +72,25 @@ class NotificationsStore(StoreBase):
             raise
         return True
 
-    def put_device(self, user_id: str, endpoint_arn: str, platform: str, at: str) -> None:
-        self._client().put_item(TableName=self.table_name, Item=self._av({
-            "PK": user_pk(user_id), "SK": device_sk(endpoint_arn), "type": "DEVICE",
-            "userId": user_id, "endpointArn": endpoint_arn, "platform": platform,
-            "createdAt": at}))
+    def put_device(self, user_id: str, endpoint_arn: str, platform: str, at: str) -> bool:
+        """Records a push device, in one transaction with a check of the user's profile:
+        False for a deleted account (nothing written)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().transact_write_items(TransactItems=[
+                {"ConditionCheck": {"TableName": self.table_name,
+                                    "Key": self._key(user_pk(user_id), PROFILE),
+                                    "ConditionExpression": "attribute_not_exists(deletedAt)"}},
+                {"Put": {"TableName": self.table_name, "Item": self._av({
+                    "PK": user_pk(user_id), "SK": device_sk(endpoint_arn), "type": "DEVICE",
+                    "userId": user_id, "endpointArn": endpoint_arn, "platform": platform,
+                    "createdAt": at})}}])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     def devices(self, user_id: str) -> list[str]:
         resp = self._client().query(

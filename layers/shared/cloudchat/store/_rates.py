@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cloudchat.errors import RateExceeded
+from cloudchat.errors import AccountGone, RateExceeded
 from cloudchat.store._base import StoreBase
 from cloudchat.store._keys import rate_sk, user_pk
 
@@ -51,8 +51,10 @@ class RatesStore(StoreBase):
         return {"Update": {
             "TableName": self.table_name,
             "Key": self._key(user_pk(user_id), rate_sk(rate.bucket)),
-            "ConditionExpression": "attribute_not_exists(t0) OR t0 <= :cutoff "
-                                   "OR attribute_not_exists(slots) OR slots <> :slots",
+            # (a deleted account's log is a marker, deletedAt, that refuses every write)
+            "ConditionExpression": "attribute_not_exists(deletedAt) AND ("
+                                   "attribute_not_exists(t0) OR t0 <= :cutoff "
+                                   "OR attribute_not_exists(slots) OR slots <> :slots)",
             "UpdateExpression": "SET " + ", ".join([*shifts, f"t{n - 1} = :now",
                                                     "slots = :slots", "expiresAt = :exp"]),
             "ExpressionAttributeValues": self._av({
@@ -66,4 +68,12 @@ class RatesStore(StoreBase):
         cancelled by that item's condition."""
         reasons = exc.response.get("CancellationReasons") or []
         if rate is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-            raise RateExceeded(rate.retry_after(self._py(reasons[0].get("Item") or {}))) from exc
+            raise RateExceeded(self._rate_refusal(rate, self._py(reasons[0].get("Item") or {}))) from exc
+
+    @staticmethod
+    def _rate_refusal(rate: Rate, old: dict[str, Any]) -> int:
+        """The retry-after of a write the rate log refused; AccountGone if the log is a
+        deleted account's marker."""
+        if "deletedAt" in old:
+            raise AccountGone
+        return rate.retry_after(old)

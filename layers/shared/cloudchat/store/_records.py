@@ -24,6 +24,7 @@ class AppendOutcome:
     retry: bool = False  # a transient conflict: try again
     upload_taken: bool = False  # an attachment is not (any more) the sender's pending upload
     mention_outsiders: tuple[str, ...] = ()  # mentioned users who are not members
+    account_deleted: bool = False  # the sender's account was deleted (its rate log's marker)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,16 @@ class DeletionImage:
     purged: bool
 
 
-StreamImage = MessageImage | Member | ConversationImage | PresenceImage | DeletionImage
+@dataclass(frozen=True)
+class AccountDeletionImage:
+    """An account deletion job in a stream record: its next step is due."""
+
+    user_id: str
+    step: int
+
+
+StreamImage = (MessageImage | Member | ConversationImage | PresenceImage | DeletionImage
+               | AccountDeletionImage)
 
 
 def _wire(value: dict[str, Any]) -> dict[str, Any]:
@@ -90,4 +99,6 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
     if kind == "CONVDELETED":
         return DeletionImage(conversation_id=d["conversationId"],
                              purge_step=int(d.get("purgeStep", 0)), purged="purgedAt" in d)
+    if kind == "DELETION":
+        return AccountDeletionImage(user_id=d["userId"], step=int(d.get("jobStep", 0)))
     return None

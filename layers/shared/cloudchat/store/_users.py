@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from cloudchat.errors import AccountGone
 from cloudchat.models import User
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
@@ -59,7 +60,8 @@ class UsersStore(StoreBase):
                                                               if removes else "")
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "Key": self._key(user_pk(user_id), PROFILE),
-            "ConditionExpression": "attribute_exists(PK)", "UpdateExpression": expr.strip(),
+            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(deletedAt)",
+            "UpdateExpression": expr.strip(),
             "ReturnValues": "ALL_NEW"}
         if values:
             kwargs["ExpressionAttributeValues"] = self._av(values)
@@ -99,19 +101,35 @@ class UsersStore(StoreBase):
             users = [codec.user(r) for r in rows]
         return users, cursor
 
-    def touch_presence(self, user_id: str, at: str, expires_epoch: int) -> None:
+    def touch_presence(self, user_id: str, at: str, expires_epoch: int) -> bool:
         """Records a heartbeat. The stream's old and new images show a user coming online
-        (a gap before this heartbeat), which the consumer turns into PRESENCE events."""
-        self._client().put_item(TableName=self.table_name, Item=self._av({
-            "PK": user_pk(user_id), "SK": PRESENCE, "type": "PRESENCE", "userId": user_id,
-            "lastSeen": at, "expiresAt": expires_epoch}))
+        (a gap before this heartbeat), which the consumer turns into PRESENCE events.
+        False for a deleted account (its presence item is a marker that refuses them)."""
+        from botocore.exceptions import ClientError
 
-    def presence(self, user_ids: Sequence[str]) -> dict[str, str]:
-        """Last seen per user (absent: never, or expired)."""
-        found = self._batch_get([(user_pk(u), PRESENCE) for u in user_ids])
-        return {d["userId"]: d["lastSeen"] for d in found.values()}
+        try:
+            self._client().put_item(TableName=self.table_name, Item=self._av({
+                "PK": user_pk(user_id), "SK": PRESENCE, "type": "PRESENCE", "userId": user_id,
+                "lastSeen": at, "expiresAt": expires_epoch}),
+                ConditionExpression="attribute_not_exists(deletedAt)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def presence(self, user_ids: Sequence[str], viewer: str | None = None) -> dict[str, str]:
+        """Last seen per user (absent: never, or expired). With ``viewer``: their presence
+        item is read in the same request, and a deleted account's marker refuses them."""
+        keys = [(user_pk(u), PRESENCE) for u in user_ids]
+        if viewer is not None:
+            keys.append((user_pk(viewer), PRESENCE))
+        found = self._batch_get(keys)
+        if viewer is not None and "deletedAt" in found.get((user_pk(viewer), PRESENCE), {}):
+            raise AccountGone
+        return {d["userId"]: d["lastSeen"] for d in found.values() if "lastSeen" in d}
     def get_profile(self, user_id: str) -> User | None:
-        resp = self._client().get_item(TableName=self.table_name,
+        resp = self._client().get_item(TableName=self.table_name, ConsistentRead=True,
                                        Key=self._key(user_pk(user_id), PROFILE))
         item = resp.get("Item")
         return codec.user(self._py(item)) if item else None
