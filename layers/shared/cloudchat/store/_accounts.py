@@ -159,7 +159,6 @@ class AccountsStore(StoreBase):
                     done_at: str | None = None) -> bool:
         """Moves the job one step on (or marks it DONE), if nobody moved it since it was
         read. False when the step was taken already (a repeated stream record)."""
-        from botocore.exceptions import ClientError
 
         sets = ["jobStep = :next"]
         removes: list[str] = []
@@ -182,13 +181,7 @@ class AccountsStore(StoreBase):
             "ExpressionAttributeValues": self._av(values)}
         if names:
             kwargs["ExpressionAttributeNames"] = names
-        try:
-            self._client().update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(**kwargs)
 
     def sent_messages(self, conversation_id: str, sender_id: str, after_seq: int, limit: int
                       ) -> tuple[list[StoredMessage], int | None]:

@@ -61,6 +61,19 @@ class StoreBase:
                     attempt += 1
                     time.sleep(min(0.05 * 2 ** attempt, 1.0))
         return found
+    def _update_if(self, **kwargs: Any) -> bool:
+        """One conditional UpdateItem: False when its condition refused it (nothing
+        written), True when it was written; any other error is raised."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _transact(self, ops: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
         """Runs named TransactWriteItems operations. None if it committed; otherwise which
         named items failed their condition, with their old images where asked for."""

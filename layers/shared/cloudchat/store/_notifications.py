@@ -32,7 +32,6 @@ def _settings(item: dict[str, Any] | None) -> NotificationSettings:
 class NotificationsStore(StoreBase):
     def set_muted(self, conversation_id: str, user_id: str, until: str | None) -> bool:
         """Mutes the conversation for the member until ``until`` (None: unmute)."""
-        from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
@@ -44,13 +43,7 @@ class NotificationsStore(StoreBase):
         else:
             kwargs["UpdateExpression"] = "SET mutedUntil = :u"
             kwargs["ExpressionAttributeValues"] = self._av({":u": until})
-        try:
-            self._client().update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(**kwargs)
 
     def claim_notification(self, conversation_id: str, user_id: str, now: str,
                            not_before: str) -> bool:
