@@ -195,7 +195,7 @@ def test_a_message_the_cli_sends_reaches_a_web_style_subscriber_complete(
     assert set(live) == {"id", "conversationId", "seq", "senderId", "kind", "body", "createdAt",
                          "clientMessageId", "version", "parentId", "replyCount", "lastReplyAt",
                          "replyUserIds", "reactions", "attachments", "editedAt", "deletedAt", "deletedBy",
-                         "mentions", "senderBlocked"}
+                         "mentions", "senderBlocked", "erased"}
     assert set(live) <= fields
 
 

@@ -41,7 +41,7 @@ DOCUMENTS = {"me": document("Me"), "onMessage": document("OnMessage")}
 FULL_FRAGMENT_KEYS = {
     "id", "conversationId", "seq", "senderId", "kind", "body", "createdAt", "clientMessageId", "version",
     "parentId", "replyCount", "lastReplyAt", "replyUserIds", "reactions", "attachments", "editedAt", "deletedAt",
-    "deletedBy", "mentions",
+    "deletedBy", "erased", "mentions",
     "senderBlocked",
 }
 

@@ -80,8 +80,8 @@ def test_delete_account_from_settings(dist: Path, stack: DevStack, chromium: Any
     pages = web.Browsers(chromium)
     try:
         page = open_app(pages, stack, "doomed", doomed.username)
-        page.get_by_role("button", name="Settings").click()
-        dialog = page.get_by_role("dialog", name="Settings")
+        page.get_by_role("button", name="Settings", exact=True).click()
+        dialog = page.get_by_role("dialog", name="Settings", exact=True)
         dialog.get_by_role("button", name="Delete account…").click()
         confirm = dialog.get_by_role("form", name="Confirm account deletion")
         delete = confirm.get_by_role("button", name="Delete my account")

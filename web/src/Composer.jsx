@@ -46,12 +46,16 @@ export function Composer({ label, onSend, onTyping, disabled = false, people = [
 
   const choose = (person) => {
     const before = `${text.slice(0, typed.start)}@${person.name} `;
-    setText(before + text.slice(typed.end));
+    const next = before + text.slice(typed.end);
+    setText(next);
     setMentioned((known) => ({ ...known, [person.id]: person.name }));
     setTyped(null);
     requestAnimationFrame(() => {
-      textarea.current?.focus();
-      textarea.current?.setSelectionRange(before.length, before.length);
+      const box = textarea.current;
+      if (!box) return;
+      box.focus();
+      // the caret after the name, unless typing went on before this frame (it would jump back)
+      if (box.value === next) box.setSelectionRange(before.length, before.length);
     });
   };
 
