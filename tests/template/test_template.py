@@ -446,7 +446,8 @@ def test_function_environment_resolves(template: Template) -> None:
     for function in template.functions():
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
         extra = {
-            "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS"},
+            "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS",
+                               "FANOUT_WORKERS"},
             "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID"},
         }.get(function.logical_id, set())
         assert set(env) == FUNCTION_ENV | extra

@@ -77,3 +77,10 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
     if kind == "PRESENCE":
         return PresenceImage(user_id=d["userId"], last_seen=d.get("lastSeen", ""))
     return None
+
+
+def stream_partition(keys: Mapping[str, Any] | None) -> str:
+    """The partition key of a stream record's item (its ``Keys``, as Lambda delivers them or
+    boto3 reads them): a conversation's messages, members and title share one."""
+    pk = (keys or {}).get("PK")
+    return str(next(iter(pk.values()), "")) if isinstance(pk, Mapping) and pk else ""

@@ -1,0 +1,93 @@
+"""One stream batch, fanned out by partition, several partitions at once (bounded).
+
+A batch's records are grouped by their item's partition key (a conversation's messages,
+members and title share ``CONV#<id>``; a user's presence is under the user), each group is
+handed whole, in stream order, to a :class:`~cloudchat.fanout.Fanout` of its own, and up to
+``workers`` groups run at the same time on a thread pool that lives as long as the process
+(the Lambda execution environment). The work is waiting on DynamoDB, AppSync and SNS, so
+threads overlap it: a batch takes about as long as its slowest conversation instead of the
+sum of all of them.
+
+What stays as it was:
+
+* order: one partition's records are handled in order by one Fanout, which is stricter than
+  what Lambda itself keeps across concurrent batches (per item); nothing in the fan-out
+  relies on order across partitions (DESIGN.md, docs/operations.md "The stream mapping");
+* coalescing: a run of a conversation's messages still gives each member one MESSAGE event;
+* at-least-once: the batch's result is the lowest index any group failed at (Lambda
+  re-delivers from there). Groups that had already finished records after it redo them on
+  the retry: their writes are conditional, notifications are claimed, and user events are
+  at-least-once, so a failure can repeat some events of other conversations, never lose one.
+
+Bounds: ``workers`` groups at a time per batch (and per process: the pool is shared), each
+group's own publish calls bounded by the publisher (``cloudchat.publisher.CONCURRENCY``
+requests in flight per process, on as many kept-alive connections), and a batch holds at most
+the mapping's ``BatchSize`` records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from cloudchat.store import stream_partition
+
+WORKERS = 8  # partitions of one batch handled at once (FANOUT_WORKERS overrides it)
+
+
+class BatchHandler(Protocol):
+    last_error: Exception | None
+
+    def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None: ...
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
+            _pool_size = workers
+        return _pool
+
+
+def partitions(records: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+    """The records' indices grouped by partition key, each group in stream order, the groups
+    in the order of their first record."""
+    groups: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        keys = (record.get("dynamodb") or {}).get("Keys")
+        groups.setdefault(stream_partition(keys), []).append(index)
+    return list(groups.values())
+
+
+def handle_by_partition(records: Sequence[Mapping[str, Any]],
+                        make: Callable[[], BatchHandler],
+                        workers: int = WORKERS) -> tuple[int | None, Exception | None]:
+    """Handles ``records`` partition by partition, up to ``workers`` partitions at once;
+    returns (None, None) when every record was handled, else the lowest index not handled
+    and why. With one partition, or ``workers`` 1, it is one ``handle_batch`` call on the
+    whole batch in this thread."""
+    groups = partitions(records)
+    if workers <= 1 or len(groups) <= 1:
+        handler = make()
+        failed = handler.handle_batch(records)
+        return (None, None) if failed is None else (failed, handler.last_error)
+
+    def run(indices: list[int]) -> tuple[int | None, Exception | None]:
+        handler = make()
+        failed = handler.handle_batch([records[i] for i in indices])
+        return (None, None) if failed is None else (indices[failed], handler.last_error)
+
+    pool = _executor(workers)
+    outcomes = [f.result() for f in [pool.submit(run, g) for g in groups]]
+    failures = [(i, e) for i, e in outcomes if i is not None]
+    return min(failures, key=lambda f: f[0]) if failures else (None, None)

@@ -1,0 +1,111 @@
+"""cloudchat.fanout_groups: a stream batch handled partition by partition, several at once
+(bounded), each partition's records in stream order, the lowest failure reported."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cloudchat import fanout_groups
+from cloudchat.fanout_groups import handle_by_partition, partitions
+from cloudchat.store import stream_partition
+
+
+def record(pk: str, n: int) -> dict[str, Any]:
+    return {"eventName": "INSERT", "dynamodb": {
+        "Keys": {"PK": {"S": pk}, "SK": {"S": f"MSG#{n:012d}"}}, "SequenceNumber": str(n)}}
+
+
+class Recorder:
+    """Fake Fanouts: record what each handled, in which thread, and how many ran at once."""
+
+    def __init__(self, delay: float = 0.0, fail_at: dict[str, int] | None = None) -> None:
+        self.delay = delay
+        self.fail_at = fail_at or {}
+        self.calls: list[list[str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    def make(self) -> Handler:
+        return Handler(self)
+
+
+class Handler:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.last_error: Exception | None = None
+
+    def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+        r = self.recorder
+        with r.lock:
+            r.in_flight += 1
+            r.max_in_flight = max(r.max_in_flight, r.in_flight)
+            r.calls.append([x["dynamodb"]["SequenceNumber"] for x in records])
+        try:
+            time.sleep(r.delay)
+            pk = records[0]["dynamodb"]["Keys"]["PK"]["S"]
+            if pk in r.fail_at:
+                self.last_error = RuntimeError(f"{pk} failed")
+                return r.fail_at[pk]
+            return None
+        finally:
+            with r.lock:
+                r.in_flight -= 1
+
+
+def test_the_partition_of_a_record_is_its_items_partition_key() -> None:
+    assert stream_partition({"PK": {"S": "CONV#a"}, "SK": {"S": "MSG#1"}}) == "CONV#a"
+    assert stream_partition(None) == stream_partition({}) == ""
+
+
+def test_records_are_grouped_by_partition_in_stream_order() -> None:
+    records = [record("a", 1), record("b", 2), record("a", 3), record("c", 4), record("b", 5)]
+    assert partitions(records) == [[0, 2], [1, 4], [3]]
+
+
+def test_each_partition_is_handled_whole_and_in_order() -> None:
+    rec = Recorder()
+    records = [record(pk, n) for n, pk in enumerate("abacbca", start=1)]
+    assert handle_by_partition(records, rec.make, workers=4) == (None, None)
+    assert sorted(rec.calls) == [["1", "3", "7"], ["2", "5"], ["4", "6"]]
+
+
+def test_partitions_run_concurrently_up_to_the_bound() -> None:
+    rec = Recorder(delay=0.2)
+    records = [record(f"p{i}", i) for i in range(6)]
+    started = time.perf_counter()
+    assert handle_by_partition(records, rec.make, workers=3) == (None, None)
+    took = time.perf_counter() - started
+    assert rec.max_in_flight == 3  # never more than the bound, and the bound is used
+    assert len(rec.calls) == 6
+    assert took < 6 * 0.2 * 0.75  # two rounds of three, not six one after another
+
+
+def test_one_worker_is_one_call_on_the_whole_batch() -> None:
+    rec = Recorder()
+    records = [record("a", 1), record("b", 2), record("a", 3)]
+    assert handle_by_partition(records, rec.make, workers=1) == (None, None)
+    assert rec.calls == [["1", "2", "3"]]
+
+
+def test_the_lowest_failed_index_of_any_partition_is_reported() -> None:
+    # partition a = indices [0, 2, 4], b = [1, 3, 5]; a fails at its 2nd (index 2), b at its
+    # 3rd (index 5): Lambda must re-deliver from index 2
+    rec = Recorder(fail_at={"a": 1, "b": 2})
+    records = [record(pk, n) for n, pk in enumerate("ababab")]
+    failed, error = handle_by_partition(records, rec.make, workers=2)
+    assert failed == 2
+    assert str(error) == "a failed"
+    rec_b = Recorder(fail_at={"b": 0})
+    failed, error = handle_by_partition(records, rec_b.make, workers=2)
+    assert (failed, str(error)) == (1, "b failed")
+
+
+def test_the_pool_is_reused_across_batches() -> None:
+    first = fanout_groups._executor(3)
+    assert fanout_groups._executor(3) is first
+    other = fanout_groups._executor(2)
+    assert other is not first
