@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from cloudchat import fanout_groups
 from cloudchat.fanout_groups import handle_by_partition, partitions
 from cloudchat.store import stream_partition
@@ -109,3 +111,42 @@ def test_the_pool_is_reused_across_batches() -> None:
     assert fanout_groups._executor(3) is first
     other = fanout_groups._executor(2)
     assert other is not first
+
+
+def test_for_each_calls_every_item_at_most_calls_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout_groups, "_calls", None)
+    monkeypatch.setattr(fanout_groups, "CALLS", 3)
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    done: list[int] = []
+
+    def call(item: int) -> None:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+            done.append(item)
+
+    fanout_groups.for_each(call, range(9))
+    assert sorted(done) == list(range(9))
+    assert state["max"] == 3
+
+
+def test_for_each_raises_the_first_failure_after_every_call_finished(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout_groups, "_calls", None)
+    done: list[int] = []
+
+    def call(item: int) -> None:
+        if item == 2:
+            raise ValueError("two")
+        time.sleep(0.05)
+        done.append(item)
+
+    with pytest.raises(ValueError, match="two"):
+        fanout_groups.for_each(call, range(5))
+    assert sorted(done) == [0, 1, 3, 4]  # the others were not abandoned half-way
+    with pytest.raises(ValueError, match="two"):
+        fanout_groups.for_each(call, [2])  # (one item: in this thread)

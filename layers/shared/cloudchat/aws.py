@@ -41,6 +41,10 @@ def _config(service: str) -> Any:
             extra["s3"] = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
     return Config(
         retries={"mode": "standard", "max_attempts": 3},
+        # The stream consumer sends from several threads (cloudchat.fanout_groups: up to
+        # WORKERS + CALLS at once); botocore keeps 10 connections by default and opens (and
+        # drops) one more per request beyond them.
+        max_pool_connections=32,
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
+from cloudchat.fanout_groups import for_each
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
@@ -143,9 +145,9 @@ class Fanout:
             confirmed.update({(cid, m.seq): m for m in mine})
             members[cid] = self.store.members(cid)
             last_at = max(m.created_at for m in mine)
-            for m in members[cid]:
-                if m.last_activity < last_at:  # (as read; the write is conditional anyway)
-                    self.store.bump_activity(cid, m.user_id, last_at)
+            behind = [m for m in members[cid]  # (as read; the write is conditional anyway)
+                      if m.last_activity < last_at]
+            for_each(partial(self._bump, cid, last_at), behind)
         notes = _Notes(self)
         chunk: list[dict[str, Any]] = []
         in_chunk = 0  # the first entries of ``pending``, whose events are all in ``chunk``
@@ -166,6 +168,9 @@ class Fanout:
             in_chunk += len(run)
         self._publish(chunk)
         del pending[:in_chunk]
+
+    def _bump(self, cid: str, at: str, member: Member) -> None:
+        self.store.bump_activity(cid, member.user_id, at)
 
     @staticmethod
     def _recipients(stored: StoredMessage, members: list[Member]) -> list[Member]:
@@ -276,7 +281,10 @@ class _Notes:
         name = sender.display_name if sender else "Someone"
         text = f"{name}: {preview}" if preview else f"{name} sent a file"
         data = {"conversationId": cid, "seq": stored.seq}
-        for m in offline:
-            self._claimed.add((cid, m.user_id))
+        self._claimed.update((cid, m.user_id) for m in offline)
+
+        def send(m: Member) -> None:
             if self.store.claim_notification(cid, m.user_id, now_iso, not_before):
                 notifier.notify(m.user_id, subject, text, data, self.store.devices(m.user_id))
+
+        for_each(send, offline)

@@ -19,22 +19,26 @@ What stays as it was:
   the retry: their writes are conditional, notifications are claimed, and user events are
   at-least-once, so a failure can repeat some events of other conversations, never lose one.
 
-Bounds: ``workers`` groups at a time per batch (and per process: the pool is shared), each
-group's own publish calls bounded by the publisher (``cloudchat.publisher.CONCURRENCY``
-requests in flight per process, on as many kept-alive connections), and a batch holds at most
-the mapping's ``BatchSize`` records.
+Bounds: ``workers`` groups at a time per batch (and per process: the pool is shared); within
+a group, its members' independent requests (list positions, notification claims and sends)
+at most ``CALLS`` at a time per process (:func:`for_each`); its publish calls bounded by the
+publisher (``cloudchat.publisher.CONCURRENCY`` requests in flight per process, on as many
+kept-alive connections); and a batch holds at most the mapping's ``BatchSize`` records.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cloudchat.store import stream_partition
 
 WORKERS = 8  # partitions of one batch handled at once (FANOUT_WORKERS overrides it)
+CALLS = 16  # per-member requests (list positions, notification claims) in flight per process
+
+T = TypeVar("T")
 
 
 class BatchHandler(Protocol):
@@ -57,6 +61,30 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
             _pool_size = workers
         return _pool
+
+
+_calls: ThreadPoolExecutor | None = None
+
+
+def for_each(call: Callable[[T], Any], items: Iterable[T]) -> None:
+    """``call(item)`` for every item, up to ``CALLS`` at once across the process (a pool of
+    its own: the partitions' workers wait on it, so it must not be theirs); returns when all
+    are done and raises the first failure then. For independent per-member requests of one
+    partition: conditional list-position writes, notification claims and their sends."""
+    global _calls
+    todo = list(items)
+    if len(todo) <= 1:
+        for item in todo:
+            call(item)
+        return
+    with _pool_lock:
+        if _calls is None:
+            _calls = ThreadPoolExecutor(max_workers=CALLS, thread_name_prefix="fanout-call")
+        pool = _calls
+    futures = [pool.submit(call, item) for item in todo]
+    errors = [e for e in (f.exception() for f in futures) if e is not None]
+    if errors:
+        raise errors[0]
 
 
 def partitions(records: Sequence[Mapping[str, Any]]) -> list[list[int]]:
