@@ -150,3 +150,47 @@ def test_for_each_raises_the_first_failure_after_every_call_finished(
     assert sorted(done) == [0, 1, 3, 4]  # the others were not abandoned half-way
     with pytest.raises(ValueError, match="two"):
         fanout_groups.for_each(call, [2])  # (one item: in this thread)
+
+
+def _race_for_clients(threads: int = 12) -> tuple[list[Any], list[Any], list[BaseException]]:
+    """``threads`` threads asking at the same moment for the DynamoDB client and the
+    credentials, on a freshly reset ``cloudchat.aws``."""
+    from cloudchat import aws
+
+    aws.reset()
+    barrier = threading.Barrier(threads)
+    made: list[Any] = []
+    creds: list[Any] = []
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        barrier.wait()
+        try:
+            made.append(aws.dynamodb())
+            creds.append(aws.credentials())
+        except BaseException as exc:  # (KeyError: 'credential_provider' without the lock)
+            errors.append(exc)
+
+    running = [threading.Thread(target=make) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join(30)
+    return made, creds, errors
+
+
+def test_clients_made_from_many_threads_at_once_are_one_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's default session is not thread-safe (boto/boto3#1592): the partitions' workers
+    may all ask for the DynamoDB client first at once; it is made once, under a lock."""
+    from cloudchat import aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for _ in range(3):
+        made, creds, errors = _race_for_clients()
+        assert errors == []
+        assert len(made) == len(creds) == 12
+        assert len({id(m) for m in made}) == 1 and len({id(c) for c in creds}) == 1
+    aws.reset()
