@@ -734,6 +734,21 @@ def test_the_stream_mapping_runs_batches_in_parallel(template: Template) -> None
     assert isinstance(factor, int) and 2 <= factor <= 10  # Lambda's range is 1..10
 
 
+def test_the_stream_mapping_is_tuned_for_lag(template: Template) -> None:
+    """The settings `make soak` chose (docs/performance.md, "Fan-out"): no batching window
+    (a window adds its length to every record's lag on a quiet stream), batches of up to 100
+    (Lambda's range for DynamoDB is 1..10,000), each fanned out by FANOUT_WORKERS partitions
+    at once, all within the function's timeout."""
+    function = template.function("StreamFunction")
+    (event,) = function.properties["Events"].values()
+    props = event["Properties"]
+    assert props.get("MaximumBatchingWindowInSeconds", 0) == 0
+    assert 1 <= props["BatchSize"] <= 10_000 and props["BatchSize"] >= 100
+    workers = int(function.properties["Environment"]["Variables"]["FANOUT_WORKERS"])
+    assert 2 <= workers <= 32
+    assert function.properties["Timeout"] >= 30  # a batch of 100 under a slow downstream
+
+
 @pytest.mark.parametrize("logical_id", ["UserPool", "AdminGroup", "ModeratorGroup", "UserPoolClient",
                                         "Table", "ChatKey", "AttachmentsBucket"])
 def test_user_data_is_retained_on_delete_and_replace(template: Template, logical_id: str) -> None:

@@ -32,7 +32,7 @@ class Settings:
     user_pool_id: str | None = None
     max_upload_bytes: int = 25 * 1024 * 1024
     region: str = "us-east-1"
-    fanout_workers: int = 8  # partitions of a stream batch fanned out at once (fanout_groups)
+    fanout_workers: int = 16  # partitions of a stream batch fanned out at once (fanout_groups)
 
 
 def _int(name: str, default: int) -> int:
@@ -80,5 +80,5 @@ def get_settings() -> Settings:
         user_pool_id=os.environ.get("USER_POOL_ID") or None,
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        fanout_workers=_int("FANOUT_WORKERS", 8),
+        fanout_workers=_int("FANOUT_WORKERS", 16),
     )

@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 from cloudchat.store import stream_partition
 
-WORKERS = 8  # partitions of one batch handled at once (FANOUT_WORKERS overrides it)
+WORKERS = 16  # partitions of one batch handled at once (FANOUT_WORKERS overrides it)
 CALLS = 16  # per-member requests (list positions, notification claims) in flight per process
 
 T = TypeVar("T")
