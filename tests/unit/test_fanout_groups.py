@@ -194,3 +194,36 @@ def test_clients_made_from_many_threads_at_once_are_one_client(
         assert len(made) == len(creds) == 12
         assert len({id(m) for m in made}) == 1 and len({id(c) for c in creds}) == 1
     aws.reset()
+
+
+def test_both_runs_two_calls_at_once_and_returns_both_results() -> None:
+    started = time.perf_counter()
+
+    def slow(value: int) -> int:
+        time.sleep(0.2)
+        return value
+
+    assert fanout_groups.both(lambda: slow(1), lambda: slow(2)) == (1, 2)
+    assert time.perf_counter() - started < 0.35  # at the same time, not one after the other
+
+
+def test_both_raises_either_failure_after_both_finished() -> None:
+    finished: list[str] = []
+
+    def fail() -> int:
+        raise ValueError("first")
+
+    def slow() -> int:
+        time.sleep(0.1)
+        finished.append("second")
+        return 2
+
+    with pytest.raises(ValueError, match="first"):
+        fanout_groups.both(fail, slow)
+    assert finished == ["second"]
+
+    def fail_second() -> int:
+        raise KeyError("second")
+
+    with pytest.raises(KeyError):
+        fanout_groups.both(lambda: 1, fail_second)

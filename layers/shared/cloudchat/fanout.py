@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
-from cloudchat.fanout_groups import for_each
+from cloudchat.fanout_groups import both, for_each
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.publisher import CONCURRENCY
 from cloudchat.services import ChatService, iso
@@ -137,13 +137,14 @@ class Fanout:
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
         for cid, ids in wanted.items():
-            found = self.store.messages_at(cid, sorted(ids))
+            found, listed = both(partial(self.store.messages_at, cid, sorted(ids)),
+                                 partial(self.store.members, cid))  # (two reads at once)
             # Records of writes that did not commit (moto emits them) confirm nothing.
             mine = [m for s, m in sorted(found.items()) if ids.get(s) == m.id]
             if not mine:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
-            members[cid] = self.store.members(cid)
+            members[cid] = listed
             last_at = max(m.created_at for m in mine)
             behind = [m for m in members[cid]  # (as read; the write is conditional anyway)
                       if m.last_activity < last_at]

@@ -39,6 +39,7 @@ WORKERS = 16  # partitions of one batch handled at once (FANOUT_WORKERS override
 CALLS = 16  # per-member requests (list positions, notification claims) in flight per process
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class BatchHandler(Protocol):
@@ -71,20 +72,36 @@ def for_each(call: Callable[[T], Any], items: Iterable[T]) -> None:
     its own: the partitions' workers wait on it, so it must not be theirs); returns when all
     are done and raises the first failure then. For independent per-member requests of one
     partition: conditional list-position writes, notification claims and their sends."""
-    global _calls
     todo = list(items)
     if len(todo) <= 1:
         for item in todo:
             call(item)
         return
-    with _pool_lock:
-        if _calls is None:
-            _calls = ThreadPoolExecutor(max_workers=CALLS, thread_name_prefix="fanout-call")
-        pool = _calls
+    pool = _calls_pool()
     futures = [pool.submit(call, item) for item in todo]
     errors = [e for e in (f.exception() for f in futures) if e is not None]
     if errors:
         raise errors[0]
+
+
+def _calls_pool() -> ThreadPoolExecutor:
+    global _calls
+    with _pool_lock:
+        if _calls is None:
+            _calls = ThreadPoolExecutor(max_workers=CALLS, thread_name_prefix="fanout-call")
+        return _calls
+
+
+def both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """``first()`` in this thread while ``second()`` runs on the calls' pool: both results,
+    or the first failure once both have finished. For two independent reads."""
+    other = _calls_pool().submit(second)
+    try:
+        mine = first()
+    except BaseException:
+        other.exception()  # (let it finish: nothing runs on after a failure)
+        raise
+    return mine, other.result()
 
 
 def partitions(records: Sequence[Mapping[str, Any]]) -> list[list[int]]:
