@@ -12,7 +12,7 @@ What stays as it was:
 
 * order: one partition's records are handled in order by one Fanout, which is stricter than
   what Lambda itself keeps across concurrent batches (per item); nothing in the fan-out
-  relies on order across partitions (DESIGN.md, docs/operations.md "The stream mapping");
+  relies on order across partitions (docs/operations.md, "The stream mapping");
 * coalescing: a run of a conversation's messages still gives each member one MESSAGE event;
 * at-least-once: the batch's result is the lowest index any group failed at (Lambda
   re-delivers from there). Groups that had already finished records after it redo them on
@@ -20,8 +20,10 @@ What stays as it was:
   at-least-once, so a failure can repeat some events of other conversations, never lose one.
 
 Bounds: ``workers`` groups at a time per batch (and per process: the pool is shared); within
-a group, its members' independent requests (list positions, notification claims and sends)
-at most ``CALLS`` at a time per process (:func:`for_each`); its publish calls bounded by the
+a group, its two reads at once (:func:`both`) and its members' independent requests (list
+positions, notification claims and sends) at most ``CALLS`` at a time per process
+(:func:`for_each`), on a second pool (the groups' workers wait on it; nothing running on it
+waits on a pool, so neither can deadlock); its publish calls bounded by the
 publisher (``cloudchat.publisher.CONCURRENCY`` requests in flight per process, on as many
 kept-alive connections); and a batch holds at most the mapping's ``BatchSize`` records.
 """
