@@ -8,6 +8,7 @@ our code, botocore and the libraries, as in Lambda."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -69,7 +70,11 @@ class Meter:
         self.tally = Tally()
         self._moto_s = 0.0
         self._own_s = 0.0
-        self._sent: float | None = None
+        # The consumer makes calls from several threads at once (cloudchat.fanout_groups):
+        # moto (in-process) and the meter's own work are timed on the calling thread's CPU
+        # clock, per thread, and summed under a lock.
+        self._local = threading.local()
+        self._lock = threading.RLock()
         for service, client in clients.items():
             events = client.meta.events
             events.register(f"before-parameter-build.{service}", self._before)
@@ -95,38 +100,45 @@ class Meter:
     # ------------------------------------------------------------------ hooks
     def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any],
                 **_: Any) -> None:
-        t0 = time.process_time()
+        t0 = time.thread_time()
         context["scale_meter"] = {"params": params}
         if model.name in _WRITES:
             context["scale_meter"]["before"] = self._images(self._written_keys(model.name, params))
-        self._own_s += time.process_time() - t0
+        self._own(time.thread_time() - t0)
 
-    # before-send and before-parse carry no call context: the calls of our clients are made
-    # one at a time (the publisher's threads make none), so a response is the latest send's.
+    def _own(self, seconds: float) -> None:
+        with self._lock:
+            self._own_s += seconds
+
+    # before-send and before-parse carry no call context, but a call runs on one thread
+    # (in-process moto answers on the caller's thread): a thread's response is its send's.
     def _sending(self, **_: Any) -> None:
-        self._sent = time.process_time()
+        self._local.sent = time.thread_time()
 
     def _received(self, **_: Any) -> None:
-        if self._sent is not None:
-            self._moto_s += time.process_time() - self._sent
-            self._sent = None
+        sent = getattr(self._local, "sent", None)
+        if sent is not None:
+            with self._lock:
+                self._moto_s += time.thread_time() - sent
+            self._local.sent = None
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any,
                context: dict[str, Any], **_: Any) -> None:
         state = context.pop("scale_meter", None)
         if state is None:
             return
-        t0 = time.process_time()
+        t0 = time.thread_time()
         service = str(model.service_model.service_id.hyphenize())
-        tally = self.tally
-        tally.requests[f"{service}.{model.name}"] += 1
-        if service == "dynamodb":
-            failed = int(http_response.status_code) >= 300
-            if model.name in _WRITES:
-                self._write(model.name, state, failed)
-            elif model.name in _READS and not failed:
-                tally.read_units += self._read(model.name, state["params"], parsed)
-        self._own_s += time.process_time() - t0
+        with self._lock:  # (the tally is shared by the consumer's threads)
+            tally = self.tally
+            tally.requests[f"{service}.{model.name}"] += 1
+            if service == "dynamodb":
+                failed = int(http_response.status_code) >= 300
+                if model.name in _WRITES:
+                    self._write(model.name, state, failed)
+                elif model.name in _READS and not failed:
+                    tally.read_units += self._read(model.name, state["params"], parsed)
+        self._own(time.thread_time() - t0)
 
     # ------------------------------------------------------------------ writes
     def _key(self, item: Mapping[str, Any]) -> tuple[str, ...]:

@@ -26,8 +26,11 @@ invariant fails. What it does:
    the invariants (``invariants`` in the JSON; any false one makes the exit code 1);
 7. meanwhile ``--inbox-watchers`` users also subscribe to ``onUserEvent``, whose MESSAGE
    events the DynamoDB stream consumer publishes (off the hot path): after the sends it waits
-   up to ``--inbox-wait`` seconds for them and reports the fan-out's delay and backlog
-   (information, not an invariant).
+   up to ``--inbox-wait`` seconds for them and reports (``inbox_fan_out``) the inbox events
+   expected / received / missing, the fan-out's lag from each message's commit
+   (``createdAt``) to each inbox event (p50/p95/p99/max), and its backlog every 5 s from the
+   first send (messages committed minus messages whose inbox events all arrived, and the age
+   of the oldest such message): information, not an invariant.
 
 Memory is the RSS (``/proc/<pid>/status`` VmRSS) of the local stack's process and its
 children (moto) at start, after setup, at the end and every 10 s (``timeline_every_10s``,

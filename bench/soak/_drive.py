@@ -85,7 +85,8 @@ async def drive(params: Params, outputs: dict[str, Any], pid: int) -> dict[str, 
             drain_s = await soak.drain(history)
             await soak.wait_ready(15)
             say("waiting for the stream consumer's onUserEvent fan-out ...")
-            inbox = await inbox_catch_up(soak, history, finished)
+            to_epoch = time.time() - time.perf_counter()
+            inbox = await inbox_catch_up(soak, history, started + to_epoch, finished + to_epoch)
         finally:
             sampler.cancel()
         memory_end = memory_snapshot(pid)

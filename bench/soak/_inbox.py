@@ -1,7 +1,7 @@
 """The stream consumer's fan-out, watched: some users also subscribe to ``onUserEvent``, whose
 MESSAGE events the DynamoDB stream consumer publishes off the hot path; after the sends the run
-waits (bounded) for them and reports the fan-out's delay and backlog (information, not an
-invariant)."""
+waits (bounded) for them and reports the fan-out's lag behind each commit and its backlog over
+time (information, not an invariant)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import bisect
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gql import Client, GraphQLRequest
 from graphql import parse
 
-from bench.harness import ON_USER_EVENT, AckingTransport, jwt_auth, ms, percentile
+from bench.harness import ON_USER_EVENT, AckingTransport, jwt_auth
 
 from ._clients import SUBSCRIBE_TIMEOUT, User
+from ._lag import fan_out_figures
 
 if TYPE_CHECKING:
     from ._run import Soak
@@ -33,7 +35,7 @@ class InboxWatcher:
     def __init__(self, run: Soak, user: User) -> None:
         self.run = run
         self.user = user
-        self.seen: dict[tuple[str, int], float] = {}  # (conversation, seq) -> first receipt
+        self.seen: dict[tuple[str, int], float] = {}  # (conversation, seq) -> first receipt (epoch s)
         self.duplicates = 0
         self.errors: list[str] = []
         self.ready = asyncio.Event()
@@ -92,7 +94,7 @@ class InboxWatcher:
                         if key in self.seen:
                             self.duplicates += 1
                         else:
-                            self.seen[key] = time.perf_counter()
+                            self.seen[key] = time.time()
                 finally:
                     ack.cancel()
         except asyncio.CancelledError:
@@ -120,65 +122,48 @@ def _expected(soak: Soak, history: dict[str, list[dict[str, Any]]]
             if w.user in c.members for m in history[c.id]]
 
 
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 async def inbox_catch_up(soak: Soak, history: dict[str, list[dict[str, Any]]],
-                         since: float) -> dict[str, Any]:
+                         started: float, since: float) -> dict[str, Any]:
     """Waits (bounded) until the watched users got a MESSAGE event for every message of
-    their conversations, and reports how far the stream consumer's fan-out lags behind
-    the sends. Information, not an invariant (onUserEvent is at most once, like every
-    subscription, and the fan-out is asynchronous by design)."""
+    their conversations, then reports the fan-out's lag behind each message's commit and
+    its backlog over time (:func:`bench.soak._lag.fan_out_figures`). ``started`` and
+    ``since``: when the sends started and ended (epoch seconds). Information, not an
+    invariant (onUserEvent is at most once, like every subscription, and the fan-out is
+    asynchronous by design)."""
     expected = _expected(soak, history)
-    keys = {key for _, key in expected}
-    total = sum(len(items) for items in history.values())
     last_seq = {cid: max((int(m["seq"]) for m in items), default=0)
                 for cid, items in history.items()}
-
-    def fanned_out(at: float | None = None) -> int:  # watched messages anyone got (by ``at``)
-        covered = [w.covered_at() for w in soak.watchers]
-        return sum(1 for k in keys if any(
-            (t := c(k)) is not None and (at is None or t <= at) for c in covered))
 
     def caught_up() -> bool:  # every watcher's inbox shows its conversations' last seq
         return all(max((q for c, q in w.seen if c == cid), default=0) >= last_seq[cid]
                    for w in soak.watchers for cid in {k[0] for v, k in expected if v is w})
 
-    at_last_send = fanned_out(since)
-    wait_from = time.perf_counter()
-    at_wait_start = fanned_out()
+    wait_from = time.time()
     deadline = time.monotonic() + soak.p.inbox_wait
     while not caught_up() and time.monotonic() < deadline:
         if all(w.errors for w in soak.watchers):
             break
         await asyncio.sleep(0.25)
-    waited = time.perf_counter() - wait_from
-    after_wait = fanned_out()
+    ended = time.time()
+    commits = {(cid, int(m["seq"])): _epoch(str(m["createdAt"]))
+               for cid, items in history.items() for m in items}
     covered = {id(w): w.covered_at() for w in soak.watchers}
-    received = [(w, key, t) for w, key in expected
-                if (t := covered[id(w)](key)) is not None]
-    started = {(a.conversation.id, int(a.responses[0]["seq"])): a.started
-               for a in soak.attempted.values() if a.responses}
-    delays = [t - started[key] for _, key, t in received if key in started]
-    last = max((t for _, _, t in received), default=None)
-    complete = len(received) == len(expected)
-    # The consumer works through the stream in order, all conversations alike: the rate
-    # at which the watched conversations' messages came out, scaled to all messages.
-    rate = (after_wait - at_wait_start) / waited * total / len(keys) if keys and waited > 0 else None
-    backlog = (len(keys) - at_last_send) * total / len(keys) if keys else None
+    receipts = [(id(w), key, covered[id(w)](key)) for w, key in expected]
+    figures = fan_out_figures(commits, receipts, started=started, last_send=since, ended=ended)
+    last = max((t for _, _, t in receipts if t is not None), default=None)
+    complete = figures["events_missing"] == 0
     return {
         "watchers": len(soak.watchers),
-        "watched_messages": len(keys),
-        "events_expected": len(expected),
-        "events_received": len(received),
-        "events_missing_after_wait": len(expected) - len(received),
+        "watched_messages": len({key for _, key in expected}),
+        "messages": len(commits),
+        **figures,
         "events": sum(len(w.seen) for w in soak.watchers),
         "duplicates": sum(w.duplicates for w in soak.watchers),
-        "fanned_out_by_last_send": at_last_send,
-        "fanned_out_after_wait": after_wait,
-        "waited_s": round(waited, 1),
-        "delay_ms": {"p50": ms(percentile(delays, 50)), "p95": ms(percentile(delays, 95)),
-                     "max": ms(max(delays) if delays else None)},
+        "waited_s": round(ended - wait_from, 1),
         "all_received_s_after_last_send": round(last - since, 1) if complete and last else None,
-        "estimated_fan_out_msg_per_s": round(rate, 1) if rate is not None and complete is False
-        else None,
-        "estimated_backlog_messages_at_last_send": round(backlog) if backlog is not None else None,
         "errors": [e for w in soak.watchers for e in w.errors][:3],
     }

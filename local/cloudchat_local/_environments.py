@@ -68,6 +68,12 @@ def _exit_with_parent() -> None:
 def _initialize(module: str, attr: str, path: list[str], level: int) -> None:
     global _handler
     _exit_with_parent()
+    # The handler's stdout (Powertools' logger, print) goes where its stderr goes, as Lambda
+    # captures both: the inherited stdout may be a pipe nobody reads (the stream consumers'
+    # process starts its lanes before it hands its stdout over), which a chatty handler
+    # would fill, and then block on, forever.
+    sys.stdout.flush()
+    os.dup2(2, 1)
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)

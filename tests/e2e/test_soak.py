@@ -3,6 +3,7 @@ cannot rot. Count and invariant assertions only, no timings."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -77,6 +78,29 @@ def test_fan_out_is_watched(report: dict) -> None:
     assert inbox["watchers"] == 3
     assert inbox["events_expected"] > 0
     assert inbox["errors"] == []
+
+
+def test_the_fan_out_lag_and_backlog_are_reported(report: dict) -> None:
+    """Lag from each message's commit to each expected inbox event, the backlog every 5 s
+    from the first send to the end of the wait, and what is missing after it (counts and
+    shapes only: the figures themselves are load-dependent)."""
+    inbox = report["results"]["inbox_fan_out"]
+    expected, received, missing = (inbox["events_expected"], inbox["events_received"],
+                                   inbox["events_missing"])
+    assert received + missing == expected and received > 0
+    lag = inbox["lag_ms"]
+    assert lag["samples"] == received
+    assert 0 < lag["p50"] <= lag["p95"] <= lag["p99"] <= lag["max"]
+    timeline = inbox["backlog_timeline"]
+    assert inbox["backlog_every_s"] == 5.0
+    assert timeline[0]["t_s"] == 0.0 and len(timeline) >= 2
+    assert all(b["t_s"] - a["t_s"] <= 5.0 for a, b in itertools.pairwise(timeline))
+    assert all(row["backlog"] == row["committed"] - row["fanned_out"] >= 0 for row in timeline)
+    assert timeline[-1]["committed"] == inbox["watched_messages"]
+    assert inbox["backlog_max"] == max(row["backlog"] for row in timeline)
+    assert inbox["backlog_at_last_send"] is not None
+    if missing == 0:
+        assert timeline[-1]["backlog"] == 0 and timeline[-1]["oldest_pending_s"] == 0.0
 
 
 def test_memory_is_reported(report: dict) -> None:

@@ -314,6 +314,16 @@ def appsync(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppSyncSe
         yield srv
 
 
+@pytest.fixture
+def one_worker(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole batch in one ``Fanout.handle_batch`` call (``FANOUT_WORKERS=1``): the
+    conversations' runs interleaved as in the stream."""
+    from cloudchat.config import get_settings
+
+    monkeypatch.setenv("FANOUT_WORKERS", "1")
+    get_settings.cache_clear()
+
+
 def _interleaved_burst(stack: Stack) -> tuple[str, str, list[dict[str, Any]]]:
     """Two conversations' messages interleaved in one stream batch: runs a1 | b1 | a2 | b2."""
     s = Stream()
@@ -327,7 +337,7 @@ def _interleaved_burst(stack: Stack) -> tuple[str, str, list[dict[str, Any]]]:
 
 @STREAMED
 def test_the_consumer_publishes_one_unaliased_field_per_request_each_user_in_order(
-        stack: Stack, appsync: AppSyncServer) -> None:
+        stack: Stack, appsync: AppSyncServer, one_worker: None) -> None:
     """What AppSync receives from the stream consumer: one request per user event, each a
     mutation whose only root field is ``publishUserEvent`` without an alias (aliased
     mutation fields trigger no subscription), sent concurrently across users and, for each
@@ -352,7 +362,8 @@ def test_the_consumer_publishes_one_unaliased_field_per_request_each_user_in_ord
 
 @STREAMED
 def test_a_failed_publish_is_reported_and_redone_without_reordering(
-        stack: Stack, appsync: AppSyncServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        stack: Stack, appsync: AppSyncServer, monkeypatch: pytest.MonkeyPatch,
+        one_worker: None) -> None:
     """AppSync refuses carol's events: the batch reports the failed records for Lambda to
     redeliver, and nothing of carol's after the refused event was sent before it."""
     from cloudchat import fanout
@@ -373,3 +384,44 @@ def test_a_failed_publish_is_reported_and_redone_without_reordering(
     for who, expected in ((USERS["alice"], order), (BOB, order), (CAROL, [(a, 1), (a, 2)])):
         got = [(e["conversationId"], e["seq"]) for e in published(appsync) if e["userId"] == who]
         assert got == expected, (who, got)
+
+
+# ------------------------------------------------------------ partitions of a batch at once
+@STREAMED
+def test_a_batchs_conversations_are_fanned_out_apart_each_as_one_run(
+        stack: Stack, appsync: AppSyncServer) -> None:
+    """With FANOUT_WORKERS > 1 (the default) the batch is split by partition: each
+    conversation's messages are one run even when the stream interleaves them, so each
+    member gets one event per conversation, of its latest message (5 requests, not 10)."""
+    a, b, records = _interleaved_burst(stack)
+    assert consume(records) == {"batchItemFailures": []}
+    events = published(appsync)
+    got = sorted((e["userId"], e["conversationId"], e["seq"]) for e in events)
+    assert got == sorted([(USERS["alice"], a, 2), (BOB, a, 2), (CAROL, a, 2),
+                          (USERS["alice"], b, 2), (BOB, b, 2)])
+    assert len(appsync.requests) == 5
+    for who in ("alice", "bob"):  # the listing as the stream ordered it: b's last message last
+        assert listing(stack, who)[:2] == [b, a]
+
+
+@STREAMED
+def test_a_failed_partition_is_redelivered_from_its_first_record_and_nothing_is_lost(
+        stack: Stack, appsync: AppSyncServer) -> None:
+    """AppSync refuses carol's events (she is only in a): b's partition completes, a's fails,
+    and the batch reports every record from a's first one on; redelivered from there, every
+    member ends with an event of each conversation's last message (b's may come twice:
+    at-least-once)."""
+    a, b, records = _interleaved_burst(stack)
+    appsync.fail_user = CAROL
+    result = consume(records)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    first_of_a = min(i for i, r in enumerate(records)
+                     if r["dynamodb"]["Keys"]["PK"]["S"].endswith(a)
+                     and r["dynamodb"]["Keys"]["SK"]["S"].startswith("MSG"))
+    assert failed == {r["dynamodb"]["SequenceNumber"] for r in records[first_of_a:]}
+    b_events = {(e["userId"], e["seq"]) for e in published(appsync) if e["conversationId"] == b}
+    assert b_events == {(USERS["alice"], 2), (BOB, 2)}  # b was not held up by a
+    appsync.fail_user = None
+    assert consume(records[first_of_a:]) == {"batchItemFailures": []}
+    last = {(e["userId"], e["conversationId"]) for e in published(appsync) if e["seq"] == 2}
+    assert last == {(USERS["alice"], a), (BOB, a), (CAROL, a), (USERS["alice"], b), (BOB, b)}

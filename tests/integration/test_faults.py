@@ -434,6 +434,12 @@ def _activity(cid: str) -> dict[str, str]:
 @pytest.mark.moto_fidelity(STREAMS_SURVIVE_CANCELLED_TRANSACTIONS)
 def test_a_stream_batch_failing_mid_way_is_redelivered_without_duplicates(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole batch in one Fanout (FANOUT_WORKERS=1: runs interleaved as in the stream);
+    by partition, tests/integration/test_fanout.py::test_a_failed_partition_is_redelivered..."""
+    from cloudchat.config import get_settings
+
+    monkeypatch.setenv("FANOUT_WORKERS", "1")
+    get_settings.cache_clear()
     publisher = Publisher()
     monkeypatch.setattr(stream, "_publisher", lambda: publisher)
     s = Stream()

@@ -6,6 +6,7 @@ sequence number, so a retried record succeeds the second time:
 * ``ok`` (or no mode): succeed
 * ``raise-once`` / ``always-raise``: raise (a function error: the whole batch fails)
 * ``fail-once`` / ``always-fail``: report it in ``batchItemFailures``
+* ``chatty``: succeed after writing 1 MB of log lines to stdout (as a handler's logger does)
 
 Run by the local stack's stream consumers' process (another process than the test's), it
 also appends each invocation as a JSON line to the file ``FAKE_STREAM_LOG`` names, if set:
@@ -57,6 +58,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RuntimeError(f"handler failed on {seq}")
         if mode == "always-fail" or (mode == "fail-once" and first):
             failures.append({"itemIdentifier": seq})
+        if mode == "chatty":
+            for _ in range(1024):
+                print("x" * 1023, flush=True)
     return {"batchItemFailures": failures}
 
 

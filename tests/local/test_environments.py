@@ -65,3 +65,33 @@ def test_an_environment_does_not_outlive_its_parent(tmp_path: Path) -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid), f"environment {pid} outlived its parent"
+
+
+def test_a_handler_logging_to_stdout_never_blocks_on_a_pipe_nobody_reads(tmp_path: Path) -> None:
+    """The stream consumers' process starts its lanes while its stdout is still the pipe its
+    parent reads READY from (and then stops reading): a lane's handler writing its logs to
+    stdout must not fill that pipe and hang. Its stdout is its stderr, as Lambda captures
+    both into the function's logs."""
+    out = tmp_path / "done"
+    script = (
+        "from cloudchat_local._environments import ProcessEnvironment\n"
+        "env = ProcessEnvironment('tests.local.fake_stream_handler', 'handler')\n"
+        "record = {'dynamodb': {'SequenceNumber': '1', 'Keys': {'PK': {'S': 'k'}},\n"
+        "                       'NewImage': {'mode': {'S': 'chatty'}}}}\n"
+        "result = env.invoke({'Records': [record]}, None)\n"
+        f"open({str(out)!r}, 'w').write(repr(result))\n"
+        "env.close()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert out.exists(), "the lane blocked writing to stdout"
+        assert out.read_text() == "{'batchItemFailures': []}"
+        assert process.stdout is not None
+        process.wait(30)
+    finally:
+        process.kill()
+        process.wait()

@@ -442,6 +442,25 @@ def test_a_batch_filling_in_its_window_is_polled_like_lambda_not_in_a_loop(
     assert polled <= elapsed / 0.1 + 3, (polled, puts)  # ~10 polls, not one per put
 
 
+def test_without_a_batching_window_a_record_is_delivered_at_the_next_poll(
+        table: Table, start_poller: Any) -> None:
+    """MaximumBatchingWindowInSeconds 0 (the template's): Lambda invokes the function as soon
+    as a poll finds records, one record or not; with a window it waits for the window."""
+    recorder = Recorder()
+    start_poller(table, recorder, BatchSize=100)
+    sentinel = time.time()
+    table.put("now")
+    assert recorder.wait_for(lambda: len(recorder.records()) == 1)
+    prompt = recorder.calls[0][0] - sentinel
+    assert prompt < 1.0, prompt  # a poll every 0.05 s here; not a window's 2 s
+    windowed = Recorder()
+    start_poller(table, windowed, BatchSize=100, MaximumBatchingWindowInSeconds=2)
+    sentinel = time.time()
+    table.put("later")
+    assert windowed.wait_for(lambda: any(fake.keys([r]) == ["later"] for r in windowed.records()))
+    assert windowed.calls[-1][0] - sentinel >= 1.9
+
+
 # --------------------------------------------------------------------------- parallelization and latency
 
 

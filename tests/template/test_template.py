@@ -479,7 +479,7 @@ def test_function_environment_resolves(template: Template) -> None:
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
         extra = {
             "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS",
-                               "NOTICE_SENDER", "NOTICE_INCLUDES_TEXT"},
+                               "NOTICE_SENDER", "NOTICE_INCLUDES_TEXT", "FANOUT_WORKERS"},
             "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID", "NOTICE_SENDER",
                               "NOTICE_INCLUDES_TEXT"},
         }.get(function.logical_id, set())
@@ -765,6 +765,21 @@ def test_the_stream_mapping_runs_batches_in_parallel(template: Template) -> None
     (event,) = template.function("StreamFunction").properties["Events"].values()
     factor = event["Properties"]["ParallelizationFactor"]
     assert isinstance(factor, int) and 2 <= factor <= 10  # Lambda's range is 1..10
+
+
+def test_the_stream_mapping_is_tuned_for_lag(template: Template) -> None:
+    """The settings `make soak` chose (docs/performance.md, "Fan-out"): no batching window
+    (a window adds its length to every record's lag on a quiet stream), batches of up to 100
+    (Lambda's range for DynamoDB is 1..10,000), each fanned out by FANOUT_WORKERS partitions
+    at once, all within the function's timeout."""
+    function = template.function("StreamFunction")
+    (event,) = function.properties["Events"].values()
+    props = event["Properties"]
+    assert props.get("MaximumBatchingWindowInSeconds", 0) == 0
+    assert 1 <= props["BatchSize"] <= 10_000 and props["BatchSize"] >= 100
+    workers = int(function.properties["Environment"]["Variables"]["FANOUT_WORKERS"])
+    assert 2 <= workers <= 32
+    assert function.properties["Timeout"] >= 30  # a batch of 100 under a slow downstream
 
 
 @pytest.mark.parametrize("logical_id", ["UserPool", "AdminGroup", "ModeratorGroup", "UserPoolClient",

@@ -88,6 +88,26 @@ def test_users_in_parallel_each_users_events_in_order(server: AppSyncServer) -> 
         assert seqs == [1, 2, 3], (u, seqs)  # answered in order at the server
 
 
+def test_calls_from_many_threads_at_once_share_the_bound(server: AppSyncServer) -> None:
+    """The stream consumer publishes from several partitions' threads at once (one user's
+    events go inline in the calling thread): requests in flight stay within the publisher's
+    concurrency across all of them, on as many connections."""
+    import threading
+
+    server.delay = 0.02
+    pub = AppSyncPublisher(server.url, "us-east-1", concurrency=3)
+    calls = [[{"userId": f"t{t}", "type": "MESSAGE", "conversationId": "c", "seq": s}
+              for s in (1, 2)] if t % 2 else _events(4) for t in range(8)]
+    threads = [threading.Thread(target=pub.publish_user_events, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(server.requests) == sum(len(c) for c in calls)
+    assert 1 < server.max_in_flight <= 3
+    assert server.connections <= 3
+
+
 def test_one_user_is_sent_inline_in_order(server: AppSyncServer) -> None:
     pub = AppSyncPublisher(server.url, "us-east-1")
     pub.publish_user_events(_events(1, per_user=5))

@@ -10,6 +10,7 @@ deployed code calls. At run time nothing here imports them.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -40,6 +41,10 @@ def _config(service: str) -> Any:
             extra["s3"] = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
     return Config(
         retries={"mode": "standard", "max_attempts": 3},
+        # The stream consumer sends from several threads (cloudchat.fanout_groups: up to
+        # WORKERS + CALLS at once); botocore keeps 10 connections by default and opens (and
+        # drops) one more per request beyond them.
+        max_pool_connections=32,
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,
@@ -68,8 +73,15 @@ def client(service: Literal["sns"]) -> SNSClient: ...
 @overload
 def client(service: Literal["ses"]) -> Any: ...  # (one call: cloudchat.notifier.SesClient)
 def client(service: str) -> BaseClient:
-    """The process's client for one service (the same object on every call until ``reset()``)."""
-    return _client(service)
+    """The process's client for one service (the same object on every call until ``reset()``).
+    Thread-safe: a client is made under a lock, since boto3's default session is not
+    (boto/boto3#1592, #2750: ``KeyError: 'credential_provider'``); the stream consumer uses
+    clients from several threads (:mod:`cloudchat.fanout_groups`)."""
+    with _LOCK:
+        return _client(service)
+
+
+_LOCK = threading.RLock()
 
 
 @cache
@@ -80,10 +92,15 @@ def _client(service: str) -> BaseClient:
     return made
 
 
-@cache
 def credentials() -> Credentials | None:
     """The process's AWS credentials (botocore refreshes temporary ones when they near
     expiry: call ``get_frozen_credentials()`` per use). None when there are none."""
+    with _LOCK:
+        return _credentials()
+
+
+@cache
+def _credentials() -> Credentials | None:
     import boto3
 
     return boto3.Session().get_credentials()
@@ -108,4 +125,4 @@ def sns() -> SNSClient:
 def reset() -> None:
     """Drop cached clients (tests that switch endpoints or credentials)."""
     _client.cache_clear()
-    credentials.cache_clear()
+    _credentials.cache_clear()

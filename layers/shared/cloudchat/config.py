@@ -34,6 +34,7 @@ class Settings:
     region: str = "us-east-1"
     notice_sender: str | None = None  # e-mail notices' From (a verified SES identity); None: off
     notice_includes_text: bool = False  # e-mail notices quote the message (NoticeIncludesText)
+    fanout_workers: int = 16  # partitions of a stream batch fanned out at once (fanout_groups)
 
 
 def _int(name: str, default: int) -> int:
@@ -83,4 +84,5 @@ def get_settings() -> Settings:
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         notice_sender=os.environ.get("NOTICE_SENDER") or None,
         notice_includes_text=os.environ.get("NOTICE_INCLUDES_TEXT", "false") == "true",
+        fanout_workers=_int("FANOUT_WORKERS", 16),
     )

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from cloudchat import erasure, notices
+from cloudchat.fanout_groups import both, for_each
 from cloudchat.fanout_mentions import MentionFanout
 from cloudchat.models import Member, MessageKind, NotificationSettings, StoredMessage
 from cloudchat.notifier import EmailNotice
@@ -159,17 +161,18 @@ class Fanout:
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
         for cid, ids in wanted.items():
-            found = self.store.messages_at(cid, sorted(ids))
+            found, listed = both(partial(self.store.messages_at, cid, sorted(ids)),
+                                 partial(self.store.members, cid))  # (two reads at once)
             # Records of writes that did not commit (moto emits them) confirm nothing.
             mine = [m for s, m in sorted(found.items()) if ids.get(s) == m.id]
             if not mine:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
-            members[cid] = self.store.members(cid)
+            members[cid] = listed
             last_at = max(m.created_at for m in mine)
-            for m in members[cid]:
-                if m.last_activity < last_at:  # (as read; the write is conditional anyway)
-                    self.store.bump_activity(cid, m.user_id, last_at)
+            behind = [m for m in members[cid]  # (as read; the write is conditional anyway)
+                      if m.last_activity < last_at]
+            for_each(partial(self._bump, cid, last_at), behind)
         notes = _Notes(self)
         mentions = MentionFanout(self.service, self.notifier, lambda m: _preview(self.service, m))
         chunk: list[dict[str, Any]] = []
@@ -196,6 +199,9 @@ class Fanout:
             in_chunk += len(run)
         self._publish(chunk)
         del pending[:in_chunk]
+
+    def _bump(self, cid: str, at: str, member: Member) -> None:
+        self.store.bump_activity(cid, member.user_id, at)
 
     @staticmethod
     def _recipients(stored: StoredMessage, members: list[Member]) -> list[Member]:
@@ -338,9 +344,13 @@ class _Notes:
         data = {"conversationId": cid, "seq": stored.seq}
         mail = notices.email_notice(name, conv.title if conv else None, preview,
                                     self.service.settings.notice_includes_text)
-        for m, ways in targets:
-            self._claimed.add((cid, m.user_id))
+        self._claimed.update((cid, m.user_id) for m, _ in targets)
+
+        def send(target: tuple[Member, notices.Channels]) -> None:
+            m, ways = target
             if self.store.claim_notification(cid, m.user_id, now_iso, not_before):
                 devices = self.store.devices(m.user_id) if ways.push else []
                 email = EmailNotice(ways.email, *mail) if ways.email else None
                 notifier.notify(m.user_id, subject, text, data, devices, email)
+
+        for_each(send, targets)

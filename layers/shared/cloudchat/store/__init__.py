@@ -75,6 +75,7 @@ from cloudchat.store._stream import (
     PresenceImage,
     StreamImage,
     decode_stream_image,
+    stream_partition,
 )
 from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
@@ -106,6 +107,7 @@ __all__ = [
     "binding",
     "decode_stream_image",
     "item_size",
+    "stream_partition",
 ]
 
 

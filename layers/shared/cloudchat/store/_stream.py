@@ -102,3 +102,10 @@ def decode_stream_image(raw: Mapping[str, Any] | None) -> StreamImage | None:
     if kind == "DELETION":
         return AccountDeletionImage(user_id=d["userId"], step=int(d.get("jobStep", 0)))
     return None
+
+
+def stream_partition(keys: Mapping[str, Any] | None) -> str:
+    """The partition key of a stream record's item (its ``Keys``, as Lambda delivers them or
+    boto3 reads them): a conversation's messages, members and title share one."""
+    pk = (keys or {}).get("PK")
+    return str(next(iter(pk.values()), "")) if isinstance(pk, Mapping) and pk else ""
