@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore import xform_name
 
-from bench.harness import REPO, ms, percentile, ratio
+from bench.harness import REPO, LambdaContext, ms, percentile, ratio
 
 from ._replay import Replayer
-from ._scenarios import LambdaContext, Operation
+from ._scenarios import Operation
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

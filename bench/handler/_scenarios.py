@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bench.harness import REPO, say
+from bench.harness import REPO, LambdaContext, say
 
 from ._replay import Exchange, Recorder
 
@@ -50,16 +49,6 @@ OPERATIONS = {
 }
 TARGETED = ("sendMessage", "messages", "markRead", "addReaction")
 
-
-@dataclass
-class LambdaContext:
-    function_name: str = "cloudchat-bench-handler"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cloudchat-bench-handler"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def event(name: str, who: str, arguments: dict[str, Any]) -> dict[str, Any]:

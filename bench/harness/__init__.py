@@ -12,6 +12,7 @@ from ._documents import (
     ON_USER_EVENT,
     SEND_MESSAGE,
 )
+from ._lambda import LambdaContext
 from ._processes import (
     Child,
     children_of,
@@ -54,6 +55,7 @@ __all__ = [
     "Account",
     "AckingTransport",
     "Child",
+    "LambdaContext",
     "argument_parser",
     "children_of",
     "commit",

@@ -54,7 +54,7 @@ class _Sender:
 
 
 def _context() -> Any:
-    from ._world import LambdaContext
+    from bench.harness import LambdaContext
 
     return LambdaContext()
 

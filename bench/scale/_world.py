@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-from bench.harness import REPO, Child, read_ready_line, spawn
+from bench.harness import REPO, Child, LambdaContext, read_ready_line, spawn
 
 TABLE = "cloudchat-bench-scale"
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example01"
@@ -36,16 +36,6 @@ ENV = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
-
-@dataclass
-class LambdaContext:
-    function_name: str = "cloudchat-bench-scale"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cloudchat-bench-scale"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def user_ids(n: int) -> list[str]:

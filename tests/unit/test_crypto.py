@@ -128,3 +128,19 @@ def test_bound_aad_is_the_compact_json_it_always_was(cid: str, mid: str, kv: int
     fields = [cid, mid, kv, version, seq, sender, kind, attachments]
     expected = b"cloudchat/v2" + json.dumps(fields, separators=(",", ":")).encode()
     assert bound_aad(cid, mid, kv, version, Binding(seq, sender, kind, attachments)) == expected
+
+
+def test_the_search_key_is_derived_once_per_held_key_and_dropped_with_it() -> None:
+    """search_key: the same key every time (HKDF of the data key), kept only while a key
+    ring holds the data key (sends and edits index every body with it)."""
+    from cloudchat import crypto
+
+    kms, now = FakeKMS(), [0.0]
+    ring = KeyRing(lambda: kms, "key", max_age_seconds=60, max_uses=100, clock=lambda: now[0])
+    ring.create("c1")
+    key = b"k" * 32
+    derived = crypto.search_key(key)
+    assert crypto.search_key(key) == derived and crypto._SEARCH_KEYS[key] == derived
+    ring.forget("c1")
+    assert key not in crypto._SEARCH_KEYS
+    assert crypto.search_key(key) == derived and key not in crypto._SEARCH_KEYS  # not held

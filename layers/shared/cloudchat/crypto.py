@@ -46,6 +46,14 @@ BOUND_FORMAT = 2  # ... and the message's seq, sender, kind and attachments dige
 #: takes the key and dropped when it drops it (age, use count, :meth:`KeyRing.forget`), so no
 #: key material outlives the ring's bounds; other keys get a new object per use.
 _CIPHERS: dict[bytes, Any] = {}
+#: The search key derived from such a key (:func:`search_key`), kept and dropped with it.
+_SEARCH_KEYS: dict[bytes, bytes] = {}
+
+
+def _drop(key: bytes) -> None:
+    """What was derived from a data key the key ring no longer holds."""
+    _CIPHERS.pop(key, None)
+    _SEARCH_KEYS.pop(key, None)
 
 
 def _new_aesgcm(key: bytes) -> Any:
@@ -58,18 +66,27 @@ def _new_aesgcm(key: bytes) -> Any:
 def _aesgcm(key: bytes) -> Any:
     cipher = _CIPHERS.get(key)
     return cipher if cipher is not None else _new_aesgcm(key)
+
+
 SEARCH_KEY_INFO = b"cloudchat/search-index/v1"
 TOKEN_BYTES = 8  # 64-bit tokens: a collision only adds a candidate, which decryption drops
 
 
 def search_key(data_key: bytes) -> bytes:
     """The conversation's blind-index key: HKDF-SHA256 of its plaintext data key (no salt,
-    a fixed info label), 32 bytes."""
+    a fixed info label), 32 bytes. Derived once per data key the key ring holds (every
+    send and edit indexes its body), not once per message."""
+    derived = _SEARCH_KEYS.get(data_key)
+    if derived is not None:
+        return derived
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=SEARCH_KEY_INFO).derive(data_key)
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=SEARCH_KEY_INFO).derive(data_key)
+    if data_key in _CIPHERS:  # held by a key ring: kept as long as it holds the key
+        _SEARCH_KEYS[data_key] = derived
+    return derived
 
 
 def blind_token(index_key: bytes, term: str) -> bytes:
@@ -208,7 +225,7 @@ class KeyRing:
             if (self._clock() - entry.created > self._max_age
                     or entry.uses >= self._max_uses):
                 del self._cache[(conversation_id, key_version)]
-                _CIPHERS.pop(entry.key, None)
+                _drop(entry.key)
                 return None
             entry.uses += 1
             return entry.key
@@ -238,7 +255,7 @@ class KeyRing:
     def forget(self, conversation_id: str) -> None:
         with self._lock:
             for k in [k for k in self._cache if k[0] == conversation_id]:
-                _CIPHERS.pop(self._cache.pop(k).key, None)
+                _drop(self._cache.pop(k).key)
 
     def _put(self, conversation_id: str, key_version: int, plaintext: bytes) -> None:
         key = bytes(plaintext)
