@@ -349,3 +349,39 @@ def test_a_deleted_users_token_registers_no_device(stack: Stack, pool: str,
     # (a live account still registers: the check is of the deleted marker only)
     assert stack.invoke(users, "Mutation.registerDevice.apns", "bob",
                         {"platform": "APNS", "token": "d" * 64}, replace_args=True)["registered"]
+
+
+def test_a_membership_the_index_does_not_list_yet_is_still_left(
+        stack: Stack, pool: str, events: Captured, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GSI1 lags the table: a conversation joined moments before the deletion may not be
+    listed when the job's first step runs. The job waits for the index (GSI_SETTLE_S since
+    it began) before it concludes that no membership is left."""
+    from cloudchat_local.moto import gsi_lag
+    from tests.integration.test_gsi_consistency import Clock
+
+    clock = Clock()
+    gsi_lag(30.0, clock)
+    try:
+        feed = Stream()
+        team = group(stack, [BOB])  # within the lag: the index does not list it yet
+        send(stack, team, "secret", "cmid-lag-0001")
+        assert not [m for m in api.service().store.memberships(ALICE, 10, None)[0]
+                    if m.conversation_id == team]
+        waited: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            clock.settle()  # the index catches up while the step waits
+
+        monkeypatch.setattr(accounts.AccountsService, "sleep", staticmethod(sleep))
+        delete_account(stack, erase=True)
+        drain(feed)
+        assert waited and all(0 < s <= accounts.GSI_SETTLE_S for s in waited)
+        assert f"MEMBER#{ALICE}" not in items_of(stack, f"CONV#{team}")
+        shown = page(stack, team, "bob")["items"]
+        assert shown[0]["body"] == "Deleted user left; Bob is now an owner"
+        mine = [m for m in shown if m["senderId"] == ALICE and m["kind"] == "TEXT"]
+        assert [(m["body"], m["erased"]) for m in mine] == [(None, True)]
+        assert items_of(stack, f"USER#{ALICE}")["DELETION"]["status"]["S"] == "DONE"
+    finally:
+        gsi_lag(0)

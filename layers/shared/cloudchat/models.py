@@ -284,3 +284,4 @@ class DeletionJob:
     requested_by: str
     completed_at: str | None = None
     cursor: dict[str, Any] | None = None  # {"cid": ..., "after": seq} while erasing
+    started_at: str | None = None  # when it was last (re)started (default: requested_at)

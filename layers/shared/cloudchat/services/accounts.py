@@ -16,11 +16,21 @@ handing over to the longest-standing admin (else member) in the same transaction
 pending uploads go; then, with ``eraseMessages``, their messages in every conversation they
 ever left (the ``LEFT#`` records membership changes keep, these departures included) become
 tombstones, a page of a conversation's messages per step. Then the job is DONE.
+
+The user's memberships are found through GSI1, which lags the table (eventually consistent
+on AWS). A conversation joined moments before the deletion may not be listed yet, so the job
+concludes "no membership left" only once the index has had ``GSI_SETTLE_S`` since the job
+(re)started: a step that finds none earlier waits for the rest of that time and looks again.
+(Memberships written after the deletion began are refused: the profile is the deleted
+marker. On AWS, propagation takes "a fraction of a second, under normal conditions"; an
+admin's ``adminDeleteUser`` re-runs the job if it ever was not enough.)
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
@@ -46,10 +56,13 @@ if TYPE_CHECKING:
 
 ERASE_PAGE = 100  # message items evaluated per background step
 DEPARTURES_PER_STEP = 10  # conversations left per background step (without eraseMessages)
+GSI_SETTLE_S = 2.0  # how long GSI1 is given to list a membership written before the job
 
 
 class AccountsService(MembersService):
     """Deleting accounts: the request's part, and the background job's steps."""
+
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def delete_account(self, caller: Caller, erase_messages: object,
                        cognito: Callable[[], CognitoIdentityProviderClient],
@@ -117,11 +130,16 @@ class AccountsService(MembersService):
         if cursor is not None:
             return self._erase_page(job, str(cursor["cid"]), int(cursor.get("after", 0)))
         # first out of every conversation (what the account can still reach), then erasure
-        for _ in range(DEPARTURES_PER_STEP):
+        departed, waited = 0, False
+        while departed < DEPARTURES_PER_STEP:
             conv, me = self._next_membership(user_id)
             if conv is None or me is None:
+                if not waited and self._settle(job):
+                    waited = True  # the index may not have listed a recent membership yet
+                    continue
                 break
             self._depart(conv, me)
+            departed += 1
         else:
             return self.store.advance_job(job, None)  # more may follow: the next step
         if job.erase:
@@ -130,6 +148,16 @@ class AccountsService(MembersService):
             if left is not None:
                 return self._erase_page(job, left, 0)
         return self.store.advance_job(job, None, done_at=iso(self.clock()))
+
+    def _settle(self, job: DeletionJob) -> bool:
+        """Waits out what is left of ``GSI_SETTLE_S`` since the job (re)started; True if it
+        waited (then the index is worth asking again)."""
+        started = datetime.fromisoformat((job.started_at or job.requested_at).replace("Z", "+00:00"))
+        left = (started + timedelta(seconds=GSI_SETTLE_S) - self.clock()).total_seconds()
+        if left <= 0:
+            return False
+        self.sleep(min(left, GSI_SETTLE_S))
+        return True
 
     def _erase_page(self, job: DeletionJob, cid: str, after: int) -> bool:
         """Tombstones the user's messages in one page of a conversation they left; after

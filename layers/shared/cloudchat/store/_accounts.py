@@ -45,7 +45,7 @@ def job(d: dict[str, Any]) -> DeletionJob:
     return DeletionJob(user_id=d["userId"], erase=bool(d.get("eraseMessages")), status=d["status"],
                        step=int(d.get("jobStep", 0)), requested_at=d["requestedAt"],
                        requested_by=d["requestedBy"], completed_at=d.get("completedAt"),
-                       cursor=d.get("jobCursor"))
+                       cursor=d.get("jobCursor"), started_at=d.get("startedAt", d["requestedAt"]))
 
 
 @dataclass(frozen=True)
@@ -128,22 +128,22 @@ class AccountsStore(StoreBase):
         if old is None:
             record = {"PK": pk, "SK": DELETION, "type": JOB_TYPE, "userId": user_id,
                       "eraseMessages": erase, "status": "RUNNING", "jobStep": 0, "requestedAt": at,
-                      "requestedBy": by}
+                      "requestedBy": by, "startedAt": at}
             ops["job"] = {"Put": {"TableName": self.table_name, "Item": self._av(record),
                                   "ConditionExpression": "attribute_not_exists(PK)"}}
             new = job(record)
         else:
             new = DeletionJob(user_id, old.erase or erase, "RUNNING", old.step + 1,
-                              old.requested_at, old.requested_by, None, old.cursor)
+                              old.requested_at, old.requested_by, None, old.cursor, at)
             ops["job"] = {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, DELETION),
                 "ConditionExpression": "jobStep = :old",
-                "UpdateExpression": "SET #s = :running, jobStep = :new, eraseMessages = :erase "
-                                    "REMOVE completedAt",
+                "UpdateExpression": "SET #s = :running, jobStep = :new, eraseMessages = :erase, "
+                                    "startedAt = :at REMOVE completedAt",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": self._av({
                     ":old": old.step, ":new": new.step, ":running": "RUNNING",
-                    ":erase": new.erase})}}
+                    ":erase": new.erase, ":at": at})}}
         failed = self._transact(ops)
         if failed is None:
             return new
