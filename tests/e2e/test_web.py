@@ -90,18 +90,33 @@ def _npm(*args: str) -> None:
     assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
 
 
-@pytest.fixture(scope="module")
-def web_dist() -> Path:
-    """web/dist, built (``npm ci`` + ``npm run build``) when missing or older than its sources."""
+def built_dist() -> Path:
+    """web/dist, built (``npm ci`` + ``npm run build``) when missing or older than its sources.
+    Every browser test module calls it, on whichever xdist worker runs it: the whole check
+    and build runs under one file lock, so one worker's ``npm ci`` (which empties
+    node_modules first) never runs under another's build ("vite: not found")."""
+    import fcntl
+    import hashlib
+    import tempfile
+
     if shutil.which("npm") is None:
         pytest.skip("node and npm are needed to build the web client (not on PATH)")
-    if not (WEB / "node_modules" / "vite" / "package.json").exists():
-        _npm("ci")
-    index = DIST / "index.html"
-    if not index.exists() or index.stat().st_mtime < _newest_source_mtime():
-        _npm("run", "build")
-    assert index.exists()
+    tag = hashlib.sha256(str(WEB.resolve()).encode()).hexdigest()[:12]
+    lock = Path(tempfile.gettempdir()) / f"cloudchat-web-build-{tag}.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not (WEB / "node_modules" / "vite" / "package.json").exists():
+            _npm("ci")
+        index = DIST / "index.html"
+        if not index.exists() or index.stat().st_mtime < _newest_source_mtime():
+            _npm("run", "build")
+        assert index.exists()
     return DIST
+
+
+@pytest.fixture(scope="module")
+def web_dist() -> Path:
+    return built_dist()
 
 
 @pytest.fixture(scope="module")

@@ -25,17 +25,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def dist() -> Path:
-    """web/dist, built when missing or older than its sources (as test_web's fixture does)."""
-    import shutil
-
-    if shutil.which("npm") is None:
-        pytest.skip("node and npm are needed to build the web client (not on PATH)")
-    if not (web.WEB / "node_modules" / "vite" / "package.json").exists():
-        web._npm("ci")
-    index = web.DIST / "index.html"
-    if not index.exists() or index.stat().st_mtime < web._newest_source_mtime():
-        web._npm("run", "build")
-    return web.DIST
+    """web/dist, built when missing or older than its sources (test_web.built_dist)."""
+    return web.built_dist()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ the conversation list's preview too);
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -26,13 +25,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def browsers() -> Iterator[web.Browsers]:
     """The built app (as test_web builds it) and Chromium contexts, one per user."""
-    if shutil.which("npm") is None:
-        pytest.skip("node and npm are needed to build the web client (not on PATH)")
-    if not (web.WEB / "node_modules" / "vite" / "package.json").exists():
-        web._npm("ci")
-    index = web.DIST / "index.html"
-    if not index.exists() or index.stat().st_mtime < web._newest_source_mtime():
-        web._npm("run", "build")
+    web.built_dist()
     if not web.CHROMIUM.exists():
         pytest.fail(f"{web.CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
     with playwright_sync.sync_playwright() as playwright:
