@@ -53,7 +53,10 @@ PROBE = ("import time; t, c = time.perf_counter(), time.process_time(); import b
 def layout(tmp: Path, precompiled: bool, root: Path = ROOT,
            python: str = sys.executable) -> tuple[Path, Path]:
     layer, task = tmp / "opt" / "python", tmp / "task"
-    shutil.copytree(root / "layers" / "shared" / "cloudchat", layer / "cloudchat")
+    # without the tree's own __pycache__ (a dev tree has timestamp-checked bytecode from test
+    # runs, which made the "source_only" figures of a working tree precompiled ones)
+    shutil.copytree(root / "layers" / "shared" / "cloudchat", layer / "cloudchat",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     task.mkdir(parents=True)
     for module in MODULES:
         shutil.copy(root / "resolvers" / f"{module}.py", task)
@@ -151,7 +154,8 @@ def package_sizes(tmp: Path) -> dict[str, int]:
                     "--platform", "manylinux2014_aarch64", "--python-version", "3.12",
                     "--only-binary=:all:", "-r", str(ROOT / "layers" / "shared" / "requirements.txt")],
                    check=True)
-    shutil.copytree(ROOT / "layers" / "shared" / "cloudchat", target / "cloudchat")
+    shutil.copytree(ROOT / "layers" / "shared" / "cloudchat", target / "cloudchat",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     layer_zip = tmp / "layer.zip"
     with zipfile.ZipFile(layer_zip, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(target.parent.rglob("*")):
