@@ -79,3 +79,5 @@ _.requestedAt, _.completedAt
 _.CORSRuleTypeDef  # local/cloudchat_local/_provision_apps.py
 _.QueueAttributeNameType  # local/cloudchat_local/_provision_apps.py
 _.ShardIteratorTypeType  # local/cloudchat_local/_stream_shards.py
+# --- module-level __getattr__ (PEP 562): Python calls it for a name the module lacks
+_.__getattr__  # cloudchat/store/__init__.py: the stream images load on first use (cold start)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
@@ -33,11 +33,13 @@ from cloudchat.config import get_settings
 from cloudchat.crypto import KeyRing
 from cloudchat.errors import INTERNAL_FAILURE, BadRequest, ChatError, RateLimited, Unauthorized
 from cloudchat.models import Caller
-from cloudchat.notifier import SnsNotifier
-from cloudchat.publisher import AppSyncPublisher
 from cloudchat.services import ChatService
 from cloudchat.store import Store
 from cloudchat.tokens import TokenCodec
+
+if TYPE_CHECKING:  # (imported by the factories below: only the stream consumer makes them)
+    from cloudchat.notifier import SnsNotifier
+    from cloudchat.publisher import AppSyncPublisher
 
 logger = Logger()
 metrics = Metrics()
@@ -165,6 +167,8 @@ def service() -> ChatService:
 @lru_cache(maxsize=1)
 def publisher() -> AppSyncPublisher | None:
     """Publishes server-side events into subscriptions; None when APPSYNC_URL is unset."""
+    from cloudchat.publisher import AppSyncPublisher
+
     s = get_settings()
     if not s.appsync_url:
         logger.warning("APPSYNC_URL is not set: user events are not published")
@@ -176,6 +180,8 @@ def publisher() -> AppSyncPublisher | None:
 def notifier() -> SnsNotifier | None:
     """SNS notifications and SES e-mail notices; None when neither NOTIFICATIONS_TOPIC_ARN
     nor NOTICE_SENDER is set."""
+    from cloudchat.notifier import SnsNotifier
+
     s = get_settings()
     if not s.notifications_topic_arn and not s.notice_sender:
         return None

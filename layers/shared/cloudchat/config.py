@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 
+from cloudchat.dataclass import dataclass
 from cloudchat.errors import ConfigurationError  # (raised here; defined with every error)
 
 

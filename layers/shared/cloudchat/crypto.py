@@ -26,10 +26,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote  # json.dumps's own quoting
 from typing import TYPE_CHECKING, Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.errors import IntegrityError
 
 if TYPE_CHECKING:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from cloudchat.crypto import Sealed
+from cloudchat.dataclass import dataclass, field
 
 
 class Kind(StrEnum):

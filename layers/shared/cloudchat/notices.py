@@ -14,8 +14,7 @@ An e-mail notice says who wrote and where, never what, unless the deployment opt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from cloudchat.dataclass import dataclass
 from cloudchat.models import Member, NotificationSettings, StoredMessage
 
 

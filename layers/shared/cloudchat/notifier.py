@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from cloudchat.dataclass import dataclass
 
 if TYPE_CHECKING:
     from types_boto3_sns import SNSClient

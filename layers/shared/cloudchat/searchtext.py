@@ -24,8 +24,9 @@ A query matches a message when every query word matches (AND).
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+
+from cloudchat.dataclass import dataclass
 
 PREFIX_LENGTHS = (3, 4, 5, 6, 8)  # index prefixes of these lengths (every word has <= 5)
 MIN_PREFIX = PREFIX_LENGTHS[0]

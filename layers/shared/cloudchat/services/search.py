@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from cloudchat import ids, validation
 from cloudchat.crypto import blind_token, search_key
+from cloudchat.dataclass import dataclass
 from cloudchat.errors import BadRequest, Forbidden
 from cloudchat.models import Caller, Member, Message, MessageKind, Page, StoredMessage
 from cloudchat.searchtext import (

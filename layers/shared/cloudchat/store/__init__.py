@@ -52,6 +52,8 @@ again; when the container has not seen the message, one BatchGetItem reads it fi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cloudchat.errors import BlockedPairs, DirectExists, RateExceeded
 from cloudchat.store._accounts import DELETED_NAME, AccountsStore
 from cloudchat.store._blocks import MAX_BLOCKS, BlocksStore
@@ -67,18 +69,20 @@ from cloudchat.store._notifications import NotificationsStore
 from cloudchat.store._rates import RATE_LOG_SLOTS, Rate
 from cloudchat.store._records import AppendOutcome, SendGuard, WriteOutcome
 from cloudchat.store._search import TX_INDEX_ACTIONS, Posting
-from cloudchat.store._stream import (
-    AccountDeletionImage,
-    ConversationImage,
-    DeletionImage,
-    MessageImage,
-    PresenceImage,
-    StreamImage,
-    decode_stream_image,
-    stream_partition,
-)
 from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
+
+if TYPE_CHECKING:  # (loaded on first use by __getattr__ below)
+    from cloudchat.store._stream import (
+        AccountDeletionImage,
+        ConversationImage,
+        DeletionImage,
+        MessageImage,
+        PresenceImage,
+        StreamImage,
+        decode_stream_image,
+        stream_partition,
+    )
 
 __all__ = [
     "DELETED_NAME",
@@ -109,6 +113,19 @@ __all__ = [
     "item_size",
     "stream_partition",
 ]
+
+#: the stream images (``_stream``): only the stream consumer reads them, so a resolver's cold
+#: start does not build their five record classes (bench/cold_start.py)
+_STREAM_NAMES = frozenset({"AccountDeletionImage", "ConversationImage", "DeletionImage", "MessageImage",
+                           "PresenceImage", "StreamImage", "decode_stream_image", "stream_partition"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STREAM_NAMES:
+        from cloudchat.store import _stream
+
+        return getattr(_stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,

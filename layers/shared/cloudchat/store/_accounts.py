@@ -12,9 +12,9 @@ its step already taken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from cloudchat.dataclass import dataclass, field
 from cloudchat.models import DeletionJob, StoredMessage, Upload, UploadStatus
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import BATCH_MAX, StoreBase

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.models import Conversation, ConversationDeletion, Kind, Role
 from cloudchat.store._base import BATCH_MAX, StoreBase
 from cloudchat.store._keys import DELETION, DIRECT, META, conv_pk, deletion_pk, direct_pk, member_sk

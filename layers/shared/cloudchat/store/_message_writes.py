@@ -4,9 +4,9 @@ remembered image's ``rev`` (see :mod:`cloudchat.store`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from cloudchat.dataclass import dataclass, field
 from cloudchat.models import BodyVersion, MessageKind, Role, StoredMessage, UploadStatus
 from cloudchat.store import _codec as codec
 from cloudchat.store._codec import REACTION_PREFIX

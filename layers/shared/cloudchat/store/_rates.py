@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.errors import AccountGone, RateExceeded
 from cloudchat.store._base import StoreBase
 from cloudchat.store._keys import rate_sk, user_pk

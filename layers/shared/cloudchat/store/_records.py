@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.models import StoredMessage
 
 

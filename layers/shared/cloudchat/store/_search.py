@@ -18,10 +18,10 @@ redoing it is harmless, and the new queue is computed to be right either way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cloudchat.crypto import TOKEN_BYTES
+from cloudchat.dataclass import dataclass
 from cloudchat.store._base import BATCH_MAX, StoreBase
 from cloudchat.store._images import rev
 from cloudchat.store._keys import conv_pk, msg_sk, search_sk, search_sk_bounds, seq_of_search_sk

@@ -9,9 +9,9 @@ message is decoded, with its placement checks, from what that read returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.models import Member
 from cloudchat.store import _codec as codec
 
