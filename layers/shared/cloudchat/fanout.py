@@ -42,6 +42,7 @@ from cloudchat.store import (
     AccountDeletionImage,
     ConversationImage,
     DeletionImage,
+    FanoutState,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -167,7 +168,7 @@ class Fanout:
             wanted.setdefault(img.conversation_id, {})[img.seq] = img.id
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
-        large: set[str] = set()
+        large: dict[str, FanoutState] = {}  # the large ones, with their fan-out state
         threshold = self.large.threshold
         for cid, ids in wanted.items():
             (found, state), (listed, more) = both(
@@ -179,7 +180,7 @@ class Fanout:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
             if state.large:
-                large.add(cid)
+                large[cid] = state
                 members[cid] = self.large.recipients(cid, mine)
                 continue
             # (over the threshold but not flagged yet: its markers are being written)
@@ -199,7 +200,8 @@ class Fanout:
 
     def _fan_out(self, pending: list[tuple[int, MessageImage]],
                  confirmed: dict[tuple[str, int], StoredMessage],
-                 members: dict[str, list[Member]], large: set[str], notes: _Notes,
+                 members: dict[str, list[Member]], large: dict[str, FanoutState],
+                 notes: _Notes,
                  mentions: MentionFanout) -> None:
         """The events and notifications of the confirmed messages, chunk by chunk."""
         chunk: list[dict[str, Any]] = []
@@ -218,7 +220,8 @@ class Fanout:
                     mentioned, mention_events = mentions.handle(stored, unblocked)  # muted too
                     events += mention_events
                     if cid in large:
-                        notices.append(partial(self.large.sweep, stored, notes, mentioned))
+                        notices.append(partial(self.large.sweep, stored, large[cid], notes,
+                                               mentioned))
                     else:
                         notices.append(partial(
                             notes.notify, stored,

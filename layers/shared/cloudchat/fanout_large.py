@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from cloudchat.models import Member, MessageKind, StoredMessage
 from cloudchat.services import iso
+from cloudchat.store import FanoutState
 
 if TYPE_CHECKING:
     from cloudchat.fanout import Fanout, _Notes
@@ -100,15 +101,20 @@ class LargeGroups:
         found = self.store.members_named(cid, sorted(wanted))
         return [found[u] for u in sorted(found)]
 
-    def sweep(self, stored: StoredMessage, notes: _Notes, skip: set[str]) -> None:
+    def sweep(self, stored: StoredMessage, state: FanoutState, notes: _Notes,
+              skip: set[str]) -> None:
         """The window's notification sweep, if ``stored`` is the message that claims it:
         every offline member who sees it (but its sender, those who blocked the sender and
-        ``skip``, the mentioned: they were notified of the mention) is notified once."""
+        ``skip``, the mentioned: they were notified of the mention) is notified once.
+        ``state`` is the fan-out state read with the message: a sweep claimed within the
+        window by another message means no claim is even tried (no write per message)."""
         if stored.kind is MessageKind.SYSTEM or self.fanout.notifier() is None:
             return
         now = self.service.clock()
         window = self.service.settings.notify_window_seconds
         not_before = iso(datetime.fromtimestamp(now.timestamp() - window, UTC))
+        if state.sweep_at and state.sweep_at >= not_before and state.sweep_seq != stored.seq:
+            return
         if not self.store.claim_sweep(stored.conversation_id, stored.seq, iso(now), not_before):
             return
         for page in self.store.member_pages(stored.conversation_id, WALK_PAGE):
