@@ -171,15 +171,20 @@ class Fanout:
         large: dict[str, FanoutState] = {}  # the large ones, with their fan-out state
         threshold = self.large.threshold
         for cid, ids in wanted.items():
-            (found, state), (listed, more) = both(
-                partial(self.store.messages_and_state, cid, sorted(ids)),
-                partial(self.store.members_upto, cid, threshold))  # (two reads at once)
+            read = partial(self.store.messages_and_state, cid, sorted(ids))
+            listed: list[Member]
+            if self.large.known(cid):  # (large for good: its members are not read)
+                (found, state), (listed, more) = read(), ([], False)
+            else:
+                (found, state), (listed, more) = both(
+                    read, partial(self.store.members_upto, cid, threshold))  # (two at once)
             # Records of writes that did not commit (moto emits them) confirm nothing.
             mine = [m for s, m in sorted(found.items()) if ids.get(s) == m.id]
             if not mine:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
             if state.large:
+                self.large.remember(cid)
                 large[cid] = state
                 members[cid] = self.large.recipients(cid, mine)
                 continue

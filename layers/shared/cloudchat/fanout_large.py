@@ -26,9 +26,10 @@ Below the threshold :mod:`cloudchat.fanout` does what it always did. Above it:
   message that claimed the sweep runs it again: the members' claims keep it to one each.
 
 Per message this costs: one BatchGetItem (messages with the fan-out state), a member Query
-bounded by the threshold (it tells a conversation that crossed it but is not flagged yet),
-one Query of online records, one BatchGetItem of the online (and mentioned) members' items,
-one block check of them, and one publish per online member; plus once per window the sweep.
+bounded by the threshold (it tells a conversation that crossed it but is not flagged yet;
+skipped once this process has seen the conversation flagged), one Query of online records,
+one BatchGetItem of the online (and mentioned) members' items, one block check of them, and
+one publish per online member; plus once per window the sweep.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 
 # The marker walk's page: member items a Query reads at a time (well under 1 MB).
 WALK_PAGE = 500
+# Conversations this process has seen flagged large (a flag is never cleared), so their
+# messages skip the member Query that tells a conversation not flagged yet; bounded.
+KNOWN_MAX = 10_000
+_known: set[str] = set()
 
 
 class LargeGroups:
@@ -56,6 +61,17 @@ class LargeGroups:
         self.service = fanout.service
         self.store = fanout.store
         self.threshold = self.service.settings.large_group_threshold
+
+    @staticmethod
+    def known(conversation_id: str) -> bool:
+        """Whether this process has seen the conversation flagged large."""
+        return conversation_id in _known
+
+    @staticmethod
+    def remember(conversation_id: str) -> None:
+        if len(_known) >= KNOWN_MAX:
+            _known.clear()
+        _known.add(conversation_id)
 
     # ---------------------------------------------------------------- membership records
     def member_added(self, member: Member) -> None:
