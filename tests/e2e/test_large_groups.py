@@ -7,6 +7,7 @@ reaches him live; his catch-up (messagesSince) has every message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
                        r"\g<1>2\n", text)
     assert n == 1
     root = tmp_path_factory.mktemp("large")
-    template = Path(root / "template.yaml")
+    tree = root / "repo"  # (what the template names, relative to it: links to the repo's)
+    tree.mkdir()
+    for entry in REPO.iterdir():
+        if entry.name != "template.yaml" and not entry.name.startswith("."):
+            (tree / entry.name).symlink_to(entry)
+    template = Path(tree / "template.yaml")
     template.write_text(small)
     dev = DevStack(root / "state", "--template", str(template)).start()
     try:
@@ -120,8 +126,10 @@ class Channel:
         return await asyncio.wait_for(find(), TIMEOUT * 3)
 
     async def close(self) -> None:
+        """Stops waiting (the session's exit closes the subscription)."""
         self.pending.cancel()
-        await self.events.aclose()
+        with contextlib.suppress(BaseException):
+            await self.pending
 
 
 async def poll_async(read: Any, ok: Any, timeout: float = 10.0) -> Any:
