@@ -289,3 +289,81 @@ def test_the_list_of_a_member_of_large_conversations_stays_three_requests(
     assert len(got["items"]) == 5 and got["nextToken"]
     assert counter.ops == ["dynamodb.Query", "dynamodb.Query", "dynamodb.BatchGetItem"]
     assert {c["id"] for c in got["items"]} <= set(bigs) | set(smalls)
+
+
+class Ordered:
+    """A publisher and a notifier that record, in one list, what happened in which order;
+    the publisher fails its first ``fail`` calls."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def publish_user_events(self, events: list[dict[str, Any]]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("AppSync is down")
+        self.log += [("event", f"{e['type']}:{e['userId']}") for e in events]
+
+    def notify(self, user_id: str, subject: str, text: str, data: dict[str, Any],
+               devices: list[str], email: Any = None) -> None:
+        self.log.append(("notice", f"{user_id}:{text}"))
+
+
+@pytest.fixture
+def ordered(monkeypatch: pytest.MonkeyPatch) -> Ordered:
+    from resolvers import stream
+
+    both = Ordered()
+    monkeypatch.setattr(stream, "_publisher", lambda: both)
+    monkeypatch.setattr(stream, "_notifier", lambda: both)
+    return both
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_user_events_are_published_before_notifications(
+        stack: Stack, threshold: Callable[[int], None], ordered: Ordered, size: str) -> None:
+    """A run's events go out first, then its notifications (both sides of the threshold);
+    a mention's notification too."""
+    s = Stream()
+    threshold(2 if size == "large" else 50)
+    cid = new_conversation(stack, members=[BOB, CAROL], title="order")
+    consume(s.read())
+    beat(stack, "alice")
+    consume(s.read())
+    ordered.log.clear()
+    send(stack, cid, "first", "cmid-ord-0001")
+    send(stack, cid, "@carol look", "cmid-ord-0002", mentions=[CAROL])
+    consume(s.read())
+    kinds = [k for k, _ in ordered.log]
+    assert "event" in kinds and "notice" in kinds, ordered.log
+    assert kinds == sorted(kinds, key=lambda k: k != "event"), ordered.log  # events first
+    notices = sorted(v for k, v in ordered.log if k == "notice")
+    assert notices == sorted([f"{BOB}:Alice: first", f"{CAROL}:Alice: first",
+                              f"{CAROL}:Alice mentioned you: @carol look"])
+
+
+def test_a_failed_publish_is_redelivered_and_each_member_notified_once(
+        stack: Stack, threshold: Callable[[int], None], ordered: Ordered) -> None:
+    """Large path: the publish fails, the records come back, the events go out on the
+    retry; the sweep's notifications go out once (the mention's on the failed attempt
+    already, as its count cannot be redone)."""
+    s = Stream()
+    cid = new_conversation(stack, members=[BOB, CAROL], title="retry")
+    consume(s.read())
+    beat(stack, "alice")
+    consume(s.read())
+    ordered.log.clear()
+    send(stack, cid, "hello all", "cmid-rt-0001", mentions=[CAROL])
+    records = s.read()
+    ordered.fail = 1
+    failed = consume(records)["batchItemFailures"]
+    assert failed
+    assert [k for k, _ in ordered.log] == ["notice"]  # the mention's, not the events
+    first = {r["dynamodb"]["SequenceNumber"] for r in records}
+    assert {f["itemIdentifier"] for f in failed} <= first
+    assert consume(records) == {"batchItemFailures": []}
+    events = sorted(v for k, v in ordered.log if k == "event")
+    assert events == sorted([f"MESSAGE:{ALICE}", f"MESSAGE:{CAROL}", f"MENTION:{CAROL}"])
+    notices = sorted(v for k, v in ordered.log if k == "notice")
+    assert notices == sorted([f"{CAROL}:Alice mentioned you: hello all", f"{BOB}:Alice: hello all"])
