@@ -367,3 +367,12 @@ def test_a_failed_publish_is_redelivered_and_each_member_notified_once(
     assert events == sorted([f"MESSAGE:{ALICE}", f"MESSAGE:{CAROL}", f"MENTION:{CAROL}"])
     notices = sorted(v for k, v in ordered.log if k == "notice")
     assert notices == sorted([f"{CAROL}:Alice mentioned you: hello all", f"{BOB}:Alice: hello all"])
+
+
+@pytest.mark.parametrize("inside", [{}, {"k": None, "l": None}, {"k": "row"}, {"l": 7},
+                                    {"k": None, "l": ["x"]}])
+def test_a_list_token_of_another_shape_is_bad_request(stack: Stack, inside: dict[str, Any]) -> None:
+    from tests.integration.conftest import error_type
+
+    token = api.service().tokens.seal(inside, user_id=BOB, operation="conversations")
+    assert error_type(listed(stack, "bob", 5, token)) == "BadRequest"
