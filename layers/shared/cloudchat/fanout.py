@@ -5,6 +5,7 @@ here, off the request path, from the table's DynamoDB stream.
   (never backwards, so out-of-order and repeated records are harmless) and publishes a
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
+  over ``LargeGroupThreshold`` members, neither per member (:mod:`cloudchat.fanout_large`);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
 * a title change publishes CONVERSATION_RENAMED to every member;
 * a message's mentions are counted, and the mentioned get a MENTION event and a
@@ -154,12 +155,13 @@ class Fanout:
     # ------------------------------------------------------------------ handlers
     def _messages(self, pending: list[tuple[int, MessageImage]]) -> None:
         """Fans out the pending new messages; each leaves ``pending`` once its user events
-        are published and its notifications sent, so after an exception what is left is
-        what was not done. A chunk's user events go out before its notifications (and
-        their presence reads, claims and sends): a notification is not what makes the
-        event late. Conversations over the threshold go through :mod:`cloudchat.fanout_large`:
-        no list positions moved, events for online (and mentioned) members only, one
-        notification sweep per window."""
+        are published, its members' list positions moved and its notifications sent, so
+        after an exception what is left is what was not done. A chunk's user events go out
+        before the rest (list positions; notifications with their presence reads, claims
+        and sends): nothing the events do not need makes them late. Conversations over
+        the threshold go through :mod:`cloudchat.fanout_large`: no list positions moved,
+        events for online (and mentioned) members only, one notification sweep per
+        window."""
         if not pending:
             return
         self._blockers.clear()
@@ -169,6 +171,7 @@ class Fanout:
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
         large: dict[str, FanoutState] = {}  # the large ones, with their fan-out state
+        bumps: dict[str, Callable[[], None]] = {}  # list positions to move, by conversation
         threshold = self.large.threshold
         for cid, ids in wanted.items():
             read = partial(self.store.messages_and_state, cid, sorted(ids))
@@ -193,11 +196,12 @@ class Fanout:
             last_at = max(m.created_at for m in mine)
             behind = [m for m in members[cid]  # (as read; the write is conditional anyway)
                       if m.last_activity < last_at]
-            for_each(partial(self._bump, cid, last_at), behind)
+            # (after the events, with the notifications: no event waits for them)
+            bumps[cid] = partial(for_each, partial(self._bump, cid, last_at), behind)
         notes = _Notes(self)
         mentions = MentionFanout(self.service, self.notifier, lambda m: _preview(self.service, m))
         try:
-            self._fan_out(pending, confirmed, members, large, notes, mentions)
+            self._fan_out(pending, confirmed, members, large, bumps, notes, mentions)
         finally:
             # A mention counted is notified even if what follows failed: a redelivery
             # counts it no more, so it would not be notified then.
@@ -206,7 +210,7 @@ class Fanout:
     def _fan_out(self, pending: list[tuple[int, MessageImage]],
                  confirmed: dict[tuple[str, int], StoredMessage],
                  members: dict[str, list[Member]], large: dict[str, FanoutState],
-                 notes: _Notes,
+                 bumps: dict[str, Callable[[], None]], notes: _Notes,
                  mentions: MentionFanout) -> None:
         """The events and notifications of the confirmed messages, chunk by chunk."""
         chunk: list[dict[str, Any]] = []
@@ -216,6 +220,8 @@ class Fanout:
             latest: StoredMessage | None = None
             events: list[dict[str, Any]] = []
             notices: list[Callable[[], None]] = []
+            if run[0].conversation_id in bumps:  # (the members' list positions, once)
+                notices.append(bumps.pop(run[0].conversation_id))
             for img in run:
                 stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
