@@ -376,3 +376,22 @@ def test_a_list_token_of_another_shape_is_bad_request(stack: Stack, inside: dict
 
     token = api.service().tokens.seal(inside, user_id=BOB, operation="conversations")
     assert error_type(listed(stack, "bob", 5, token)) == "BadRequest"
+
+
+def test_a_member_online_when_the_conversation_becomes_large_gets_events_at_once(
+        stack: Stack, captured: Captured, threshold: Callable[[int], None]) -> None:
+    """Online before the conversation existed (no heartbeat since): the marker walk gives
+    them their online record; so does joining a large conversation while online."""
+    s = Stream()
+    beat(stack, "bob")
+    consume(s.read())
+    cid = new_conversation(stack, members=[BOB, CAROL], title="big")
+    consume(s.read())
+    beat(stack, "mallory")
+    consume(s.read())
+    call(stack, "addMembers", "alice", conversationId=cid, userIds=[MALLORY])
+    consume(s.read())
+    captured.events.clear()
+    send(stack, cid, "hi", "cmid-now-0001")
+    consume(s.read())
+    assert sorted(u for u, *_ in messages(captured)) == sorted([BOB, MALLORY])

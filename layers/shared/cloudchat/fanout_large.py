@@ -82,13 +82,24 @@ class LargeGroups:
         now = iso(self.service.clock())
         if state.large:
             self.store.put_large_markers(cid, [member.user_id], now)
+            self._online_now(cid, [member.user_id])
             return
         _, more = self.store.members_upto(cid, self.threshold)
         if not more:
             return
         for page in self.store.member_pages(cid, WALK_PAGE):
             self.store.put_large_markers(cid, [m.user_id for m in page], now)
+            self._online_now(cid, [m.user_id for m in page])
         self.store.mark_large(cid, now)
+
+    def _online_now(self, cid: str, user_ids: list[str]) -> None:
+        """Members online right now get their online record in the conversation at once
+        (one presence BatchGetItem per 100), not only at their next heartbeat."""
+        now = self.service.clock()
+        for uid, last_seen in sorted(self.store.presence(user_ids).items()):
+            until = _until(last_seen, self.service.PRESENCE_ONLINE_SECONDS)
+            if until > now:
+                self.store.put_online(uid, [cid], iso(until), int(until.timestamp()) + 3600)
 
     def member_removed(self, member: Member) -> None:
         """A member who left or was removed loses the marker (none: nothing happens)."""
@@ -101,8 +112,7 @@ class LargeGroups:
         cids = self.store.large_conversation_ids(user_id)
         if not cids:
             return
-        seen = datetime.fromisoformat(last_seen.replace("Z", "+00:00"))
-        until = seen + timedelta(seconds=self.service.PRESENCE_ONLINE_SECONDS)
+        until = _until(last_seen, self.service.PRESENCE_ONLINE_SECONDS)
         self.store.put_online(user_id, cids, iso(until), int(until.timestamp()) + 3600)
 
     # ------------------------------------------------------------------------- messages
@@ -137,3 +147,9 @@ class LargeGroups:
             seeing = self.fanout._recipients(stored, page)
             unblocked = self.fanout._unblocked(stored, seeing)
             notes.notify(stored, [m for m in unblocked if m.user_id not in skip])
+
+
+def _until(last_seen: str, online_seconds: int) -> datetime:
+    """Until when a heartbeat at ``last_seen`` (ISO) counts the user online."""
+    seen = datetime.fromisoformat(last_seen.replace("Z", "+00:00"))
+    return seen + timedelta(seconds=online_seconds)
