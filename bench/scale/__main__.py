@@ -29,7 +29,7 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def run(sizes: list[int], conversations: int, repeat: int) -> dict[str, Any]:
+def run(sizes: list[int], conversations: int, repeat: int, online: int = 0) -> dict[str, Any]:
     os.environ.update(ENV)  # before cloudchat is imported: Powertools reads it then
     from cloudchat_local import moto as moto_seam
 
@@ -43,7 +43,7 @@ def run(sizes: list[int], conversations: int, repeat: int) -> dict[str, Any]:
         # (Powertools' log and metric lines go to stdout, as in Lambda; stdout is the JSON's)
         for n in sizes:
             say(f"{n} members ...", "scale")
-            out.append(measure(n, conversations, stub, repeat))
+            out.append(measure(n, conversations, stub, repeat, online))
             if "error" in out[-1]:
                 say(f"{n} members: {out[-1]['error']}", "scale")
     return {"sizes": out, **summary(out)}
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="conversations of each size the listing member belongs to")
     parser.add_argument("--repeat", type=int, default=3,
                         help="measured messages inside a notification window")
+    parser.add_argument("--online", type=int, default=0,
+                        help="members (the sender first) online by heartbeat while measured")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     parser.add_argument("--chart", type=Path, help="write an SVG chart of cost per message")
     parser.add_argument("--markdown", type=Path, help="write docs/performance.md's tables")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--conversations and --repeat are at least 1")
     started = utc_now()
     machine = machine_info()
-    figures = run(sizes, args.conversations, args.repeat)
+    figures = run(sizes, args.conversations, args.repeat, max(0, args.online))
     machine["load_average_at_end"] = load_average()
     machine["benchmark_process_cpu_s"] = round(time.process_time(), 1)
     document = {"benchmark": "scale", "started": started, "finished": utc_now(),

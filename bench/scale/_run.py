@@ -71,11 +71,15 @@ def _reads(tally: Tally) -> dict[str, Any]:
                                 "largest_item_read_bytes", "cpu_ms")}
 
 
-def measure(n: int, conversations: int, stub: AppSyncStub, repeat: int) -> dict[str, Any]:
-    """The figures of one group size ``n`` (an ``error`` instead where today's model fails)."""
+def measure(n: int, conversations: int, stub: AppSyncStub, repeat: int,
+            online: int = 0) -> dict[str, Any]:
+    """The figures of one group size ``n`` (an ``error`` instead where today's model fails);
+    ``online``: that many members (the sender first) heartbeat before the messages."""
     import boto3
 
     out: dict[str, Any] = {"members": n, "conversations": conversations}
+    if online:
+        out["online"] = min(online, n - 1)
     with world(stub.url, max_members=max(n, 100)) as w:
         users = user_ids(n)
         t0 = time.perf_counter()
@@ -97,11 +101,27 @@ def measure(n: int, conversations: int, stub: AppSyncStub, repeat: int) -> dict[
         meter = Meter({s: aws.client(s) for s in ("dynamodb", "kms", "sns")},
                       boto3.client("dynamodb"), TABLE, w.table_keys, w.index_keys)
         try:
+            _online(users[1:1 + online])
             _measured(out, w, meter, stub, users[1], created, repeat)
         except Exception as exc:  # (e.g. a send that grows the item past 400 KB near the limit)
             out["error"] = f"{out.pop('phase')}: {type(exc).__name__}: {str(exc)[:300]}"
         out.pop("phase", None)
     return out
+
+
+def _online(members: list[str]) -> None:
+    """Heartbeats of ``members``, and what the stream consumer does with each (presence;
+    online records in their large conversations: cloudchat.fanout_large). Set-up."""
+    from cloudchat import api
+    from cloudchat.fanout import Fanout
+    from cloudchat.services import iso
+
+    service = api.service()
+    now = service.clock()
+    fanout = Fanout(service, lambda: None)
+    for uid in members:
+        service.store.touch_presence(uid, iso(now), int(now.timestamp()) + 3600)
+        fanout.large.heartbeat(uid, iso(now))
 
 
 def _measured(out: dict[str, Any], w: World, meter: Meter, stub: AppSyncStub, member: str,

@@ -157,7 +157,20 @@ def create_group(creator: str, others: list[str], title: str) -> str:
 
     view = api.service().create_conversation(Caller(user_id=creator, username=creator),
                                              others, title)
+    large_setup(view.conversation.id)
     return view.conversation.id
+
+
+def large_setup(cid: str) -> None:
+    """What the stream consumer does on a new conversation's member records (the setup's
+    records are skipped, not measured): over ``LargeGroupThreshold`` members, every member's
+    large-membership marker, then the conversation's flag (cloudchat.fanout_large)."""
+    from cloudchat import api
+    from cloudchat.fanout import Fanout
+
+    service = api.service()
+    first, _ = service.store.members_upto(cid, 1)
+    Fanout(service, lambda: None).large.member_added(first[0])
 
 
 def event(name: str, who: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -177,7 +177,10 @@ class CloudChat(Operations):
                     max_attempts: int | None = None) -> Subscription[UserEvent]:
         """Your own channel (``onUserEvent``): new messages anywhere, unread counts, added or
         removed, renamed, contacts online. Reconnects; events during a disconnect are missed
-        (re-read ``conversations`` after a reconnect for the counts)."""
+        (re-read ``conversations`` after a reconnect for the counts). In conversations over
+        the deployment's ``LargeGroupThreshold`` MESSAGE events reach only members online by
+        ``heartbeat`` (call it every 30 s while listening) and those a message mentions; the
+        ``conversations`` list and ``messages_since`` have every message either way."""
         return Subscription(self.api, "onUserEvent", {"userId": self.user_id}, backoff=backoff,
                             max_attempts=max_attempts)
 

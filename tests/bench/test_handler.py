@@ -24,7 +24,8 @@ CALLS = {
     "markRead": ["dynamodb.TransactWriteItems"],
     "addReaction": ["dynamodb.TransactWriteItems"],
     "editMessage": ["dynamodb.TransactWriteItems"],
-    "conversations": ["dynamodb.Query", "dynamodb.BatchGetItem"],
+    # (the caller's large-conversation markers, the GSI1 page, the items)
+    "conversations": ["dynamodb.Query", "dynamodb.Query", "dynamodb.BatchGetItem"],
 }
 TARGETED = ["sendMessage", "messages", "markRead", "addReaction"]
 

@@ -135,7 +135,8 @@ def test_the_consumers_work_grows_with_the_members_today(document: dict[str, Any
 def test_list_operations_read_the_member_map(document: dict[str, Any]) -> None:
     small, large = document["sizes"]
     for s in (small, large):
-        assert s["conversation_list"]["requests"] == {"dynamodb.Query": 1, "dynamodb.BatchGetItem": 1}
+        # (the caller's large-conversation markers, then the GSI1 page: two Queries)
+        assert s["conversation_list"]["requests"] == {"dynamodb.Query": 2, "dynamodb.BatchGetItem": 1}
         assert s["conversation_list"]["items"] == 3
         assert s["member_list"]["requests"] == {"dynamodb.BatchGetItem": 1}
         assert s["member_list"]["members"] == s["members"]

@@ -479,7 +479,8 @@ def test_function_environment_resolves(template: Template) -> None:
         env = template.function_environment(function.logical_id, DUMMY_RESOLVE)
         extra = {
             "StreamFunction": {"APPSYNC_URL", "NOTIFICATIONS_TOPIC_ARN", "NOTIFY_WINDOW_SECONDS",
-                               "NOTICE_SENDER", "NOTICE_INCLUDES_TEXT", "FANOUT_WORKERS"},
+                               "NOTICE_SENDER", "NOTICE_INCLUDES_TEXT", "FANOUT_WORKERS",
+                               "LARGE_GROUP_THRESHOLD"},
             "UsersFunction": {"PUSH_PLATFORM_APPLICATIONS", "USER_POOL_ID", "NOTICE_SENDER",
                               "NOTICE_INCLUDES_TEXT"},
         }.get(function.logical_id, set())
@@ -489,6 +490,8 @@ def test_function_environment_resolves(template: Template) -> None:
         assert env["TOKEN_SECRET"] == "template-test-token-secret"
         assert env["MAX_GROUP_MEMBERS"] == "100"
         assert env["EDIT_WINDOW_SECONDS"] == "900"
+        if function.logical_id == "StreamFunction":
+            assert env["LARGE_GROUP_THRESHOLD"] == "20"
 
 
 def test_table(template: Template) -> None:

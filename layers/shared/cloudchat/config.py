@@ -35,6 +35,8 @@ class Settings:
     notice_sender: str | None = None  # e-mail notices' From (a verified SES identity); None: off
     notice_includes_text: bool = False  # e-mail notices quote the message (NoticeIncludesText)
     fanout_workers: int = 16  # partitions of a stream batch fanned out at once (fanout_groups)
+    # conversations over this many members fan out at flat cost (cloudchat.fanout_large)
+    large_group_threshold: int = 20
 
 
 def _int(name: str, default: int) -> int:
@@ -85,4 +87,5 @@ def get_settings() -> Settings:
         notice_sender=os.environ.get("NOTICE_SENDER") or None,
         notice_includes_text=os.environ.get("NOTICE_INCLUDES_TEXT", "false") == "true",
         fanout_workers=_int("FANOUT_WORKERS", 16),
+        large_group_threshold=_int("LARGE_GROUP_THRESHOLD", 20),
     )

@@ -5,6 +5,7 @@ here, off the request path, from the table's DynamoDB stream.
   (never backwards, so out-of-order and repeated records are harmless) and publishes a
   MESSAGE user event (preview, unread count) to each member's ``onUserEvent`` channel (one
   per member for a run of a conversation's messages in a batch: of the latest);
+  over ``LargeGroupThreshold`` members, neither per member (:mod:`cloudchat.fanout_large`);
 * a member added or removed gets ADDED_TO_CONVERSATION / REMOVED_FROM_CONVERSATION;
 * a title change publishes CONVERSATION_RENAMED to every member;
 * a message's mentions are counted, and the mentioned get a MENTION event and a
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 
 from cloudchat import erasure, notices
 from cloudchat.fanout_groups import both, for_each
+from cloudchat.fanout_large import LargeGroups
 from cloudchat.fanout_mentions import MentionFanout
 from cloudchat.models import Member, MessageKind, NotificationSettings, StoredMessage
 from cloudchat.notifier import EmailNotice
@@ -41,6 +43,7 @@ from cloudchat.store import (
     AccountDeletionImage,
     ConversationImage,
     DeletionImage,
+    FanoutState,
     MessageImage,
     PresenceImage,
     StreamImage,
@@ -89,6 +92,7 @@ class Fanout:
         self.last_error: Exception | None = None
         # (conversation, sender) -> (members looked up, who of them blocked the sender)
         self._blockers: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+        self.large = LargeGroups(self)
 
     def handle_batch(self, records: Sequence[Mapping[str, Any]]) -> int | None:
         """A batch of stream records, in order. Returns None when all were handled, else the
@@ -151,7 +155,13 @@ class Fanout:
     # ------------------------------------------------------------------ handlers
     def _messages(self, pending: list[tuple[int, MessageImage]]) -> None:
         """Fans out the pending new messages; each leaves ``pending`` once its user events
-        are published, so after an exception what is left is what was not done."""
+        are published, its members' list positions moved and its notifications sent, so
+        after an exception what is left is what was not done. A chunk's user events go out
+        before the rest (list positions; notifications with their presence reads, claims
+        and sends): nothing the events do not need makes them late. Conversations over
+        the threshold go through :mod:`cloudchat.fanout_large`: no list positions moved,
+        events for online (and mentioned) members only, one notification sweep per
+        window."""
         if not pending:
             return
         self._blockers.clear()
@@ -160,45 +170,94 @@ class Fanout:
             wanted.setdefault(img.conversation_id, {})[img.seq] = img.id
         confirmed: dict[tuple[str, int], StoredMessage] = {}
         members: dict[str, list[Member]] = {}
+        large: dict[str, FanoutState] = {}  # the large ones, with their fan-out state
+        bumps: dict[str, Callable[[], None]] = {}  # list positions to move, by conversation
+        threshold = self.large.threshold
         for cid, ids in wanted.items():
-            found, listed = both(partial(self.store.messages_at, cid, sorted(ids)),
-                                 partial(self.store.members, cid))  # (two reads at once)
+            read = partial(self.store.messages_and_state, cid, sorted(ids))
+            listed: list[Member]
+            if self.large.known(cid):  # (large for good: its members are not read)
+                (found, state), (listed, more) = read(), ([], False)
+            else:
+                (found, state), (listed, more) = both(
+                    read, partial(self.store.members_upto, cid, threshold))  # (two at once)
             # Records of writes that did not commit (moto emits them) confirm nothing.
             mine = [m for s, m in sorted(found.items()) if ids.get(s) == m.id]
             if not mine:
                 continue
             confirmed.update({(cid, m.seq): m for m in mine})
-            members[cid] = listed
+            if state.large:
+                self.large.remember(cid)
+                large[cid] = state
+                members[cid] = self.large.recipients(cid, mine)
+                continue
+            # (over the threshold but not flagged yet: its markers are being written)
+            members[cid] = self.store.members(cid) if more else listed
             last_at = max(m.created_at for m in mine)
             behind = [m for m in members[cid]  # (as read; the write is conditional anyway)
                       if m.last_activity < last_at]
-            for_each(partial(self._bump, cid, last_at), behind)
+            # (after the events, with the notifications: no event waits for them)
+            bumps[cid] = partial(for_each, partial(self._bump, cid, last_at), behind)
         notes = _Notes(self)
         mentions = MentionFanout(self.service, self.notifier, lambda m: _preview(self.service, m))
+        try:
+            self._fan_out(pending, confirmed, members, large, bumps, notes, mentions)
+        finally:
+            # A mention counted is notified even if what follows failed: a redelivery
+            # counts it no more, so it would not be notified then.
+            mentions.notify_pending()
+
+    def _fan_out(self, pending: list[tuple[int, MessageImage]],
+                 confirmed: dict[tuple[str, int], StoredMessage],
+                 members: dict[str, list[Member]], large: dict[str, FanoutState],
+                 bumps: dict[str, Callable[[], None]], notes: _Notes,
+                 mentions: MentionFanout) -> None:
+        """The events and notifications of the confirmed messages, chunk by chunk."""
         chunk: list[dict[str, Any]] = []
+        later: list[Callable[[], None]] = []  # the chunk's notifications, after its events
         in_chunk = 0  # the first entries of ``pending``, whose events are all in ``chunk``
         for run in _runs([img for _, img in pending]):
             latest: StoredMessage | None = None
             events: list[dict[str, Any]] = []
+            notices: list[Callable[[], None]] = []
+            if run[0].conversation_id in bumps:  # (the members' list positions, once)
+                notices.append(bumps.pop(run[0].conversation_id))
             for img in run:
                 stored = confirmed.get((img.conversation_id, img.seq))
                 if stored is not None:
-                    everyone = self._recipients(stored, members[stored.conversation_id])
+                    cid = stored.conversation_id
+                    everyone = self._recipients(stored, members[cid])
                     unblocked = self._unblocked(stored, everyone)  # (blockers: no notice)
                     mentioned, mention_events = mentions.handle(stored, unblocked)  # muted too
                     events += mention_events
-                    notes.notify(stored, [m for m in unblocked if m.user_id not in mentioned])
+                    if cid in large:
+                        notices.append(partial(self.large.sweep, stored, large[cid], notes,
+                                               mentioned))
+                    else:
+                        notices.append(partial(
+                            notes.notify, stored,
+                            [m for m in unblocked if m.user_id not in mentioned]))
                     latest = stored
             if latest is not None:
                 events += self._message_events(latest, members[latest.conversation_id])
             if chunk and len(chunk) + len(events) > PUBLISH_BATCH:
                 self._publish(chunk)
+                self._after(later, mentions)
                 del pending[:in_chunk]
-                chunk, in_chunk = [], 0
+                chunk, later, in_chunk = [], [], 0
             chunk.extend(events)
+            later.extend(notices)
             in_chunk += len(run)
         self._publish(chunk)
+        self._after(later, mentions)
         del pending[:in_chunk]
+
+    @staticmethod
+    def _after(notices: list[Callable[[], None]], mentions: MentionFanout) -> None:
+        """A published chunk's notifications: mentions' first, then the rest in order."""
+        mentions.notify_pending()
+        for notice in notices:
+            notice()
 
     def _bump(self, cid: str, at: str, member: Member) -> None:
         self.store.bump_activity(cid, member.user_id, at)
@@ -246,6 +305,10 @@ class Fanout:
         current = self.store.get_member(cid, uid)
         if (current is None) != (event_type == "REMOVED_FROM_CONVERSATION"):
             return  # the change did not commit, or was undone since
+        if current is None:
+            self.large.member_removed(image)
+        else:
+            self.large.member_added(current)
         conv = self.store.get_conversation(cid)
         self._publish([{"userId": uid, "type": event_type, "conversationId": cid,
                         "title": conv.title if conv else None,
@@ -264,6 +327,8 @@ class Fanout:
         contacts hear it. Going offline is not an event: clients treat lastSeen older than
         a minute as offline."""
         seen, before = new.last_seen, old.last_seen if old is not None else None
+        if seen:
+            self.large.heartbeat(new.user_id, seen)  # (online in their large conversations)
         gap = self.service.PRESENCE_ONLINE_SECONDS
         if before:
             t_new = datetime.fromisoformat(seen.replace("Z", "+00:00"))

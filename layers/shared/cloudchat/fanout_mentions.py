@@ -41,6 +41,8 @@ class MentionFanout:
         self._settings: dict[str, NotificationSettings] = {}
         self._names: dict[str, str] = {}
         self._titles: dict[str, str | None] = {}
+        # notifications of mentions counted, sent by notify_pending (after the events)
+        self._pending: list[tuple[StoredMessage, list[Member], str]] = []
 
     def handle(self, stored: StoredMessage, recipients: list[Member]
                ) -> tuple[set[str], list[dict[str, Any]]]:
@@ -66,8 +68,15 @@ class MentionFanout:
                 "senderId": stored.sender_id, "preview": preview, "at": stored.created_at,
                 "unreadCount": max(0, seq - floor),
                 "unreadMentionCount": sum(1 for s in counted if s > floor)})
-        self._notify(stored, first, preview)
+        self._pending.append((stored, first, preview))
         return {m.user_id for m in targets}, events
+
+    def notify_pending(self) -> None:
+        """Sends the notifications of the mentions counted so far (the fan-out calls it
+        once their events are published)."""
+        pending, self._pending = self._pending, []
+        for stored, first, preview in pending:
+            self._notify(stored, first, preview)
 
     def _notify(self, stored: StoredMessage, members: list[Member], preview: str) -> None:
         notifier = self.notifier()

@@ -18,6 +18,7 @@ from cloudchat.services._base import iso
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.blocks import refused
 from cloudchat.services.users import UsersService
+from cloudchat.store import list_key
 
 
 class ConversationsService(UsersService, CryptoService):
@@ -93,25 +94,54 @@ class ConversationsService(UsersService, CryptoService):
 
     def conversations(self, caller: Caller, limit: int | None,
                       next_token: str | None) -> Page:
+        """The caller's conversations, most recent activity first: their GSI1 rows (a
+        member item's list position, which the stream consumer moves) merged with their
+        large conversations (:mod:`cloudchat.fanout_large`: positions not moved per member,
+        so listed by the conversation's own last activity). The token holds a cursor into
+        each: the GSI1 key after the last row listed, the activity key of the last large
+        one listed."""
         n = validation.limit(limit)
-        start = None
+        start: dict[str, str] | None = None
+        after_large: str | None = None
         if next_token is not None:
-            start = self.tokens.open(next_token, user_id=caller.user_id, operation="conversations")
-            start = start.get("k")
-            if not isinstance(start, dict):
+            opened = self.tokens.open(next_token, user_id=caller.user_id, operation="conversations")
+            start, after_large = opened.get("k"), opened.get("l")
+            if ((start is not None and not isinstance(start, dict))
+                    or (after_large is not None and not isinstance(after_large, str))
+                    or (start is None and after_large is None)):
                 raise BadRequest("nextToken is invalid")
+        large_ids = self.store.large_conversation_ids(caller.user_id)
         # GSI1 (eventually consistent) gives the order and the candidates; the batch get
         # (strongly consistent, on the table) decides: a membership that ended is left out,
-        # and unread counts and the last message use the member item as it is now.
-        members, more = self.store.memberships(caller.user_id, n, start)
-        current = self.store.conversations_of(caller.user_id,
-                                              [m.conversation_id for m in members])
-        items = [self._view(*current[m.conversation_id]) for m in members
-                 if m.conversation_id in current]
+        # and unread counts and the last message use the member item as it is now. Rows of
+        # large conversations are skipped there (over-read by as many), listed by activity.
+        rows, more_rows = self.store.memberships(caller.user_id, n + len(large_ids), start)
+        skip = set(large_ids)
+        small = [m for m in rows if m.conversation_id not in skip]
+        more_small = more_rows or len(small) > n
+        small = small[:n]
+        current = self.store.conversations_of(
+            caller.user_id, [*(m.conversation_id for m in small), *large_ids])
+        large = sorted(((k, c) for c in large_ids if c in current
+                        and (k := large_key(*current[c])) and (after_large is None
+                                                               or k < after_large)),
+                       reverse=True)
+        # (list key, conversation, its GSI1 row: None for a large one), newest first
+        merged: list[tuple[str, str, Member | None]] = sorted(
+            [*((activity_key_of(m), m.conversation_id, m) for m in small),
+             *((k, c, None) for k, c in large)], key=lambda e: e[0], reverse=True)
+        page = merged[:n]
+        taken_small = [row for _, _, row in page if row is not None]
+        taken_large = [k for k, _, row in page if row is None]
+        items = [self._view(*current[cid]) for _, cid, _ in page if cid in current]
+        more = (more_small or len(small) > len(taken_small)
+                or len(large) > len(taken_large))
         token = None
-        if more and members:
-            token = self.tokens.seal({"k": self.store.membership_cursor(members[-1])},
-                                     user_id=caller.user_id, operation="conversations")
+        if more and page:
+            token = self.tokens.seal({
+                "k": self.store.membership_cursor(taken_small[-1]) if taken_small else start,
+                "l": taken_large[-1] if taken_large else after_large,
+            }, user_id=caller.user_id, operation="conversations")
         return Page(items, token)
 
     def _view(self, conv: Conversation, member: Member) -> ConversationView:
@@ -121,3 +151,15 @@ class ConversationsService(UsersService, CryptoService):
         if conv.last_message is not None and conv.last_message.seq > member.joined_seq:
             last = self._decrypt(conv.last_message, conv)
         return ConversationView(conv, member, last)
+
+
+def activity_key_of(member: Member) -> str:
+    """A GSI1 row's list key (as GSI1 sorts it)."""
+    return list_key(member.last_activity or member.joined_at, member.conversation_id)
+
+
+def large_key(conv: Conversation, member: Member) -> str:
+    """A large conversation's list key: its last message (or creation), or the member's own
+    list position when later (they joined after it, or it crossed the threshold since)."""
+    last = conv.last_message.created_at if conv.last_message is not None else conv.created_at
+    return list_key(max(last, member.last_activity or member.joined_at), conv.id)

@@ -35,6 +35,8 @@ The map of the package (private modules, each readable in one sitting):
 ``_deletion``               deleting a conversation (the crypto-shredding transaction, the
                             audit record) and the purge of its items
 ``_accounts``               account deletion: the request's transaction, the background job
+``_large``                  large conversations: fan-out state, large-membership markers,
+                            online members, the notification sweep's claim
 ==========================  =================================================================
 
 Messages are keyed by seq, and message ids carry their seq (:mod:`cloudchat.ids`), so
@@ -61,6 +63,8 @@ from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
 from cloudchat.store._deletion import DeleteOutcome, DeletionStore, PurgePage
 from cloudchat.store._images import _Images
+from cloudchat.store._keys import activity_key as list_key
+from cloudchat.store._large import FanoutState, LargeStore
 from cloudchat.store._members import MembersStore
 from cloudchat.store._mentions import MentionsStore
 from cloudchat.store._message_writes import MessageWritesStore
@@ -97,6 +101,7 @@ __all__ = [
     "DeleteOutcome",
     "DeletionImage",
     "DirectExists",
+    "FanoutState",
     "MessageImage",
     "Posting",
     "PresenceImage",
@@ -111,6 +116,7 @@ __all__ = [
     "binding",
     "decode_stream_image",
     "item_size",
+    "list_key",
     "stream_partition",
 ]
 
@@ -130,5 +136,5 @@ def __getattr__(name: str) -> Any:
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
             UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore,
-            AccountsStore):
+            AccountsStore, LargeStore):
     """The table, one part per aggregate (see the map above)."""

@@ -25,6 +25,11 @@ notification settings  USER#<userId>        NOTIFY            (e-mail/push on or
 account deletion job   USER#<userId>        DELETION          (progress of deleteAccount's background part)
 conversation left      USER#<userId>        LEFT#<conversationId>  (written when they leave or are removed;
                                                                    what account erasure goes through)
+large membership       USER#<userId>        LARGE#<conversationId>  (a conversation over
+                                            LargeGroupThreshold the user is in: listed at read time)
+fan-out state          CONV#<id>            FANOUT            (largeSince; the notification sweep's claim)
+online member          CONV#<id>            ONLINE#<userId>   (a large conversation's member seen
+                                            lately: until, TTL expiresAt; refreshed from heartbeats)
 =====================  ===================  ======================================
 """
 
@@ -164,3 +169,18 @@ def deletion_pk(conversation_id: str) -> str:
 def left_sk(conversation_id: str) -> str:
     """A conversation the user left (or was removed from), under their ``USER#`` partition."""
     return f"{LEFT_PREFIX}{conversation_id}"
+
+
+LARGE_PREFIX = "LARGE#"
+ONLINE_PREFIX = "ONLINE#"
+FANOUT = "FANOUT"
+
+
+def large_sk(conversation_id: str) -> str:
+    """A large conversation the user is a member of, under their ``USER#`` partition."""
+    return f"{LARGE_PREFIX}{conversation_id}"
+
+
+def online_sk(user_id: str) -> str:
+    """A member of a large conversation who is online, under its ``CONV#`` partition."""
+    return f"{ONLINE_PREFIX}{user_id}"

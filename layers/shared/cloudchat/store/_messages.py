@@ -197,12 +197,6 @@ class MessagesStore(RatesStore, SearchStore):
         return (codec.member(mem) if mem else None,
                 codec.conversation(meta) if meta else None, messages)
 
-    def messages_at(self, conversation_id: str, seqs: Iterable[int]) -> dict[int, StoredMessage]:
-        """The messages at ``seqs`` that exist, strongly consistent (BatchGetItem per 100)."""
-        pk = conv_pk(conversation_id)
-        found = self._batch_get([(pk, msg_sk(s)) for s in seqs if s >= 1])
-        return {int(d["seq"]): self._seen(d) for d in found.values()}
-
     def message_and_member(self, conversation_id: str, seq: int, user_id: str
                            ) -> tuple[StoredMessage | None, Member | None]:
         """A message and the caller's member item, in one BatchGetItem."""
