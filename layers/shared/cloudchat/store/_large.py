@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from cloudchat.dataclass import dataclass
 from cloudchat.models import Member, StoredMessage
 from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
