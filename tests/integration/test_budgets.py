@@ -233,8 +233,9 @@ def test_a_directory_page_is_a_query_and_one_batch_get_of_blocks(stack: Stack) -
 
 def test_delete_conversation_is_one_read_and_one_transaction_and_no_kms(stack: Stack) -> None:
     """deleteConversation: one BatchGetItem (the conversation and the caller's member item),
-    one TransactWriteItems (key destruction, member checks and deletions, pair guard, audit),
-    no KMS call (the wrapped key is deleted, never unwrapped); cold or warm alike."""
+    for a GROUP one Query (a page of its member ids: members live only in their items), one
+    TransactWriteItems (key destruction, member checks and deletions, pair guard, audit), no
+    KMS call (the wrapped key is deleted, never unwrapped); cold or warm alike."""
     group = new_conversation(stack, members=[USERS["bob"], USERS["carol"]], title="budget")
     direct = new_conversation(stack, members=[USERS["bob"]])
     send(stack, group, "warm", "cmid-del-0001")
@@ -243,4 +244,6 @@ def test_delete_conversation_is_one_read_and_one_transaction_and_no_kms(stack: S
         done = stack.invoke(conversations, "Mutation.deleteConversation.ok", "alice",
                             {"conversationId": cid}, replace_args=True)
         assert done["conversationId"] == cid
-        assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.TransactWriteItems"]
+        assert counter.ops == ["dynamodb.BatchGetItem",
+                               *(["dynamodb.Query"] if cid == group else []),
+                               "dynamodb.TransactWriteItems"]

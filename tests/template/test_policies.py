@@ -145,10 +145,9 @@ def granted(template: Template, logical_id: str) -> set[Grant]:
     return out
 
 
-# deleteConversation: a group too large for one transaction loses its last member items by
-# BatchWriteItem; the stream consumer purges a deleted conversation (BatchWriteItem of the base
-# table) and its uploads (s3:DeleteObject under conversations/).
-EXPECTED["ConversationsFunction"] |= table("BatchWriteItem", indexes=False)
+# The stream consumer purges a deleted conversation (BatchWriteItem of the base table: also
+# the member items of a group too large for deleteConversation's transaction) and its
+# uploads (s3:DeleteObject under conversations/).
 EXPECTED["StreamFunction"] |= table("BatchWriteItem", indexes=False) | grants(["s3:DeleteObject"], [OBJECTS])
 
 

@@ -83,8 +83,6 @@ class MessagesService(MediaService):
             conv = self.store.get_conversation(cid)
             if conv is None:
                 raise Forbidden("you are not a member of this conversation")
-            if caller.user_id in conv.members:  # (a non-member learns nothing of members)
-                _refuse_outsiders([u for u in mentioned if u not in conv.members])
             kv = conv.key_version
             key = self.keys.key(cid, kv, conv.wrapped_key)
             self._key_version[cid] = kv

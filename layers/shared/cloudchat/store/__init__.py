@@ -24,6 +24,7 @@ The map of the package (private modules, each readable in one sitting):
 ``_message_writes``         react, edit, delete (conditioned on the remembered image)
 ``_members``                membership changes, read/delivered markers, typing, member list,
                             list positions, thread index
+``_member_pages``           the member list by pages, large addMembers' later chunks
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
@@ -59,7 +60,8 @@ from cloudchat.store._codec import ITEM_SIZE_BUDGET, binding, item_size
 from cloudchat.store._conversations import ConversationsStore
 from cloudchat.store._deletion import DeleteOutcome, DeletionStore, PurgePage
 from cloudchat.store._images import _Images
-from cloudchat.store._members import MembersStore
+from cloudchat.store._member_pages import CHUNK_USERS, MemberPagesStore
+from cloudchat.store._members import MembersStore, counts_after
 from cloudchat.store._mentions import MentionsStore
 from cloudchat.store._message_writes import MessageWritesStore
 from cloudchat.store._moderation import ModerationStore
@@ -81,6 +83,7 @@ from cloudchat.store._uploads import UploadsStore
 from cloudchat.store._users import UsersStore
 
 __all__ = [
+    "CHUNK_USERS",
     "DELETED_NAME",
     "ITEM_SIZE_BUDGET",
     "MAX_BLOCKS",
@@ -105,6 +108,7 @@ __all__ = [
     "WriteOutcome",
     "_Images",
     "binding",
+    "counts_after",
     "decode_stream_image",
     "item_size",
     "stream_partition",
@@ -113,5 +117,5 @@ __all__ = [
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
             UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore,
-            AccountsStore):
+            AccountsStore, MemberPagesStore):
     """The table, one part per aggregate (see the map above)."""
