@@ -8,7 +8,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -89,6 +89,7 @@ class LocalStack:
         stream_lag_s: float = 0.0,
         say: Callable[[str], None] | None = None,
         gsi_lag_s: float = DEFAULT_GSI_LAG_S,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.outputs_path = Path(outputs_path).resolve() if outputs_path else (
@@ -108,6 +109,8 @@ class LocalStack:
         self.stream_lag_s = stream_lag_s  # stream records reach the consumers this much later
         self.gsi_lag_s = gsi_lag_s
         self._say = say or (lambda text: None)
+        # template parameter values other than their defaults (sam deploy --parameter-overrides)
+        self.parameters = dict(parameters or {})
 
         self.template: Template | None = template
         self.moto: MotoProcess | None = None
@@ -220,6 +223,11 @@ class LocalStack:
     def _start(self) -> None:
         started = time.monotonic()
         template = self.template or load_template(self.template_path)
+        declared = template.document.get("Parameters") or {}
+        for name, value in self.parameters.items():
+            if name not in declared:
+                raise ValueError(f"--parameter {name}: the template has no such parameter")
+            declared[name]["Default"] = value
         self.template = template
         self._lock.enter_context(state_lock(self.state_dir))
         if self.fresh:

@@ -80,6 +80,7 @@ def conversation(v: ConversationView) -> dict[str, Any]:
         "id": c.id, "kind": c.kind.value, "title": c.title, "createdBy": c.created_by,
         "memberCount": c.member_count,
         "peerId": next((u for u in c.pair if u != me.user_id), None) if c.pair else None,
+        "myRole": me.role.value,
         "lastMessage": message(v.last_message, me.user_id) if v.last_message else None,
         "lastSeq": c.last_seq,
         "unreadCount": max(0, c.last_seq - max(me.read_seq, me.joined_seq)),
