@@ -57,6 +57,16 @@ _PORT_ATTEMPTS: Final = 5
 log = logging.getLogger("cloudchat_local.dev")
 
 
+def apply_parameters(template: Template, parameters: Mapping[str, str]) -> None:
+    """Template parameters take these values instead of their defaults (``--parameter``, as
+    ``sam deploy --parameter-overrides``); a name the template does not declare is refused."""
+    declared = template.document.get("Parameters") or {}
+    for name, value in parameters.items():
+        if name not in declared:
+            raise ValueError(f"--parameter {name}: the template has no such parameter")
+        declared[name]["Default"] = value
+
+
 class LocalStack:
     """moto + provisioning + emulator + stream pollers + demo data, started and stopped as one.
 
@@ -223,11 +233,7 @@ class LocalStack:
     def _start(self) -> None:
         started = time.monotonic()
         template = self.template or load_template(self.template_path)
-        declared = template.document.get("Parameters") or {}
-        for name, value in self.parameters.items():
-            if name not in declared:
-                raise ValueError(f"--parameter {name}: the template has no such parameter")
-            declared[name]["Default"] = value
+        apply_parameters(template, self.parameters)
         self.template = template
         self._lock.enter_context(state_lock(self.state_dir))
         if self.fresh:

@@ -313,6 +313,9 @@ def test_a_group_larger_than_one_transaction_leaves_members_to_the_purge_grantin
         members = stack.invoke(conversations, "Query.members.ok", who,
                                {"conversationId": cid}, replace_args=True)
         assert error_type(members) == "Forbidden"
+        subscribed = stack.invoke(messages, "Subscription.onMessage.member", who,
+                                  {"conversationId": cid})
+        assert error_type(subscribed) == "Forbidden"
 
 
 def receipts_resolver() -> Any:

@@ -95,7 +95,8 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["s3:ListBucket"], [BUCKET], UNDER_CONVERSATIONS)
     | grants(["kms:GenerateDataKey", "kms:Decrypt"], [KEY], VIA_S3),
     # receipts and typing: member items and the members query of the base table only.
-    "ReceiptsFunction": table("GetItem", "UpdateItem", "Query", "ConditionCheckItem", indexes=False)
+    "ReceiptsFunction": table("GetItem", "UpdateItem", "Query", "ConditionCheckItem", "BatchGetItem",
+                              indexes=False)
     | AT_REST,
     # the fan-out: confirmation reads, members, list positions, contacts (GSI1), previews
     # (Decrypt), notifications, user events.

@@ -45,7 +45,7 @@ DYNAMODB_ACTIONS = {
         "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "ConditionCheckItem",
         "DeleteItem",  # search postings, in an edit's or delete's transaction
     },
-    "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem"},
+    "ReceiptsFunction": {"GetItem", "UpdateItem", "Query", "ConditionCheckItem", "BatchGetItem"},
     "StreamFunction": {"GetItem", "UpdateItem", "Query", "BatchGetItem",
                        "PutItem", "DeleteItem"},  # (search postings; account deletion's steps)
     "CognitoTriggerFunction": {"PutItem"},

@@ -63,8 +63,10 @@ export function Chat({ config, onSignOut }) {
   const { nameOf, learnNames } = useNames(me);
   const { mutedUntil, isMuted, setMuted } = useMuted(conversations);
   const blocks = useBlocks();
-  // Presence of DIRECT peers (a group's members are paged on demand: Query.members).
-  const contactIds = conversations.map((c) => c.peerId).filter((u) => u && u !== me?.id);
+  // Presence of DIRECT peers and of the members loaded for the open conversation (a group's
+  // members are paged on demand: Query.members).
+  const [shownMembers, setShownMembers] = useState([]);
+  const contactIds = [...conversations.map((c) => c.peerId), ...shownMembers].filter((u) => u && u !== me?.id);
   const { isOnline, seen } = usePresence(contactIds);
 
   const loadConversations = useCallback(async () => {
@@ -386,6 +388,7 @@ export function Chat({ config, onSignOut }) {
             onActivity={onActivity}
             onRead={onRead}
             onMembers={onMembers}
+            onMembersShown={setShownMembers}
             onRenamed={onRenamed}
             onMuted={setMuted}
             blocks={blocks}

@@ -22,7 +22,7 @@ const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NE
 
 export function ConversationView({
   conversation, title, me, nameOf, learnNames, isOnline, mutedUntil, onActivity, onRead, onMembers, onRenamed,
-  onMuted, onBack, blocks, focus,
+  onMuted, onBack, blocks, focus, onMembersShown,
 }) {
   const cid = conversation.id;
   const [byId, setById] = useState(() => new Map());
@@ -53,6 +53,11 @@ export function ConversationView({
     }).catch(() => {}); // no longer a member: the conversation leaves the list
     return () => { live = false; };
   }, [cid, membersVersion]);
+
+  useEffect(() => {
+    onMembersShown?.(members.map((m) => m.userId));
+    return () => onMembersShown?.([]);
+  }, [members, onMembersShown]);
 
   const moreMembers = useCallback(async () => {
     if (!membersToken) return;

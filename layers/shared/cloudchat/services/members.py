@@ -79,9 +79,6 @@ class MembersService(ConversationsService):
             digest = adds_digest(wanted)
             present = self.store.existing_members(cid, wanted)
             new = [u for u in wanted if u not in present]
-            resuming = conv.pending_add is not None and conv.pending_add[0] == digest
-            if resuming and new:
-                return self._add_rest(caller, conv, new, digest)
             if not new:
                 raise BadRequest("every user named is already a member")
             if conv.member_count + len(new) > self.settings.max_group_members:
@@ -92,12 +89,15 @@ class MembersService(ConversationsService):
             if unknown:
                 raise BadRequest("unknown member ids: " + ", ".join(unknown),
                                  info={"unknownIds": unknown})
-            large = len(new) > self.MAX_ADDED_AT_ONCE
+            resuming = conv.pending_add is not None and conv.pending_add[0] == digest
+            large = resuming or len(new) > self.MAX_ADDED_AT_ONCE
             if large:  # refuse before writing anything when a block is known now
                 blockers = self.store.blockers_of(new, caller.user_id)
                 if blockers:
                     raise refused(caller, BlockedPairs([(u, caller.user_id) for u in new
                                                         if u in blockers]), direct=False)
+            if resuming:  # a retry of a call whose first chunk committed: the rest
+                return self._add_rest(caller, conv, new, digest)
             now = iso(self.clock())
             seq = conv.last_seq + 1
             first = new[:self.MAX_ADDED_AT_ONCE]
