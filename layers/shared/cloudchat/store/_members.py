@@ -74,7 +74,9 @@ class MembersStore(RatesStore):
         return "advanced", seq
 
     def members(self, conversation_id: str) -> list[Member]:
-        """Every member item of a conversation (bounded by the member limit), one Query."""
+        """Every member item of a conversation: one Query per page (DynamoDB's 1 MB; a group
+        of 10,000 is a few pages). For the consumer and background jobs; requests page
+        (:meth:`members_page`)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "ConsistentRead": True,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :m)",
