@@ -87,6 +87,23 @@ def test_subscribe_check_is_one_request(stack: Stack) -> None:
     assert counter.dynamodb == 1 and counter.kms == 0
 
 
+def test_a_member_page_is_one_batch_get_and_one_query(stack: Stack) -> None:
+    """members(conversationId, limit, nextToken): the membership check (conversation and the
+    caller's member item) and one Query of limit + 1 member items, whatever the group's size."""
+    others = [USERS[u] for u in ("bob", "carol", "mallory", "mod")]
+    cid = new_conversation(stack, members=others, title="paged")
+    token = None
+    for expected in (2, 2, 1):
+        counter = stack.counter()
+        page = stack.invoke(conversations, "Query.members.ok", "bob",
+                            {"conversationId": cid, "limit": 2, "nextToken": token},
+                            replace_args=True)
+        assert len(page["items"]) == expected
+        assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.Query"] and counter.kms == 0
+        token = page["nextToken"]
+    assert token is None
+
+
 def test_mark_read_is_one_dynamodb_request(stack: Stack) -> None:
     from resolvers import receipts
 

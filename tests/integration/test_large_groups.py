@@ -111,14 +111,6 @@ def test_members_are_paged_by_user_id_for_members_only(stack: Stack) -> None:
     assert error_type(members_page(stack, "not-an-id", "bob")) == "BadRequest"
 
 
-def test_a_member_page_is_one_batch_get_and_one_query(stack: Stack) -> None:
-    cid = new_conversation(stack, members=[BOB, *crowd(10)], title="team")
-    counter = stack.counter()
-    page = members_page(stack, cid, "bob", 5)
-    assert len(page["items"]) == 5 and page["nextToken"]
-    assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.Query"]
-
-
 # ---------------------------------------------------------------- addMembers in chunks
 @pytest.mark.usefixtures("big")
 def test_adding_1000_ids_commits_in_chunks_with_one_system_message(stack: Stack) -> None:
