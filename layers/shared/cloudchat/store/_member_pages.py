@@ -15,7 +15,11 @@ marked with that digest, memberCount staying within the limit, ``ADD memberCount
 to 49 users (put if absent + block check); the last one removes the mark. A retry of the same
 call (the same set of ids) finds the mark with its digest and completes the rest with no new
 message; a member already added is skipped (its put is conditioned on absence), so nothing
-is ever duplicated.
+is ever duplicated. Only one large add is resumable at a time: if another one's first chunk
+replaced the mark meanwhile, this call's next chunk is refused (Conflict) and its retry adds
+the rest as a call of its own (with its own SYSTEM message). A user found to have blocked
+the actor stops the call at that chunk: the chunks before it stay (known blocks are refused
+before anything is written, ``MembersService.add_members``).
 """
 
 from __future__ import annotations
