@@ -242,3 +242,27 @@ def _caller(user_id: str) -> Any:
     from cloudchat.models import Caller
 
     return Caller(user_id=user_id, username=user_id)
+
+
+@pytest.mark.usefixtures("big")
+def test_another_large_add_replacing_the_mark_stops_this_one_and_its_retry_is_a_new_call(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = new_conversation(stack, members=[BOB], title="company")
+    many = crowd(120)
+    store = api.service().store
+    original = type(store).add_member_chunk
+
+    def overtaken(self: Any, conversation_id: str, **kwargs: Any) -> str:
+        self._client().update_item(  # another large add's first chunk lands in between
+            TableName=self.table_name, Key={"PK": {"S": f"CONV#{cid}"}, "SK": {"S": "META"}},
+            UpdateExpression="SET pendingAdd = :p",
+            ExpressionAttributeValues={":p": {"M": {"digest": {"S": "someone else"}, "seq": {"N": "9"}}}})
+        return original(self, conversation_id, **kwargs)
+
+    monkeypatch.setattr(type(store), "add_member_chunk", overtaken)
+    assert error_type(add(stack, cid, many)) == "Conflict"
+    assert len(member_roles(stack, cid)) == 2 + 48  # the first chunk only
+    monkeypatch.setattr(type(store), "add_member_chunk", original)
+    again = add(stack, cid, many)
+    assert error_type(again) is None and again["memberCount"] == 122
+    assert system_messages(stack, cid) == ["Alice added 120 members", "Alice added 72 members"]
