@@ -26,6 +26,13 @@ def conversations(limit: int | None = None, nextToken: str | None = None) -> dic
     return views.page(page, views.conversation)
 
 
+@app.resolver(type_name="Query", field_name="members")
+def members(conversationId: str, limit: int | None = None,
+            nextToken: str | None = None) -> dict[str, Any]:
+    page = api.service().members_page(api.caller(app), conversationId, limit, nextToken)
+    return views.page(page, views.member)
+
+
 def _change(change: Any) -> dict[str, Any]:
     return views.membership(change, api.caller(app).user_id)
 

@@ -69,6 +69,7 @@ _.lastSeq, _.unreadCount, _.mutedUntil, _.updatedAt, _.lastMessage, _.actorId, _
 _.lastSeen, _.readSeq, _.deliveredSeq, _.expiresAt, _.reporterId, _.uploadId, _.maxBytes
 _.registered
 _.unreadMentionCount  # (issue 14 mentions: Conversation and UserEvent)
+_.joinedAt, _.peerId, _.myRole  # (issue 15 large groups: Member and Conversation)
 _.senderBlocked, _.blockedAt, _.wasBlocked  # (blocking: Message, BlockedUser, Unblocked)
 _.emailAddress, _.emailAvailable, _.emailIncludesText, _.notificationSettings  # (notices)
 

@@ -71,6 +71,9 @@ def _reads(tally: Tally) -> dict[str, Any]:
                                 "largest_item_read_bytes", "cpu_ms")}
 
 
+MEMBER_PAGE = 100  # the member list: one page (Query.members, at most 100)
+
+
 def measure(n: int, conversations: int, stub: AppSyncStub, repeat: int,
             online: int = 0) -> dict[str, Any]:
     """The figures of one group size ``n`` (an ``error`` instead where today's model fails);
@@ -135,10 +138,15 @@ def _measured(out: dict[str, Any], w: World, meter: Meter, stub: AppSyncStub, me
         "Query.conversations.first-page", member, {"limit": 20}))
     out["conversation_list"] = {**list_cost, "items": len(page["items"])}
     out["phase"] = "the member list"
-    members_cost, conv = _operation(meter, conversation_resolvers.lambda_handler, event(
+    members_cost, page = _operation(meter, conversation_resolvers.lambda_handler, event(
+        "Query.members.ok", member, {"conversationId": created[0], "limit": MEMBER_PAGE}))
+    out["member_list"] = {**members_cost, "members": len(page["items"]),
+                          "more": page["nextToken"] is not None}
+    out["phase"] = "the conversation"
+    conv_cost, _ = _operation(meter, conversation_resolvers.lambda_handler, event(
         "Query.conversation.ok", member, {"id": created[0]}))
-    out["member_list"] = {**members_cost, "members": len(conv["members"])}
-    size = members_cost["largest_item_read_bytes"]
+    out["conversation_read"] = conv_cost
+    size = conv_cost["largest_item_read_bytes"]
     out["conversation_item_bytes"] = size
     out["phase"] = "the conversation item"
     if size > units.ITEM_LIMIT:

@@ -48,9 +48,10 @@ def summary(sizes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def fit(sizes: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """How many members today's conversation item holds before DynamoDB's 400 KB limit,
-    extrapolated from the item's size at the two largest sizes measured (it grows by one
-    member-map entry per member)."""
+    """How many members the conversation item holds before DynamoDB's 400 KB limit,
+    extrapolated from the item's size at the two largest sizes measured (it grew by one
+    member-map entry per member before members left it; now it does not grow: ``members``
+    is None, no limit from the item)."""
     from ._units import ITEM_LIMIT
 
     sized = sorted((s["members"], s["conversation_item_bytes"]) for s in sizes
@@ -61,7 +62,7 @@ def fit(sizes: list[dict[str, Any]]) -> dict[str, Any] | None:
     (n0, b0), (n1, b1) = sized[-2], sized[-1]
     per_member = (b1 - b0) / (n1 - n0)
     return {"bytes_per_member": round(per_member, 1),
-            "members": n1 + int((ITEM_LIMIT - b1) // per_member) if per_member > 0 else None}
+            "members": n1 + int((ITEM_LIMIT - b1) // per_member) if per_member > 0.5 else None}
 
 
 def _check(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> dict[str, Any]:

@@ -151,7 +151,7 @@ def put_profiles(users: list[str], created_at: str) -> None:
 
 def create_group(creator: str, others: list[str], title: str) -> str:
     """A GROUP conversation created through the service, as createConversation does (its
-    member chunks, then the conversation item with the member map)."""
+    member chunks, then the conversation item with the member counts)."""
     from cloudchat import api
     from cloudchat.models import Caller
 

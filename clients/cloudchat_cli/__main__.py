@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("logout", "forget the stored tokens for this endpoint")
     p = add("conversations", "your conversations, most recent activity first")
     p.add_argument("--limit", type=int, default=20)
+    p = add("members", "a conversation's members, by user id (a page; --all follows every page)")
+    p.add_argument("conversation_id")
+    p.add_argument("--limit", type=int, default=100, help="members a page (at most 100)")
+    p.add_argument("--all", action="store_true", help="every member, page after page")
+    p.add_argument("--next-token", default=None, help="continue from a previous page")
     p = add("history", "the latest messages of a conversation")
     p.add_argument("conversation_id")
     amount = p.add_mutually_exclusive_group()
@@ -206,6 +211,11 @@ def run(args: argparse.Namespace, render: Renderer) -> int:
         return asyncio.run(delete_account(app, args.erase_messages, args.yes))
     if command == "doctor":
         return asyncio.run(commands.doctor(app, args.conversation_id, args.count, args.timeout))
+    if command == "members":
+        from cloudchat_cli.members import members
+
+        return asyncio.run(members(app, args.conversation_id, args.limit, args.all,
+                                   args.next_token))
     if command in ("block", "unblock", "blocked"):
         from cloudchat_cli import blocks
 

@@ -44,6 +44,7 @@ __all__ = [
 #: only the fields the publishing mutation selected), and ``--json`` prints it.
 CONVERSATIONS = "Conversations"
 CONVERSATION = "Conversation"
+MEMBERS = "Members"
 USERS_BY_IDS = "UsersByIds"
 MESSAGES = "Messages"
 PAGE_MAX = 100  # the API's largest page
@@ -97,6 +98,21 @@ async def get_conversation(api: Api, conversation_id: str) -> dict[str, Any]:
     if not conversation:
         raise api_error_for("NotFound", f"no conversation {conversation_id}")
     return dict(conversation)
+
+
+async def member_ids(api: Api, conversation_id: str, *, most: int | None = None) -> list[str]:
+    """The conversation's member ids, paged through ``members`` (100 a page; at most
+    ``most`` of them when given)."""
+    out: list[str] = []
+    token: str | None = None
+    while most is None or len(out) < most:
+        page = (await api.execute(MEMBERS, {"conversationId": conversation_id, "limit": 100,
+                                            "nextToken": token}))["members"]
+        out += [m["userId"] for m in page["items"]]
+        token = page["nextToken"]
+        if token is None:
+            break
+    return out if most is None else out[:most]
 
 
 async def learn_names(app: App, api: Api, user_ids: Iterable[Any]) -> None:
@@ -169,8 +185,10 @@ async def send(app: App, conversation_id: str, text: str, reply_to: str | None,
     async with app.api() as api:
         mentions: list[str] = []
         if mention or "@" in text:
-            members = [m["userId"] for m in (await get_conversation(api, conversation_id))["members"]]
-            people = (await api.execute(USERS_BY_IDS, {"ids": members}))["usersByIds"]
+            members = await member_ids(api, conversation_id)
+            people = [p for i in range(0, len(members), 100)
+                      for p in (await api.execute(USERS_BY_IDS,
+                                                  {"ids": members[i:i + 100]}))["usersByIds"]]
             mentions = resolve_mentions(text, mention or [], people)
         message = await send_message(api, conversation_id, text, client_message_id=new_client_message_id(),
                                      parent_id=reply_to, mentions=mentions)
@@ -216,7 +234,7 @@ async def tail(app: App, conversation_id: str, last: int, *,
     async with app.api() as api:
         conversation = await get_conversation(api, conversation_id)
         name = conversation.get("title") or conversation_id
-        await learn_names(app, api, [m["userId"] for m in conversation.get("members") or []])
+        await learn_names(app, api, await member_ids(api, conversation_id, most=100))
         after = max(0, int(conversation["lastSeq"]) - max(0, last))
         follower = Follower(api, conversation_id, after_seq=after, on_delivery=render.delivery,
                             on_status=status)

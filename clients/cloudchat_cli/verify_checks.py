@@ -33,6 +33,7 @@ SEND = "SendMessage"
 CREATE = "CreateConversation"
 LIST = "Conversations"
 CONVERSATION = "Conversation"
+MEMBERS = "Members"
 MESSAGES = "Messages"
 SINCE = "MessagesSince"
 THREAD = "Thread"
@@ -109,7 +110,9 @@ class Scenario:
         group = (await self.ex(self.a, CREATE, input={"memberIds": [self.b.sub], "title": title}))
         group = group["createConversation"]
         expect(group["kind"] == "GROUP", f"a titled conversation is {group['kind']}, not GROUP")
-        roles = {m["userId"]: m["role"] for m in group["members"]}
+        page = (await self.ex(self.a, MEMBERS, conversationId=group["id"], limit=100))["members"]
+        roles = {m["userId"]: m["role"] for m in page["items"]}
+        expect(group["memberCount"] == 2, f"the group has memberCount {group['memberCount']}")
         expect(roles == {self.a.sub: "OWNER", self.b.sub: "MEMBER"}, f"group members are {roles}")
         self.group = group["id"]
         direct = (await self.ex(self.a, CREATE, input={"memberIds": [self.b.sub]}))["createConversation"]

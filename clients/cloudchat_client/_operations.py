@@ -14,6 +14,8 @@ from cloudchat_client.types import (
     ConversationDeletion,
     ConversationPage,
     DeviceRegistration,
+    Member,
+    MemberPage,
     MemberReceipt,
     MemberRole,
     MembershipChange,
@@ -71,6 +73,23 @@ class Operations:
     async def conversation(self, conversation_id: str) -> Conversation | None:
         """None when there is no such conversation (or you are not a member of it)."""
         return cast("Conversation | None", await self._field("conversation", {"id": conversation_id}))
+
+    async def members(self, conversation_id: str, *, limit: int | None = None,
+                      next_token: str | None = None) -> MemberPage:
+        """A page of the conversation's members by user id (members only)."""
+        return cast(MemberPage, await self._field("members", _given(
+            conversationId=conversation_id, limit=limit, nextToken=next_token)))
+
+    async def all_members(self, conversation_id: str, *, page: int = 100) -> list[Member]:
+        """Every member, through as many pages as it takes."""
+        out: list[Member] = []
+        token: str | None = None
+        while True:
+            got = await self.members(conversation_id, limit=page, next_token=token)
+            out += got["items"]
+            token = got["nextToken"]
+            if token is None:
+                return out
 
     async def conversations(self, *, limit: int | None = None,
                             next_token: str | None = None) -> ConversationPage:

@@ -98,6 +98,7 @@ class MessageVersion(TypedDict):
 class Member(TypedDict):
     userId: str
     role: MemberRole
+    joinedAt: NotRequired[str | None]
 
 
 class Conversation(TypedDict):
@@ -105,8 +106,9 @@ class Conversation(TypedDict):
     kind: Literal["DIRECT", "GROUP"]
     title: str | None
     createdBy: str
-    members: list[Member]
-    memberCount: int
+    peerId: str | None  # DIRECT: the other member
+    myRole: MemberRole | None  # your role in it
+    memberCount: int  # the members themselves: ChatApi.members (paged)
     lastSeq: int
     unreadCount: int
     mutedUntil: str | None
@@ -114,6 +116,11 @@ class Conversation(TypedDict):
     updatedAt: str
     lastMessage: Message | None
     unreadMentionCount: int  # unread messages that mention you
+
+
+class MemberPage(TypedDict):
+    items: list[Member]
+    nextToken: str | None
 
 
 class ConversationPage(TypedDict):
@@ -127,7 +134,7 @@ class MembershipChange(TypedDict):
     actorId: str
     userIds: list[str]
     role: MemberRole | None
-    members: list[Member]
+    memberCount: int
     message: Message
 
 

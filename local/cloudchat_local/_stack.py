@@ -8,7 +8,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -57,6 +57,16 @@ _PORT_ATTEMPTS: Final = 5
 log = logging.getLogger("cloudchat_local.dev")
 
 
+def apply_parameters(template: Template, parameters: Mapping[str, str]) -> None:
+    """Template parameters take these values instead of their defaults (``--parameter``, as
+    ``sam deploy --parameter-overrides``); a name the template does not declare is refused."""
+    declared = template.document.get("Parameters") or {}
+    for name, value in parameters.items():
+        if name not in declared:
+            raise ValueError(f"--parameter {name}: the template has no such parameter")
+        declared[name]["Default"] = value
+
+
 class LocalStack:
     """moto + provisioning + emulator + stream pollers + demo data, started and stopped as one.
 
@@ -89,6 +99,7 @@ class LocalStack:
         stream_lag_s: float = 0.0,
         say: Callable[[str], None] | None = None,
         gsi_lag_s: float = DEFAULT_GSI_LAG_S,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.outputs_path = Path(outputs_path).resolve() if outputs_path else (
@@ -108,6 +119,8 @@ class LocalStack:
         self.stream_lag_s = stream_lag_s  # stream records reach the consumers this much later
         self.gsi_lag_s = gsi_lag_s
         self._say = say or (lambda text: None)
+        # template parameter values other than their defaults (sam deploy --parameter-overrides)
+        self.parameters = dict(parameters or {})
 
         self.template: Template | None = template
         self.moto: MotoProcess | None = None
@@ -220,6 +233,7 @@ class LocalStack:
     def _start(self) -> None:
         started = time.monotonic()
         template = self.template or load_template(self.template_path)
+        apply_parameters(template, self.parameters)
         self.template = template
         self._lock.enter_context(state_lock(self.state_dir))
         if self.fresh:

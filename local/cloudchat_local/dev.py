@@ -113,6 +113,14 @@ __all__ = [
 ]
 
 
+def _parameter(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--parameter``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cloudchat_local.dev",
@@ -141,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gsi-lag", type=float, default=DEFAULT_GSI_LAG_S, metavar="SECONDS",
                         help="GSI reads lag the table by this much, as they may on AWS "
                              f"(default {DEFAULT_GSI_LAG_S}; 0: always current)")
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        type=_parameter,
+                        help="a template parameter's value instead of its default, as sam deploy "
+                             "--parameter-overrides (repeatable), e.g. MaxGroupMembers=3000")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -198,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         stream_lag_s=args.stream_lag,
         say=say,
         gsi_lag_s=args.gsi_lag,
+        parameters=dict(args.parameter),
     )
     say("Starting the CloudChat local stack ...")
     started = time.monotonic()

@@ -132,15 +132,17 @@ def test_the_consumers_work_grows_with_the_members_today(document: dict[str, Any
         assert large[case]["consumer"]["write_units"] > small[case]["consumer"]["write_units"]
 
 
-def test_list_operations_read_the_member_map(document: dict[str, Any]) -> None:
+def test_list_operations_page_the_members_and_the_item_does_not_grow(
+        document: dict[str, Any]) -> None:
     small, large = document["sizes"]
     for s in (small, large):
         # (the caller's large-conversation markers, then the GSI1 page: two Queries)
         assert s["conversation_list"]["requests"] == {"dynamodb.Query": 2, "dynamodb.BatchGetItem": 1}
         assert s["conversation_list"]["items"] == 3
-        assert s["member_list"]["requests"] == {"dynamodb.BatchGetItem": 1}
-        assert s["member_list"]["members"] == s["members"]
-    assert large["conversation_item_bytes"] > small["conversation_item_bytes"]
+        assert s["member_list"]["requests"] == {"dynamodb.BatchGetItem": 1, "dynamodb.Query": 1}
+        assert s["member_list"]["members"] == s["members"] and not s["member_list"]["more"]
+        assert s["conversation_read"]["requests"] == {"dynamodb.BatchGetItem": 1}
+    assert large["conversation_item_bytes"] == small["conversation_item_bytes"]
 
 
 def test_cost_per_message_compares_with_10_members(document: dict[str, Any]) -> None:
@@ -223,14 +225,12 @@ def test_the_target_check_fails_when_10000_members_fail_and_passes_when_flat() -
     assert "fails today:" in chart and "10,000 members" in chart
 
 
-def test_members_that_fit_are_extrapolated_from_the_conversation_item(
-        document: dict[str, Any]) -> None:
+def test_the_conversation_item_no_longer_limits_the_members(document: dict[str, Any]) -> None:
     fit = document["members_that_fit_today"]
-    small, large = document["sizes"]
-    per_member = (large["conversation_item_bytes"] - small["conversation_item_bytes"]) / 8
-    assert fit["bytes_per_member"] == round(per_member, 1)
-    assert fit["members"] == 10 + int((400 * 1024 - large["conversation_item_bytes"]) // per_member)
-    assert 9_000 < fit["members"] < 10_000  # a member-map entry is ~43 bytes: 36-character ids
+    assert fit == {"bytes_per_member": 0.0, "members": None}  # members live in their own items
+    assert summary([{"members": 10, "conversation_item_bytes": 1000},  # (a growing item)
+                    {"members": 20, "conversation_item_bytes": 1430}])["members_that_fit_today"] \
+        == {"bytes_per_member": 43.0, "members": 20 + (400 * 1024 - 1430) // 43}
 
 
 # --------------------------------------------------------------------------- the meter

@@ -65,6 +65,24 @@ def test_sign_in_and_typed_answers(stack: DevStack) -> None:
     run(go())
 
 
+def test_members_are_paged_and_all_members_follows_the_pages(stack: DevStack) -> None:
+    async def go() -> None:
+        async with signed_in(stack, "alice") as chat:
+            others = [stack.user(n)["sub"] for n in ("bob", "carol")]
+            conversation = await new_conversation(chat, *others, title="paged")
+            first = await chat.members(conversation, limit=2)
+            assert len(first["items"]) == 2 and first["nextToken"]
+            rest = await chat.members(conversation, limit=2, next_token=first["nextToken"])
+            assert len(rest["items"]) == 1 and rest["nextToken"] is None
+            everyone = await chat.all_members(conversation, page=1)
+            assert sorted(m["userId"] for m in everyone) == sorted([chat.user_id, *others])
+            assert {m["role"] for m in everyone} == {"OWNER", "MEMBER"}
+            view = await chat.conversation(conversation)
+            assert view is not None and view["memberCount"] == 3 and view["myRole"] == "OWNER"
+
+    run(go())
+
+
 def test_bad_credentials_are_an_auth_error(stack: DevStack) -> None:
     async def go() -> None:
         async with client(stack) as chat:

@@ -91,6 +91,7 @@ Query.messagesSince              401 401  FB FB ok ok ok FB FB UNA
 Query.thread                     401 401  FB FB ok ok ok FB FB UNA
 Query.editHistory                401 401  FB FB FB ok ok FB FB UNA
 Query.readReceipts               401 401  FB FB ok ok ok FB FB UNA
+Query.members                    401 401  FB FB ok ok ok FB FB UNA
 Query.reportedMessages           401 401  UNA UNA UNA UNA UNA ok ok UNA
 Query.searchMessages             401 401  FB FB ok ok ok FB FB UNA
 Mutation.updateProfile           401 401  ok ok ok ok ok ok ok UNA
@@ -189,8 +190,8 @@ class World:
 
 
 MSG = "id conversationId seq senderId kind body version parentId"
-CONV = "id kind title lastSeq memberCount members { userId role }"
-CHANGE = "conversationId action actorId userIds role members { userId role } message { id seq kind }"
+CONV = "id kind title lastSeq memberCount peerId myRole"
+CHANGE = "conversationId action actorId userIds role memberCount message { id seq kind }"
 
 
 def cmid() -> str:
@@ -359,6 +360,7 @@ static("Query.thread", f"query($c: ID!, $r: ID!) {{ thread(conversationId: $c, r
 static("Query.editHistory", "query($c: ID!, $m: ID!) { editHistory(conversationId: $c, messageId: $m) { version body at } }",
        c=C, m=LEAD)
 static("Query.readReceipts", "query($c: ID!) { readReceipts(conversationId: $c) { userId readSeq deliveredSeq } }", c=C)
+static("Query.members", "query($c: ID!) { members(conversationId: $c, limit: 2) { items { userId role joinedAt } nextToken } }", c=C)
 static("Query.searchMessages", f"query($c: ID) {{ searchMessages(query: \"reply\", conversationId: $c, limit: 5) {{ items {{ {MSG} matches {{ start end }} }} nextToken }} }}", c=C)
 static("Query.reportedMessages", "{ reportedMessages(limit: 5) { items { conversationId messageId reason } nextToken } }")
 static("Mutation.updateProfile", "mutation($n: String) { updateProfile(displayName: $n) { id displayName } }",
@@ -691,6 +693,7 @@ async def lair_state(stack: DevStack, cast: Cast, cid: str) -> dict[str, Any]:
 TOKEN_THEFT: dict[str, tuple[str, str, str]] = {
     "Query.users": ("bob", "alice", "query($t: String) { users(limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.conversations": ("bob", "alice", "query($t: String) { conversations(limit: 1, nextToken: $t) { items { id } nextToken } }"),
+    "Query.members": ("bob", "alice", "query($c: ID!, $t: String) { members(conversationId: $c, limit: 1, nextToken: $t) { items { userId } nextToken } }"),
     "Query.messages": ("bob", "alice", "query($c: ID!, $t: String) { messages(conversationId: $c, limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.thread": ("bob", "alice", "query($c: ID!, $r: ID!, $t: String) { thread(conversationId: $c, rootId: $r, limit: 1, nextToken: $t) { items { id } nextToken } }"),
     "Query.searchMessages": ("bob", "alice", "query($c: ID, $t: String) { searchMessages(query: \"reply\", conversationId: $c, limit: 1, nextToken: $t) { items { id } nextToken } }"),

@@ -211,3 +211,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(type(value))
+
+
+def member_roles(stack: Stack, cid: str, who: str = "alice", limit: int = 100) -> dict[str, str]:
+    """Every member of the conversation and their role, paged through Query.members."""
+    from resolvers import conversations
+
+    out: dict[str, str] = {}
+    token = None
+    while True:
+        page = stack.invoke(conversations, "Query.members.ok", who,
+                            {"conversationId": cid, "limit": limit, "nextToken": token},
+                            replace_args=True)
+        out.update((m["userId"], m["role"]) for m in page["items"])
+        token = page["nextToken"]
+        if token is None:
+            return out

@@ -89,6 +89,23 @@ def test_subscribe_check_is_one_request(stack: Stack) -> None:
     assert counter.dynamodb == 1 and counter.kms == 0
 
 
+def test_a_member_page_is_one_batch_get_and_one_query(stack: Stack) -> None:
+    """members(conversationId, limit, nextToken): the membership check (conversation and the
+    caller's member item) and one Query of limit + 1 member items, whatever the group's size."""
+    others = [USERS[u] for u in ("bob", "carol", "mallory", "mod")]
+    cid = new_conversation(stack, members=others, title="paged")
+    token = None
+    for expected in (2, 2, 1):
+        counter = stack.counter()
+        page = stack.invoke(conversations, "Query.members.ok", "bob",
+                            {"conversationId": cid, "limit": 2, "nextToken": token},
+                            replace_args=True)
+        assert len(page["items"]) == expected
+        assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.Query"] and counter.kms == 0
+        token = page["nextToken"]
+    assert token is None
+
+
 def test_mark_read_is_one_dynamodb_request(stack: Stack) -> None:
     from resolvers import receipts
 
@@ -235,8 +252,9 @@ def test_a_directory_page_is_a_query_and_one_batch_get_of_blocks(stack: Stack) -
 
 def test_delete_conversation_is_one_read_and_one_transaction_and_no_kms(stack: Stack) -> None:
     """deleteConversation: one BatchGetItem (the conversation and the caller's member item),
-    one TransactWriteItems (key destruction, member checks and deletions, pair guard, audit),
-    no KMS call (the wrapped key is deleted, never unwrapped); cold or warm alike."""
+    for a GROUP one Query (a page of its member ids: members live only in their items), one
+    TransactWriteItems (key destruction, member checks and deletions, pair guard, audit), no
+    KMS call (the wrapped key is deleted, never unwrapped); cold or warm alike."""
     group = new_conversation(stack, members=[USERS["bob"], USERS["carol"]], title="budget")
     direct = new_conversation(stack, members=[USERS["bob"]])
     send(stack, group, "warm", "cmid-del-0001")
@@ -245,4 +263,6 @@ def test_delete_conversation_is_one_read_and_one_transaction_and_no_kms(stack: S
         done = stack.invoke(conversations, "Mutation.deleteConversation.ok", "alice",
                             {"conversationId": cid}, replace_args=True)
         assert done["conversationId"] == cid
-        assert counter.ops == ["dynamodb.BatchGetItem", "dynamodb.TransactWriteItems"]
+        assert counter.ops == ["dynamodb.BatchGetItem",
+                               *(["dynamodb.Query"] if cid == group else []),
+                               "dynamodb.TransactWriteItems"]

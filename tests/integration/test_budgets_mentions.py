@@ -31,7 +31,7 @@ def _is_posting(op: dict[str, Any]) -> bool:
     return put is not None and put["Item"]["SK"]["S"].startswith("SX#")
 
 
-def test_send_with_fifty_mentions_warm_is_one_request_of_five_actions(
+def test_send_with_fifty_mentions_warm_is_one_request_with_a_check_per_mention(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     others = crowd(stack, MAX_MENTIONS)
     cid = new_conversation(stack, members=others, title="crowd")
@@ -54,12 +54,12 @@ def test_send_with_fifty_mentions_warm_is_one_request_of_five_actions(
     counter.reset()
     msg = send(stack, cid, "everyone", "cmid-bm-0002", others)
     assert len(msg["mentions"]) == MAX_MENTIONS and msg["seq"] == plain["seq"] + 1
-    # the same five actions (member, conversation, message, guard, rate log): mentions are
-    # a condition on the conversation update, never an action of their own
-    assert (counter.dynamodb, counter.kms, actions) == (1, 0, [5, 5]), counter.ops
+    # still one request: the five actions (member, conversation, message, guard, rate log)
+    # and a ConditionCheck per mentioned member item (members live only there)
+    assert (counter.dynamodb, counter.kms, actions) == (1, 0, [5, 5 + MAX_MENTIONS]), counter.ops
     # write units: the message item and the conversation's lastMessage copy each carry the
     # 50 ids (~1.9 KB), so each of those two items costs 2 more transactional write units
-    # per KB than without mentions (2 x 2 x 2 = 8 at most); no ConditionCheck items
+    # per KB than without mentions (2 x 2 x 2 = 8 at most); plus the 50 member checks
     items = {i["SK"]["S"]: i for i in stack.raw_items() if i["PK"]["S"] == f"CONV#{cid}"}
     grown = item_size(api.service().store._py(items[f"MSG#{msg['seq']:012d}"])) - \
         item_size(api.service().store._py(items[f"MSG#{plain['seq']:012d}"]))

@@ -1,7 +1,7 @@
 """Conversations through the real handlers under moto."""
 
 from resolvers import conversations, users
-from tests.integration.conftest import USERS, Stack, error_type
+from tests.integration.conftest import USERS, Stack, error_type, member_roles
 
 BOB, CAROL, MALLORY = USERS["bob"], USERS["carol"], USERS["mallory"]
 
@@ -33,7 +33,8 @@ def test_me_creates_missing_profile_from_claims(stack: Stack) -> None:
 def test_direct_conversation_is_deduplicated_from_both_sides(stack: Stack) -> None:
     first = create(stack, "alice", [BOB])
     assert first["kind"] == "DIRECT"
-    assert {m["userId"] for m in first["members"]} == {USERS["alice"], BOB}
+    assert set(member_roles(stack, first["id"])) == {USERS["alice"], BOB}
+    assert first["memberCount"] == 2 and first["peerId"] == BOB  # the other member
     again = create(stack, "alice", [BOB])
     reverse = create(stack, "bob", [USERS["alice"]])
     assert again["id"] == first["id"] == reverse["id"]
@@ -46,7 +47,8 @@ def test_titled_or_larger_conversations_are_groups(stack: Stack) -> None:
     assert titled["kind"] == "GROUP" and titled["title"] == "Project"
     group = create(stack, "alice", [BOB, CAROL])
     assert group["kind"] == "GROUP"
-    roles = {m["userId"]: m["role"] for m in group["members"]}
+    assert group["peerId"] is None
+    roles = member_roles(stack, group["id"])
     assert roles == {USERS["alice"]: "OWNER", BOB: "MEMBER", CAROL: "MEMBER"}
     assert group["memberCount"] == 3 and group["unreadCount"] == 0 and group["lastSeq"] == 0
 

@@ -230,3 +230,20 @@ def test_the_stack_reports_a_dead_stream_consumers_process(
 def test_max_concurrency_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert dev.main(["--max-concurrency", "0"]) == 2
     assert "--max-concurrency must be at least 1" in capsys.readouterr().err
+
+
+def test_parameters_are_name_value_pairs() -> None:
+    args = dev._parser().parse_args(["--parameter", "MaxGroupMembers=3000", "--parameter", "A=b=c"])
+    assert dict(args.parameter) == {"MaxGroupMembers": "3000", "A": "b=c"}
+    with pytest.raises(SystemExit):
+        dev._parser().parse_args(["--parameter", "MaxGroupMembers"])
+
+
+def test_a_parameter_sets_the_template_value_and_an_unknown_one_is_refused() -> None:
+    from cloudchat_local._stack import apply_parameters
+
+    template = load_template()
+    apply_parameters(template, {"MaxGroupMembers": "3000"})
+    assert template.document["Parameters"]["MaxGroupMembers"]["Default"] == "3000"
+    with pytest.raises(ValueError, match="NoSuchThing"):
+        apply_parameters(load_template(), {"NoSuchThing": "1"})

@@ -95,7 +95,8 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["s3:ListBucket"], [BUCKET], UNDER_CONVERSATIONS)
     | grants(["kms:GenerateDataKey", "kms:Decrypt"], [KEY], VIA_S3),
     # receipts and typing: member items and the members query of the base table only.
-    "ReceiptsFunction": table("GetItem", "UpdateItem", "Query", "ConditionCheckItem", indexes=False)
+    "ReceiptsFunction": table("GetItem", "UpdateItem", "Query", "ConditionCheckItem", "BatchGetItem",
+                              indexes=False)
     | AT_REST,
     # the fan-out: confirmation reads, members, list positions, contacts (GSI1), previews
     # (Decrypt), notifications, user events.
@@ -145,10 +146,9 @@ def granted(template: Template, logical_id: str) -> set[Grant]:
     return out
 
 
-# deleteConversation: a group too large for one transaction loses its last member items by
-# BatchWriteItem; the stream consumer purges a deleted conversation (BatchWriteItem of the base
-# table) and its uploads (s3:DeleteObject under conversations/).
-EXPECTED["ConversationsFunction"] |= table("BatchWriteItem", indexes=False)
+# The stream consumer purges a deleted conversation (BatchWriteItem of the base table: also
+# the member items of a group too large for deleteConversation's transaction) and its
+# uploads (s3:DeleteObject under conversations/).
 EXPECTED["StreamFunction"] |= table("BatchWriteItem", indexes=False) | grants(["s3:DeleteObject"], [OBJECTS])
 
 

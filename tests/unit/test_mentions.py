@@ -1,4 +1,4 @@
-"""Mentions without AWS: input validation, the condition a send adds, the outsiders of a
+"""Mentions without AWS: input validation, the checks a send adds, the outsiders of a
 refused send, the unread count of a member item, and the client library's variables."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cloudchat import validation
 from cloudchat.errors import BadRequest
 from cloudchat.models import Member, Role
 from cloudchat.store import _codec as codec
-from cloudchat.store._mentions import members_condition, outsiders
+from cloudchat.store._mentions import mention_checks, outsiders
 from cloudchat_client import _send
 
 
@@ -32,18 +32,18 @@ def test_bad_mentions_are_bad_requests(bad: Any) -> None:
         validation.mentions(bad)
 
 
-def test_the_send_condition_names_every_mention_through_attribute_names() -> None:
-    clause, names = members_condition(["11111111-1111-4111-8111-111111111111", "bob"])
-    assert clause == " AND attribute_exists(members.#mn0) AND attribute_exists(members.#mn1)"
-    assert names == {"#mn0": "11111111-1111-4111-8111-111111111111", "#mn1": "bob"}
-    assert members_condition([]) == ("", {})
+def test_the_send_checks_each_mentioned_member_item_but_the_senders() -> None:
+    checks = mention_checks("T", "C1", "alice", ["bob", "alice", "carol", "bob"])
+    assert list(checks) == ["mention:bob", "mention:carol"]  # once each, never the sender
+    check = checks["mention:bob"]["ConditionCheck"]
+    assert check["Key"] == {"PK": {"S": "CONV#C1"}, "SK": {"S": "MEMBER#bob"}}
+    assert check["ConditionExpression"] == "attribute_exists(PK)"
+    assert mention_checks("T", "C1", "alice", []) == {}
 
 
-def test_outsiders_are_the_mentions_missing_from_the_member_map() -> None:
-    image = {"members": {"a": "OWNER", "b": "MEMBER"}}
-    assert outsiders(image, ["a", "b"]) == ()
-    assert outsiders(image, ["c", "a", "d"]) == ("c", "d")
-    assert outsiders({}, ["a"]) == ("a",)
+def test_outsiders_are_the_mentions_whose_check_failed() -> None:
+    assert outsiders({"mention:c": {}, "conversation": {}, "mention:d": {}}) == ("c", "d")
+    assert outsiders({"member": {}}) == ()
 
 
 def test_unread_mentions_count_the_seqs_above_the_read_marker_and_joining() -> None:

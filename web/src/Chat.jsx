@@ -63,7 +63,10 @@ export function Chat({ config, onSignOut }) {
   const { nameOf, learnNames } = useNames(me);
   const { mutedUntil, isMuted, setMuted } = useMuted(conversations);
   const blocks = useBlocks();
-  const contactIds = conversations.flatMap((c) => c.members.map((m) => m.userId)).filter((u) => u !== me?.id);
+  // Presence of DIRECT peers and of the members loaded for the open conversation (a group's
+  // members are paged on demand: Query.members).
+  const [shownMembers, setShownMembers] = useState([]);
+  const contactIds = [...conversations.map((c) => c.peerId), ...shownMembers].filter((u) => u && u !== me?.id);
   const { isOnline, seen } = usePresence(contactIds);
 
   const loadConversations = useCallback(async () => {
@@ -224,8 +227,8 @@ export function Chat({ config, onSignOut }) {
   const titleOf = useCallback(
     (c) => {
       if (c.title) return c.title;
-      const others = c.members.filter((m) => m.userId !== me?.id).map((m) => nameOf(m.userId));
-      return others.join(', ') || 'Just you';
+      if (c.peerId) return nameOf(c.peerId);
+      return c.memberCount > 1 ? `Group of ${c.memberCount}` : 'Just you';
     },
     [me, nameOf],
   );
@@ -256,15 +259,20 @@ export function Chat({ config, onSignOut }) {
     { unreadCount: 0, unreadMentionCount: 0 }),
     [updateConversation]);
 
-  const onMembers = useCallback((conversationId, members, actorId) => {
-    if (me && !members.some((m) => m.userId === me.id)) {
+  // A membership change (null: the conversation is gone): am I still in it?
+  const onMembers = useCallback((conversationId, change, actorId) => {
+    const out = !change || (me && ['REMOVED', 'LEFT'].includes(change.action) && change.userIds.includes(me.id));
+    if (out) {
       const gone = listRef.current.find((c) => c.id === conversationId);
       if (gone && actorId !== me.id) setNotice(removedNotice(gone));
       setConversations((list) => list.filter((c) => c.id !== conversationId));
       if (activeRef.current === conversationId) setActiveId(null);
       return;
     }
-    updateConversation(conversationId, { members, memberCount: members.length });
+    updateConversation(conversationId, (c) => ({
+      memberCount: change.memberCount,
+      myRole: change.action === 'ROLE_CHANGED' && me && change.userIds.includes(me.id) ? change.role : c.myRole,
+    }));
   }, [me, updateConversation]);
 
   const onRenamed = useCallback((conversation) => updateConversation(conversation.id, (c) => ({
@@ -325,7 +333,7 @@ export function Chat({ config, onSignOut }) {
         {listState === 'ready' && sorted.length === 0 && <p className="muted">No conversations yet.</p>}
         <ul className="conversation-list" aria-label="Conversation list">
           {sorted.map((c) => {
-            const peer = c.kind === 'DIRECT' ? c.members.find((m) => m.userId !== me?.id)?.userId : null;
+            const peer = c.kind === 'DIRECT' ? c.peerId : null;
             return (
             <li key={c.id}>
               <button
@@ -380,6 +388,7 @@ export function Chat({ config, onSignOut }) {
             onActivity={onActivity}
             onRead={onRead}
             onMembers={onMembers}
+            onMembersShown={setShownMembers}
             onRenamed={onRenamed}
             onMuted={setMuted}
             blocks={blocks}

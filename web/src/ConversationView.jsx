@@ -22,7 +22,7 @@ const nearBottom = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NE
 
 export function ConversationView({
   conversation, title, me, nameOf, learnNames, isOnline, mutedUntil, onActivity, onRead, onMembers, onRenamed,
-  onMuted, onBack, blocks, focus,
+  onMuted, onBack, blocks, focus, onMembersShown,
 }) {
   const cid = conversation.id;
   const [byId, setById] = useState(() => new Map());
@@ -32,12 +32,39 @@ export function ConversationView({
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [receipts, setReceipts] = useState({}); // userId -> readSeq
   const [typing, setTyping] = useState({}); // userId -> expiresAt (ms)
-  const [members, setMembers] = useState(conversation.members);
+  // Members are paged (Query.members): the pages loaded so far, and the token of the next.
+  const [members, setMembers] = useState([]);
+  const [membersToken, setMembersToken] = useState(null);
   const [threadRootId, setThreadRootId] = useState(null);
   const [showMembers, setShowMembers] = useState(false);
   const [showSettings, setShowSettings] = useState(false);
   const [error, setError] = useState('');
   const [now, setNow] = useState(Date.now());
+  const [membersVersion, setMembersVersion] = useState(0);
+
+  // The first page of members (who `@` completes to, who has seen what), again after a
+  // membership change; more pages on demand (the members panel).
+  useEffect(() => {
+    let live = true;
+    call(Q.members, { conversationId: cid, limit: 100 }).then((data) => {
+      if (!live) return;
+      setMembers(data.members.items);
+      setMembersToken(data.members.nextToken);
+    }).catch(() => {}); // no longer a member: the conversation leaves the list
+    return () => { live = false; };
+  }, [cid, membersVersion]);
+
+  useEffect(() => {
+    onMembersShown?.(members.map((m) => m.userId));
+    return () => onMembersShown?.([]);
+  }, [members, onMembersShown]);
+
+  const moreMembers = useCallback(async () => {
+    if (!membersToken) return;
+    const data = await call(Q.members, { conversationId: cid, limit: 100, nextToken: membersToken });
+    setMembers((list) => [...list, ...data.members.items.filter((m) => !list.some((x) => x.userId === m.userId))]);
+    setMembersToken(data.members.nextToken);
+  }, [cid, membersToken]);
 
   const scroller = useRef(null);
   const topSentinel = useRef(null);
@@ -90,8 +117,8 @@ export function ConversationView({
   // A membership change (ours or live): members, the SYSTEM message, the list's preview.
   const membershipChanged = useCallback((change) => {
     followIfNearBottom();
-    setMembers(change.members);
-    onMembers(cid, change.members, change.actorId);
+    onMembers(cid, change, change.actorId);
+    setMembersVersion((v) => v + 1); // the loaded pages again
     if (change.message) {
       upsert([change.message]);
       onActivity(cid, change.message);
@@ -398,7 +425,7 @@ export function ConversationView({
     }
   }, [upsert]);
 
-  const myRole = members.find((m) => m.userId === me.id)?.role ?? 'MEMBER';
+  const myRole = conversation.myRole ?? 'MEMBER';
   const others = members.filter((m) => m.userId !== me.id).map((m) => m.userId);
   const timeline = all.filter((m) => !m.parentId);
   const mineShown = timeline.filter((m) => m.senderId === me.id && m.kind !== 'SYSTEM');
@@ -410,10 +437,10 @@ export function ConversationView({
   const closeThread = useCallback(() => setThreadRootId(null), []);
   const closeMembers = useCallback(() => setShowMembers(false), []);
   const closeSettings = useCallback(() => setShowSettings(false), []);
-  const left = useCallback((change) => onMembers(cid, change.members, change.actorId), [cid, onMembers]);
+  const left = useCallback((change) => onMembers(cid, change, change.actorId), [cid, onMembers]);
   // Deleted (by me, for everyone): it leaves my list at once, as when I leave.
-  const deleted = useCallback((deletion) => onMembers(cid, [], deletion.deletedBy), [cid, onMembers]);
-  const directPeer = conversation.kind === 'DIRECT' ? others[0] : null;
+  const deleted = useCallback((deletion) => onMembers(cid, null, deletion.deletedBy), [cid, onMembers]);
+  const directPeer = conversation.kind === 'DIRECT' ? conversation.peerId : null;
   // Who `@` completes to: the other members, by their names.
   const people = useMemo(() => others.map((u) => ({ id: u, name: nameOf(u) }))
     .filter((p) => p.name && p.name !== '…' && p.name !== 'Unknown user'), [others.join(), nameOf]);
@@ -427,7 +454,7 @@ export function ConversationView({
           <h2 data-testid="conversation-title">{title}</h2>
           {directPeer && <PresenceDot name={nameOf(directPeer)} online={isOnline(directPeer)} />}
           {directPeer && <BlockButton userId={directPeer} name={nameOf(directPeer)} blocks={blocks} />}
-          <span className="muted header-info">{conversation.kind === 'GROUP' ? `${members.length} ${members.length === 1 ? 'member' : 'members'}` : 'Direct'}</span>
+          <span className="muted header-info">{conversation.kind === 'GROUP' ? `${conversation.memberCount} ${conversation.memberCount === 1 ? 'member' : 'members'}` : 'Direct'}</span>
           {conversation.kind === 'GROUP' && (
             <button type="button" onClick={() => setShowMembers((v) => !v)} aria-expanded={showMembers}>Members</button>
           )}
@@ -473,6 +500,7 @@ export function ConversationView({
       )}
       {showMembers && conversation.kind === 'GROUP' && (
         <MembersPanel cid={cid} me={me} myRole={myRole} members={members} nameOf={nameOf} isOnline={isOnline}
+                      memberCount={conversation.memberCount} onMore={membersToken ? moreMembers : null}
                       learnNames={learnNames} onChange={membershipChanged} onClose={closeMembers}
                       blocks={blocks} />
       )}

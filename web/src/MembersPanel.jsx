@@ -7,7 +7,9 @@ import { UserPicker } from './UserPicker.jsx';
 const ROLES = ['OWNER', 'ADMIN', 'MEMBER'];
 
 /** Group members; owners change roles and remove anyone, admins add and remove members. */
-export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learnNames, onChange, onClose, blocks }) {
+export function MembersPanel({
+  cid, me, myRole, members, memberCount, onMore, nameOf, isOnline, learnNames, onChange, onClose, blocks,
+}) {
   const [adding, setAdding] = useState([]);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -71,6 +73,11 @@ export function MembersPanel({ cid, me, myRole, members, nameOf, isOnline, learn
           );
         })}
       </ul>
+      {onMore && (
+        <button type="button" className="more-members" disabled={busy} onClick={() => onMore().catch((err) => setError(err.message))}>
+          More members ({members.length} of {memberCount})
+        </button>
+      )}
       {manager && (
         <div className="add-members">
           <UserPicker me={me} learnNames={learnNames} label="Add people" selected={adding}

@@ -320,7 +320,8 @@ class Fanout:
         if conv is None or conv.title != image.title:
             return
         self._publish([{"userId": u, "type": "CONVERSATION_RENAMED", "conversationId": cid,
-                        "title": conv.title, "at": conv.updated_at} for u in conv.members])
+                        "title": conv.title, "at": conv.updated_at}
+                       for u in (m.user_id for m in self.store.members(cid))])
 
     def _presence(self, new: PresenceImage, old: PresenceImage | None) -> None:
         """A heartbeat after a gap (or the first one) means the user came online: their

@@ -162,12 +162,17 @@ class Conversation:
     created_by: str
     created_at: str
     updated_at: str
-    members: dict[str, Role]
     wrapped_key: bytes
     key_version: int = 1
     last_seq: int = 0
     last_message: StoredMessage | None = None
     version: int = 1
+    # Members live in their own items only (CONV#<id>/MEMBER#<userId>); the conversation
+    # item keeps what the rules need at constant size: the counts, and a DIRECT pair.
+    member_count: int = 0
+    owner_count: int = 0
+    pair: tuple[str, str] | None = None
+    pending_add: tuple[str, int] | None = None  # a large addMembers under way: (digest, seq)
 
 
 @dataclass
@@ -243,7 +248,7 @@ class MembershipChange:
     actor_id: str
     user_ids: tuple[str, ...]
     role: Role | None
-    members: dict[str, Role]
+    member_count: int
     message: Message
 
 

@@ -60,6 +60,10 @@ def receipt(r: ReceiptEvent) -> dict[str, Any]:
             "seq": r.seq, "at": r.at}
 
 
+def member(m: Member) -> dict[str, Any]:
+    return {"userId": m.user_id, "role": m.role.value, "joinedAt": m.joined_at}
+
+
 def member_receipt(m: Member) -> dict[str, Any]:
     return {"userId": m.user_id, "readSeq": m.read_seq,
             "deliveredSeq": max(m.read_seq, m.delivered_seq)}
@@ -74,8 +78,9 @@ def conversation(v: ConversationView) -> dict[str, Any]:
     c, me = v.conversation, v.member
     return {
         "id": c.id, "kind": c.kind.value, "title": c.title, "createdBy": c.created_by,
-        "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
-        "memberCount": len(c.members),
+        "memberCount": c.member_count,
+        "peerId": next((u for u in c.pair if u != me.user_id), None) if c.pair else None,
+        "myRole": me.role.value,
         "lastMessage": message(v.last_message, me.user_id) if v.last_message else None,
         "lastSeq": c.last_seq,
         "unreadCount": max(0, c.last_seq - max(me.read_seq, me.joined_seq)),
@@ -99,8 +104,7 @@ def page(p: Page, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
 def membership(c: MembershipChange, viewer: str) -> dict[str, Any]:
     return {"conversationId": c.conversation_id, "action": c.action, "actorId": c.actor_id,
             "userIds": list(c.user_ids), "role": c.role.value if c.role else None,
-            "members": [{"userId": u, "role": r.value} for u, r in sorted(c.members.items())],
-            "message": message(c.message, viewer)}
+            "memberCount": c.member_count, "message": message(c.message, viewer)}
 
 
 def deletion(d: ConversationDeletion) -> dict[str, Any]:

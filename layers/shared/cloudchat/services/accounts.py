@@ -198,16 +198,14 @@ class AccountsService(MembersService):
             # lifecycle rule expires it; without the grant no message can claim it)
             self.store.drop_upload(upload)
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
-            role = conv.members.get(uid)
-            if role is None:
-                return
+            role = me.role
             heir = self._heir(conv, uid) if role is Role.OWNER and conv.kind is Kind.GROUP else None
-            users = self.store.profiles([uid, *([heir] if heir else [])])
+            users = self.store.profiles([uid, *([heir.user_id] if heir else [])])
             text = f"{self._name(users, uid)} left"
             set_roles: list[tuple[str, Role, Role]] = []
             if heir is not None:
-                text += f"; {self._name(users, heir)} is now an owner"
-                set_roles.append((heir, conv.members[heir], Role.OWNER))
+                text += f"; {self._name(users, heir.user_id)} is now an owner"
+                set_roles.append((heir.user_id, heir.role, Role.OWNER))
             outcome = self._leave_as(conv, uid, role, text, set_roles)
             if outcome == "ok":
                 self.keys.forget(conv.id)
@@ -215,17 +213,19 @@ class AccountsService(MembersService):
             fresh, mine = self.store.conversation_and_member(conv.id, uid)
             if fresh is None or mine is None:
                 return
-            conv = fresh
+            conv, me = fresh, mine
         raise Conflict(f"conversation {conv.id} is too busy to leave; the job retries")
 
-    def _heir(self, conv: Conversation, uid: str) -> str | None:
-        if any(r is Role.OWNER for u, r in conv.members.items() if u != uid):
+    def _heir(self, conv: Conversation, uid: str) -> Member | None:
+        """The member who becomes an owner when the last owner ``uid`` leaves (ownerCount
+        says whether another owner remains; only then are the member items read)."""
+        if conv.owner_count > 1:
             return None
         others = [m for m in self.store.members(conv.id) if m.user_id != uid]
         if not others:
             return None
         rank = {Role.ADMIN: 0, Role.MEMBER: 1, Role.OWNER: 0}
-        return min(others, key=lambda m: (rank[m.role], m.joined_seq, m.joined_at, m.user_id)).user_id
+        return min(others, key=lambda m: (rank[m.role], m.joined_seq, m.joined_at, m.user_id))
 
     def _leave_as(self, conv: Conversation, uid: str, role: Role, text: str,
                   set_roles: list[tuple[str, Role, Role]]) -> str:

@@ -54,7 +54,8 @@ class ConversationsService(UsersService, CryptoService):
         cid = ids.new_id()
         roles = {caller.user_id: Role.OWNER, **{m: Role.MEMBER for m in others}}
         conv = Conversation(id=cid, kind=kind, title=clean_title, created_by=caller.user_id,
-                            created_at=now, updated_at=now, members=roles,
+                            created_at=now, updated_at=now, member_count=len(roles),
+                            owner_count=1, pair=(min(pair), max(pair)) if pair else None,
                             wrapped_key=self.keys.create(cid))
         members = [Member(conversation_id=cid, user_id=u, role=r, joined_at=now,
                           last_activity=now) for u, r in roles.items()]

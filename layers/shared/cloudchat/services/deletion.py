@@ -3,7 +3,9 @@
 Owners delete a GROUP; either member deletes a DIRECT (for both). One transaction destroys
 the conversation's wrapped data keys (the conversation item goes), checks the caller's
 membership and role inside the write (their member item is deleted on that condition),
-revokes every other member at once (their member items go too), releases a DIRECT pair's
+revokes every other member at once (their member items go too, as many as fit; a larger
+group's rest go with the background purge and grant nothing meanwhile: every member check
+also needs the conversation item), releases a DIRECT pair's
 guard, and leaves an audit record without content. From then on every ciphertext of the
 conversation is unreadable: no wrapped key is left to unwrap, and no member item is left for
 a read (or a warm container's cached plaintext key) to pass. The stream consumer purges the
@@ -38,14 +40,12 @@ class DeletionService(ServiceBase):
                 roles = (Role.OWNER,)
             deletion = ConversationDeletion(
                 conversation_id=cid, kind=conv.kind, deleted_by=caller.user_id,
-                deleted_at=iso(self.clock()), member_count=len(conv.members))
+                deleted_at=iso(self.clock()), member_count=conv.member_count)
             outcome = self.store.delete_conversation(conv, deletion, roles)
             if outcome.status == "denied":
                 raise Forbidden("your role in this conversation changed; you cannot delete it now")
             if outcome.status == "ok":
                 self.keys.forget(cid)
                 self._key_version.pop(cid, None)
-                if outcome.leftover:  # members past the transaction's 100 actions
-                    self.store.delete_members(cid, outcome.leftover)
                 return deletion
         raise Conflict("the conversation is too busy right now; retry")

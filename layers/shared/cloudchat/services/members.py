@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from cloudchat import ids, validation
@@ -26,7 +27,9 @@ from cloudchat.models import (
     Kind,
     Member,
     MembershipChange,
+    Message,
     MessageKind,
+    Page,
     Role,
     StoredMessage,
     User,
@@ -34,11 +37,16 @@ from cloudchat.models import (
 from cloudchat.services._base import NOT_MEMBER, iso
 from cloudchat.services.blocks import refused
 from cloudchat.services.conversations import ConversationsService
-from cloudchat.store import binding
+from cloudchat.store import CHUNK_USERS, binding, counts_after
 
 if TYPE_CHECKING:
     from types_boto3_cognito_idp import CognitoIdentityProviderClient
     from types_boto3_cognito_idp.type_defs import AttributeTypeTypeDef
+
+
+def adds_digest(user_ids: Sequence[str]) -> str:
+    """What names one addMembers call for its retries: its set of user ids."""
+    return hashlib.sha256("\n".join(sorted(set(user_ids))).encode()).hexdigest()[:32]
 
 
 class MembersService(ConversationsService):
@@ -48,25 +56,32 @@ class MembersService(ConversationsService):
     # One transaction: the actor's check, the conversation, the SYSTEM message, the rate log,
     # and per user added their member item and the check that they have not blocked the actor.
     MAX_ADDED_AT_ONCE = (100 - 4) // 2
+    MAX_IDS_PER_CALL = 1000  # addMembers (chunks of 49 after the first 48)
+    MEMBERS_PAGE = 50  # Query.members' default page
+    NAMED_AT_MOST = 10  # a SYSTEM message names this many users added; above, it counts them
 
     def add_members(self, caller: Caller, conversation_id: object,
                     user_ids: object) -> MembershipChange:
         """Owners and admins add members to a GROUP. New members read history from the
-        system message that announces them on (they do not see what came before)."""
+        system message that announces them on (they do not see what came before). Up to
+        48 new members this is one transaction; more (up to ``MAX_IDS_PER_CALL``) go in
+        chunks by the resumable rule of :mod:`cloudchat.store._member_pages`."""
         cid = ids.require_ulid(conversation_id, "conversationId")
         if not isinstance(user_ids, list) or not user_ids:
             raise BadRequest("userIds must name at least one user")
+        if len(user_ids) > self.MAX_IDS_PER_CALL:
+            raise BadRequest(f"add at most {self.MAX_IDS_PER_CALL} members at a time")
         wanted = list(dict.fromkeys(validation.user_id(u) for u in user_ids))
-        if len(wanted) > self.MAX_ADDED_AT_ONCE:
-            raise BadRequest(f"add at most {self.MAX_ADDED_AT_ONCE} members at a time")
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
             conv, me = self._group_for_change(caller, cid)
             if me.role not in (Role.OWNER, Role.ADMIN):
                 raise Forbidden("only conversation owners and admins can add members")
-            new = [u for u in wanted if u not in conv.members]
+            digest = adds_digest(wanted)
+            present = self.store.existing_members(cid, wanted)
+            new = [u for u in wanted if u not in present]
             if not new:
                 raise BadRequest("every user named is already a member")
-            if len(conv.members) + len(new) > self.settings.max_group_members:
+            if conv.member_count + len(new) > self.settings.max_group_members:
                 raise BadRequest(
                     f"a conversation has at most {self.settings.max_group_members} members")
             users, _ = self.store.profiles_and_direct([caller.user_id, *new], None)
@@ -74,20 +89,38 @@ class MembersService(ConversationsService):
             if unknown:
                 raise BadRequest("unknown member ids: " + ", ".join(unknown),
                                  info={"unknownIds": unknown})
+            resuming = conv.pending_add is not None and conv.pending_add[0] == digest
+            large = resuming or len(new) > self.MAX_ADDED_AT_ONCE
+            if large:  # refuse before writing anything when a block is known now
+                blockers = self.store.blockers_of(new, caller.user_id)
+                if blockers:
+                    raise refused(caller, BlockedPairs([(u, caller.user_id) for u in new
+                                                        if u in blockers]), direct=False)
+            if resuming:  # a retry of a call whose first chunk committed: the rest
+                return self._add_rest(caller, conv, new, digest)
             now = iso(self.clock())
             seq = conv.last_seq + 1
+            first = new[:self.MAX_ADDED_AT_ONCE]
             added = [Member(conversation_id=cid, user_id=u, role=Role.MEMBER, joined_at=now,
                             joined_seq=seq - 1, read_seq=seq - 1, last_activity=now)
-                     for u in new]
-            text = f"{self._name(users, caller.user_id)} added {self._names(users, new)}"
+                     for u in first]
+            named = (self._names(users, new) if len(new) <= self.NAMED_AT_MOST
+                     else f"{len(new)} members")
+            text = f"{self._name(users, caller.user_id)} added {named}"
             try:
                 change = self._apply_members(caller, conv, text, now, (Role.OWNER, Role.ADMIN),
-                                             "ADDED", new, None, add=added,
-                                             blocks=[(u, caller.user_id) for u in new])
+                                             "ADDED", first, None, add=added,
+                                             blocks=[(u, caller.user_id) for u in first],
+                                             **({"pending": digest} if large else {}))
             except BlockedPairs as exc:
                 raise refused(caller, exc, direct=False) from None
-            if change is not None:
+            if change is None:
+                continue
+            if not large:
                 return change
+            conv.pending_add, conv.member_count = (digest, seq), change.member_count
+            return self._add_rest(caller, conv, new[len(first):], digest, change.message,
+                                  first)
         raise Conflict("the conversation is too busy right now; retry")
 
     def remove_member(self, caller: Caller, conversation_id: object,
@@ -100,7 +133,8 @@ class MembersService(ConversationsService):
             return self.leave(caller, cid)
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
             conv, me = self._group_for_change(caller, cid)
-            role = conv.members.get(target)
+            found = self.store.get_member(cid, target)
+            role = found.role if found is not None else None
             if role is None:
                 raise NotFound("that user is not a member of this conversation")
             allowed = (me.role is Role.OWNER) or (me.role is Role.ADMIN and role is Role.MEMBER)
@@ -120,8 +154,7 @@ class MembersService(ConversationsService):
         cid = ids.require_ulid(conversation_id, "conversationId")
         for _ in range(self.MEMBERSHIP_ATTEMPTS):
             conv, me = self._group_for_change(caller, cid)
-            owners = [u for u, r in conv.members.items() if r is Role.OWNER]
-            if me.role is Role.OWNER and owners == [caller.user_id] and len(conv.members) > 1:
+            if me.role is Role.OWNER and conv.owner_count <= 1 and conv.member_count > 1:
                 raise BadRequest("the last owner cannot leave: make another member an owner first")
             users, _ = self.store.profiles_and_direct([caller.user_id], None)
             now = iso(self.clock())
@@ -146,13 +179,13 @@ class MembersService(ConversationsService):
             conv, me = self._group_for_change(caller, cid)
             if me.role is not Role.OWNER:
                 raise Forbidden("only conversation owners can change roles")
-            old = conv.members.get(target)
-            if old is None:
+            found = self.store.get_member(cid, target)
+            if found is None:
                 raise NotFound("that user is not a member of this conversation")
+            old = found.role
             if old is new_role:
                 raise BadRequest(f"that member is already {new_role.value}")
-            owners = [u for u, r in conv.members.items() if r is Role.OWNER]
-            if old is Role.OWNER and owners == [target]:
+            if old is Role.OWNER and conv.owner_count <= 1:
                 raise BadRequest("the last owner cannot be demoted: make another owner first")
             users, _ = self.store.profiles_and_direct([caller.user_id, target], None)
             now = iso(self.clock())
@@ -219,6 +252,26 @@ class MembersService(ConversationsService):
         assert user is not None
         return user
 
+    def members_page(self, caller: Caller, conversation_id: object, limit: int | None,
+                     next_token: str | None) -> Page:
+        """A page of the conversation's members by user id, for members only: one
+        BatchGetItem (the conversation and the caller's member item) and one Query."""
+        cid = ids.require_ulid(conversation_id, "conversationId")
+        n = validation.limit(limit, self.MEMBERS_PAGE)
+        after = None
+        if next_token is not None:
+            after = self.tokens.open(next_token, user_id=caller.user_id, operation="members",
+                                     scope=cid).get("u")
+            if not isinstance(after, str):
+                raise BadRequest("nextToken is invalid")
+        conv, me = self.store.conversation_and_member(cid, caller.user_id)
+        if conv is None or me is None:
+            raise Forbidden(NOT_MEMBER)
+        rows, more = self.store.members_page(cid, n, after)
+        token = (self.tokens.seal({"u": rows[-1].user_id}, user_id=caller.user_id,
+                                  operation="members", scope=cid) if more and rows else None)
+        return Page(list(rows), token)
+
     def _group_for_change(self, caller: Caller, cid: str) -> tuple[Conversation, Member]:
         conv, me = self.store.conversation_and_member(cid, caller.user_id)
         if conv is None or me is None:
@@ -252,15 +305,62 @@ class MembersService(ConversationsService):
         if outcome != "ok":
             return None  # moved on or changed: re-read and retry
         self._seq_hint.note(conv.id, seq)
-        members = dict(conv.members)
-        for m in changes.get("add", ()):  # type: ignore[attr-defined]
-            members[m.user_id] = m.role
-        for uid, _ in changes.get("remove", ()):  # type: ignore[attr-defined]
-            members.pop(uid, None)
-        for uid, _, new in changes.get("set_roles", ()):  # type: ignore[attr-defined]
-            members[uid] = new
-        return MembershipChange(conv.id, action, caller.user_id, tuple(user_ids), role, members,
+        count, _ = counts_after(conv, changes.get("add", ()), changes.get("remove", ()),  # type: ignore[arg-type]
+                                changes.get("set_roles", ()))  # type: ignore[arg-type]
+        return MembershipChange(conv.id, action, caller.user_id, tuple(user_ids), role, count,
                                 self._plain(system, text))
+
+    def _add_rest(self, caller: Caller, conv: Conversation, rest: list[str], digest: str,
+                  message: Message | None = None, done: Sequence[str] = ()) -> MembershipChange:
+        """The later chunks of a large addMembers, marked ``pendingAdd`` by its first
+        (:mod:`cloudchat.store._member_pages`); also what a retry of the same call runs."""
+        assert conv.pending_add is not None
+        seq = conv.pending_add[1]
+        if message is None:
+            stored = self.store.get_message(conv.id, seq)
+            if stored is None:  # pragma: no cover - the mark and its message commit together
+                raise Conflict("the conversation changed; retry")
+            message = self._decrypt(stored, conv)
+        now = iso(self.clock())
+        added, count, todo = list(done), conv.member_count, list(rest)
+        attempts = 0
+        while todo:
+            chunk = todo[:CHUNK_USERS]
+            members = [Member(conversation_id=conv.id, user_id=u, role=Role.MEMBER,
+                              joined_at=now, joined_seq=seq - 1, read_seq=seq - 1,
+                              last_activity=now) for u in chunk]
+            outcome = self.store.add_member_chunk(
+                conv.id, actor=caller.user_id, actor_roles=(Role.OWNER, Role.ADMIN),
+                add=members, digest=digest, max_members=self.settings.max_group_members,
+                last=len(todo) <= CHUNK_USERS)
+            if outcome == "ok":
+                added += chunk
+                count += len(chunk)
+                todo = todo[len(chunk):]
+                continue
+            if outcome == "denied":
+                raise Forbidden("your role in this conversation changed; you cannot do that now")
+            if outcome.startswith("blocked:"):
+                pairs = [tuple(p.split(":", 1)) for p in outcome.removeprefix("blocked:").split(",")]
+                raise refused(caller, BlockedPairs(pairs), direct=False)  # type: ignore[arg-type]
+            attempts += 1
+            if attempts > self.MEMBERSHIP_ATTEMPTS:
+                raise Conflict("the conversation is too busy right now; retry the same call")
+            if outcome == "moved":
+                fresh = self.store.get_conversation(conv.id)
+                if fresh is None:
+                    raise Forbidden(NOT_MEMBER)
+                if fresh.pending_add is None or fresh.pending_add[0] != digest:
+                    raise Conflict("another addition changed the conversation; retry the call")
+                if fresh.member_count + len(chunk) > self.settings.max_group_members:
+                    raise BadRequest(
+                        f"a conversation has at most {self.settings.max_group_members} members")
+                count = fresh.member_count
+                continue
+            present = self.store.existing_members(conv.id, chunk)  # "present" or "retry"
+            todo = [u for u in todo if u not in present]
+        return MembershipChange(conv.id, "ADDED", caller.user_id, tuple(added), None, count,
+                                message)
 
     @staticmethod
     def _name(users: dict[str, User], user_id: str) -> str:

@@ -83,8 +83,6 @@ class MessagesService(MediaService):
             conv = self.store.get_conversation(cid)
             if conv is None:
                 raise Forbidden("you are not a member of this conversation")
-            if caller.user_id in conv.members:  # (a non-member learns nothing of members)
-                _refuse_outsiders([u for u in mentioned if u not in conv.members])
             kv = conv.key_version
             key = self.keys.key(cid, kv, conv.wrapped_key)
             self._key_version[cid] = kv
@@ -257,16 +255,18 @@ class MessagesService(MediaService):
         return Page(items, None)
 
     def authorize_subscription(self, caller: Caller, conversation_id: object) -> Member:
-        """Members only (one GetItem); the member, whose ``joined_seq`` bounds what they see."""
+        """Members only (one BatchGetItem of the member and the conversation: a member item
+        deleteConversation left to the purge grants nothing); the member, whose
+        ``joined_seq`` bounds what they see."""
         cid = ids.require_ulid(conversation_id, "conversationId")
-        member = self.store.get_member(cid, caller.user_id)
-        if member is None:
+        conv, member = self.store.conversation_and_member(cid, caller.user_id)
+        if conv is None or member is None:
             raise Forbidden("you are not a member of this conversation")
         return member
 
     def subscription_rules(self, caller: Caller, conversation_id: object, *,
                            after_joining: bool = False) -> dict[str, Any]:
-        """Authorizes a subscription on a conversation (members only, one GetItem) and returns
+        """Authorizes a subscription on a conversation (members only, one request) and returns
         the rules appsync/subscribe.js sets on it:
 
         - ``invalidation``: an invalidation filter matching the payload appsync/revoke.js sends

@@ -42,6 +42,8 @@ class ReceiptsService(ServiceBase):
         members = self.store.members(cid)
         if not any(m.user_id == caller.user_id for m in members):
             raise Forbidden(NOT_MEMBER)
+        if self.store.get_conversation(cid) is None:
+            raise Forbidden(NOT_MEMBER)  # member items deleteConversation left to the purge
         return members
 
     def send_typing(self, caller: Caller, conversation_id: object, typing: object) -> TypingEvent:

@@ -24,6 +24,7 @@ The map of the package (private modules, each readable in one sitting):
 ``_message_writes``         react, edit, delete (conditioned on the remembered image)
 ``_members``                membership changes, read/delivered markers, typing, member list,
                             list positions, thread index
+``_member_pages``           the member list by pages, large addMembers' later chunks
 ``_moderation``             reports
 ``_uploads``                upload grants
 ``_notifications``          mutes, notification claims, push devices
@@ -65,7 +66,8 @@ from cloudchat.store._deletion import DeleteOutcome, DeletionStore, PurgePage
 from cloudchat.store._images import _Images
 from cloudchat.store._keys import activity_key as list_key
 from cloudchat.store._large import FanoutState, LargeStore
-from cloudchat.store._members import MembersStore
+from cloudchat.store._member_pages import CHUNK_USERS, MemberPagesStore
+from cloudchat.store._members import MembersStore, counts_after
 from cloudchat.store._mentions import MentionsStore
 from cloudchat.store._message_writes import MessageWritesStore
 from cloudchat.store._moderation import ModerationStore
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # (loaded on first use by __getattr__ below)
     )
 
 __all__ = [
+    "CHUNK_USERS",
     "DELETED_NAME",
     "ITEM_SIZE_BUDGET",
     "MAX_BLOCKS",
@@ -114,6 +117,7 @@ __all__ = [
     "WriteOutcome",
     "_Images",
     "binding",
+    "counts_after",
     "decode_stream_image",
     "item_size",
     "list_key",
@@ -136,5 +140,5 @@ def __getattr__(name: str) -> Any:
 
 class Store(UsersStore, ConversationsStore, MessageWritesStore, MembersStore, ModerationStore,
             UploadsStore, NotificationsStore, MentionsStore, BlocksStore, DeletionStore,
-            AccountsStore, LargeStore):
+            AccountsStore, LargeStore, MemberPagesStore):
     """The table, one part per aggregate (see the map above)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from cloudchat.models import Role, StoredMessage
 from cloudchat.store import _codec as codec
 from cloudchat.store._images import _Images
-from cloudchat.store._keys import conv_pk, member_sk
+from cloudchat.store._keys import META, conv_pk, member_sk
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -100,6 +100,13 @@ class StoreBase:
             elif code not in (None, "None", "TransactionConflict"):
                 raise exc
         return failed
+    def _alive_check(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation item exists: with a member check, so that a member item left
+        behind by deleteConversation (purged in the background) grants nothing."""
+        return {"ConditionCheck": {
+            "TableName": self.table_name, "Key": self._key(conv_pk(conversation_id), META),
+            "ConditionExpression": "attribute_exists(PK)"}}
+
     def _member_check(self, conversation_id: str, user_id: str,
                       roles: Sequence[Role] | None = None,
                       sees_seq: int | None = None) -> dict[str, Any]:

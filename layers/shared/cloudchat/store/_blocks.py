@@ -136,14 +136,15 @@ class BlocksStore(StoreBase):
         BatchGetItem (one request for a page of up to 97 messages)."""
         pk = conv_pk(conversation_id)
         keys = [(pk, member_sk(user_id)), (user_pk(user_id), BLOCKS)]
-        if with_conversation:
-            keys.append((pk, META))
+        keys.append((pk, META))  # always: a member item without it grants nothing
         keys += [(pk, msg_sk(s)) for s in seqs if s >= 1]
         found = self._batch_get(keys)
         mem = found.pop((pk, member_sk(user_id)), None)
         blocks = found.pop((user_pk(user_id), BLOCKS), None)
         meta = found.pop((pk, META), None)
+        if meta is None:
+            mem = None  # left behind by deleteConversation until the purge: not a member
         messages = {int(d["seq"]): self._seen(d) for d in found.values()}
         return (codec.member(mem) if mem else None,
-                codec.conversation(meta) if meta else None, messages,
+                codec.conversation(meta) if meta and with_conversation else None, messages,
                 frozenset(blocks.get("blocked") or ()) if blocks else frozenset())

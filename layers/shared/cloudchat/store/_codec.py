@@ -247,12 +247,28 @@ def conversation(d: dict[str, Any]) -> Conversation:
     return Conversation(
         id=d["id"], kind=Kind(d["kind"]), title=d.get("title"), created_by=d["createdBy"],
         created_at=d["createdAt"], updated_at=d["updatedAt"],
-        members={u: Role(r) for u, r in d.get("members", {}).items()},
         wrapped_key=bytes(d["wrappedKey"]), key_version=int(d.get("keyVersion", 1)),
         last_seq=int(d.get("lastSeq", 0)),
         last_message=message(last) if last else None,
         version=int(d.get("version", 1)),
+        **conversation_counts(d),
     )
+
+
+def conversation_counts(d: dict[str, Any]) -> dict[str, Any]:
+    """memberCount, ownerCount and a DIRECT pair of a conversation item. An item written
+    before members left it still holds the member map (``members``): its counts and pair
+    come from the map until the next membership change rewrites the item without it."""
+    legacy: dict[str, str] = d.get("members") or {}
+    pair = d.get("pair") or (sorted(legacy) if d.get("kind") == "DIRECT" and len(legacy) == 2
+                             else None)
+    owners = d.get("ownerCount")
+    if owners is None:
+        owners = sum(1 for r in legacy.values() if r == Role.OWNER.value)
+    pending = d.get("pendingAdd")
+    return {"member_count": int(d.get("memberCount", len(legacy))), "owner_count": int(owners),
+            "pair": (str(pair[0]), str(pair[1])) if pair else None,
+            "pending_add": (str(pending["digest"]), int(pending["seq"])) if pending else None}
 
 
 def member(d: dict[str, Any]) -> Member:

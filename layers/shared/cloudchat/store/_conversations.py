@@ -38,8 +38,8 @@ class ConversationsStore(RatesStore):
                 "PK": conv_pk(conv.id), "SK": META, "type": "CONV", "id": conv.id,
                 "kind": conv.kind.value, "title": conv.title, "createdBy": conv.created_by,
                 "createdAt": conv.created_at, "updatedAt": conv.updated_at,
-                "members": {u: r.value for u, r in conv.members.items()},
-                "memberCount": len(conv.members), "wrappedKey": conv.wrapped_key,
+                "memberCount": conv.member_count, "ownerCount": conv.owner_count,
+                **({"pair": list(conv.pair)} if conv.pair else {}), "wrappedKey": conv.wrapped_key,
                 "keyVersion": conv.key_version, "lastSeq": conv.last_seq, "version": conv.version,
             }),
             "ConditionExpression": "attribute_not_exists(PK)",
@@ -76,36 +76,40 @@ class ConversationsStore(RatesStore):
             chunk_names = [names[i:i + BATCH_MAX] for i in range(0, len(head), BATCH_MAX)]
             metered = []
         written: list[Member] = []
-        for i, chunk in enumerate(chunks):
-            try:
-                self._client().transact_write_items(TransactItems=codec.write_items(chunk))
-            except ClientError as exc:
-                self._raise_if_rate(exc, rate if i == 0 else None)
-                self._raise_if_blocked(exc, chunk_names[i], written)
-                raise
-            # the member puts follow the rate log and the early checks in the head
-            written = list(members[:max(0, min(len(head), (i + 1) * BATCH_MAX) - lead)])
         try:
-            self._client().transact_write_items(TransactItems=codec.write_items(metered + tail + final))
-        except ClientError as exc:
-            self._raise_if_rate(exc, rate if metered else None)
-            reasons = codec.error_response(exc).get("CancellationReasons") or []
-            if direct_pair and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
-                existing = reasons[-1].get("Item", {}).get("conversationId", {}).get("S")
-                raise DirectExists(existing or "") from exc
-            self._raise_if_blocked(exc, [None] * (len(metered) + len(tail)) + final_names,
-                                   written)
+            for i, chunk in enumerate(chunks):
+                try:
+                    self._client().transact_write_items(TransactItems=codec.write_items(chunk))
+                except ClientError as exc:
+                    self._raise_if_rate(exc, rate if i == 0 else None)
+                    self._raise_if_blocked(exc, chunk_names[i])
+                    raise
+                # the member puts follow the rate log and the early checks in the head
+                written = list(members[:max(0, min(len(head), (i + 1) * BATCH_MAX) - lead)])
+            try:
+                self._client().transact_write_items(
+                    TransactItems=codec.write_items(metered + tail + final))
+            except ClientError as exc:
+                self._raise_if_rate(exc, rate if metered else None)
+                reasons = codec.error_response(exc).get("CancellationReasons") or []
+                if direct_pair and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                    existing = reasons[-1].get("Item", {}).get("conversationId", {}).get("S")
+                    raise DirectExists(existing or "") from exc
+                self._raise_if_blocked(exc, [None] * (len(metered) + len(tail)) + final_names)
+                raise
+        except BaseException:
+            # Whatever stopped it (a block, the rate log, a throttle, a timeout), the member
+            # items earlier chunks wrote go: the conversation item was never written.
+            self._undo_members(written)
             raise
 
-    def _raise_if_blocked(self, exc: Any, names: Sequence[tuple[str, str] | None],
-                          written: Sequence[Member]) -> None:
+    def _raise_if_blocked(self, exc: Any, names: Sequence[tuple[str, str] | None]) -> None:
         """Raises BlockedPairs when a block check of this transaction failed (``names`` says
-        which item checks which pair); the members earlier chunks wrote are deleted first."""
+        which item checks which pair)."""
         reasons = codec.error_response(exc).get("CancellationReasons") or []
         refused = [pair for pair, reason in zip(names, reasons, strict=False)
                    if pair is not None and reason.get("Code") == "ConditionalCheckFailed"]
         if refused:
-            self._undo_members(written)
             raise BlockedPairs(refused) from exc
 
     def _undo_members(self, members: Sequence[Member]) -> None:
@@ -198,7 +202,8 @@ class ConversationsStore(RatesStore):
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         out = {user_id}
-        for conv in self.conversations(cids).values():
-            if user_id in conv.members:  # the index may still list a membership that ended
-                out |= set(conv.members)
+        for cid in dict.fromkeys(cids):
+            ids = {m.user_id for m in self.members(cid)}  # type: ignore[attr-defined]
+            if user_id in ids:  # the index may still list a membership that ended
+                out |= ids
         return out

@@ -8,13 +8,15 @@ check is inside the write; every other member item that fits goes too (so every 
 reads fail at once); a DIRECT pair guard is released; and the audit record is put under
 ``DELETED#<id>``, outside the conversation's partition.
 
-What the transaction cannot hold (members past :data:`TRANSACTION_MAX`) and everything
-else under ``CONV#<id>`` (messages, send guards, uploads, reactions' audit entries, reports)
+What the transaction cannot hold (members past :data:`TRANSACTION_MAX`: a group of 10,000)
+and everything else under ``CONV#<id>`` (messages, send guards, uploads, reactions' audit entries, reports)
 is purged by the stream consumer (:mod:`cloudchat.purge`), one bounded step per stream
 record of the audit item: :meth:`purge_page` reads a page, :meth:`delete_keys` deletes it
 (BatchWriteItem, 25 a request, unprocessed items retried), :meth:`advance_purge` moves the
 audit record's step on (conditionally: a repeated record does nothing), and that change's
-stream record drives the next step.
+stream record drives the next step. A member item waiting for the purge grants nothing:
+every member check also needs the conversation item (``StoreBase._alive_check`` in writes,
+the conversation key in the BatchGetItem of reads).
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ DELETION_TYPE = "CONVDELETED"
 
 @dataclass(frozen=True)
 class DeleteOutcome:
-    """What the deletion transaction answered: ``ok`` (done; ``leftover`` member ids did not
-    fit in it), ``denied`` (the caller is no longer a member, or lost the role), or
+    """What the deletion transaction answered: ``ok`` (done; member items that did not fit
+    in it are left to the purge), ``denied`` (the caller is no longer a member, or lost the
+    role), or
     ``changed`` (the conversation changed since it was read: read it again)."""
 
     status: str
-    leftover: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,27 +83,30 @@ class DeletionStore(StoreBase):
                 "ConditionExpression": "attribute_not_exists(PK)",
             }},
         }
-        if conv.kind is Kind.DIRECT and len(conv.members) == 2:
+        if conv.kind is Kind.DIRECT and conv.pair is not None:
             ops["pair"] = {"Delete": {
-                "TableName": self.table_name, "Key": self._key(direct_pk(*conv.members), DIRECT),
+                "TableName": self.table_name, "Key": self._key(direct_pk(*conv.pair), DIRECT),
                 "ConditionExpression": "attribute_not_exists(PK) OR conversationId = :cid",
                 "ExpressionAttributeValues": self._av({":cid": cid}),
             }}
-        others = [u for u in conv.members if u != actor]
+        # Member items (members live only there): as many as fit go in this transaction,
+        # the rest with the background purge; until then they grant nothing, every member
+        # check also needing the conversation item (StoreBase._alive_check).
         room = TRANSACTION_MAX - len(ops)
+        if conv.pair is not None:  # a DIRECT conversation: its two members are known
+            others = [u for u in conv.pair if u != actor]
+        else:  # a GROUP: one Query page of member ids
+            page, _ = self.members_page(cid, room + 1, None)  # type: ignore[attr-defined]
+            others = [m.user_id for m in page if m.user_id != actor]
         for uid in others[:room]:
             ops[f"member:{uid}"] = {"Delete": {
                 "TableName": self.table_name, "Key": self._key(pk, member_sk(uid))}}
         failed = self._transact(ops)
         if failed is None:
-            return DeleteOutcome("ok", tuple(others[room:]))
+            return DeleteOutcome("ok")  # (members past ``room``: left to the purge)
         if "actor" in failed:
             return DeleteOutcome("denied")
         return DeleteOutcome("changed")
-
-    def delete_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
-        """Deletes member items (those a deletion's transaction had no room for)."""
-        self.delete_keys([(conv_pk(conversation_id), member_sk(u)) for u in user_ids])
 
     def deletion(self, conversation_id: str) -> ConversationDeletion | None:
         """The audit record of a deleted conversation (strongly consistent), if any."""

@@ -27,6 +27,16 @@ from cloudchat.store._keys import (
 from cloudchat.store._rates import Rate, RatesStore
 
 
+def counts_after(conv: Conversation, add: Sequence[Member],
+                 remove: Sequence[tuple[str, Role]],
+                 set_roles: Sequence[tuple[str, Role, Role]]) -> tuple[int, int]:
+    """The conversation's (memberCount, ownerCount) once the change is applied."""
+    owners = conv.owner_count + sum(m.role is Role.OWNER for m in add)
+    owners -= sum(r is Role.OWNER for _, r in remove)
+    owners += sum((new is Role.OWNER) - (old is Role.OWNER) for _, old, new in set_roles)
+    return conv.member_count + len(add) - len(remove), owners
+
+
 class MembersStore(RatesStore):
     def advance_marker(self, conversation_id: str, user_id: str, marker: str, seq: int,
                        at: str) -> tuple[str, int]:
@@ -64,7 +74,9 @@ class MembersStore(RatesStore):
         return "advanced", seq
 
     def members(self, conversation_id: str) -> list[Member]:
-        """Every member item of a conversation (bounded by the member limit), one Query."""
+        """Every member item of a conversation: one Query per page (DynamoDB's 1 MB; a group
+        of 10,000 is a few pages). For the consumer and background jobs; requests page
+        (:meth:`members_page`)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "ConsistentRead": True,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :m)",
@@ -129,7 +141,8 @@ class MembersStore(RatesStore):
                        remove: Sequence[tuple[str, Role]] = (),
                        set_roles: Sequence[tuple[str, Role, Role]] = (),
                        title: str | None = None, rate: Rate | None = None,
-                       blocks: Sequence[tuple[str, str]] = ()) -> str:
+                       blocks: Sequence[tuple[str, str]] = (),
+                       pending: str | None = None) -> str:
         """Adds, removes or re-roles members in one transaction with a SYSTEM message that
         says so (it takes the next seq). Conditions: the actor still holds one of
         ``actor_roles`` (skipped when empty: leaving needs none), the conversation is still
@@ -140,16 +153,11 @@ class MembersStore(RatesStore):
         transaction (a user added must not have blocked the actor).
         Returns "ok" | "seq" (moved on: re-read and retry) | "denied" | "changed";
         raises :class:`RateExceeded` when the actor's rate log refuses it,
-        :class:`BlockedPairs` when a block does."""
+        :class:`BlockedPairs` when a block does. ``pending``: the digest of a large
+        addMembers whose first chunk this is (``pendingAdd``, see :mod:`._member_pages`)."""
 
         pk = conv_pk(conv.id)
-        members = dict(conv.members)
-        for m in add:
-            members[m.user_id] = m.role
-        for uid, _ in remove:
-            members.pop(uid, None)
-        for uid, _, new in set_roles:
-            members[uid] = new
+        count, owners = counts_after(conv, add, remove, set_roles)
         attrs = codec.message_attrs(system)
         ops: dict[str, dict[str, Any]] = {}
         # One operation per item: when the actor's own member item is removed or re-roled,
@@ -163,15 +171,20 @@ class MembersStore(RatesStore):
         ops["conversation"] = {"Update": {
             "TableName": self.table_name, "Key": self._key(pk, META),
             "ConditionExpression": "lastSeq = :prev AND version = :ver",
+            # (REMOVE members: an item from before members left it loses its member map)
             "UpdateExpression": "SET lastSeq = :seq, updatedAt = :now, lastMessage = :lm, "
-                                "members = :members, memberCount = :count, version = :next"
-                                + (", title = :title" if title is not None else ""),
+                                "memberCount = :count, ownerCount = :owners, version = :next"
+                                + (", title = :title" if title is not None else "")
+                                + (", pendingAdd = :pending" if pending is not None else "")
+                                + " REMOVE members",
             "ExpressionAttributeValues": self._av({
                 ":prev": conv.last_seq, ":seq": system.seq, ":now": now,
                 ":lm": {k: v for k, v in attrs.items() if v is not None},
-                ":members": {u: r.value for u, r in members.items()}, ":count": len(members),
+                ":count": count, ":owners": owners,
                 ":ver": conv.version, ":next": conv.version + 1,
-                **({":title": title} if title is not None else {})}),
+                **({":title": title} if title is not None else {}),
+                **({":pending": {"digest": pending, "seq": system.seq}}
+                   if pending is not None else {})}),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }}
         ops["message"] = {"Put": {

@@ -1,15 +1,14 @@
 """Mentions: the membership check of a send's mentions, and each member's unread mentions.
 
-**At send.** A message's ``mentions`` must all be members. The conversation item keeps the
-member map (``members``, written in the same transaction as every member item, see
-``_members.change_members``), and the send transaction already updates that item
-conditioned on ``lastSeq``: :func:`members_condition` adds ``attribute_exists(members.#m)``
-for each mentioned user to that condition. So the check is inside the send's own write (no
-check-then-act window), costs no transaction action and no write unit, and sendMessage stays
-one TransactWriteItems of the same items whatever the number of mentions (at most 50: 100
-functions and ANDs, well under DynamoDB's 300 operators and 4 KB per expression). A refused
-send's old conversation image (ReturnValuesOnConditionCheckFailure) tells a non-member
-mention (:func:`outsiders`) from a seq race.
+**At send.** A message's ``mentions`` must all be members. Members live only in their own
+items, so the send transaction carries one ConditionCheck per mentioned member item
+(:func:`mention_checks`, ``attribute_exists``; the sender's own item is already in the
+transaction, conditioned the same way, and one item takes one action). The check is inside
+the send's own write (no check-then-act window) and sendMessage stays one TransactWriteItems
+whatever the number of mentions: at most 50, so with the send's other actions (at most 15)
+the transaction stays under DynamoDB's 100; the search postings that share it take what
+room is left. A ConditionCheck writes nothing (it consumes read capacity only). A refused
+send names the non-members among its mentions by the checks that failed.
 
 **Unread mentions.** A member item's ``mentionSeqs`` (a number set) holds the seqs of the
 messages that mention the member, added by the stream consumer with ``ADD`` (a set: a
@@ -26,9 +25,10 @@ there; clients show "999+").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloudchat.store import _codec as codec
 from cloudchat.store._base import StoreBase
 from cloudchat.store._keys import conv_pk, member_sk
 
@@ -36,18 +36,21 @@ TRIM_AT = 16  # read seqs left in a member's mentionSeqs before they are deleted
 MENTION_CAP = 1000  # unread mentions a member item counts
 
 
-def members_condition(mentions: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """The clause (to AND to the conversation update's condition) that every mentioned
-    user is a member, and its ExpressionAttributeNames (user ids are not safe as names)."""
-    names = {f"#mn{i}": uid for i, uid in enumerate(mentions)}
-    clause = "".join(f" AND attribute_exists(members.{n})" for n in names)
-    return clause, names
+def mention_checks(table_name: str, conversation_id: str, sender_id: str,
+                   mentions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The send transaction's ConditionChecks that every mentioned user (but the sender,
+    whose member item the send updates on the same condition) is a member, by name
+    ``mention:<userId>``."""
+    pk = conv_pk(conversation_id)
+    return {f"mention:{uid}": {"ConditionCheck": {
+        "TableName": table_name, "Key": codec.key(pk, member_sk(uid)),
+        "ConditionExpression": "attribute_exists(PK)"}}
+        for uid in dict.fromkeys(mentions) if uid != sender_id}
 
 
-def outsiders(conversation: Mapping[str, Any], mentions: Iterable[str]) -> tuple[str, ...]:
-    """The mentioned users who are not members, per a conversation item's image."""
-    members = conversation.get("members") or {}
-    return tuple(u for u in mentions if u not in members)
+def outsiders(failed: Mapping[str, Any]) -> tuple[str, ...]:
+    """The mentioned users whose member check failed in a refused send."""
+    return tuple(n.removeprefix("mention:") for n in failed if n.startswith("mention:"))
 
 
 class MentionsStore(StoreBase):

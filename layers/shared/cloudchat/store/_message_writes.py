@@ -73,11 +73,17 @@ class MessageWritesStore(MessagesStore):
         ops["message"] = {"Update": update}
         skip = set(leave_out)
         ops.update((name, op) for name, op in change.extra.items() if name not in skip)
+        meta = self._key(conv_pk(conversation_id), META)
+        if member is not None and not any(next(iter(op.values())).get("Key") == meta
+                                          for op in ops.values()):
+            ops["alive"] = self._alive_check(conversation_id)  # (an orphan member item)
         failed = self._transact(ops)
         return failed is None, failed or {}
 
     def _refused(self, failed: dict[str, dict[str, Any]], message_id: str,
                  seq: int | None = None) -> WriteOutcome:
+        if "alive" in failed:
+            return WriteOutcome(not_member=True)  # the conversation was deleted
         if "member" in failed:
             # A member item came back (sees_seq): a member, but the message predates them
             # (or, with ``seq`` and a role check, one without the role: not allowed).

@@ -18,7 +18,7 @@ from cloudchat.store._keys import (
     thread_pk,
     upload_sk,
 )
-from cloudchat.store._mentions import members_condition, outsiders
+from cloudchat.store._mentions import mention_checks, outsiders
 from cloudchat.store._rates import Rate, RatesStore
 from cloudchat.store._records import AppendOutcome, SendGuard
 from cloudchat.store._search import SearchStore
@@ -73,10 +73,6 @@ class MessagesStore(RatesStore, SearchStore):
                 ":lm": {k: v for k, v in attrs.items() if v is not None}}),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if msg.mentions:  # every mentioned user is a member: no extra action (_mentions)
-            clause, names = members_condition(msg.mentions)
-            conversation["ConditionExpression"] += clause
-            conversation["ExpressionAttributeNames"] = names
         ops: dict[str, dict[str, Any]] = {
             "member": {"Update": member},
             "conversation": {"Update": conversation},
@@ -111,6 +107,8 @@ class MessagesStore(RatesStore, SearchStore):
                     ":me": {msg.sender_id}}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }}
+        # every mentioned user is a member: a ConditionCheck of each member item (_mentions)
+        ops.update(mention_checks(self.table_name, cid, msg.sender_id, msg.mentions))
         for a in msg.attachments:
             ops[f"upload:{a.id}"] = {"Update": {
                 "TableName": self.table_name, "Key": self._key(pk, upload_sk(a.id)),
@@ -146,12 +144,12 @@ class MessagesStore(RatesStore, SearchStore):
                 if old.get("id") == msg.parent_id and old.get("parentId"):
                     return AppendOutcome(parent_root=str(old["parentId"]))
                 return AppendOutcome(parent_missing=True)
+            if strangers := outsiders(failed):
+                return AppendOutcome(mention_outsiders=strangers)
             if "conversation" in failed:
                 old = failed["conversation"]
                 if not old:
                     return AppendOutcome(not_member=True)
-                if strangers := outsiders(old, msg.mentions):
-                    return AppendOutcome(mention_outsiders=strangers)
                 return AppendOutcome(current_seq=int(old.get("lastSeq", 0)))
             if "rate" in failed and rate is not None:
                 if "deletedAt" in failed["rate"]:
@@ -187,15 +185,16 @@ class MessagesStore(RatesStore, SearchStore):
         ``seqs`` that exist, in one strongly consistent BatchGetItem (per 100 keys)."""
         pk = conv_pk(conversation_id)
         keys = [(pk, member_sk(user_id))]
-        if with_conversation:
-            keys.append((pk, META))
+        keys.append((pk, META))  # always: a member item without it grants nothing
         keys += [(pk, msg_sk(s)) for s in seqs if s >= 1]
         found = self._batch_get(keys)
         mem = found.pop((pk, member_sk(user_id)), None)
         meta = found.pop((pk, META), None)
+        if meta is None:
+            mem = None  # left behind by deleteConversation until the purge: not a member
         messages = {int(d["seq"]): self._seen(d) for d in found.values()}
         return (codec.member(mem) if mem else None,
-                codec.conversation(meta) if meta else None, messages)
+                codec.conversation(meta) if meta and with_conversation else None, messages)
 
     def message_and_member(self, conversation_id: str, seq: int, user_id: str
                            ) -> tuple[StoredMessage | None, Member | None]:

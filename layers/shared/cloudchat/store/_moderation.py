@@ -18,6 +18,7 @@ class ModerationStore(StoreBase):
         pk = conv_pk(conversation_id)
         ops = {
             "member": self._member_check(conversation_id, reporter, sees_seq=seq),
+            "alive": self._alive_check(conversation_id),
             "message": {"ConditionCheck": {
                 "TableName": self.table_name, "Key": self._key(pk, msg_sk(seq)),
                 "ConditionExpression": "id = :mid",
@@ -34,6 +35,8 @@ class ModerationStore(StoreBase):
         }
         failed = self._transact(ops)
         if failed is not None:
+            if "alive" in failed:
+                return "not_member"
             if "member" in failed:  # an item back: a member who joined after the message
                 return "missing" if failed["member"] else "not_member"
             if "message" in failed:

@@ -25,6 +25,7 @@ class UploadsStore(StoreBase):
         try:
             self._client().transact_write_items(TransactItems=codec.write_items([
                 self._member_check(upload.conversation_id, upload.uploader_id),
+                self._alive_check(upload.conversation_id),
                 {"Put": {"TableName": self.table_name, "Item": self._av(codec.upload_item(upload)),
                          "ConditionExpression": "attribute_not_exists(PK)"}}]))
         except ClientError as exc:
