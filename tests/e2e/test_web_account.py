@@ -94,9 +94,11 @@ def test_delete_account_from_settings(dist: Path, stack: DevStack, chromium: Any
         page.screenshot(path=str(web.SCREENSHOTS / "account-deleted.png"))
 
         # the other member: "Deleted user left", the message erased (once the background part ran)
+        # (departures first, then erasure: a later step of the job)
         poll(lambda: gql(witness_token, "MessagesSince", {"conversationId": cid, "afterSeq": 0,
                                                           "limit": 100})["messagesSince"]["items"],
-             lambda items: items[-1]["kind"] == "SYSTEM", timeout=30)
+             lambda items: items[-1]["kind"] == "SYSTEM" and all(
+                 m["erased"] for m in items if m["kind"] == "TEXT"), timeout=30)
         other = open_app(pages, stack, "witness", witness.username)
         web.conversation_with(other, title).click()
         expect(other.get_by_test_id("message").filter(has_text="Deleted user left")).to_have_count(1)
