@@ -14,7 +14,7 @@ import pytest
 from cloudchat import api
 from cloudchat.services import iso
 from resolvers import conversations, users
-from tests.integration.conftest import USERS, Stack
+from tests.integration.conftest import USERS, Stack, error_type
 from tests.integration.test_fanout import STREAMED, Captured, Stream, consume, inboxes, received
 from tests.integration.test_members import call
 from tests.integration.test_mentions import send
@@ -395,3 +395,23 @@ def test_a_member_online_when_the_conversation_becomes_large_gets_events_at_once
     send(stack, cid, "hi", "cmid-now-0001")
     consume(s.read())
     assert sorted(u for u, *_ in messages(captured)) == sorted([BOB, MALLORY])
+
+
+def test_presence_in_a_large_conversation_is_asked_for_not_announced(
+        stack: Stack, captured: Captured, threshold: Callable[[int], None]) -> None:
+    """Coming online is announced to the co-members of small conversations only (a large
+    one's members are never enumerated per heartbeat); a co-member of a large conversation
+    may still ask for it, a stranger may not."""
+    s = Stream()
+    new_conversation(stack, members=[BOB, CAROL], title="big")  # 3 > 2: large
+    consume(s.read())
+    new_conversation(stack, "carol", members=[MALLORY], title="small")  # 2: small
+    consume(s.read())
+    beat(stack, "carol")
+    consume(s.read())
+    announced = sorted(e["userId"] for e in captured.events if e["type"] == "PRESENCE")
+    assert announced == [MALLORY]  # not alice or bob, who share only the large one with her
+    seen = stack.invoke(users, "Query.presence.ok", "alice", {"userIds": [CAROL, BOB]})
+    assert [(p["userId"], p["online"]) for p in seen] == [(CAROL, True), (BOB, False)]
+    refused = stack.invoke(users, "Query.presence.ok", "mallory", {"userIds": [ALICE]})
+    assert error_type(refused) == "Forbidden"

@@ -134,6 +134,8 @@ class UsersService(ServiceBase):
         """Online state of people who share a conversation with the caller (only them)."""
         wanted = validation.user_ids(user_ids, "userIds")
         strangers = set(wanted) - self.store.contacts(caller.user_id)
+        if strangers:  # (co-members of a large conversation are checked one by one)
+            strangers -= self.store.shares_large(caller.user_id, sorted(strangers))
         if strangers:
             raise Forbidden("presence is visible only for people you share a conversation with",
                             info={"userIds": sorted(strangers)})

@@ -187,7 +187,10 @@ class ConversationsStore(RatesStore):
                 "GSI1PK": user_pk(m.user_id),
                 "GSI1SK": activity_key(m.last_activity or m.joined_at, m.conversation_id)}
     def contacts(self, user_id: str) -> set[str]:
-        """Everyone who shares a conversation with the user (including the user)."""
+        """Everyone who shares a conversation with the user (including the user), but for
+        the large ones (over LargeGroupThreshold: a marker in the user's partition), whose
+        members are never enumerated here: presence there is asked for (``shares_large``),
+        not announced to thousands."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "IndexName": GSI1,
             "KeyConditionExpression": "GSI1PK = :pk",
@@ -202,7 +205,8 @@ class ConversationsStore(RatesStore):
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         out = {user_id}
-        for cid in dict.fromkeys(cids):
+        large = set(self.large_conversation_ids(user_id))  # type: ignore[attr-defined]
+        for cid in dict.fromkeys(c for c in cids if c not in large):
             ids = {m.user_id for m in self.members(cid)}  # type: ignore[attr-defined]
             if user_id in ids:  # the index may still list a membership that ended
                 out |= ids

@@ -28,6 +28,7 @@ from cloudchat.store._keys import (
     FANOUT,
     LARGE_PREFIX,
     MEMBER_PREFIX,
+    META,
     ONLINE_PREFIX,
     conv_pk,
     large_sk,
@@ -132,6 +133,25 @@ class LargeStore(StoreBase):
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def shares_large(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of ``others`` share a large conversation with the user, read on the table:
+        the user's markers, then (one BatchGetItem per 100 keys) each such conversation's
+        item and the member items of the user and of ``others`` (a marker or a member item
+        waiting for a purge grants nothing). For presence: the co-members of a large
+        conversation are never enumerated."""
+        cids = self.large_conversation_ids(user_id)
+        if not cids or not others:
+            return set()
+        keys = [(conv_pk(c), sk) for c in cids
+                for sk in (META, member_sk(user_id), *(member_sk(u) for u in others))]
+        found = self._batch_get(keys)
+        out: set[str] = set()
+        for c in cids:
+            pk = conv_pk(c)
+            if (pk, META) in found and (pk, member_sk(user_id)) in found:
+                out |= {u for u in others if (pk, member_sk(u)) in found}
+        return out
 
     # ------------------------------------------------------------------ online members
     def put_online(self, user_id: str, conversation_ids: Sequence[str], until: str,
