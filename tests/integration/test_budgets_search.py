@@ -102,10 +102,11 @@ def test_search_across_conversations(stack: Stack) -> None:
     counter = stack.counter()
     got = search(stack, "invoice", None)
     assert bodies(got) == ["invoice 2", "invoice 1", "invoice 0"]
-    # GSI1 (most recent conversations), their member items and keys (one BatchGetItem),
-    # one Query per conversation, the candidates (one BatchGetItem)
-    assert counter.ops == ["dynamodb.Query", "dynamodb.BatchGetItem", *["dynamodb.Query"] * 3,
-                           "dynamodb.BatchGetItem"]
+    # GSI1 (most recent conversations), the large conversations' markers, their member
+    # items and keys (one BatchGetItem), one Query per conversation, the candidates (one
+    # BatchGetItem)
+    assert counter.ops == ["dynamodb.Query", "dynamodb.Query", "dynamodb.BatchGetItem",
+                           *["dynamodb.Query"] * 3, "dynamodb.BatchGetItem"]
     assert counter.kms == 0
 
 

@@ -415,3 +415,25 @@ def test_presence_in_a_large_conversation_is_asked_for_not_announced(
     assert [(p["userId"], p["online"]) for p in seen] == [(CAROL, True), (BOB, False)]
     refused = stack.invoke(users, "Query.presence.ok", "mallory", {"userIds": [ALICE]})
     assert error_type(refused) == "Forbidden"
+
+
+def test_search_across_conversations_finds_a_large_one_whose_list_row_is_old(
+        stack: Stack, captured: Captured, threshold: Callable[[int], None]) -> None:
+    """The consumer does not move a large conversation's GSI1 rows, so its row stays where
+    the member joined; search's "most recently active" conversations include it by its own
+    last activity, as the conversation list does."""
+    from resolvers import messages as messages_resolver
+
+    s = Stream()
+    big = new_conversation(stack, members=[BOB, CAROL], title="big")  # 3 > 2: large
+    consume(s.read())
+    for i in range(21):  # 21 small conversations listed above it in GSI1
+        new_conversation(stack, members=[BOB], title=f"small {i}")
+    consume(s.read())
+    send(stack, big, "the quarterly needle", "cmid-sx-0001")
+    consume(s.read())
+    assert order(stack, "bob")[0] == big
+    got = stack.invoke(messages_resolver, "Query.searchMessages.ok", "bob",
+                       {"query": "needle", "conversationId": None, "limit": 20},
+                       replace_args=True)
+    assert [m["body"] for m in got["items"]] == ["the quarterly needle"]

@@ -10,7 +10,8 @@ the index says. A page may hold fewer than ``limit`` hits (candidates that fail 
 even none after :data:`CANDIDATE_ROUNDS` rounds; ``nextToken`` is null only at the end.
 
 Across conversations (no ``conversationId``): the caller's :data:`SEARCH_CONVERSATIONS`
-most recently active conversations (GSI1, then confirmed), merged newest first.
+most recently active conversations (GSI1's rows and the large conversations' markers, then
+confirmed and ranked by each conversation's own last activity), merged newest first.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cloudchat.searchtext import (
 from cloudchat.services._base import NOT_MEMBER
 from cloudchat.services._keys import CryptoService
 from cloudchat.services.blocks import flag_blocked
+from cloudchat.services.conversations import large_key
 from cloudchat.store import Posting
 
 SEARCH_DEFAULT_LIMIT = 20
@@ -117,8 +119,12 @@ class SearchService(CryptoService):
         elif cid is not None:
             cursors = [_Cursor(cid)]
         else:
+            # GSI1's most recent rows, and the large conversations (whose rows the consumer
+            # does not move: cloudchat.fanout_large); _prepare keeps the most recent of all
             rows, _ = self.store.memberships(caller.user_id, SEARCH_CONVERSATIONS, None)
-            cursors = [_Cursor(m.conversation_id) for m in rows]
+            large = self.store.large_conversation_ids(caller.user_id)
+            cursors = [_Cursor(c) for c in dict.fromkeys(
+                [*(m.conversation_id for m in rows), *large])]
         hits, left = self._page(caller, words, cursors, n, single=cid is not None)
         token = None
         if left:
@@ -150,10 +156,12 @@ class SearchService(CryptoService):
             cursors[0].token = blind_token(search_key(key), lookup)
             return cursors
         found = self.store.conversations_of(caller.user_id, [c.cid for c in cursors])
+        # (no longer a member, or the index still lists an old membership: left out; the
+        # most recently active first, by the conversation's own last activity)
+        live = sorted((c for c in cursors if c.cid in found),
+                      key=lambda c: large_key(*found[c.cid]), reverse=True)
         kept = []
-        for c in cursors:
-            if c.cid not in found:
-                continue  # no longer a member (or the index still lists an old membership)
+        for c in live[:SEARCH_CONVERSATIONS]:
             conv, member = found[c.cid]
             key = self.keys.key(c.cid, conv.key_version, conv.wrapped_key)
             c.member, c.token = member, blind_token(search_key(key), lookup)
