@@ -201,12 +201,18 @@ def run(coro: Any, timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    dev = DevStack(tmp_path_factory.mktemp("stack") / "state").start()
+def running(dev: DevStack) -> Iterator[DevStack]:
+    """A module fixture's body: the stack started, then stopped (cleanly, its IAM use
+    recorded for the least-privilege report)."""
+    dev.start()
     try:
         yield dev
     finally:
         code = dev.stop()
         record_iam_usage(dev.state_dir)
         assert code == 0, dev.log()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    yield from running(DevStack(tmp_path_factory.mktemp("stack") / "state"))

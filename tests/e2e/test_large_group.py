@@ -18,23 +18,16 @@ from gql.transport.exceptions import TransportQueryError
 
 from cloudchat.models import User
 from cloudchat.store import _codec as codec
-from tests.conftest import record_iam_usage
 
-from .conftest import DevStack, eventually, run
+from .conftest import DevStack, eventually, run, running
 
 N = 2000
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    dev = DevStack(tmp_path_factory.mktemp("big") / "state", "--no-seed",
-                   "--parameter", "MaxGroupMembers=3000").start()
-    try:
-        yield dev
-    finally:
-        code = dev.stop()
-        record_iam_usage(dev.state_dir)
-        assert code == 0, dev.log()
+    yield from running(DevStack(tmp_path_factory.mktemp("big") / "state", "--no-seed",
+                                "--parameter", "MaxGroupMembers=3000"))
 
 
 def profiles(stack: DevStack, n: int) -> list[str]:

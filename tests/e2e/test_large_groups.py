@@ -1,5 +1,5 @@
-"""A large conversation through the local stack (issue 15 part 2), on a template whose
-LargeGroupThreshold is 2, so alice, bob and carol are a large group: carol, online
+"""A large conversation through the local stack (issue 15 part 2), with LargeGroupThreshold
+2, so alice, bob and carol are a large group: carol, online
 (heartbeat), gets the MESSAGE event live; bob, offline, gets none of it, yet his list puts
 the conversation first by its own last activity with the unread count, and a mention still
 reaches him live; his catch-up (messagesSince) has every message."""
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,33 +17,16 @@ from gql import GraphQLRequest
 
 from cloudchat_client import document
 
-from .conftest import REPO, TIMEOUT, DevStack, record_iam_usage, run
+from .conftest import TIMEOUT, DevStack, run, running
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    """The local stack on template.yaml with LargeGroupThreshold's default set to 2."""
-    text = (REPO / "template.yaml").read_text()
-    small, n = re.subn(r"(  LargeGroupThreshold:\n    Type: Number\n    Default: )20\n",
-                       r"\g<1>2\n", text)
-    assert n == 1
-    root = tmp_path_factory.mktemp("large")
-    tree = root / "repo"  # (what the template names, relative to it: links to the repo's)
-    tree.mkdir()
-    for entry in REPO.iterdir():
-        if entry.name != "template.yaml" and not entry.name.startswith("."):
-            (tree / entry.name).symlink_to(entry)
-    template = Path(tree / "template.yaml")
-    template.write_text(small)
-    dev = DevStack(root / "state", "--template", str(template)).start()
-    try:
-        yield dev
-    finally:
-        code = dev.stop()
-        record_iam_usage(dev.state_dir)
-        assert code == 0, dev.log()
+    """The local stack with LargeGroupThreshold 2 (as sam deploy --parameter-overrides)."""
+    yield from running(DevStack(tmp_path_factory.mktemp("large") / "state",
+                                "--parameter", "LargeGroupThreshold=2"))
 
 
 def cmid() -> str:

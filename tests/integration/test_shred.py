@@ -13,7 +13,7 @@ import pytest
 from cloudchat import api, purge
 from cloudchat.errors import Forbidden
 from cloudchat.models import Caller
-from cloudchat.store import _deletion
+from cloudchat.store import _base, _deletion
 from resolvers import conversations, messages
 from tests.integration._table_copy import bucket_copy, plaintexts, table_copy, text_of
 from tests.integration.conftest import TABLE, USERS, Stack, error_type
@@ -273,7 +273,7 @@ def test_unprocessed_items_are_sent_again(stack: Stack, monkeypatch: pytest.Monk
         return real(RequestItems=RequestItems)
 
     monkeypatch.setattr(client, "batch_write_item", half)
-    monkeypatch.setattr(_deletion.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_base.time, "sleep", lambda s: None)
     store.delete_keys(keys)
     assert store.purge_page(cid, 100).keys == []
     # every call resent exactly what the previous one left (the items, their postings included)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
 
 BATCH_MAX = 100  # keys per BatchGetItem, items per TransactWriteItems
+BATCH_WRITE_MAX = 25  # DynamoDB: at most 25 put or delete requests per BatchWriteItem
 
 
 class StoreBase:
@@ -41,6 +42,24 @@ class StoreBase:
         """A message item as read from the table: remembered, then converted."""
         self.images.put(d)
         return codec.message(d)
+    def _batch_write(self, requests: Sequence[dict[str, Any]]) -> int:
+        """BatchWriteItem of put/delete requests, 25 a request; unprocessed items are sent
+        again with backoff. Returns the number of requests made."""
+        made = 0
+        for i in range(0, len(requests), BATCH_WRITE_MAX):
+            pending: dict[str, Any] = {self.table_name: list(requests[i:i + BATCH_WRITE_MAX])}
+            attempt = 0
+            while pending:
+                resp = self._client().batch_write_item(RequestItems=pending)
+                made += 1
+                pending = resp.get("UnprocessedItems") or {}
+                if pending:
+                    attempt += 1
+                    if attempt > 8:
+                        raise RuntimeError("DynamoDB left items unprocessed 8 times in a row")
+                    time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        return made
+
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Strongly consistent BatchGetItem of up to any number of keys (one request per 100)."""
         found: dict[tuple[str, str], dict[str, Any]] = {}

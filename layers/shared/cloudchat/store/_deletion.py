@@ -21,7 +21,6 @@ the conversation key in the BatchGetItem of reads).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +29,6 @@ from cloudchat.models import Conversation, ConversationDeletion, Kind, Role
 from cloudchat.store._base import BATCH_MAX, StoreBase
 from cloudchat.store._keys import DELETION, DIRECT, META, conv_pk, deletion_pk, direct_pk, member_sk
 
-BATCH_WRITE_MAX = 25  # DynamoDB: at most 25 put or delete requests per BatchWriteItem
 TRANSACTION_MAX = BATCH_MAX  # DynamoDB: at most 100 actions per TransactWriteItems
 DELETION_TYPE = "CONVDELETED"
 
@@ -134,22 +132,8 @@ class DeletionStore(StoreBase):
         """Deletes the items (BatchWriteItem, 25 a request; unprocessed items are sent again
         with backoff). Deleting an absent item is a no-op, so repeating it is harmless.
         Returns the number of requests made."""
-        requests = 0
-        for i in range(0, len(keys), BATCH_WRITE_MAX):
-            pending: dict[str, Any] = {self.table_name: [
-                {"DeleteRequest": {"Key": self._key(pk, sk)}}
-                for pk, sk in keys[i:i + BATCH_WRITE_MAX]]}
-            attempt = 0
-            while pending:
-                resp = self._client().batch_write_item(RequestItems=pending)
-                requests += 1
-                pending = resp.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if attempt > 8:
-                        raise RuntimeError("DynamoDB left items unprocessed 8 times in a row")
-                    time.sleep(min(0.05 * 2 ** attempt, 2.0))
-        return requests
+        return self._batch_write([{"DeleteRequest": {"Key": self._key(pk, sk)}}
+                                  for pk, sk in keys])
 
     def advance_purge(self, conversation_id: str, step: int, deleted: int, done_at: str | None
                       ) -> bool:

@@ -16,7 +16,6 @@ FilterCriteria), so writing them starts no fan-out of their own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,8 +36,6 @@ from cloudchat.store._keys import (
     online_sk,
     user_pk,
 )
-
-BATCH_WRITE = 25  # DynamoDB: at most 25 put or delete requests per BatchWriteItem
 
 
 @dataclass(frozen=True)
@@ -193,20 +190,3 @@ class LargeStore(StoreBase):
             ExpressionAttributeNames={"#t": "type"},
             ExpressionAttributeValues=self._av({":now": now, ":nb": not_before, ":seq": seq,
                                                 ":t": "FANOUT", ":c": conversation_id}))
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> int:
-        """BatchWriteItem, 25 a request, unprocessed items sent again with backoff."""
-        made = 0
-        for i in range(0, len(requests), BATCH_WRITE):
-            pending: dict[str, Any] = {self.table_name: requests[i:i + BATCH_WRITE]}
-            attempt = 0
-            while pending:
-                resp = self._client().batch_write_item(RequestItems=pending)
-                made += 1
-                pending = resp.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if attempt > 8:
-                        raise RuntimeError("DynamoDB left items unprocessed 8 times in a row")
-                    time.sleep(min(0.05 * 2 ** attempt, 2.0))
-        return made
