@@ -69,7 +69,7 @@ def fan_out_figures(commits: Mapping[Key, float],
         timeline.append({"t_s": round(tick - started, 1), "committed": committed,
                          "fanned_out": done, "backlog": committed - done,
                          "oldest_pending_s": round(tick - oldest, 2) if oldest is not None else 0.0})
-        if tick >= ended - every / 10:
+        if tick >= ended:  # (the last row is at the wait's end: every commit counted)
             break
         tick = min(ended, tick + every)
     during = [(row["t_s"], float(row["backlog"])) for row in timeline
